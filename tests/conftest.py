@@ -1,0 +1,25 @@
+"""Shared test fixtures: a private cache folder, and the real-data folder when this machine has it."""
+import os
+
+import pytest
+import torch
+
+from course_lib.env import shared_data_dir
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep preprocessed-image and statistics caches out of the user's home during tests."""
+    os.environ["COURSE_LIB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
+@pytest.fixture
+def shared_data():
+    """../shared/data (real MNIST, 20k real CelebA images); tests using it skip on machines without it."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("needs the course's real-data folder ../shared/data (present on development and CI machines only)")
+    return path
