@@ -15,6 +15,7 @@ from .errors import CourseLibError
 # Modules that add subcommands, in the order `--help` lists them.
 COMMAND_MODULES = [
     "course_lib.commands",
+    "course_lib.metrics.cli",
 ]
 
 

@@ -1,0 +1,63 @@
+"""Evaluating generative models: Inception Score, FID and their relatives, agreeing with the reference code.
+
+Feature extractors (`features`):
+- 'inception' (default): the FID Inception network (TF inception-2015-12-05 as ported by pytorch-fid).
+  Its numbers are the standard ones. Weights: see `inception.find_inception_weights`.
+- 'mnist': the small MNIST classifier shipped in the package. Offline, fast, digits only; its
+  numbers (MNIST-IS, classifier FID, ...) are labelled as NOT comparable with Inception-based ones.
+
+Metrics (each takes images in any accepted form, see `inputs`, or a FeatureSet from
+`extract_features`, so one extraction can serve several metrics):
+
+    fid(a, b)                     Fréchet distance of Gaussian fits (`fid`)
+    inception_score(x)            exp E KL(p(y|x) || p(y)), 10 splits (`inception_score`)
+    kid(a, b)                     unbiased polynomial-kernel MMD^2 over subsets (`kid`)
+    precision_recall(gen, real)   k-NN manifold precision and recall (`precision_recall`)
+    one_nn_accuracy(gen, real)    leave-one-out 1-NN two-sample test (`two_sample`)
+    mode_score, am_score, modified_inception_score      IS relatives (`scores`)
+    gan_train_test(...)           classifier-based GAN-train / GAN-test (`gan_train_test`)
+    psnr, ssim, sharpness         per-image quality (`image_quality`)
+    pairwise_diversity(gen, real) mean pairwise feature distance (`diversity`)
+
+Example::
+
+    from course_lib import metrics
+    real = "mnist:test"                                   # a dataset name, folder, .npz, tensor...
+    print(metrics.fid(generator, real, n_samples=10_000, extractor="mnist"))
+    feats = metrics.extract_features(images_uint8, "mnist")
+    print(metrics.inception_score(feats), metrics.kid(feats, metrics.extract_features(real, "mnist")))
+"""
+from .diversity import mean_pairwise_distance, pairwise_diversity
+from .errors import HeadMissing, MetricInputError, WeightsNotFound
+from .features import (EXTRACTORS, FeatureExtractor, FeatureSet, InceptionExtractor, MNISTExtractor, extract_features,
+                       get_extractor)
+from .fid import fid, frechet_distance, statistics_of, trace_sqrt_product, trace_sqrt_product_scipy
+from .gan_train_test import GanTrainTest, gan_train_test
+from .image_quality import psnr, sharpness, ssim
+from .inception import FIDInceptionV3, find_inception_weights, random_inception_weights
+from .inception_score import inception_score, inception_score_from_logits, inception_score_from_probabilities
+from .inputs import ImageSource, as_image_source
+from .kid import kid, kid_from_features, mmd2_unbiased
+from .mnist_classifier import MNISTClassifier, load_mnist_classifier
+from .precision_recall import PrecisionRecall, precision_recall, precision_recall_from_features
+from .results import MetricResult
+from .scores import (am_score, am_score_from_probabilities, mode_score, mode_score_from_probabilities,
+                     modified_inception_score, modified_inception_score_from_probabilities)
+from .stats_cache import Statistics, gaussian_statistics
+from .two_sample import OneNNResult, one_nn_accuracy, one_nn_from_features
+
+# `images(x, value_range=(-1, 1))` reads well in notebooks: declare how to interpret an input once.
+images = as_image_source
+
+__all__ = [
+    "EXTRACTORS", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GanTrainTest", "HeadMissing", "ImageSource",
+    "InceptionExtractor", "MNISTClassifier", "MNISTExtractor", "MetricInputError", "MetricResult", "OneNNResult",
+    "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
+    "extract_features", "fid", "find_inception_weights", "frechet_distance", "gan_train_test", "gaussian_statistics",
+    "get_extractor", "images", "inception_score", "inception_score_from_logits", "inception_score_from_probabilities",
+    "kid", "kid_from_features", "load_mnist_classifier", "mean_pairwise_distance", "mmd2_unbiased", "mode_score",
+    "mode_score_from_probabilities", "modified_inception_score", "modified_inception_score_from_probabilities",
+    "one_nn_accuracy", "one_nn_from_features", "pairwise_diversity", "precision_recall",
+    "precision_recall_from_features", "psnr", "random_inception_weights", "sharpness", "ssim", "statistics_of",
+    "trace_sqrt_product", "trace_sqrt_product_scipy",
+]

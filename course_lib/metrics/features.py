@@ -1,0 +1,226 @@
+"""One interface over the feature extractors, and batched feature extraction with a progress bar.
+
+An extractor maps a batch of images (uint8, or float in [0, 1]) to features (N, D) and, when it has
+a classifier head, class logits (N, K):
+
+- 'inception': the FID Inception network (2048-d pool3 features, 1008-way head when the weights have
+  it). Its numbers are the standard ones, comparable with published FIDs/ISs.
+- 'mnist': the small MNIST classifier shipped in the package (128-d features, 10 classes). Offline,
+  fast, only meaningful for digits, and NOT comparable with Inception-based numbers.
+
+`extract_features(images, extractor)` runs an extractor over any accepted input (see `inputs`) and
+returns a `FeatureSet`; every metric accepts either images or a FeatureSet, so one extraction can
+serve FID, KID, precision/recall, ... alike.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..env import pick_device
+from .errors import MetricInputError
+from .inputs import ImageSource, as_image_source
+
+EXTRACTORS = ("inception", "mnist")
+NOT_COMPARABLE = "MNIST-classifier features: not comparable with Inception-based numbers"
+
+
+class FeatureExtractor:
+    """Base class: subclasses set the attributes below and implement `__call__`."""
+
+    name: str = ""                 # 'inception' or 'mnist'
+    label: str = ""                # how results are labelled, e.g. "Inception-v3 (TF FID weights)"
+    identity: str = ""             # exact network + preprocessing, for the statistics cache
+    feature_dim: int = 0
+    num_classes: int | None = None
+    comparable_with_inception: bool = False
+    device: torch.device = torch.device("cpu")
+    batch_size: int = 50           # default images per batch (per-batch overhead vs memory)
+
+    def __call__(self, batch: torch.Tensor, want_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
+
+
+class InceptionExtractor(FeatureExtractor):
+    """The FID Inception network, batch norms folded, channels-last memory layout (faster convolutions)."""
+
+    name = "inception"
+    comparable_with_inception = True
+
+    def __init__(self, weights=None, device="auto", preprocessing: str = "pytorch-fid", need_head: bool = False,
+                 download: bool | None = None, progress: bool = True):
+        from .inception import FEATURE_DIM, NUM_CLASSES, PREPROCESSING, TF_INCEPTION_ID, InceptionWeights, \
+            find_inception_weights, load_weights_file
+
+        if preprocessing not in PREPROCESSING:
+            raise MetricInputError(f"unknown Inception preprocessing {preprocessing!r}; choose one of {', '.join(PREPROCESSING)}")
+        if isinstance(weights, InceptionWeights):
+            found = weights
+        elif weights is not None:
+            found = load_weights_file(weights)
+        else:
+            found = find_inception_weights(None, need_head=need_head, download=download, progress=progress)
+        if need_head and not found.has_head:
+            from .errors import HeadMissing
+            from .inception import head_help
+
+            raise HeadMissing(head_help() + f" (weights in use: {found.source})")
+        self.weights_source = found.source
+        self.device = pick_device(device) if isinstance(device, (str, type(None))) else torch.device(device)
+        self.preprocessing = preprocessing
+        model = found.build()
+        self.has_head = model.has_head
+        self.model = model.fused_for_inference().to(self.device).to(memory_format=torch.channels_last)
+        self.feature_dim, self.num_classes = FEATURE_DIM, NUM_CLASSES if self.has_head else None
+        real = found.identity == TF_INCEPTION_ID
+        self.label = "Inception-v3 (TF FID weights)" if real else f"Inception-v3 ({found.source})"
+        self.comparable_with_inception = real
+        self.identity = f"{found.identity}|{preprocessing}"
+
+    @torch.inference_mode()
+    def __call__(self, batch, want_logits=False):
+        from .inception import preprocess
+
+        x = preprocess(batch.to(self.device), self.preprocessing).contiguous(memory_format=torch.channels_last)
+        pool = self.model(x)
+        return pool, (self.model.logits(pool) if want_logits else None)
+
+
+class MNISTExtractor(FeatureExtractor):
+    """The embedded MNIST classifier: 128-d global-average-pooled features and 10 digit logits."""
+
+    name = "mnist"
+    label = "MNIST classifier (course_lib; not comparable with Inception-based numbers)"
+    comparable_with_inception = False
+    num_classes = 10
+    batch_size = 500  # a small network: large batches amortise the per-call overhead
+
+    def __init__(self, device="auto", path=None):
+        from .mnist_classifier import ASSET, load_mnist_classifier
+
+        self.device = pick_device(device) if isinstance(device, (str, type(None))) else torch.device(device)
+        # channels-last: oneDNN's faster convolution layout on CPUs (and tensor cores on GPUs).
+        self.model = load_mnist_classifier(path, self.device).to(memory_format=torch.channels_last)
+        self.feature_dim = self.model.feature_dim
+        with open(path or ASSET, "rb") as f:  # small file: its hash names the exact weights
+            self.identity = f"mnist-classifier-{hashlib.sha256(f.read()).hexdigest()[:16]}"
+
+    @torch.inference_mode()
+    def __call__(self, batch, want_logits=False):
+        from .mnist_classifier import to_classifier_input
+
+        x = to_classifier_input(batch.to(self.device)).contiguous(memory_format=torch.channels_last)
+        features, logits = self.model.features_and_logits(x)
+        return features, (logits if want_logits else None)
+
+
+_EXTRACTOR_MEMO: dict = {}
+
+
+def get_extractor(extractor: str | FeatureExtractor = "inception", device="auto", weights=None,
+                  preprocessing: str = "pytorch-fid", need_head: bool = False) -> FeatureExtractor:
+    """An extractor by name ('inception' or 'mnist'), built once per process and reused."""
+    if isinstance(extractor, FeatureExtractor):
+        if need_head and extractor.num_classes is None:
+            from .errors import HeadMissing
+            from .inception import head_help
+
+            raise HeadMissing(head_help())
+        return extractor
+    if extractor not in EXTRACTORS:
+        raise MetricInputError(f"unknown feature extractor {extractor!r}; choose one of {', '.join(EXTRACTORS)}")
+    dev = pick_device(device)
+    key = (extractor, str(dev), str(weights) if not hasattr(weights, "identity") else weights.identity,
+           preprocessing, need_head, os.environ.get("COURSE_LIB_INCEPTION_WEIGHTS"))
+    if key not in _EXTRACTOR_MEMO:
+        if extractor == "inception":
+            _EXTRACTOR_MEMO[key] = InceptionExtractor(weights, dev, preprocessing, need_head=need_head)
+        else:
+            _EXTRACTOR_MEMO[key] = MNISTExtractor(dev, weights)
+    return _EXTRACTOR_MEMO[key]
+
+
+@dataclass
+class FeatureSet:
+    """Features (N, D) float32 and optional logits (N, K) of a set of images, with what produced them."""
+
+    features: torch.Tensor
+    logits: torch.Tensor | None
+    extractor: str
+    extractor_label: str
+    extractor_identity: str
+    comparable_with_inception: bool
+    description: str = ""
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def probabilities(self) -> torch.Tensor:
+        """Softmax class probabilities p(y|x), float64 (N, K)."""
+        if self.logits is None:
+            raise MetricInputError(f"these features ({self.extractor_label}) were extracted without class logits; "
+                                   "extract them with want_logits=True")
+        return torch.softmax(self.logits.double(), dim=1)
+
+    def subset(self, index) -> "FeatureSet":
+        return FeatureSet(self.features[index], None if self.logits is None else self.logits[index], self.extractor,
+                          self.extractor_label, self.extractor_identity, self.comparable_with_inception,
+                          self.description, None if self.labels is None else self.labels[index])
+
+
+def extract_features(images: Any, extractor: str | FeatureExtractor = "inception", *, want_logits: bool = True,
+                     batch_size: int | None = None, device="auto", progress: bool = True, value_range=None,
+                     n_samples: int | None = None, seed: int = 0, weights=None, preprocessing: str = "pytorch-fid",
+                     data_root=None, image_size: int | None = None, limit: int | None = None) -> FeatureSet:
+    """Run `extractor` over `images` (anything `inputs.as_image_source` accepts) in batches.
+
+    `want_logits`: also keep class logits (needed by IS-type scores); for Inception this needs the
+    head, so when the weights have none the logits are silently skipped (IS then raises HeadMissing).
+    """
+    if isinstance(images, FeatureSet):
+        return images
+    if batch_size is not None and batch_size < 1:
+        raise MetricInputError(f"batch_size must be at least 1, got {batch_size}")
+    ext = get_extractor(extractor, device, weights, preprocessing)
+    source = as_image_source(images, value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
+                             image_size=image_size, limit=limit, progress=progress)
+    return extract_from_source(source, ext, want_logits=want_logits, batch_size=batch_size, progress=progress)
+
+
+def extract_from_source(source: ImageSource, ext: FeatureExtractor, want_logits: bool = True, batch_size: int | None = None,
+                        progress: bool = True) -> FeatureSet:
+    from tqdm.auto import tqdm
+
+    want_logits = want_logits and ext.num_classes is not None
+    batch_size = batch_size or ext.batch_size
+    feats, logits = [], []
+    bar = tqdm(total=source.count, desc=f"{ext.name} features", unit="img", disable=not progress, leave=False)
+    try:
+        for batch in source.batches(batch_size):
+            f, lg = ext(batch, want_logits)
+            feats.append(f.float().cpu())
+            if want_logits:
+                logits.append(lg.float().cpu())
+            bar.update(len(batch))
+    finally:
+        bar.close()
+    if not feats:
+        raise MetricInputError(f"{source.description}: no images")
+    return FeatureSet(torch.cat(feats), torch.cat(logits) if want_logits else None, ext.name, ext.label,
+                      ext.identity, ext.comparable_with_inception, source.description, source.labels)
+
+
+def as_numpy64(x) -> np.ndarray:
+    """Features/probabilities as a float64 numpy array (for the float64 statistics)."""
+    if isinstance(x, FeatureSet):
+        x = x.features
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)

@@ -1,0 +1,124 @@
+"""Fréchet Inception Distance (Heusel et al. 2017).
+
+Fit a Gaussian to the features of each image set, N(mu1, S1) and N(mu2, S2), and take the squared
+2-Wasserstein (Fréchet) distance between them:
+
+    FID = ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr( (S1 S2)^{1/2} )
+
+Only the trace of the matrix square root is needed, and that is the sum of the square roots of the
+eigenvalues of S1 S2. S1 S2 is not symmetric, but it is similar to a symmetric PSD matrix: with
+S1 = L L^T (Cholesky), S1 S2 = L (L^T S2 L) L^{-1}, so its eigenvalues are those of M = L^T S2 L,
+which a symmetric eigenvalue solver finds quickly and stably (no complex arithmetic, no spurious
+imaginary parts). When S1 is singular (fewer images than feature dimensions) L comes from S1's
+eigendecomposition instead (L = V diag(sqrt(w))). Everything is float64. `method="scipy"` computes
+scipy.linalg.sqrtm(S1 S2) instead, as pytorch-fid does; tests use it as a cross-check.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import MetricInputError
+from .features import FeatureSet, get_extractor
+from .inputs import as_image_source
+from .results import MetricResult
+from .stats_cache import Statistics, cached_statistics, gaussian_statistics, is_statistics_file
+
+
+def trace_sqrt_product(sigma1, sigma2) -> float:
+    """tr((S1 S2)^{1/2}) for symmetric PSD S1, S2: sum of sqrt(eigenvalues of L^T S2 L), S1 = L L^T."""
+    s1 = torch.as_tensor(np.asarray(sigma1, dtype=np.float64))
+    s2 = torch.as_tensor(np.asarray(sigma2, dtype=np.float64))
+    # Cholesky and eigvalsh read one triangle only, so rounding asymmetry in a covariance is harmless.
+    factor, info = torch.linalg.cholesky_ex(s1)
+    if info.item() != 0:  # singular S1 (fewer samples than dimensions): a PSD factor from its eigendecomposition
+        w, v = torch.linalg.eigh((s1 + s1.T) / 2)
+        factor = v * w.clamp_min(0).sqrt()
+    eigenvalues = torch.linalg.eigvalsh(factor.T @ (s2 @ factor))
+    # Eigenvalues of a PSD matrix are >= 0; tiny negatives are rounding error.
+    return float(eigenvalues.clamp_min(0).sqrt().sum())
+
+
+def trace_sqrt_product_scipy(sigma1, sigma2, eps: float = 1e-6) -> float:
+    """The same trace through scipy.linalg.sqrtm(S1 S2), pytorch-fid's way (slow; a cross-check)."""
+    from scipy import linalg
+
+    s1, s2 = np.asarray(sigma1, dtype=np.float64), np.asarray(sigma2, dtype=np.float64)
+    root = linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(root).all():  # singular product: pytorch-fid's remedy, a small ridge
+        offset = np.eye(len(s1)) * eps
+        root = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    return float(np.trace(root).real)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, method: str = "eigh") -> float:
+    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2}) in float64 (`method` 'eigh' or 'scipy')."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (len(mu1), len(mu1)):
+        raise MetricInputError(f"mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs "
+                               f"{sigma2.shape} (were they computed with different feature extractors?)")
+    for name, a in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        if not np.isfinite(a).all():
+            raise MetricInputError(f"{name} contains NaN or infinite values")
+    if method == "eigh":
+        tr_root = trace_sqrt_product(sigma1, sigma2)
+    elif method == "scipy":
+        tr_root = trace_sqrt_product_scipy(sigma1, sigma2)
+    else:
+        raise MetricInputError(f"unknown method {method!r}: 'eigh' or 'scipy'")
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_root)
+
+
+def statistics_of(x: Any, extractor, *, batch_size: int | None = None, progress: bool = True, use_cache: bool = True,
+                  what: str = "images", **source_kwargs) -> Statistics:
+    """Statistics of anything FID accepts: Statistics, a statistics .npz, a FeatureSet, or images."""
+    if isinstance(x, Statistics):
+        return x
+    if isinstance(x, FeatureSet):
+        mu, sigma = gaussian_statistics(x)
+        return Statistics(mu, sigma, len(x), x.extractor_identity, x.extractor_label, x.description)
+    if isinstance(x, (str,)) or hasattr(x, "__fspath__"):
+        if is_statistics_file(x):
+            return Statistics.load(x)
+    source = as_image_source(x, what=what, progress=progress, **source_kwargs)
+    return cached_statistics(source, extractor, batch_size=batch_size, progress=progress, use_cache=use_cache)
+
+
+def _check_same_space(a: Statistics, b: Statistics, extractor) -> None:
+    if a.dim != b.dim:
+        raise MetricInputError(f"cannot compare {a.dim}-d statistics with {b.dim}-d ones: they come from different "
+                               f"feature extractors ({a.extractor_label or 'unknown'} vs {b.extractor_label or 'unknown'})")
+    # Statistics files from pytorch-fid carry no identity; ours name the network and its preprocessing.
+    ids = {s.extractor_identity for s in (a, b) if s.extractor_identity}
+    if len(ids) > 1:
+        raise MetricInputError(f"the two sides were computed with different feature extractors or preprocessing "
+                               f"({' vs '.join(sorted(ids))}); recompute one of them")
+    if extractor is not None and a.dim != extractor.feature_dim:
+        raise MetricInputError(f"statistics are {a.dim}-d but the {extractor.name} extractor gives "
+                               f"{extractor.feature_dim}-d features: use the extractor they were computed with")
+
+
+def fid(a: Any, b: Any, *, extractor="inception", batch_size: int | None = None, device="auto", progress: bool = True,
+        use_cache: bool = True, value_range=None, n_samples: int | None = None, seed: int = 0, weights=None,
+        preprocessing: str = "pytorch-fid", data_root=None, image_size: int | None = None,
+        limit: int | None = None, method: str = "eigh") -> MetricResult:
+    """FID between two image sets (each: images in any accepted form, a FeatureSet, Statistics or a stats .npz).
+
+    Statistics of named datasets, folders and files are cached on disk (see stats_cache). With
+    extractor='mnist' the result is an MNIST-classifier FID, labelled as not comparable with Inception FIDs.
+    """
+    needs_extractor = not all(isinstance(x, (Statistics, FeatureSet)) or is_statistics_file(x) for x in (a, b))
+    ext = get_extractor(extractor, device, weights, preprocessing) if needs_extractor else None
+    kwargs = dict(value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
+                  image_size=image_size, limit=limit)
+    sa = statistics_of(a, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="first images", **kwargs)
+    sb = statistics_of(b, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="second images", **kwargs)
+    _check_same_space(sa, sb, ext)
+    value = frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma, method=method)
+    label = ext.label if ext is not None else (sa.extractor_label or sb.extractor_label or "features of unknown origin")
+    comparable = ext.comparable_with_inception if ext is not None else "MNIST" not in label
+    return MetricResult("FID", value, None, label, comparable, (sa.n, sb.n))

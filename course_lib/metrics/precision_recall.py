@@ -1,0 +1,86 @@
+"""Improved precision and recall (Kynkaanniemi et al. 2019).
+
+FID mixes two failures into one number: samples that look wrong (low fidelity) and parts of the
+data distribution the generator never produces (low coverage). Precision and recall separate them.
+Each set's manifold is estimated as the union of balls around its feature vectors, each ball's
+radius being the distance to that vector's k-th nearest neighbour in the same set (k = 3):
+
+    precision = fraction of generated samples inside the real manifold,
+    recall    = fraction of real samples inside the generated manifold.
+
+Distances are Euclidean, in float64, computed in blocks so memory stays bounded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .errors import MetricInputError
+from .features import FeatureSet, extract_features, get_extractor
+from .kid import _same_extractor
+
+
+def _as_features(x) -> torch.Tensor:
+    x = x.features if isinstance(x, FeatureSet) else x
+    x = torch.as_tensor(x).double()
+    if x.ndim != 2 or len(x) == 0 or not torch.isfinite(x).all():
+        raise MetricInputError(f"features must be a finite, non-empty (N, D) array, got shape {tuple(x.shape)}")
+    return x
+
+
+def kth_neighbour_radii(x: torch.Tensor, k: int = 3, block: int = 2048) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row (the row itself, at distance 0, is not counted)."""
+    if not 1 <= k < len(x):
+        raise MetricInputError(f"k = {k} nearest neighbours need at least {k + 1} samples, got {len(x)}")
+    return torch.cat([torch.cdist(part, x).kthvalue(k + 1, dim=1).values for part in x.split(block)])
+
+
+def fraction_inside(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, block: int = 2048) -> float:
+    """Fraction of `points` within distance radii[j] of some centres[j]."""
+    inside = [(torch.cdist(part, centres) <= radii[None, :]).any(1) for part in points.split(block)]
+    return float(torch.cat(inside).double().mean())
+
+
+@dataclass(frozen=True)
+class PrecisionRecall:
+    precision: float
+    recall: float
+    k: int
+    extractor: str = ""
+    n: tuple = ()
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 0.0 if total == 0 else 2 * self.precision * self.recall / total
+
+    def __str__(self) -> str:
+        return (f"precision = {self.precision:.4f}, recall = {self.recall:.4f} (k={self.k})"
+                + (f" [{self.extractor}, n={self.n[0]} generated vs {self.n[1]} real]" if self.extractor else ""))
+
+
+def precision_recall_from_features(generated, real, k: int = 3) -> tuple[float, float]:
+    """(precision, recall) of generated features against real ones (both (N, D))."""
+    g, r = _as_features(generated), _as_features(real)
+    if g.shape[1] != r.shape[1]:
+        raise MetricInputError(f"feature dimensions differ: {g.shape[1]} vs {r.shape[1]}")
+    precision = fraction_inside(g, r, kth_neighbour_radii(r, k))
+    recall = fraction_inside(r, g, kth_neighbour_radii(g, k))
+    return precision, recall
+
+
+def precision_recall(generated: Any, real: Any, *, k: int = 3, extractor="inception", batch_size: int | None = None,
+                     device="auto", progress: bool = True, value_range=None, n_samples: int | None = None,
+                     seed: int = 0, weights=None, preprocessing: str = "pytorch-fid", data_root=None,
+                     image_size=None, limit=None) -> PrecisionRecall:
+    """Improved precision and recall of generated images (or FeatureSet) against real ones."""
+    ext = None if all(isinstance(x, FeatureSet) for x in (generated, real)) else get_extractor(extractor, device, weights, preprocessing)
+    kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
+                  n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
+    fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)
+    fr = real if isinstance(real, FeatureSet) else extract_features(real, ext, **kwargs)
+    _same_extractor(fg, fr)
+    p, r = precision_recall_from_features(fg.features, fr.features, k)
+    return PrecisionRecall(p, r, k, fg.extractor_label, (len(fg), len(fr)))
