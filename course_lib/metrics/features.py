@@ -53,7 +53,7 @@ class InceptionExtractor(FeatureExtractor):
     comparable_with_inception = True
 
     def __init__(self, weights=None, device="auto", preprocessing: str = "pytorch-fid", need_head: bool = False,
-                 download: bool | None = None, progress: bool = True):
+                 download: bool | None = None, progress: bool = True, dtype: torch.dtype = torch.float32):
         from .inception import FEATURE_DIM, NUM_CLASSES, PREPROCESSING, TF_INCEPTION_ID, InceptionWeights, \
             find_inception_weights, load_weights_file
 
@@ -75,18 +75,20 @@ class InceptionExtractor(FeatureExtractor):
         self.preprocessing = preprocessing
         model = found.build()
         self.has_head = model.has_head
-        self.model = model.fused_for_inference().to(self.device).to(memory_format=torch.channels_last)
+        # float32 by default (as every reference implementation); float64 for exact comparisons.
+        self.dtype = dtype
+        self.model = model.fused_for_inference().to(self.device, dtype).to(memory_format=torch.channels_last)
         self.feature_dim, self.num_classes = FEATURE_DIM, NUM_CLASSES if self.has_head else None
         real = found.identity == TF_INCEPTION_ID
         self.label = "Inception-v3 (TF FID weights)" if real else f"Inception-v3 ({found.source})"
         self.comparable_with_inception = real
-        self.identity = f"{found.identity}|{preprocessing}"
+        self.identity = f"{found.identity}|{preprocessing}" + ("" if dtype == torch.float32 else f"|{dtype}")
 
     @torch.inference_mode()
     def __call__(self, batch, want_logits=False):
         from .inception import preprocess
 
-        x = preprocess(batch.to(self.device), self.preprocessing).contiguous(memory_format=torch.channels_last)
+        x = preprocess(batch.to(self.device), self.preprocessing, self.dtype).contiguous(memory_format=torch.channels_last)
         pool = self.model(x)
         return pool, (self.model.logits(pool) if want_logits else None)
 

@@ -186,14 +186,14 @@ def resize_bilinear_tf1(x: torch.Tensor, size: int) -> torch.Tensor:
     return along(along(x, 2), 3)
 
 
-def preprocess(x: torch.Tensor, convention: str = "pytorch-fid") -> torch.Tensor:
+def preprocess(x: torch.Tensor, convention: str = "pytorch-fid", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A batch (uint8 0..255, or float in [0, 1]; 1 or 3 channels) -> the network's 299x299 input.
 
     - 'pytorch-fid' (default): values / 255, bilinear resize (no antialiasing) to 299, then 2x - 1.
     - 'torch-fidelity': TensorFlow 1.x bilinear resize of the 0..255 values, then (x - 128) / 128,
       which is what the original TF graph did.
     - 'torchmetrics': antialiased bilinear resize of the 0..255 values, then (x - 128) / 128.
-    Grey images are repeated into 3 channels first.
+    Grey images are repeated into 3 channels first. `dtype`: float32, or float64 for exact comparisons.
     """
     if convention not in PREPROCESSING:
         raise ValueError(f"unknown Inception preprocessing {convention!r}; choose one of {', '.join(PREPROCESSING)}")
@@ -201,11 +201,11 @@ def preprocess(x: torch.Tensor, convention: str = "pytorch-fid") -> torch.Tensor
         x = x.expand(-1, 3, -1, -1)
     resize_needed = tuple(x.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE)
     if convention == "pytorch-fid":
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        x = x.to(dtype) / 255.0 if x.dtype == torch.uint8 else x.to(dtype)
         if resize_needed:
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
         return 2 * x - 1
-    x = x.float() if x.dtype == torch.uint8 else x.float() * 255.0
+    x = x.to(dtype) if x.dtype == torch.uint8 else x.to(dtype) * 255.0
     if resize_needed:
         if convention == "torch-fidelity":
             x = resize_bilinear_tf1(x, INPUT_SIZE)
