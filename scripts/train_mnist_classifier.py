@@ -2,7 +2,7 @@
 
 It is the offline feature extractor of course_lib.metrics (MNIST-IS, classifier-feature FID). The
 script trains on the full 60k MNIST training set, reports accuracy on the full 10k test set, and
-refuses to write the asset below --min-accuracy. Runs on a CPU in a few minutes.
+refuses to write the asset below --min-accuracy. CPU only: about half an hour on 2 busy cores.
 
     python scripts/train_mnist_classifier.py --data-root /path/with/MNIST/raw [--out FILE]
 

@@ -10,7 +10,7 @@ from PIL import Image
 from course_lib.metrics import Statistics, as_image_source, fid, gaussian_statistics
 from course_lib.metrics import inception as inception_module
 from course_lib.metrics.errors import HeadMissing, MetricInputError, WeightsNotFound
-from course_lib.metrics.features import FeatureExtractor, extract_features
+from course_lib.metrics.features import FeatureExtractor
 from course_lib.metrics.inputs import DatasetSource, FolderSource, GeneratorSource
 from course_lib.models import DCGANGenerator
 

@@ -94,6 +94,7 @@ def test_inception_score_on_hand_made_tables():
     assert (mean, std) == pytest.approx((5.5, 4.5))
 
 
+@pytest.mark.filterwarnings("ignore:Metric .* will save all extracted features")
 def test_inception_score_matches_torch_fidelity_and_torchmetrics_formulas():
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torchmetrics.image.inception import InceptionScore

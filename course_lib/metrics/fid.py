@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, get_extractor
+from .features import FeatureSet, extractor_for
 from .inputs import as_image_source
 from .results import MetricResult
 from .stats_cache import Statistics, cached_statistics, gaussian_statistics, is_statistics_file
@@ -111,8 +111,8 @@ def fid(a: Any, b: Any, *, extractor="inception", batch_size: int | None = None,
     Statistics of named datasets, folders and files are cached on disk (see stats_cache). With
     extractor='mnist' the result is an MNIST-classifier FID, labelled as not comparable with Inception FIDs.
     """
-    needs_extractor = not all(isinstance(x, (Statistics, FeatureSet)) or is_statistics_file(x) for x in (a, b))
-    ext = get_extractor(extractor, device, weights, preprocessing) if needs_extractor else None
+    images = [x for x in (a, b) if not (isinstance(x, Statistics) or is_statistics_file(x))]
+    ext = extractor_for(extractor, images, device, weights, preprocessing) if images else None
     kwargs = dict(value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
                   image_size=image_size, limit=limit)
     sa = statistics_of(a, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="first images", **kwargs)

