@@ -14,8 +14,7 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, extractor_for
-from .kid import _same_extractor
+from .features import FeatureSet, extract_features, extractor_for, same_extractor
 from .precision_recall import _as_features
 from .results import MetricResult
 
@@ -53,7 +52,7 @@ def pairwise_diversity(generated: Any, reference: Any = None, *, extractor="ince
     n = (len(fg),)
     if reference is not None:
         fr = reference if isinstance(reference, FeatureSet) else extract_features(reference, ext, **kwargs)
-        _same_extractor(fg, fr)
+        same_extractor(fg, fr)
         ref_value = mean_pairwise_distance(fr.features, max_pairs, seed)
         if ref_value == 0:
             raise MetricInputError("the reference images are all identical: their diversity is 0, nothing to normalise by")

@@ -165,6 +165,27 @@ def extractor_for(extractor, inputs, device="auto", weights=None, preprocessing:
     return get_extractor(extractor, device, weights, preprocessing, need_head=need_head)
 
 
+def same_extractor(fa: "FeatureSet", fb: "FeatureSet") -> None:
+    """Raise unless two feature sets come from the same network (same weights and preprocessing)."""
+    if fa.extractor_identity != fb.extractor_identity:
+        raise MetricInputError(f"the two feature sets come from different extractors ({fa.extractor_label} vs "
+                               f"{fb.extractor_label}); extract both with the same one")
+
+
+def features_of_pair(a: Any, b: Any, extractor="inception", device="auto", weights=None,
+                     preprocessing: str = "pytorch-fid", **extract_kwargs) -> tuple["FeatureSet", "FeatureSet"]:
+    """Features of two inputs (images in any accepted form, or FeatureSets) from one extractor.
+
+    The shared first step of every two-sample metric (KID, precision/recall, 1-NN): inputs that are
+    already FeatureSets are used as they are, and both sides are checked to live in one feature space.
+    """
+    ext = extractor_for(extractor, (a, b), device, weights, preprocessing)
+    fa = a if isinstance(a, FeatureSet) else extract_features(a, ext, want_logits=False, **extract_kwargs)
+    fb = b if isinstance(b, FeatureSet) else extract_features(b, ext, want_logits=False, **extract_kwargs)
+    same_extractor(fa, fb)
+    return fa, fb
+
+
 @dataclass
 class FeatureSet:
     """Features (N, D) (float32, or float64 from a float64 extractor) and optional logits (N, K) of a set

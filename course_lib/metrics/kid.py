@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MetricInputError
-from .features import FeatureSet, as_numpy64, extract_features, extractor_for
+from .features import as_numpy64, features_of_pair
 from .results import MetricResult
 
 
@@ -66,17 +66,10 @@ def kid(a: Any, b: Any, *, extractor="inception", subsets: int = 100, subset_siz
         batch_size: int | None = None, device="auto", progress: bool = True, value_range=None, n_samples: int | None = None,
         weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None, limit=None) -> MetricResult:
     """KID (mean ± std over subsets) between two image sets or FeatureSets."""
-    ext = extractor_for(extractor, (a, b), device, weights, preprocessing)
-    kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
-                  n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
-    fa = a if isinstance(a, FeatureSet) else extract_features(a, ext, **kwargs)
-    fb = b if isinstance(b, FeatureSet) else extract_features(b, ext, **kwargs)
-    _same_extractor(fa, fb)
+    fa, fb = features_of_pair(a, b, extractor, device, weights, preprocessing, batch_size=batch_size,
+                              progress=progress, value_range=value_range, n_samples=n_samples, seed=seed,
+                              data_root=data_root, image_size=image_size, limit=limit)
     mean, std = kid_from_features(fa.features, fb.features, subsets, subset_size, seed=seed)
     return MetricResult("KID", mean, std, fa.extractor_label, fa.comparable_with_inception, (len(fa), len(fb)))
 
 
-def _same_extractor(fa: FeatureSet, fb: FeatureSet) -> None:
-    if fa.extractor_identity != fb.extractor_identity:
-        raise MetricInputError(f"the two feature sets come from different extractors ({fa.extractor_label} vs "
-                               f"{fb.extractor_label}); extract both with the same one")

@@ -18,8 +18,7 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, extractor_for
-from .kid import _same_extractor
+from .features import FeatureSet, features_of_pair
 
 
 def _as_features(x) -> torch.Tensor:
@@ -76,11 +75,8 @@ def precision_recall(generated: Any, real: Any, *, k: int = 3, extractor="incept
                      seed: int = 0, weights=None, preprocessing: str = "pytorch-fid", data_root=None,
                      image_size=None, limit=None) -> PrecisionRecall:
     """Improved precision and recall of generated images (or FeatureSet) against real ones."""
-    ext = extractor_for(extractor, (generated, real), device, weights, preprocessing)
-    kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
-                  n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
-    fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)
-    fr = real if isinstance(real, FeatureSet) else extract_features(real, ext, **kwargs)
-    _same_extractor(fg, fr)
+    fg, fr = features_of_pair(generated, real, extractor, device, weights, preprocessing, batch_size=batch_size,
+                              progress=progress, value_range=value_range, n_samples=n_samples, seed=seed,
+                              data_root=data_root, image_size=image_size, limit=limit)
     p, r = precision_recall_from_features(fg.features, fr.features, k)
     return PrecisionRecall(p, r, k, fg.extractor_label, (len(fg), len(fr)))

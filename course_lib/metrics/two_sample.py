@@ -15,8 +15,7 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, extractor_for
-from .kid import _same_extractor
+from .features import features_of_pair
 from .precision_recall import _as_features
 
 
@@ -70,12 +69,9 @@ def one_nn_accuracy(generated: Any, real: Any, *, extractor="inception", batch_s
                     weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None,
                     limit=None) -> OneNNResult:
     """1-NN two-sample test accuracy between generated and real images (or FeatureSets)."""
-    ext = extractor_for(extractor, (generated, real), device, weights, preprocessing)
-    kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
-                  n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
-    fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)
-    fr = real if isinstance(real, FeatureSet) else extract_features(real, ext, **kwargs)
-    _same_extractor(fg, fr)
+    fg, fr = features_of_pair(generated, real, extractor, device, weights, preprocessing, batch_size=batch_size,
+                              progress=progress, value_range=value_range, n_samples=n_samples, seed=seed,
+                              data_root=data_root, image_size=image_size, limit=limit)
     acc, acc_r, acc_g = one_nn_from_features(fg.features, fr.features, seed=seed)
     n = min(len(fg), len(fr))
     return OneNNResult(acc, acc_r, acc_g, fg.extractor_label, (n, n))
