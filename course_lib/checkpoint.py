@@ -78,12 +78,12 @@ def load_generator(path: str | os.PathLike, device="cpu", use_ema: bool = True) 
     When the run kept an exponential moving average of the generator (`generator_ema`), that copy
     is used unless use_ema=False: it is the one meant for evaluation.
     """
-    from .models import build_models
+    from .models import models_from_config
 
     ckpt = load_checkpoint(path)
     cfg = ckpt["config"]
     try:
-        generator, _ = build_models(cfg["arch"], cfg["latent_dim"], cfg["image_size"], cfg["channels"], cfg["width"])
+        generator, _ = models_from_config(cfg)
         state = ckpt.get("generator_ema") if use_ema and ckpt.get("generator_ema") is not None else ckpt["generator"]
         generator.load_state_dict(state)
     except (KeyError, RuntimeError, TypeError) as exc:
