@@ -16,6 +16,8 @@ from .errors import CourseLibError
 COMMAND_MODULES = [
     "course_lib.commands",
     "course_lib.metrics.cli",
+    "course_lib.grading.cli",
+    "course_lib.experiment",
 ]
 
 
