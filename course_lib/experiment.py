@@ -268,12 +268,21 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
 
 
 def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir: str | os.PathLike,
-                   progress: bool = True, device: str | None = None) -> dict:
-    """Run every (variant, seed) not yet finished in out_dir, then write report.json and report.md."""
+                   progress: bool = True, device: str | None = None, only: list[str] | None = None) -> dict | None:
+    """Run every (variant, seed) not yet finished in out_dir, then write report.json and report.md.
+
+    `only`: run just these variants (e.g. to split an experiment over several processes or machines
+    sharing out_dir); the report is written once every run of the config has finished, and None is
+    returned until then.
+    """
     from .data import load_dataset
 
     if not isinstance(config, ExperimentConfig):
         config = load_experiment(config)
+    names = [v["name"] for v in config.variants]
+    unknown = sorted(set(only or []) - set(names))
+    if unknown:
+        raise ConfigError(f"no variant(s) {', '.join(unknown)} in {config.name}; variants: {', '.join(names)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "experiment.json", config.to_dict())
@@ -281,17 +290,25 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir:
                           progress=False)
     datasets: dict[tuple, Any] = {}
     results = []
-    total = len(config.variants) * len(config.seeds)
-    for i, (variant, seed) in enumerate(((v, s) for v in config.variants for s in config.seeds), start=1):
+    todo = [(v, s) for v in config.variants for s in config.seeds if not only or v["name"] in only]
+    for i, (variant, seed) in enumerate(todo, start=1):
         tc = config.train_config(variant, seed)
         key = (tc.dataset, tc.data_root, tc.image_size, tc.limit)
         if key not in datasets:
             datasets[key] = load_dataset(tc.dataset, tc.data_root, "train", tc.image_size, limit=tc.limit)
         run_dir = out / "runs" / variant["name"] / f"seed{seed}"
         state = "done" if (run_dir / "result.json").is_file() else "resuming" if run_dir.is_dir() else "training"
-        if progress:
-            print(f"[{i}/{total}] {variant['name']} seed {seed}: {state} ({tc.steps} steps)", flush=True)
+        print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.steps} steps)", flush=True)
         results.append(run_one(config, variant, seed, run_dir, evaluator, datasets[key], progress, device))
+    if only:
+        results = []
+        for variant, seed in ((v, s) for v in config.variants for s in config.seeds):
+            path = out / "runs" / variant["name"] / f"seed{seed}" / "result.json"
+            if not path.is_file():
+                if progress:
+                    print(f"the report waits for the other variants ({variant['name']} seed {seed} is not finished)")
+                return None
+            results.append(json.loads(path.read_text()))
     real = evaluator.real_data_row(config.base)
     report = summarise(config, results, evaluator.label, evaluator.reference, real)
     _write_json(out / "report.json", report)
@@ -471,12 +488,17 @@ def register(subparsers) -> None:
     parser.add_argument("config", help="experiment config, YAML or JSON (see course_lib.experiment)")
     parser.add_argument("--out", required=True, help="experiment folder (runs/, report.md, report.json)")
     parser.add_argument("--device", help="override the device of every run (auto, cpu, cuda, ...)")
+    parser.add_argument("--only", help="comma-separated variant names to run (split an experiment over processes "
+                                       "sharing --out; the report is written when all runs are finished)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_cli)
 
 
 def run_cli(args) -> int:
-    report = run_experiment(args.config, args.out, progress=not args.quiet, device=args.device)
+    only = [name.strip() for name in args.only.split(",")] if args.only else None
+    report = run_experiment(args.config, args.out, progress=not args.quiet, device=args.device, only=only)
+    if report is None:
+        return 0
     print(render_markdown(report).split("## Per seed")[0].rstrip())
     print(f"\nwrote {Path(args.out) / 'report.md'} and {Path(args.out) / 'report.json'}")
     return 0

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
-from .losses import discriminator_bce, generator_minimax, generator_non_saturating
+from .losses import discriminator_bce, generator_minimax, generator_non_saturating, get_loss
 
 LOG2 = math.log(2.0)
 
@@ -503,7 +503,9 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     return ((grad.norm(dim=1) - 1.0) ** 2).mean()
 
 
-METHODS = ("gan", "wgan-clip", "wgan-gp")
+METHODS = ("gan", "minimax", "lsgan", "hinge", "wgan-clip", "wgan-gp")
+# Methods trained with a loss pair from course_lib.losses ("gan" is the non-saturating GAN).
+LOSS_OF_METHOD = {"gan": "non-saturating", "minimax": "minimax", "lsgan": "lsgan", "hinge": "hinge"}
 
 
 @dataclass(frozen=True)
@@ -552,8 +554,9 @@ def default_config(method: str, **overrides) -> ToyTrainConfig:
                with a larger learning rate because we train ~100x fewer steps).
     These are sized for a 2-core CPU: seconds to a minute per run, not full convergence.
     """
+    gan = dict(steps=800, critic_steps=1, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), optimizer="adam")
     base = {
-        "gan": dict(steps=800, critic_steps=1, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), optimizer="adam"),
+        "gan": gan, "minimax": gan, "lsgan": gan, "hinge": gan,  # minimax, lsgan, hinge: the loss differs
         "wgan-clip": dict(steps=800, critic_steps=5, lr_g=5e-4, lr_d=5e-4, optimizer="rmsprop", clip=0.01),
         "wgan-gp": dict(steps=800, critic_steps=5, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.9), optimizer="adam",
                         gp_weight=0.1),
@@ -593,6 +596,7 @@ def train_toy_gan_2d(mixture: GaussianMixture2D, config: ToyTrainConfig, seed: i
     Each generator step: `critic_steps` updates of the discriminator/critic on fresh real and
     generated batches, then one generator update.
     gan:       D minimises BCE (softplus form); G minimises -mean log D(G(z)) (non-saturating).
+    minimax, lsgan, hinge: the same loop with that loss pair from course_lib.losses.
     wgan-clip: critic minimises mean f(x*) - mean f(x), then its weights are clipped to [-c, c].
     wgan-gp:   the same critic loss + lambda * gradient_penalty; no clipping.
     """
@@ -625,8 +629,8 @@ def _train_toy_gan_2d(mixture: GaussianMixture2D, config: ToyTrainConfig, seed: 
             # One forward pass over both batches: half the per-call overhead of two small passes.
             scores = D(torch.cat([real, fake]))
             real_scores, fake_scores = scores[:n], scores[n:]
-            if config.method == "gan":
-                d_loss = discriminator_bce(real_scores, fake_scores)
+            if config.method in LOSS_OF_METHOD:
+                d_loss = get_loss(LOSS_OF_METHOD[config.method]).discriminator(real_scores, fake_scores)
             else:
                 d_loss = wgan_critic_loss(real_scores, fake_scores)
                 if config.method == "wgan-gp":
@@ -639,7 +643,10 @@ def _train_toy_gan_2d(mixture: GaussianMixture2D, config: ToyTrainConfig, seed: 
                     for p in D.parameters():
                         p.clamp_(-config.clip, config.clip)
         fake_scores = D(G(torch.randn(n, config.latent_dim)))
-        g_loss = generator_non_saturating(fake_scores) if config.method == "gan" else wgan_generator_loss(fake_scores)
+        if config.method in LOSS_OF_METHOD:
+            g_loss = get_loss(LOSS_OF_METHOD[config.method]).generator(fake_scores)
+        else:
+            g_loss = wgan_generator_loss(fake_scores)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
