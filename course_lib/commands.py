@@ -30,7 +30,11 @@ def register(subparsers) -> None:
     train.add_argument("--batch-size", type=int, help="minibatch size [default: 128]")
     train.add_argument("--seed", type=int, help="random seed [default: 0]")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]")
-    train.add_argument("--loss", help="non-saturating or minimax [default: non-saturating]")
+    train.add_argument("--loss", help="non-saturating, minimax, lsgan, hinge, wgan-clip or wgan-gp "
+                                      "[default: non-saturating]")
+    train.add_argument("--preset", help="published settings of one or more improvements, comma-separated, e.g. "
+                                        "wgan-gp or ema,ttur (see course_lib.improvements.PRESETS); --config and "
+                                        "the other flags override them")
     train.add_argument("--config", help="JSON or YAML file of settings (see course_lib.train.TrainConfig)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
@@ -39,7 +43,11 @@ def register(subparsers) -> None:
         "sample", help="draw samples from a trained generator",
         description="Sample a generator checkpoint (a .pt file or a run folder). --out grid.png writes an image "
                     "grid; --out samples.npz writes the images as a uint8 array 'images' of shape (N, H, W, C).")
-    sample.add_argument("checkpoint", help="checkpoint file or training run folder")
+    sample.add_argument("checkpoint", nargs="?", help="checkpoint file or training run folder (or use --pretrained)")
+    sample.add_argument("--pretrained", metavar="NAME", help="sample a generator shipped with course_lib instead "
+                                                            "of a checkpoint: mnist-dcgan")
+    sample.add_argument("--truncation", type=float, metavar="TAU", help="truncation trick: redraw latent components "
+                                                                      "beyond TAU standard deviations (BigGAN)")
     sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("--out", required=True, help="output file: .png (grid) or .npz (images)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
@@ -52,11 +60,12 @@ _FLAG_TO_SETTING = {"dataset": "dataset", "data_root": "data_root", "arch": "arc
 
 
 def run_train(args) -> int:
-    from .train import Trainer, TrainConfig, steps_for_epochs
+    from .train import Trainer, TrainConfig, read_settings, steps_for_epochs
 
     if args.resume:
         overrides = {k: getattr(args, k) for k in ("steps", "device") if getattr(args, k) is not None}
-        ignored = [k for k in ("dataset", "data_root", "arch", "batch_size", "seed", "loss", "config", "epochs")
+        ignored = [k for k in ("dataset", "data_root", "arch", "batch_size", "seed", "loss", "config", "epochs",
+                               "preset")
                    if getattr(args, k) is not None]
         if ignored:
             raise ConfigError(f"--resume continues a run with its saved settings; drop {', '.join('--' + k.replace('_', '-') for k in ignored)}")
@@ -66,7 +75,11 @@ def run_train(args) -> int:
         out = Path(args.out)
         if (out / "checkpoints" / "last.pt").exists():
             raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
-        values = TrainConfig.from_file(args.config).to_dict() if args.config else {}
+        values = read_settings(args.config) if args.config else {}
+        if args.preset:
+            in_file = values.get("preset") or []
+            values["preset"] = ([in_file] if isinstance(in_file, str) else list(in_file)) + [
+                name.strip() for name in args.preset.split(",")]
         values.update({setting: getattr(args, flag) for flag, setting in _FLAG_TO_SETTING.items()
                        if getattr(args, flag) is not None})
         if args.dataset is None and args.data_root is None and "dataset" not in values:
@@ -126,7 +139,23 @@ def run_sample(args) -> int:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     if Path(args.out).suffix not in (".png", ".npz"):
         raise ConfigError(f"--out must end in .png (a grid) or .npz (the images), got {args.out!r}")
-    generator = load_generator(args.checkpoint, device=pick_device(args.device))
-    path = write_samples(sample_images(generator, args.n, args.seed), args.out)
+    if (args.checkpoint is None) == (args.pretrained is None):
+        raise ConfigError("give a CHECKPOINT (file or run folder) or --pretrained NAME, not both" if args.checkpoint
+                          else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained mnist-dcgan")
+    if args.pretrained is not None:
+        from .pretrained import pretrained_path
+
+        checkpoint = pretrained_path(args.pretrained)
+    else:
+        checkpoint = args.checkpoint
+    generator = load_generator(checkpoint, device=pick_device(args.device))
+    if args.truncation is None:
+        images = sample_images(generator, args.n, args.seed)
+    else:
+        from .latent import sample_latents
+        from .pretrained import generate_uint8
+
+        images = generate_uint8(generator, sample_latents(args.n, generator.latent_dim, tau=args.truncation, seed=args.seed))
+    path = write_samples(images, args.out)
     print(f"wrote {args.n} samples to {path}")
     return 0

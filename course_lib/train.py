@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt_io
+from . import speed
 from .data import BatchLoader, ImageData, load_dataset
 from .env import pick_device
 from .errors import CheckpointError, ConfigError, TrainingDiverged
@@ -94,6 +95,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"  # off | bf16 | fp16 | auto (bf16 on CUDA when supported, else off)
+    # --- speed (course_lib.speed); "auto" = on for CUDA, off elsewhere, so CPU runs are plain loops
+    channels_last: str = "auto"  # auto | on | off: NHWC memory layout for models and batches
+    compile: str = "auto"  # auto | on | off: torch.compile G's and D's forward passes (probed, eager fallback)
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead | max-autotune[-no-cudagraphs]
+    optimizer_impl: str = "auto"  # auto | fused | foreach | for-loop (auto: fused on CUDA, PyTorch's default on CPU)
+    data_on_device: str = "auto"  # auto | on | off: the uint8 dataset in device memory (auto: CUDA, if it fits)
+    flip: bool = False  # random horizontal flips of the real images, drawn per (seed, batch) on the device
     log_every: int = 10
     sample_every: int = 250
     checkpoint_every: int = 250
@@ -117,6 +125,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ConfigError(f"amp must be auto, off, bf16 or fp16, got {self.amp!r}")
+        for name in ("channels_last", "compile", "data_on_device"):
+            speed.check_choice(name, getattr(self, name))
+        speed.check_choice("compile_mode", self.compile_mode, speed.COMPILE_MODES)
+        speed.check_choice("optimizer_impl", self.optimizer_impl, speed.OPTIMIZER_IMPLS)
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be a positive integer, got {self.limit!r}")
         loss = get_loss(self.loss)
@@ -174,22 +186,27 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
         """Read a JSON or YAML file of settings."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found")
-        text = path.read_text()
-        try:
-            if path.suffix in (".yaml", ".yml"):
-                import yaml
+        return cls.from_dict(read_settings(path))
 
-                values = yaml.safe_load(text) or {}
-            else:
-                values = json.loads(text)
-        except Exception as exc:  # noqa: BLE001 - json and yaml raise different types
-            raise ConfigError(f"cannot parse {path}: {exc}") from exc
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path} must hold a mapping of setting: value")
-        return cls.from_dict(values)
+
+def read_settings(path: str | os.PathLike) -> dict:
+    """The mapping of settings in a JSON or YAML file, unvalidated."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - json and yaml raise different types
+        raise ConfigError(f"cannot parse {path}: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of setting: value")
+    return values
 
 
 class Hook(Protocol):
@@ -276,10 +293,16 @@ class Trainer:
                               f"{self.data.name!r} has none")
         self.generator, self.discriminator = (m.to(self.device) for m in models_from_config(
             {**config.to_dict(), "image_size": self.image_size, "channels": self.channels}))
+        speed.configure_cuda(self.device)
+        self.channels_last = speed.resolve(config.channels_last, self.device, "channels_last")
+        if self.channels_last:
+            speed.to_channels_last(self.generator, self.discriminator)
         self.opt_g = self._optimizer(self.generator, config.lr_g)
         self.opt_d = self._optimizer(self.discriminator, config.lr_d)
         self.loss = get_loss(config.loss)
-        self.loader = BatchLoader(self.data, config.batch_size, seed=config.seed, device=self.device)
+        on_device = speed.use_data_on_device(config.data_on_device, self.data.images.numel(), self.device)
+        self.loader = BatchLoader(self.data, config.batch_size, seed=config.seed, device=self.device,
+                                  on_device=on_device, flip=config.flip, channels_last=self.channels_last)
         self.ema = ExponentialMovingAverage(self.generator, config.ema) if config.ema else None
         self.history_g = self.history_d = None
         if config.historical_averaging:
@@ -297,6 +320,10 @@ class Trainer:
                              if config.conditional in ("cgan", "acgan") else None)
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.g_train, self.d_train = self._compiled_forwards()
+        self.speed = {"device": str(self.device), "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype
+                      else "off", "channels_last": self.channels_last, "optimizer": self.optimizer_impl,
+                      "data_on_device": on_device, "compile_g": self.g_train.reason, "compile_d": self.d_train.reason}
 
         self.step = 0  # generator updates done
         self.batch_index = 0  # real minibatches consumed
@@ -307,9 +334,32 @@ class Trainer:
         self.hooks = build_hooks(config.hooks) + list(hooks)
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-        if self.config.optimizer == "rmsprop":
-            return torch.optim.RMSprop(module.parameters(), lr)
-        return torch.optim.Adam(module.parameters(), lr, betas=(self.config.beta1, self.config.beta2))
+        cfg = self.config
+        optimizer, self.optimizer_impl = speed.make_optimizer(module.parameters(), cfg.optimizer, lr, (cfg.beta1, cfg.beta2),
+                                                              self.device, cfg.optimizer_impl)
+        return optimizer
+
+    def _compiled_forwards(self) -> tuple[speed.CompileResult, speed.CompileResult]:
+        """G's forward and D's forward_all for training: torch.compile'd where it helps (see course_lib.speed).
+
+        Each is probed on a copy (forward and backward, under autocast) with inputs from a private
+        generator, so neither the models nor the training noise stream are touched. The modules
+        themselves stay eager: sampling, evaluation and checkpoints use them as before.
+        """
+        cfg, n = self.config, self.config.batch_size
+        probe = cfg.compile != "off" and (cfg.compile == "on" or self.device.type == "cuda")
+        labels = z = x = None
+        if probe:
+            rng = torch.Generator(device=self.device).manual_seed(0)
+            z = torch.randn(n, self.latent_dim, device=self.device, generator=rng)
+            x = torch.randn(n, self.channels, self.image_size, self.image_size, device=self.device, generator=rng)
+            x = (speed.channels_last_batch(x) if self.channels_last else x).requires_grad_(True)
+            labels = torch.zeros(n, dtype=torch.long, device=self.device) if cfg.conditional in ("cgan", "acgan") else None
+        common = {"choice": cfg.compile, "device": self.device, "mode": cfg.compile_mode, "context": self.autocast}
+        g = speed.maybe_compile(self.generator, example=(z, labels) if probe else None, **common)
+        d = speed.maybe_compile(self.discriminator, method="forward_all", example=(x, labels if cfg.conditional == "cgan"
+                                                                                  else None) if probe else None, **common)
+        return g, d
 
     # ------------------------------------------------------------------------------- the step
     def _amp_dtype(self):
@@ -384,11 +434,11 @@ class Trainer:
             with self.autocast():
                 if i < k - 1:
                     with torch.no_grad():
-                        fake = G(z, fake_labels)
+                        fake = self.g_train(z, fake_labels)
                 else:  # the last fakes keep their graph: the generator step reuses them
-                    fake = G(z, fake_labels)
-                out_real = D.forward_all(self._noisy(real), real_labels if cgan else None)
-                out_fake = D.forward_all(self._noisy(fake.detach()), fake_labels if cgan else None)
+                    fake = self.g_train(z, fake_labels)
+                out_real = self.d_train(self._noisy(real), real_labels if cgan else None)
+                out_fake = self.d_train(self._noisy(fake.detach()), fake_labels if cgan else None)
                 loss_d = self.loss.discriminator(out_real["logits"], out_fake["logits"], real_target)
                 if cfg.conditional == "acgan":  # D also learns to classify the real images
                     loss_d = loss_d + cfg.aux_weight * F.cross_entropy(out_real["class_logits"].float(), real_labels)
@@ -410,7 +460,7 @@ class Trainer:
                 self.history_d.update(D)
 
         with self.autocast():
-            out_g = D.forward_all(self._noisy(fake), fake_labels if cgan else None)
+            out_g = self.d_train(self._noisy(fake), fake_labels if cgan else None)
             loss_g = self.loss.generator(out_g["logits"])
             if cfg.feature_matching:
                 fm = feature_matching(out_real["features"], out_g["features"])
@@ -573,6 +623,8 @@ class Trainer:
             self.discriminator.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
+            for optimizer in (self.opt_g, self.opt_d):  # this machine's choice, not the writer's
+                speed.set_optimizer_impl(optimizer, self.optimizer_impl)
             if self.scaler is not None and state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
             self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
