@@ -18,6 +18,7 @@ Metrics (each takes images in any accepted form, see `inputs`, or a FeatureSet f
     gan_train_test(...)           classifier-based GAN-train / GAN-test (`gan_train_test`)
     psnr, ssim, sharpness         per-image quality (`image_quality`)
     pairwise_diversity(gen, real) mean pairwise feature distance (`diversity`)
+    empirical_lipschitz(G)        max ||G(z1) - G(z2)||_p / ||z1 - z2||_p over latent pairs (`lipschitz`)
 
 Example::
 
@@ -38,6 +39,7 @@ from .inception import FIDInceptionV3, find_inception_weights, random_inception_
 from .inception_score import inception_score, inception_score_from_logits, inception_score_from_probabilities
 from .inputs import ImageSource, as_image_source
 from .kid import kid, kid_from_features, mmd2_unbiased
+from .lipschitz import empirical_lipschitz, lipschitz_ratios
 from .mnist_classifier import MNISTClassifier, load_mnist_classifier
 from .precision_recall import PrecisionRecall, precision_recall, precision_recall_from_features
 from .results import MetricResult
@@ -53,9 +55,11 @@ __all__ = [
     "EXTRACTORS", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GanTrainTest", "HeadMissing", "ImageSource",
     "InceptionExtractor", "MNISTClassifier", "MNISTExtractor", "MetricInputError", "MetricResult", "OneNNResult",
     "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
-    "extract_features", "fid", "find_inception_weights", "frechet_distance", "gan_train_test", "gaussian_statistics",
+    "empirical_lipschitz", "extract_features", "fid", "find_inception_weights", "frechet_distance", "gan_train_test",
+    "gaussian_statistics",
     "get_extractor", "images", "inception_score", "inception_score_from_logits", "inception_score_from_probabilities",
-    "kid", "kid_from_features", "load_mnist_classifier", "mean_pairwise_distance", "mmd2_unbiased", "mode_score",
+    "kid", "kid_from_features", "lipschitz_ratios", "load_mnist_classifier", "mean_pairwise_distance", "mmd2_unbiased",
+    "mode_score",
     "mode_score_from_probabilities", "modified_inception_score", "modified_inception_score_from_probabilities",
     "one_nn_accuracy", "one_nn_from_features", "pairwise_diversity", "precision_recall",
     "precision_recall_from_features", "psnr", "random_inception_weights", "sharpness", "ssim", "statistics_of",
