@@ -235,7 +235,10 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
     checkpoint = run_dir / "checkpoints" / "last.pt"
     if checkpoint.is_file():
         trainer = Trainer.resume(run_dir, data=data, progress=progress, device=train_config.device)
-        if _without_device(trainer.config.to_dict()) != _without_device(settings):
+        resumed = trainer.config.to_dict()
+        if settings["image_size"] is None:  # the checkpoint records the dataset's own size
+            resumed["image_size"] = None
+        if _without_device(resumed) != _without_device(settings):
             raise ConfigError(f"{run_dir} holds an unfinished run with other settings than the config now asks for; "
                               "use another --out folder or delete that run folder")
     else:
@@ -305,8 +308,7 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir:
         for variant, seed in ((v, s) for v in config.variants for s in config.seeds):
             path = out / "runs" / variant["name"] / f"seed{seed}" / "result.json"
             if not path.is_file():
-                if progress:
-                    print(f"the report waits for the other variants ({variant['name']} seed {seed} is not finished)")
+                print(f"the report waits for the other variants ({variant['name']} seed {seed} is not finished)")
                 return None
             results.append(json.loads(path.read_text()))
     real = evaluator.real_data_row(config.base)

@@ -603,6 +603,7 @@ class Trainer:
             "fixed_noise": self.fixed_noise.cpu(),
             "history": self.history,
             "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in self.hooks],
+            "instance_noise_factor": self.instance_noise_factor,
             "generator_ema": None if self.ema is None else self.ema.module.state_dict(),
             "ema_updates": None if self.ema is None else self.ema.updates,
             "historical_average": None if self.history_g is None else [self.history_g.state_dict(),
@@ -631,6 +632,7 @@ class Trainer:
             self.fixed_noise = state["fixed_noise"].to(self.device)
             self.step, self.batch_index = state["step"], state["batch_index"]
             self.history, self.elapsed = list(state["history"]), state.get("elapsed", 0.0)
+            self.instance_noise_factor = float(state.get("instance_noise_factor", 1.0))
             if self.ema is not None:
                 self.ema.load_state_dict({"module": state["generator_ema"], "updates": state["ema_updates"]})
             if self.history_g is not None:
