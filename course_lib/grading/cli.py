@@ -1,0 +1,60 @@
+"""`course-lib assign` and `course-lib grade`."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    assign = subparsers.add_parser(
+        "assign", help="make student versions and a grading bundle from source notebooks",
+        description="Read source notebooks in nbgrader's markup (### BEGIN SOLUTION / ### END SOLUTION, "
+                    "### BEGIN HIDDEN TESTS / ### END HIDDEN TESTS, nbgrader cell metadata) and write "
+                    "OUT/student/NAME.ipynb (solutions replaced by stubs, hidden tests removed, outputs cleared) "
+                    "and OUT/grading/NAME.json (the grading bundle, with the hidden tests: keep it private).")
+    assign.add_argument("sources", nargs="+", metavar="SOURCE", help="source notebook(s)")
+    assign.add_argument("--out", required=True, help="folder to write student/ and grading/ into")
+    assign.set_defaults(func=run_assign)
+
+    grade = subparsers.add_parser(
+        "grade", help="grade submissions, each in its own fresh kernel",
+        description="Run each submission (a notebook, or a folder with the notebook and its files) on a copy in "
+                    "a fresh kernel with the hidden tests put back, and write OUT/grades.csv, OUT/feedback/"
+                    "STUDENT.md, OUT/executed/STUDENT.ipynb and OUT/summary.json. Student code runs with your "
+                    "permissions: grade untrusted submissions inside a container.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="submitted notebook(s) or folder(s)")
+    grade.add_argument("--assignment", required=True,
+                       help="assignment name (found as assignments/*/grading/NAME.json), a bundle file, or a folder "
+                            "written by `course-lib assign`")
+    grade.add_argument("--out", required=True, help="folder for grades.csv, feedback/ and executed/")
+    grade.add_argument("--workers", type=int, help="submissions graded at once [default: CPU count]")
+    grade.add_argument("--cell-timeout", type=int, help="seconds one cell may run [default: the assignment's]")
+    grade.add_argument("--total-timeout", type=int, help="seconds one submission may run [default: the assignment's]")
+    grade.add_argument("--output-limit", type=int, default=100_000, help="characters of output kept per cell")
+    grade.add_argument("--fast", action="store_true", help="run the kernels with COURSE_LIB_FAST=1 (tiny budgets)")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.set_defaults(func=run_grade)
+
+
+def run_assign(args) -> int:
+    from .assign import assign
+
+    for nb_path, bundle_path in assign(args.sources, args.out):
+        print(f"wrote {nb_path} and {bundle_path}")
+    return 0
+
+
+def run_grade(args) -> int:
+    from pathlib import Path
+
+    from .grade import grade
+
+    results = grade(args.submissions, args.assignment, args.out, workers=args.workers, cell_timeout=args.cell_timeout,
+                    total_timeout=args.total_timeout, output_limit=args.output_limit, fast=True if args.fast else None,
+                    progress=not args.quiet)
+    for res in results:
+        note = f" ({len(res.events)} problem(s), see feedback)" if res.events else ""
+        print(f"{res.student}: {res.points:g} / {res.max_points:g}{note}")
+    out = Path(args.out)
+    print(f"wrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'executed'}/")
+    return 0

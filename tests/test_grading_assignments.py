@@ -1,0 +1,85 @@
+"""Grading real submission fixtures (tests/fixtures/grading/, made by scripts/make_grading_fixtures.py).
+
+Each submission runs in its own kernel in fast mode. Assignment 2 has every kind of submission the
+grader must survive; assignments 1 and 4 have the reference solution and the untouched student version.
+"""
+import csv
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.grading import grade
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "grading"
+# Per-cell limit for these runs: generous for a loaded CI machine, short enough for the endless loop.
+CELL_TIMEOUT = 40
+
+
+def run(name, tmp_path_factory, kinds=None):
+    subs = sorted((FIXTURES / name).glob("*.ipynb"))
+    if kinds:
+        subs = [s for s in subs if s.stem in kinds]
+    before = {s: s.read_bytes() for s in subs}
+    out = tmp_path_factory.mktemp(name)
+    results = grade(subs, name, out, workers=3, cell_timeout=CELL_TIMEOUT, total_timeout=300, fast=True,
+                    progress=False)
+    assert all(s.read_bytes() == before[s] for s in subs), "grading must never modify a submission"
+    return {r.student: r for r in results}, out
+
+
+@pytest.fixture(scope="module")
+def graded_02(tmp_path_factory):
+    return run("02_is_fid", tmp_path_factory)
+
+
+EXPECTED_02 = {  # student: (points of 11, failing checks)
+    "reference": (11, set()),
+    "untouched": (0, {"test_is_visible", "test_is_hidden", "test_fid_visible", "test_fid_hidden", "test_fid_features"}),
+    "partly_wrong": (4, {"test_fid_visible", "test_fid_hidden", "test_fid_features"}),
+    "raises": (7, {"test_is_visible", "test_is_hidden"}),
+    "loops": (9, {"test_fid_features"}),
+    "invalid_json": (0, {"test_is_visible", "test_is_hidden", "test_fid_visible", "test_fid_hidden", "test_fid_features"}),
+    "edits_locked": (4, {"test_fid_visible", "test_fid_hidden", "test_fid_features"}),
+    "deletes_cells": (11, set()),
+    "prints_megabytes": (11, set()),
+}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED_02))
+def test_assignment_2_scores(graded_02, student):
+    results, _ = graded_02
+    res = results[student]
+    points, failing = EXPECTED_02[student]
+    assert res.max_points == 11
+    assert res.points == points, res.events
+    assert {q.question for q in res.questions if q.kind == "test" and q.status != "passed"} == failing
+
+
+def test_assignment_2_feedback_explains_what_happened(graded_02):
+    _, out = graded_02
+    feedback = {s: (out / "feedback" / f"{s}.md").read_text() for s in EXPECTED_02}
+    assert "RuntimeError: I gave up on this part" in feedback["raises"]
+    assert "NameError: name 'inception_score' is not defined" in feedback["raises"]
+    assert f"more than {CELL_TIMEOUT} s" in feedback["loops"]
+    assert "not a valid notebook" in feedback["invalid_json"]
+    assert "test_fid_visible was changed; the original was used" in feedback["edits_locked"]
+    assert "test_is_hidden was deleted; the original was put back" in feedback["deletes_cells"]
+    assert "MB of output" in feedback["prints_megabytes"]
+    assert "1-D case: expected (m1 - m2)^2 + (s1 - s2)^2" in feedback["partly_wrong"]
+    assert "NotImplementedError" in feedback["untouched"]
+    executed = nbformat.read(out / "executed" / "prints_megabytes.ipynb", as_version=4)
+    assert sum(len(o.get("text", "")) for c in executed.cells for o in c.get("outputs", [])) < 300_000
+    # The written answer is left to a person, not scored 0 — unless it was left as the stub.
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    answer = {r["student"]: r for r in rows if r["question"] == "answer_fid_bias"}
+    assert answer["reference"]["status"] == "needs manual grading" and answer["reference"]["points"] == ""
+    assert answer["untouched"]["status"] == "no answer" and answer["untouched"]["points"] == "0"
+    assert len(rows) == 6 * len(EXPECTED_02)
+
+
+@pytest.mark.parametrize("name, max_points", [("01_dcgan_mnist", 12), ("04_wasserstein_lp", 10)])
+def test_reference_gets_full_marks_and_untouched_gets_zero(name, max_points, tmp_path_factory):
+    results, _ = run(name, tmp_path_factory, {"reference", "untouched"})
+    assert results["reference"].points == max_points, results["reference"].questions
+    assert results["untouched"].points == 0
