@@ -1,11 +1,11 @@
 """Conditional generation: asking a generator for a class, and checking that it obeys.
 
-The models are in `course_lib.models` (labels into DCGANGenerator, a projection or ACGAN
-discriminator, InfoGANGenerator) and the losses in the trainer (`conditional` setting):
+The models are in `course_lib.models` (labels into DCGANGenerator and DCGANDiscriminator,
+ACGAN's classifier head, InfoGANGenerator) and the losses in the trainer (`conditional` setting):
 
 - cGAN (Mirza & Osindero 2014): G(z, y) and D(x, y). D judges whether x is a real image *of
-  class y*, so G must make images of the class it is asked for. Here D is a projection
-  discriminator (Miyato & Koyama 2018).
+  class y*, so G must make images of the class it is asked for. The label enters D as
+  one-hot constant feature maps stacked onto the image.
 - ACGAN (Odena et al. 2017): G(z, y); D(x) has a second head that classifies x. Both players add
   the classification log-likelihood of the fakes' intended class (D also of the real labels).
 - InfoGAN (Chen et al. 2016): no labels at all. G gets noise plus codes c (a 10-way categorical

@@ -293,7 +293,9 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir:
                           progress=False)
     datasets: dict[tuple, Any] = {}
     results = []
-    todo = [(v, s) for v in config.variants for s in config.seeds if not only or v["name"] in only]
+    by_name = {v["name"]: v for v in config.variants}
+    order = [by_name[name] for name in only] if only else config.variants  # --only also sets the order
+    todo = [(v, s) for v in order for s in config.seeds]
     for i, (variant, seed) in enumerate(todo, start=1):
         tc = config.train_config(variant, seed)
         key = (tc.dataset, tc.data_root, tc.image_size, tc.limit)
@@ -490,8 +492,8 @@ def register(subparsers) -> None:
     parser.add_argument("config", help="experiment config, YAML or JSON (see course_lib.experiment)")
     parser.add_argument("--out", required=True, help="experiment folder (runs/, report.md, report.json)")
     parser.add_argument("--device", help="override the device of every run (auto, cpu, cuda, ...)")
-    parser.add_argument("--only", help="comma-separated variant names to run (split an experiment over processes "
-                                       "sharing --out; the report is written when all runs are finished)")
+    parser.add_argument("--only", help="comma-separated variant names to run, in this order (split an experiment "
+                                       "over processes sharing --out; the report is written when all runs are finished)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_cli)
 

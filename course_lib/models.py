@@ -152,8 +152,8 @@ class DCGANDiscriminator(nn.Module):
     - minibatch_stddev: Karras et al.'s extra feature map before the output layer.
     - minibatch_discrimination = B > 0: Salimans et al.'s layer with B kernels on the flattened
       features, followed by a linear output layer.
-    - n_classes > 0: a projection discriminator (Miyato & Koyama 2018) for the conditional GAN:
-      logit += <embed(y), sum-pooled features>.
+    - n_classes > 0 (conditional GAN, Mirza & Osindero 2014): the label, one-hot and broadcast to
+      n_classes constant feature maps, is concatenated to the image channels at the input.
     - aux_classes > 0: ACGAN's auxiliary classifier head (Odena et al. 2017).
     - info_cat / info_cont > 0: InfoGAN's Q head, predicting the categorical code (logits) and the
       mean of each continuous code.
@@ -171,7 +171,8 @@ class DCGANDiscriminator(nn.Module):
         self.image_size, self.channels, self.n_classes = image_size, channels, n_classes
         start, stages = _layout(image_size)
         ch = width
-        layers = [nn.Conv2d(channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]  # no norm on the input layer
+        layers = [nn.Conv2d(channels + n_classes, ch, 4, 2, 1, bias=False),
+                  nn.LeakyReLU(0.2, True)]  # no norm on the input layer
         for _ in range(stages - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm_layer(norm, ch * 2),
                        nn.LeakyReLU(0.2, True)]
@@ -186,18 +187,18 @@ class DCGANDiscriminator(nn.Module):
         else:
             self.minibatch = None
             self.head = nn.Conv2d(head_ch, 1, start, 1, 0, bias=False)
-        self.embed = nn.Embedding(n_classes, ch) if n_classes else None
         self.aux = nn.Linear(flat, aux_classes) if aux_classes else None
         self.info_cat, self.info_cont = info_cat, info_cont
         self.q = (nn.Sequential(nn.Linear(flat, 128), nn.LeakyReLU(0.2, True), nn.Linear(128, info_cat + info_cont))
                   if info_cat + info_cont else None)
         self.apply(dcgan_init)
-        if self.embed is not None:
-            nn.init.normal_(self.embed.weight, 0.0, 0.02)
         if spectral_norm:
             add_spectral_norm(self)
 
     def forward_all(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if self.n_classes:
+            maps = one_hot_labels(labels, x.shape[0], self.n_classes, x)[:, :, None, None]
+            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
         h = self.features(x)
         if self.stddev is not None:
             h = self.stddev(h)
@@ -207,11 +208,6 @@ class DCGANDiscriminator(nn.Module):
         else:
             logits = self.head(h).flatten()
         out = {"features": flat}
-        if self.embed is not None:
-            pooled = h[:, : self.embed.embedding_dim].sum(dim=(2, 3))
-            y = torch.as_tensor(labels if labels is not None else balanced_labels(len(x), self.n_classes),
-                                device=x.device).long()
-            logits = logits + (self.embed(y) * pooled).sum(dim=1)
         if self.aux is not None:
             out["class_logits"] = self.aux(flat)
         if self.q is not None:
@@ -288,7 +284,7 @@ def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 6
     (64 in the paper and tutorial) or the MLP generator's hidden size. The keyword options are the
     DCGAN variants of the improvements chapter (see DCGANGenerator / DCGANDiscriminator).
 
-    conditional: 'cgan' (labels into G and a projection D), 'acgan' (labels into G, D with an
+    conditional: 'cgan' (labels into G and D), 'acgan' (labels into G, D with an
     auxiliary classifier), 'infogan' (G with latent codes, D with a Q head; `latent_dim` is then
     the noise size and the generator's latent_dim grows by info_cat + info_cont).
     """

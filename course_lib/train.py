@@ -425,7 +425,7 @@ class Trainer:
         G, D, cfg = self.generator, self.discriminator, self.config
         k, batch_size = cfg.d_steps, cfg.batch_size
         real_target = 1.0 - cfg.label_smoothing
-        cgan = cfg.conditional == "cgan"  # only the projection discriminator takes labels as input
+        cgan = cfg.conditional == "cgan"  # only the cGAN discriminator takes labels as input
         metrics: dict[str, torch.Tensor] = {}
         for i in range(k):
             real, real_labels = self.loader.batch(self.batch_index)

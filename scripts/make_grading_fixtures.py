@@ -6,7 +6,8 @@ For each assignment, `reference` is what a student who solved everything would h
 version with the solutions filled in) and `untouched` is the student version as released. For
 assignment 2 (the fastest to run) there are also the other kinds of submission the grader must survive:
 a partly wrong one, one that raises, one that loops forever, one that is not valid JSON, one that edits
-read-only test cells, one that deletes cells and one that prints megabytes. tests/test_grading_assignments.py
+read-only test cells, one that deletes cells and one that prints megabytes. For assignment 3, one reports
+hand-typed scores and one deletes its checkpoints after scoring. tests/test_grading_assignments.py
 states the score each must get.
 """
 from __future__ import annotations
@@ -101,13 +102,32 @@ def fixtures_02(source_nb) -> dict:
     }
 
 
+# Assignment 3: numbers typed in by hand instead of computed from the checkpoints.
+HAND_TYPED_SCORES = '''SCORES = {"baseline": {"is": 6.12, "fid": 21.4},
+          "improved": {"is": 8.35, "fid": 7.9}}'''
+
+
+def fixtures_03(source_nb) -> dict:
+    ref = solved(source_nb)
+    no_checkpoints = with_cell_after(ref, "test_scores_table", 'import shutil\nshutil.rmtree("runs")')
+    no_checkpoints.cells[cell_with(no_checkpoints, "test_scores_table") + 1].id = "delete-runs"  # stable, not random
+    return {
+        "reference": ref,
+        "untouched": student_notebook(source_nb),
+        "hand_typed": replaced(ref, "scores", HAND_TYPED_SCORES),
+        # The runs are deleted after scoring ("to keep the upload small"): nothing to recompute from.
+        "no_checkpoints": no_checkpoints,
+    }
+
+
 def main() -> None:
     for name, path in ASSIGNMENTS.items():
         if not path.is_file():
             print(f"skipping {name}: no source notebook at {path}")
             continue
         source_nb = nbformat.read(path, as_version=4)
-        kinds = fixtures_02(source_nb) if name == "02_is_fid" else {
+        special = {"02_is_fid": fixtures_02, "03_improve_dcgan": fixtures_03}
+        kinds = special[name](source_nb) if name in special else {
             "reference": solved(source_nb), "untouched": student_notebook(source_nb)}
         folder = OUT / name
         folder.mkdir(parents=True, exist_ok=True)

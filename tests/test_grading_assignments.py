@@ -1,9 +1,11 @@
 """Grading real submission fixtures (tests/fixtures/grading/, made by scripts/make_grading_fixtures.py).
 
 Each submission runs in its own kernel in fast mode. Assignment 2 has every kind of submission the
-grader must survive; assignments 1 and 4 have the reference solution and the untouched student version.
+grader must survive; assignment 3 a reference, an untouched version, hand-typed scores and deleted checkpoints;
+assignments 1 and 4 have the reference solution and the untouched student version.
 """
 import csv
+import json
 from pathlib import Path
 
 import nbformat
@@ -76,6 +78,86 @@ def test_assignment_2_feedback_explains_what_happened(graded_02):
     assert answer["reference"]["status"] == "needs manual grading" and answer["reference"]["points"] == ""
     assert answer["untouched"]["status"] == "no answer" and answer["untouched"]["points"] == "0"
     assert len(rows) == 6 * len(EXPECTED_02)
+
+
+@pytest.fixture(scope="module")
+def graded_03(tmp_path_factory):
+    return run("03_improve_dcgan", tmp_path_factory)
+
+
+ASSIGNMENT_03 = Path(__file__).resolve().parents[1] / "assignments" / "03_improve_dcgan"
+EXPECTED_03 = {  # student: (points of 12, failing checks); the fast-mode budget, so "improved beats baseline"
+    # only checks that the comparison was computed (see assignments/03_improve_dcgan/README.md)
+    "reference": (12, set()),
+    "untouched": (0, {"test_improved_settings", "test_scores_table", "test_checkpoints", "test_scores_match",
+                      "test_improvement"}),
+    "hand_typed": (9, {"test_scores_match"}),
+    "no_checkpoints": (3, {"test_checkpoints", "test_scores_match", "test_improvement"}),
+}
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED_03))
+def test_assignment_3_scores(graded_03, student):
+    results, _ = graded_03
+    res = results[student]
+    points, failing = EXPECTED_03[student]
+    assert res.max_points == 12
+    assert res.points == points, (res.events, res.questions)
+    assert {q.question for q in res.questions if q.kind == "test" and q.status != "passed"} == failing
+
+
+def test_assignment_3_recomputes_scores_from_the_checkpoints(graded_03):
+    _, out = graded_03
+    feedback = {s: (out / "feedback" / f"{s}.md").read_text() for s in EXPECTED_03}
+    assert "scores.json reports IS 6.1200, but the checkpoint gives" in feedback["hand_typed"]
+    assert "no checkpoint runs/baseline/checkpoints/last.pt" in feedback["no_checkpoints"]
+    assert "NotImplementedError" in feedback["untouched"]
+    # The checks ran in the fresh kernel, after the notebook: the reference's recomputed numbers are printed there.
+    executed = nbformat.read(out / "executed" / "reference.ipynb", as_version=4)
+    match = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_scores_match")
+    printed = "".join(o.get("text", "") for o in match.outputs)
+    assert printed.count("recomputed IS") == 2 and "Error" not in printed
+    # The three written answers are left to a person (0 only when left as the stub).
+    status = {(r["student"], r["question"]): r["status"] for r in csv.DictReader((out / "grades.csv").open())
+              if r["question"].startswith("answer_")}
+    assert len(status) == 3 * len(EXPECTED_03)
+    assert {v for (s, _), v in status.items() if s == "reference"} == {"needs manual grading"}
+    assert {v for (s, _), v in status.items() if s == "untouched"} == {"no answer"}
+
+
+def test_assignment_3_source_is_consistent():
+    """Student version and bundle are current, nbgrader accepts the markup, and the settings block that the
+    notebook and the grader's fresh kernel both need is the same text in both cells."""
+    from course_lib.grading import markup
+    from course_lib.grading.assign import make_bundle, student_notebook
+
+    name, root = "03_improve_dcgan", ASSIGNMENT_03
+    source = nbformat.read(root / "source" / f"{name}.ipynb", as_version=4)
+    markup.validate_notebook(source)
+    shipped = nbformat.read(root / "student" / f"{name}.ipynb", as_version=4)
+    assert [c.source for c in shipped.cells] == [c.source for c in student_notebook(source).cells], \
+        "regenerate with `course-lib assign`"
+    assert json.loads((root / "grading" / f"{name}.json").read_text()) == json.loads(json.dumps(make_bundle(source, name)))
+    cells = {markup.grade_id_of(c): c.source for c in source.cells}
+    block = [src[src.index("# --- the assignment's settings"):src.index("# --- end of settings")]
+             for src in (cells["setup"], cells["grading_setup"])]
+    assert block[0] == block[1] and "BASELINE = " in block[0]
+    fresh = {markup.grade_id_of(c) for c in source.cells if markup.fresh_kernel(c)}
+    assert fresh == {"grading_setup", "test_checkpoints", "test_scores_match", "test_improvement"}
+
+
+def test_assignment_3_passes_nbgraders_own_preprocessors():
+    pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install nbgrader)")
+    from nbgrader.nbgraderformat import MetadataValidator
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    from course_lib.grading.assign import student_notebook
+
+    source = nbformat.read(ASSIGNMENT_03 / "source" / "03_improve_dcgan.ipynb", as_version=4)
+    MetadataValidator().validate_nb(source)
+    theirs, _ = ClearSolutions().preprocess(nbformat.from_dict(json.loads(json.dumps(source))), {})
+    theirs, _ = ClearHiddenTests().preprocess(theirs, {})
+    assert [c.source for c in theirs.cells] == [c.source for c in student_notebook(source).cells]
 
 
 @pytest.mark.parametrize("name, max_points", [("01_dcgan_mnist", 12), ("04_wasserstein_lp", 10)])
