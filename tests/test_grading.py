@@ -123,7 +123,7 @@ def _nbgrader_schema_check(nb):
             assert isinstance(meta["points"], (int, float)) and meta["points"] >= 0
 
 
-@pytest.mark.parametrize("name", ["01_dcgan_mnist", "02_is_fid", "04_wasserstein_lp"])
+@pytest.mark.parametrize("name", ["01_dcgan_mnist", "02_is_fid", "03_improve_dcgan", "04_wasserstein_lp"])
 def test_shipped_assignments_are_valid_and_their_student_versions_are_current(name):
     from pathlib import Path
 
@@ -147,7 +147,7 @@ def test_sources_pass_nbgraders_own_preprocessors():
     from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
     assert nbgrader
-    for name in ("01_dcgan_mnist", "02_is_fid", "04_wasserstein_lp"):
+    for name in ("01_dcgan_mnist", "02_is_fid", "03_improve_dcgan", "04_wasserstein_lp"):
         root = Path(__file__).resolve().parents[1] / "assignments" / name
         source = nbformat.read(root / "source" / f"{name}.ipynb", as_version=4)
         MetadataValidator().validate_nb(source)
