@@ -23,3 +23,8 @@ def shared_data():
     if path is None:
         pytest.skip("needs the course's real-data folder ../shared/data (present on development and CI machines only)")
     return path
+
+
+# Submission fixtures for the autograder are notebooks that are meant to fail (invalid JSON, endless loops):
+# they are inputs of tests/test_grading*.py, not notebooks for nbval to run.
+collect_ignore = ["fixtures"]
