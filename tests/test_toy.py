@@ -201,7 +201,7 @@ def test_short_training_runs_are_reproducible_and_clip_weights():
     clipped = toy.train_toy_gan_2d(ring, toy.default_config("wgan-clip", steps=3, batch_size=32, hidden=16), seed=0)
     assert max(p.abs().max().item() for p in clipped.critic.parameters()) <= 0.01 + 1e-9
     with pytest.raises(ConfigError):
-        toy.default_config("lsgan")
+        toy.default_config("stylegan")
 
 
 def test_frozen_generator_gradient_vanishes():
