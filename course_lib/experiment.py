@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -471,15 +470,6 @@ def _save_figure(fig, path: Path) -> None:
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
     os.replace(tmp, path)
-
-
-def copy_report(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy a finished experiment's report files (not its runs) elsewhere, e.g. into docs."""
-    src, dst = Path(src), Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    for name in ("report.md", "report.json", "samples.png", "metrics.png", "losses.png"):
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
 
 
 # ---------------------------------------------------------------------------------------- CLI

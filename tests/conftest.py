@@ -16,6 +16,23 @@ def _private_cache(tmp_path_factory):
     yield
 
 
+def assert_same_training_state(a, b) -> None:
+    """Two trainers hold identical models, optimiser states and training noise streams."""
+    for ma, mb in ((a.generator, b.generator), (a.discriminator, b.discriminator)):
+        for (name, ta), tb in zip(ma.state_dict().items(), mb.state_dict().values()):
+            assert torch.equal(ta, tb), name
+    for oa, ob in ((a.opt_g, b.opt_g), (a.opt_d, b.opt_d)):
+        for sa, sb in zip(oa.state_dict()["state"].values(), ob.state_dict()["state"].values()):
+            assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert torch.equal(a.noise_rng.get_state(), b.noise_rng.get_state())
+
+
+@pytest.fixture
+def same_training_state():
+    """The assertion above, for tests comparing a resumed or hooked run with a plain one."""
+    return assert_same_training_state
+
+
 @pytest.fixture
 def shared_data():
     """../shared/data (real MNIST, 20k real CelebA images); tests using it skip on machines without it."""

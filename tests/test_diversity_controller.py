@@ -35,16 +35,6 @@ def _config(**kw):
     return TrainConfig(**{**SMALL, **kw})
 
 
-def _assert_same_models(a: Trainer, b: Trainer):
-    for ma, mb in ((a.generator, b.generator), (a.discriminator, b.discriminator)):
-        for (name, ta), tb in zip(ma.state_dict().items(), mb.state_dict().values()):
-            assert torch.equal(ta, tb), name
-    for oa, ob in ((a.opt_g, b.opt_g), (a.opt_d, b.opt_d)):
-        for sa, sb in zip(oa.state_dict()["state"].values(), ob.state_dict()["state"].values()):
-            assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert torch.equal(a.noise_rng.get_state(), b.noise_rng.get_state())
-
-
 # ------------------------------------------------------------------------------- interpolation
 def _generator_with_statistics(seed: int) -> DCGANGenerator:
     torch.manual_seed(seed)
@@ -207,35 +197,35 @@ def test_bad_settings_are_clear_errors(kwargs, match):
 
 
 # ---------------------------------------------------------------- not disturbing training
-def test_training_with_an_idle_controller_is_identical_to_training_without(tmp_path, digits):
+def test_training_with_an_idle_controller_is_identical_to_training_without(tmp_path, digits, same_training_state):
     plain = Trainer(_config(steps=6), data=digits, progress=False).train()
     rng_plain = torch.get_rng_state()
     idle = DiversityController(interval=10_000, score="is", n_eval=64)  # never decides; measures at the end
     with_hook = Trainer(_config(steps=6), tmp_path, data=digits, hooks=[idle], progress=False).train()
     assert torch.equal(torch.get_rng_state(), rng_plain)
-    _assert_same_models(plain, with_hook)
+    same_training_state(plain, with_hook)
     assert idle.decisions() == [] and set(idle.final) == {"is", "diversity", "lipschitz", "lipschitz_l1"}
 
 
-def test_evaluating_does_not_shift_the_training_stream(digits):
+def test_evaluating_does_not_shift_the_training_stream(digits, same_training_state):
     """Controllers that do evaluate, but keep r = 1, leave training bit for bit unchanged."""
     plain = Trainer(_config(steps=6), data=digits, progress=False).train()
     rng_plain = torch.get_rng_state()
     observing = DiversityController(interval=2, score={"is": 1.0, "diversity": 0.5}, mode="observe", n_eval=64)
     a = Trainer(_config(steps=6), data=digits, hooks=[observing], progress=False).train()
     assert torch.equal(torch.get_rng_state(), rng_plain)
-    _assert_same_models(plain, a)
+    same_training_state(plain, a)
     # an interpolating controller whose score is flat tries r = 0 ... 1 and keeps r = 1 (ties go to the larger r)
     flat = DiversityController(interval=2, score=lambda g, z: 0.0, n_eval=64, measures=["is", "lipschitz"],
                                final_measures=[])
     b = Trainer(_config(steps=6), data=digits, hooks=[flat], progress=False).train()
     assert [d["chosen_r"] for d in flat.decisions()] == [1.0, 1.0, 1.0]
     assert len(flat.decisions()[-1]["evaluations"]) == 5
-    _assert_same_models(plain, b)
+    same_training_state(plain, b)
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in b.generator.parameters())
 
 
-def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, digits):
+def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, digits, same_training_state):
     spec = {"interval": 3, "score": "is", "n_eval": 64, "final_measures": ["lipschitz"]}
     straight_c = DiversityController(**spec)
     straight = Trainer(_config(steps=8), tmp_path / "straight", data=digits, hooks=[straight_c], progress=False).train()
@@ -246,7 +236,7 @@ def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, 
     resumed_c = resumed.hooks[0]
     assert isinstance(resumed_c, DiversityController) and len(resumed_c.decisions()) == 1
     resumed.train()
-    _assert_same_models(straight, resumed)
+    same_training_state(straight, resumed)
     timeless = (lambda log: [{k: v for k, v in e.items() if k != "seconds"} for e in log])
     assert timeless(resumed_c.log) == timeless(straight_c.log)
     assert [d["step"] for d in straight_c.decisions()] == [3, 6]

@@ -21,17 +21,8 @@ def _config(**kw):
     return TrainConfig(**{**SMALL, **kw})
 
 
-def _same_state(a: Trainer, b: Trainer):
-    for ma, mb in ((a.generator, b.generator), (a.discriminator, b.discriminator)):
-        for (name, ta), tb in zip(ma.state_dict().items(), mb.state_dict().values()):
-            assert torch.equal(ta, tb), name
-    for oa, ob in ((a.opt_g, b.opt_g), (a.opt_d, b.opt_d)):
-        for sa, sb in zip(oa.state_dict()["state"].values(), ob.state_dict()["state"].values()):
-            assert all(torch.equal(sa[k], sb[k]) for k in sa)
-
-
 @pytest.mark.parametrize("arch,d_steps", [("dcgan", 1), ("mlp", 2)])
-def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path, digits, arch, d_steps):
+def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path, digits, arch, d_steps, same_training_state):
     cfg = dict(arch=arch, d_steps=d_steps, steps=8, width=8 if arch == "dcgan" else 32)
     straight = Trainer(_config(**cfg), tmp_path / "straight", data=digits, progress=False).train()
 
@@ -41,7 +32,7 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path, digits, arch, 
     assert resumed.step == 4
     resumed.train()
     assert resumed.step == straight.step == 8
-    _same_state(straight, resumed)
+    same_training_state(straight, resumed)
     assert resumed.history == straight.history
     assert torch.equal(resumed.fixed_noise, straight.fixed_noise)
 
