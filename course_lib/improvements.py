@@ -109,6 +109,10 @@ PRESETS: dict[str, dict] = {
     "upsample-conv": {"g_upsample": "nearest"},
     "cgan": {"conditional": "cgan"},
     "acgan": {"conditional": "acgan"},
-    # Chen et al. 2016 (MNIST): 62 noise dims, one 10-way categorical and two continuous codes, lambda 1.
-    "infogan": {"conditional": "infogan", "latent_dim": 62, "info_cat": 10, "info_cont": 2, "info_weight": 1.0},
+    # Chen et al. 2016 (MNIST): 62 noise dims, one 10-way categorical and two continuous codes, lambda 1, and
+    # the paper's faster generator, Adam lr 1e-3 for G vs 2e-4 for D. The learning rates matter: at 2e-4 for
+    # both, the categorical code settled on style (17% code-to-digit accuracy after 3,000 steps); with the
+    # paper's, it picks the digit (about 40-50% after 1,000-2,000 steps; see tests/test_conditional.py).
+    "infogan": {"conditional": "infogan", "latent_dim": 62, "info_cat": 10, "info_cont": 2, "info_weight": 1.0,
+                "lr_g": 1e-3, "lr_d": 2e-4},
 }

@@ -77,11 +77,11 @@ def test_label_conditional_gans_make_the_asked_digit(method, steps, threshold, d
 
 
 @pytest.mark.slow
-def test_infogan_q_head_recovers_the_codes_it_was_given(digits):
-    """The mutual-information term at work: after a short training, Q reads the categorical code back from
-    G(z, c) far above chance (10%), and the continuous codes with far less error than guessing 0."""
-    trainer = Trainer(TrainConfig.from_dict({"preset": "infogan", "steps": 300, **{**SHORT, "width": 16}}),
-                      data=digits, progress=False)
+def test_infogan_categorical_code_picks_the_digit(digits):
+    """Unsupervised: no labels in training, yet after a short training (the paper's learning rates) each value of
+    the categorical code makes mostly one digit, far above chance; and the mutual-information term at work: Q
+    reads the codes back from G(z, c)."""
+    trainer = Trainer(TrainConfig.from_dict({"preset": "infogan", "steps": 750, **SHORT}), data=digits, progress=False)
 
     def q_scores():
         G, D = trainer.generator, trainer.discriminator
@@ -94,11 +94,17 @@ def test_infogan_q_head_recovers_the_codes_it_was_given(digits):
         accuracy = (out["info_cat_logits"].argmax(1) == cat).float().mean().item()
         return accuracy, ((out["info_cont"] - cont) ** 2).mean().item() / (cont ** 2).mean().item()
 
-    before, _ = q_scores()
+    q_before, _ = q_scores()
+    digit_before, _ = infogan_code_accuracy(trainer.generator_for_eval(), n_per_code=100)
     trainer.train()
-    accuracy, relative_error = q_scores()
-    assert before < 0.25 and accuracy > 0.3, (before, accuracy)  # measured: 0.09 -> 0.50
+    q_accuracy, relative_error = q_scores()
+    digit_accuracy, mapping = infogan_code_accuracy(trainer.generator_for_eval(), n_per_code=100)
+    assert q_before < 0.25 and q_accuracy > 0.9, (q_before, q_accuracy)
     assert relative_error < 0.5
+    # Chance under the best code-to-digit matching is 0.1-0.15 (0.10 measured on the untrained generator).
+    # Measured at 750 steps: 0.41 (seed 0, this test), 0.33 and 0.38 (seeds 1, 2); at 2,000 steps 0.40-0.51.
+    assert digit_before < 0.25, digit_before
+    assert digit_accuracy > 0.3, (digit_accuracy, mapping)
 
 
 def test_infogan_code_accuracy_finds_the_code_to_digit_matching():
