@@ -30,6 +30,14 @@ def run(name, tmp_path_factory, kinds=None):
     return {r.student: r for r in results}, out
 
 
+def assert_scores(result, expected, max_points):
+    """A graded submission got `expected` = (points, names of the failing checks) out of `max_points`."""
+    points, failing = expected
+    assert result.max_points == max_points
+    assert result.points == points, (result.events, result.questions)
+    assert {q.question for q in result.questions if q.kind == "test" and q.status != "passed"} == failing
+
+
 @pytest.fixture(scope="module")
 def graded_02(tmp_path_factory):
     return run("02_is_fid", tmp_path_factory)
@@ -50,12 +58,7 @@ EXPECTED_02 = {  # student: (points of 11, failing checks)
 
 @pytest.mark.parametrize("student", sorted(EXPECTED_02))
 def test_assignment_2_scores(graded_02, student):
-    results, _ = graded_02
-    res = results[student]
-    points, failing = EXPECTED_02[student]
-    assert res.max_points == 11
-    assert res.points == points, res.events
-    assert {q.question for q in res.questions if q.kind == "test" and q.status != "passed"} == failing
+    assert_scores(graded_02[0][student], EXPECTED_02[student], max_points=11)
 
 
 def test_assignment_2_feedback_explains_what_happened(graded_02):
@@ -98,12 +101,7 @@ EXPECTED_03 = {  # student: (points of 12, failing checks); the fast-mode budget
 
 @pytest.mark.parametrize("student", sorted(EXPECTED_03))
 def test_assignment_3_scores(graded_03, student):
-    results, _ = graded_03
-    res = results[student]
-    points, failing = EXPECTED_03[student]
-    assert res.max_points == 12
-    assert res.points == points, (res.events, res.questions)
-    assert {q.question for q in res.questions if q.kind == "test" and q.status != "passed"} == failing
+    assert_scores(graded_03[0][student], EXPECTED_03[student], max_points=12)
 
 
 def test_assignment_3_recomputes_scores_from_the_checkpoints(graded_03):
