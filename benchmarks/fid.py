@@ -54,7 +54,7 @@ def pytorch_fid_extractor(state_dict, device):
 
 def main(argv=None) -> None:
     from course_lib.data import load_embedded_mnist
-    from course_lib.env import pick_device
+    from course_lib.core.runtime import pick_device
     from course_lib.metrics import extract_features
     from course_lib.metrics.errors import WeightsNotFound
     from course_lib.metrics.features import InceptionExtractor

@@ -12,12 +12,21 @@ ratio measures its bookkeeping (logging, noise generator, progress bar), which s
 ratio >= 0.95.
 
 CUDA mode: the plain loop stays the tutorial's (fp32, no compile, NCHW, uint8 batches copied from host
-memory, a .item() per loss); the trainer uses course_lib.speed's CUDA defaults (bf16 autocast,
+memory, a .item() per loss); the trainer uses course_lib.training.speed's CUDA defaults (bf16 autocast,
 channels_last, fused Adam, torch.compile with eager fallback, the uint8 set on the GPU, no host sync
 inside the step). Goal on one H100 at batch 128: ratio >= 2, and a CelebA epoch (202,599 images) in
 under a minute; `epoch_seconds_estimate` is 202,599 / images per second, and --full-epoch times one
 real epoch of the trainer over a synthetic 202,599-image set held on the GPU. --ablation adds the
 trainer with compile off and with amp off, to show what each setting buys.
+
+CPU ablation (`--device cpu --ablation`): each CPU speed setting of the trainer (channels_last,
+torch.compile with the inductor CPU backend, foreach and fused Adam, the uint8 set gathered as one
+tensor "on the device") against the same plain loop, for each thread count of --threads (default 1 and 2),
+all in this one process with alternating rounds. `--model mnist` times the main job's DCGAN-28 (the
+`mnist-main-job` preset: width, upsampling, batch) on the embedded MNIST digits instead of DCGAN-64.
+For every setting `same_result` compares it with the default trainer from the same seed after a few
+steps: the generator's parameter difference relative to how far those steps moved it (float rounding
+gives ~1e-6; a different computation gives ~1).
 
 The last printed line is JSON: images/s of each and their ratio (course_lib / plain).
 """
@@ -30,9 +39,10 @@ import torch
 from torch import nn
 
 from course_lib.data import ImageData
-from course_lib.env import pick_device
-from course_lib.models import build_models
-from course_lib.train import TrainConfig, Trainer
+from course_lib.core.runtime import pick_device
+from course_lib.nn.models import build_models
+from course_lib.training import TrainConfig, Trainer
+from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
 
 
 def synthetic_images(n: int, size: int = 64) -> ImageData:
@@ -40,12 +50,21 @@ def synthetic_images(n: int, size: int = 64) -> ImageData:
     return ImageData(images, None, "synthetic", f"{n} random 64x64 RGB images")
 
 
+# The models each --model times: DCGAN-64 (CelebA, the tutorial's) or the main job's DCGAN-28 on MNIST.
+MODELS = {
+    "dcgan64": {"width": 64, "g_upsample": "transposed"},
+    "mnist": {k: PRESETS[MAIN_JOB_PRESET][k] for k in ("width", "g_upsample")},
+}
+
+
 class TutorialLoop:
     """The official DCGAN tutorial's training loop (sigmoid + BCELoss, one fake batch reused for G)."""
 
-    def __init__(self, data: ImageData, batch_size: int, device: torch.device, seed: int = 0):
+    def __init__(self, data: ImageData, batch_size: int, device: torch.device, seed: int = 0, width: int = 64,
+                 g_upsample: str = "transposed"):
         torch.manual_seed(seed)
-        self.netG, netD = build_models("dcgan", 100, 64, 3, 64)
+        _, channels, size, _ = data.images.shape
+        self.netG, netD = build_models("dcgan", 100, size, channels, width, g_upsample=g_upsample)
         self.netG.to(device)
         self.netD = nn.Sequential(netD, nn.Sigmoid()).to(device)
         self.criterion = nn.BCELoss()
@@ -93,9 +112,89 @@ CELEBA_IMAGES = 202_599
 
 def make_trainer(data: ImageData, batch_size: int, device: torch.device, **settings) -> Trainer:
     """course_lib's trainer on `data`: its device defaults ("auto") unless `settings` say otherwise."""
-    config = TrainConfig(dataset="synthetic", arch="dcgan", latent_dim=100, width=64, batch_size=batch_size,
+    settings = {"width": 64, **settings}
+    config = TrainConfig(dataset="synthetic", arch="dcgan", latent_dim=100, batch_size=batch_size,
                          steps=10**9, device=str(device), log_every=50, **settings)
     return Trainer(config, out_dir=None, data=data, progress=True)
+
+
+# The CPU speed settings the ablation tries, each against the CPU defaults (all "off"/PyTorch's Adam).
+CPU_ABLATION = {
+    "channels_last": {"channels_last": "on"},
+    "compile": {"compile": "on"},
+    "adam_foreach": {"optimizer_impl": "foreach"},
+    "adam_fused": {"optimizer_impl": "fused"},
+    "data_on_device": {"data_on_device": "on"},
+}
+
+
+def same_result(data: ImageData, batch_size: int, device: torch.device, settings: dict, steps: int = 3) -> dict:
+    """How far a setting moves the result: after `steps` steps from the same seed, the generator's parameter
+    difference to the default trainer, relative to how far the default trainer's steps moved it."""
+    def params(trainer):
+        return torch.cat([p.detach().float().flatten().cpu() for p in trainer.generator.parameters()])
+
+    reference = make_trainer(data, batch_size, device, **settings.get("_base", {}))
+    start = params(reference)
+    reference.train(steps=steps)
+    other = make_trainer(data, batch_size, device, **{k: v for k, v in settings.items() if k != "_base"},
+                         **settings.get("_base", {}))
+    other.train(steps=steps)
+    moved = (params(reference) - start).norm()
+    relative = float((params(other) - params(reference)).norm() / moved)
+    return {"relative_param_difference": float(f"{relative:.2g}"), "speed": other.speed}
+
+
+def cpu_ablation(args, data: ImageData, batch_size: int, model: dict) -> dict:
+    """Each CPU speed setting vs the plain loop, per thread count, in alternating rounds (median round)."""
+    device = torch.device("cpu")
+    threads_before = torch.get_num_threads()
+    out = {"threads": {}, "same_result": {}}
+    try:
+        for threads in [int(t) for t in args.threads.split(",")]:
+            torch.set_num_threads(threads)
+            plain = TutorialLoop(data, batch_size, device, **model)
+            trainers = {"course_lib": make_trainer(data, batch_size, device, **model)}
+            for name, settings in CPU_ABLATION.items():
+                trainers[name] = make_trainer(data, batch_size, device, **model, **settings)
+            speeds = {name: t.speed for name, t in trainers.items()}
+            per_s = time_rounds(plain, trainers, batch_size, args.steps or 5, args.rounds,
+                                args.warmup if args.warmup is not None else 2, device)
+            row = {name: {"images_per_s": v, "ratio_to_plain": round(v / per_s["plain"], 3)}
+                   for name, v in per_s.items()}
+            row["compile_status"] = {k: speeds["compile"][k] for k in ("compile_g", "compile_d")}
+            out["threads"][str(threads)] = row
+        torch.set_num_threads(threads_before)
+        for name, settings in CPU_ABLATION.items():
+            out["same_result"][name] = same_result(data, batch_size, device, {**settings, "_base": model})
+    finally:
+        torch.set_num_threads(threads_before)
+    return out
+
+
+def time_rounds(plain, trainers: dict, batch_size: int, steps: int, rounds: int, warmup: int,
+                device: torch.device) -> dict:
+    """Images/s (median round) of the plain loop and each trainer, rounds alternating between them."""
+    def run_plain(n):
+        for _ in range(n):
+            plain.step()
+
+    def trainer_runner(trainer):
+        return lambda n: trainer.train(steps=trainer.step + n)
+
+    runners = {"plain": run_plain, **{name: trainer_runner(t) for name, t in trainers.items()}}
+    for fn in runners.values():
+        fn(warmup)
+    sync(device)
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            sync(device)
+            start = time.perf_counter()
+            fn(steps)
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: round(batch_size * steps / statistics.median(t), 2) for name, t in times.items()}
 
 
 def time_full_epoch(batch_size: int, device: torch.device) -> dict:
@@ -114,58 +213,60 @@ def time_full_epoch(batch_size: int, device: torch.device) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 64 on the CPU, 128 on CUDA")
+    parser.add_argument("--model", choices=sorted(MODELS), default="dcgan64",
+                        help="dcgan64 (synthetic 64x64 RGB) or mnist (the main job's DCGAN-28 on the embedded digits)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: 64 on the CPU, 128 on CUDA (mnist: the main-job preset's)")
     parser.add_argument("--steps", type=int, default=None, help="steps per timed round (default: 5 CPU, 50 CUDA)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 2 CPU, 30 CUDA)")
     parser.add_argument("--full-epoch", action="store_true", help="CUDA: also time one real 202,599-image epoch")
-    parser.add_argument("--ablation", action="store_true", help="also time the trainer with compile off / amp off")
+    parser.add_argument("--ablation", action="store_true",
+                        help="CUDA: also time the trainer with compile off / amp off; CPU: every CPU speed setting")
+    parser.add_argument("--threads", default="1,2", help="CPU ablation: thread counts to time (default 1,2)")
     args = parser.parse_args()
     device = pick_device(args.device)
     cuda = device.type == "cuda"
-    batch_size = args.batch_size or (128 if cuda else 64)
+    model = MODELS[args.model]
+    if args.model == "mnist":
+        from course_lib.data import load_dataset
+
+        data = load_dataset("mnist")
+        batch_size = args.batch_size or PRESETS[MAIN_JOB_PRESET]["batch_size"]
+    else:
+        batch_size = args.batch_size or (128 if cuda else 64)
+        data = synthetic_images(max(1024, batch_size * 4) if not cuda else 16384)
     steps = args.steps or (50 if cuda else 5)
     warmup = args.warmup if args.warmup is not None else (30 if cuda else 2)
-    data = synthetic_images(max(1024, batch_size * 4) if not cuda else 16384)
-
-    plain = TutorialLoop(data, batch_size, device)
-    # On the CPU every "auto" speed setting is off: the trainer is the plain loop plus bookkeeping.
-    trainers = {"course_lib": make_trainer(data, batch_size, device)}
-    if args.ablation:
-        trainers["course_lib_no_compile"] = make_trainer(data, batch_size, device, compile="off")
-        trainers["course_lib_fp32"] = make_trainer(data, batch_size, device, amp="off")
-
-    def run_plain(n):
-        for _ in range(n):
-            plain.step()
-
-    def trainer_runner(trainer):
-        return lambda n: trainer.train(steps=trainer.step + n)
-
-    runners = {"plain": run_plain, **{name: trainer_runner(t) for name, t in trainers.items()}}
-    for fn in runners.values():
-        fn(warmup)
-    sync(device)
-    times = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, fn in runners.items():
-            sync(device)
-            start = time.perf_counter()
-            fn(steps)
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-    images = batch_size * steps
     result = {
-        "benchmark": "dcgan64_train_step",
+        "benchmark": f"{args.model}_train_step",
         "device": torch.cuda.get_device_name(device) if cuda else f"{device} ({torch.get_num_threads()} threads)",
         "torch": torch.__version__,
         "batch_size": batch_size,
         "steps_per_round": steps,
         "rounds": args.rounds,
-        "course_lib_settings": trainers["course_lib"].speed,
     }
-    for name in runners:
-        result[f"{name}_images_per_s"] = round(images / statistics.median(times[name]), 2)
+    if args.ablation and not cuda:
+        ablation = cpu_ablation(args, data, batch_size, model)
+        result["cpu_ablation"] = ablation
+        default_threads = str(torch.get_num_threads())
+        row = ablation["threads"].get(default_threads) or next(iter(ablation["threads"].values()))
+        result["course_lib_images_per_s"] = row["course_lib"]["images_per_s"]
+        result["plain_images_per_s"] = row["plain"]["images_per_s"]
+        result["ratio"] = row["course_lib"]["ratio_to_plain"]
+        print(json.dumps(result))
+        return
+
+    plain = TutorialLoop(data, batch_size, device, **model)
+    # On the CPU every "auto" speed setting is off: the trainer is the plain loop plus bookkeeping.
+    trainers = {"course_lib": make_trainer(data, batch_size, device, **model)}
+    if args.ablation:
+        trainers["course_lib_no_compile"] = make_trainer(data, batch_size, device, compile="off", **model)
+        trainers["course_lib_fp32"] = make_trainer(data, batch_size, device, amp="off", **model)
+    result["course_lib_settings"] = trainers["course_lib"].speed
+    per_s = time_rounds(plain, trainers, batch_size, steps, args.rounds, warmup, device)
+    for name, value in per_s.items():
+        result[f"{name}_images_per_s"] = value
     result["ratio"] = round(result["course_lib_images_per_s"] / result["plain_images_per_s"], 3)
     result["epoch_seconds_estimate"] = round(CELEBA_IMAGES / result["course_lib_images_per_s"], 1)
     if args.full_epoch:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.data import load_torchvision_mnist
-from course_lib.env import shared_data_dir
+from course_lib.core.runtime import shared_data_dir
 from course_lib.metrics.mnist_classifier import ASSET, MNISTClassifier
 
 

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from course_lib.env import shared_data_dir
+from course_lib.core.runtime import shared_data_dir
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

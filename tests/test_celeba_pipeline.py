@@ -5,14 +5,8 @@ import torch
 from PIL import Image
 
 from course_lib import data as data_mod
-from course_lib.data import (
-    BatchLoader,
-    ImageData,
-    load_celeba,
-    load_image_folder,
-    preprocess_image,
-)
-from course_lib.errors import DataError
+from course_lib.data import BatchLoader, ImageData, load_celeba, load_image_folder, preprocess_image
+from course_lib.core.errors import DataError
 
 
 def _celeba_like(path, inner=(10, 200, 30), border=(255, 0, 0), size=(178, 218)):
@@ -176,7 +170,7 @@ def test_shipped_celeba_configs_load():
     from pathlib import Path
 
     from course_lib.experiment import load_experiment
-    from course_lib.train import TrainConfig, build_hooks
+    from course_lib.training import TrainConfig, build_hooks
 
     configs = Path(__file__).resolve().parent.parent / "configs"
     config = TrainConfig.from_file(configs / "celeba64_dcgan.yaml")
@@ -188,3 +182,29 @@ def test_shipped_celeba_configs_load():
     runs = [experiment.train_config(v, 0) for v in experiment.variants]
     assert [r.ema for r in runs] == [0.0, 0.999, 0.0] and runs[2].spectral_norm
     assert experiment.eval.extractor == "inception" and experiment.eval.n_samples == 10_000
+
+
+def test_cpu_recipe_is_the_gpu_recipe_made_affordable():
+    """configs/celeba64_cpu.yaml: the same DCGAN and optimiser as the GPU recipe, narrower, smaller batches, no FID tracking."""
+    from pathlib import Path
+
+    from course_lib.training import TrainConfig
+
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    cpu, gpu = (TrainConfig.from_file(configs / name) for name in ("celeba64_cpu.yaml", "celeba64_dcgan.yaml"))
+    for setting in ("dataset", "image_size", "arch", "latent_dim", "loss", "lr_g", "lr_d", "beta1", "beta2"):
+        assert getattr(cpu, setting) == getattr(gpu, setting), setting
+    assert (cpu.width, cpu.batch_size, cpu.device, cpu.ema) == (32, 32, "cpu", 0.995)
+    assert not cpu.callbacks and cpu.checkpoint_every <= 250  # resumable every few minutes
+
+
+@pytest.mark.parametrize("layout", ["no folder", "empty folder"])
+def test_missing_or_empty_celeba_is_one_line_that_says_how_to_get_it(tmp_path, layout):
+    if layout == "empty folder":
+        (tmp_path / "celeba" / "img_align_celeba").mkdir(parents=True)
+    with pytest.raises(DataError) as err:
+        load_celeba(tmp_path, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and str(tmp_path) in message
+    if layout == "no folder":
+        assert "img_align_celeba.zip" in message

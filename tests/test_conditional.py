@@ -4,11 +4,11 @@ import pytest
 import torch
 from scipy import stats
 
-from course_lib.conditional import class_accuracy, class_samples, infogan_code_accuracy, infogan_samples
+from course_lib.metrics.conditional import class_accuracy, class_samples, infogan_code_accuracy, infogan_samples
 from course_lib.data import load_dataset
-from course_lib.errors import ConfigError
-from course_lib.models import InfoGANGenerator, build_models
-from course_lib.train import Trainer, TrainConfig
+from course_lib.core.errors import ConfigError
+from course_lib.nn.models import InfoGANGenerator, build_models
+from course_lib.training import Trainer, TrainConfig
 
 
 def test_label_conditional_generator_and_discriminator_use_the_labels():

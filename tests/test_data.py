@@ -3,10 +3,20 @@ import pytest
 import torch
 from PIL import Image
 
-from course_lib.data import (BatchLoader, ImageData, load_celeba, load_dataset, load_embedded_mnist,
-                             load_image_folder, load_torchvision_mnist, preprocess_image, read_idx, resize,
-                             to_float, to_uint8)
-from course_lib.errors import DataError
+from course_lib.data import (
+    BatchLoader,
+    ImageData,
+    load_celeba,
+    load_dataset,
+    load_embedded_mnist,
+    load_image_folder,
+    load_torchvision_mnist,
+    preprocess_image,
+    read_idx,
+    resize,
+)
+from course_lib.core.images import to_float, to_uint8
+from course_lib.core.errors import DataError
 
 
 def test_embedded_mnist_is_the_documented_subset():

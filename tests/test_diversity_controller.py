@@ -1,4 +1,4 @@
-"""The diversity controller (course_lib.diversity) and the empirical Lipschitz constant (course_lib.metrics.lipschitz)."""
+"""The diversity controller (course_lib.training.callbacks.diversity_controller) and the empirical Lipschitz constant (course_lib.metrics.lipschitz)."""
 import json
 import math
 from types import SimpleNamespace
@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.data import load_embedded_mnist, to_float
-from course_lib.diversity import (
+from course_lib.data import load_embedded_mnist
+from course_lib.core.images import to_float
+from course_lib.training.callbacks.diversity_controller import (
     DiversityController,
     Measurer,
     golden_section_search,
@@ -17,10 +18,10 @@ from course_lib.diversity import (
     load_state,
     snapshot,
 )
-from course_lib.errors import ConfigError
+from course_lib.core.errors import ConfigError
 from course_lib.metrics import empirical_lipschitz, lipschitz_ratios, mean_pairwise_distance
-from course_lib.models import DCGANGenerator
-from course_lib.train import TrainConfig, Trainer
+from course_lib.nn.models import DCGANGenerator
+from course_lib.training import TrainConfig, Trainer
 
 SMALL = {"width": 8, "latent_dim": 16, "batch_size": 16, "log_every": 2, "sample_every": 100, "checkpoint_every": 4,
          "n_fixed": 16, "device": "cpu"}

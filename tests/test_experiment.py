@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from course_lib.checkpoint import load_generator
+from course_lib.training.checkpoint import load_generator
 from course_lib.cli import main
-from course_lib.errors import ConfigError
+from course_lib.core.errors import ConfigError
 from course_lib.experiment import load_experiment, run_experiment
 
 TINY = {

@@ -8,13 +8,14 @@ import pytest
 import torch
 from scipy import linalg
 
-from course_lib import fid_tracking, metrics
-from course_lib.checkpoint import load_checkpoint, load_generator
+from course_lib.training.callbacks import fid_tracker as fid_tracking
+from course_lib import metrics
+from course_lib.training.checkpoint import load_checkpoint, load_generator
 from course_lib.data import load_embedded_mnist
-from course_lib.errors import ConfigError
-from course_lib.fid_tracking import FIDTracker, PixelExtractor
+from course_lib.core.errors import ConfigError
+from course_lib.training.callbacks.fid_tracker import FIDTracker, PixelExtractor
 from course_lib.metrics.errors import WeightsNotFound
-from course_lib.train import TrainConfig, Trainer
+from course_lib.training import TrainConfig, Trainer
 
 SMALL = {"width": 8, "latent_dim": 16, "batch_size": 16, "steps": 6, "log_every": 2, "sample_every": 100, "checkpoint_every": 3,
              "n_fixed": 16, "device": "cpu"}

@@ -7,12 +7,14 @@ import torch
 from torch import nn
 
 from course_lib.data import load_dataset
-from course_lib.errors import ConfigError
-from course_lib.improvements import PRESETS, ExponentialMovingAverage, HistoricalAverage, instance_noise_std
-from course_lib.layers import MinibatchDiscrimination, MinibatchStdDev, top_singular_value
-from course_lib.losses import feature_matching, get_loss, gradient_penalty
-from course_lib.models import DCGANDiscriminator, build_models
-from course_lib.train import Trainer, TrainConfig
+from course_lib.core.errors import ConfigError
+from course_lib.training.presets import PRESETS
+from course_lib.training.callbacks.ema import ExponentialMovingAverage
+from course_lib.training.terms import HistoricalAverage, instance_noise_std
+from course_lib.nn.layers import MinibatchDiscrimination, MinibatchStdDev, top_singular_value
+from course_lib.nn.losses import feature_matching, get_loss, gradient_penalty
+from course_lib.nn.models import DCGANDiscriminator, build_models
+from course_lib.training import Trainer, TrainConfig
 
 REAL = torch.tensor([2.0, -0.5, 0.3, 1.5])
 FAKE = torch.tensor([-1.0, 0.7, 4.0, -3.0])
@@ -197,8 +199,8 @@ def test_presets_and_config_errors():
         TrainConfig(loss="wgan-gp", d_norm="batch")
     with pytest.raises(ConfigError, match="ema"):
         TrainConfig(ema=1.5)
-    with pytest.raises(ConfigError, match="unknown hook"):
-        TrainConfig(hooks=[{"name": "nope"}])
+    with pytest.raises(ConfigError, match="unknown callback"):
+        TrainConfig(callbacks=[{"name": "nope"}])
     # 'auto' gives a WGAN-GP critic layer norm and everything else DCGAN's batch norm.
     _, critic = build_models("dcgan", 8, 28, 1, 8, d_norm="layer")
     assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
@@ -237,7 +239,7 @@ def test_every_trick_resumes_exactly(preset, digits, tmp_path):
 
 
 def test_ema_generator_is_what_checkpoints_serve(digits, tmp_path):
-    from course_lib.checkpoint import load_generator
+    from course_lib.training.checkpoint import load_generator
 
     trainer = Trainer(small(preset="ema"), tmp_path, data=digits, progress=False).train()
     served = load_generator(tmp_path)
@@ -248,9 +250,9 @@ def test_ema_generator_is_what_checkpoints_serve(digits, tmp_path):
 
 
 def test_mode_coverage_on_the_ring_improves_over_minimax():
-    """WGAN-GP against the minimax GAN on the 8-Gaussian ring (course_lib.toy), over seeds."""
-    from course_lib.env import fast_mode
-    from course_lib.toy import default_config, mode_coverage, ring_mixture, train_toy_gan_2d
+    """WGAN-GP against the minimax GAN on the 8-Gaussian ring (course_lib.course.toy), over seeds."""
+    from course_lib.core.runtime import fast_mode
+    from course_lib.course.toy import default_config, mode_coverage, ring_mixture, train_toy_gan_2d
 
     ring = ring_mixture()
     seeds = range(2) if fast_mode() else range(4)

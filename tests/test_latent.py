@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats
 
-from course_lib.errors import ConfigError, DataError
+from course_lib.core.errors import ConfigError, DataError
 from course_lib.latent import (
     attribute_direction,
     class_direction,
@@ -212,7 +212,7 @@ def test_read_the_real_celeba_attribute_file(shared_data):
 
 # ------------------------------------------------------------------------------------------ inversion
 def test_inversion_recovers_generated_images():
-    from course_lib.pretrained import load_pretrained
+    from course_lib.latent.pretrained import load_pretrained
 
     generator = load_pretrained("mnist-dcgan")
     z_true = sample_latents(4, generator.latent_dim, seed=11)

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data import load_embedded_mnist, to_float
-from course_lib.train import Trainer, TrainConfig
+from course_lib.data import load_embedded_mnist
+from course_lib.core.images import to_float
+from course_lib.training import Trainer, TrainConfig
 
 STEPS = 600
 

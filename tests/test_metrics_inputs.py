@@ -12,7 +12,7 @@ from course_lib.metrics import inception as inception_module
 from course_lib.metrics.errors import HeadMissing, MetricInputError, WeightsNotFound
 from course_lib.metrics.features import FeatureExtractor
 from course_lib.metrics.inputs import DatasetSource, FolderSource, GeneratorSource
-from course_lib.models import DCGANGenerator
+from course_lib.nn.models import DCGANGenerator
 
 
 def _all(source, batch_size=7):

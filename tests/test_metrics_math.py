@@ -7,11 +7,24 @@ import pytest
 import torch
 from scipy import linalg
 
-from course_lib.metrics import (am_score_from_probabilities, frechet_distance, inception_score_from_logits,
-                                inception_score_from_probabilities, kid_from_features, mean_pairwise_distance,
-                                mmd2_unbiased, mode_score_from_probabilities, modified_inception_score_from_probabilities,
-                                one_nn_from_features, precision_recall_from_features, psnr, sharpness, ssim,
-                                trace_sqrt_product, trace_sqrt_product_scipy)
+from course_lib.metrics import (
+    am_score_from_probabilities,
+    frechet_distance,
+    inception_score_from_logits,
+    inception_score_from_probabilities,
+    kid_from_features,
+    mean_pairwise_distance,
+    mmd2_unbiased,
+    mode_score_from_probabilities,
+    modified_inception_score_from_probabilities,
+    one_nn_from_features,
+    precision_recall_from_features,
+    psnr,
+    sharpness,
+    ssim,
+    trace_sqrt_product,
+    trace_sqrt_product_scipy,
+)
 from course_lib.metrics.errors import MetricInputError
 
 

@@ -82,7 +82,7 @@ def test_inception_fid_mnist_halves_vs_celeba(shared_data):
 
 
 def test_generator_input_and_diversity():
-    from course_lib.models import DCGANGenerator
+    from course_lib.nn.models import DCGANGenerator
 
     g = DCGANGenerator(latent_dim=16, image_size=28, channels=1, width=8)
     result = metrics.fid(g, "mnist:test", n_samples=300, extractor="mnist", limit=300, progress=False)

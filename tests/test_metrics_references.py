@@ -15,11 +15,17 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.metrics import (extract_features, fid, frechet_distance, gaussian_statistics, inception_score, kid,
-                                precision_recall)
+from course_lib.metrics import (
+    extract_features,
+    fid,
+    frechet_distance,
+    gaussian_statistics,
+    inception_score,
+    kid,
+    precision_recall,
+)
 from course_lib.metrics.features import InceptionExtractor
-from course_lib.metrics.inception import (fid_helper_file, load_weights_file, preprocess,
-                                          random_inception_weights)
+from course_lib.metrics.inception import fid_helper_file, load_weights_file, preprocess, random_inception_weights
 
 N_IMAGES = 6
 F64 = torch.float64

@@ -2,9 +2,15 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.errors import ConfigError
-from course_lib.models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, Maxout,
-                               build_models)
+from course_lib.core.errors import ConfigError
+from course_lib.nn.models import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    Maxout,
+    build_models,
+)
 
 
 @pytest.mark.parametrize("size", [28, 32, 64])

@@ -1,23 +1,33 @@
-"""course_lib.pretrained: the shipped MNIST DCGAN loads and draws digits; CelebA pickup; `sample --pretrained`."""
+"""course_lib.latent.pretrained: the shipped generators load (sha256-checked) and draw digits and faces; the one rule
+for finding notebook 09's CelebA run; notebook 09's recipe choice; `sample --pretrained`."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from course_lib import checkpoint as ckpt_io
-from course_lib.checkpoint import load_generator
+from course_lib.training import checkpoint as ckpt_io
+from course_lib.training.checkpoint import load_generator
 from course_lib.cli import main
-from course_lib.errors import CheckpointError
+from course_lib.core.errors import CheckpointError, ConfigError
 from course_lib.latent import sample_latents
-from course_lib.models import build_models
-from course_lib.pretrained import (
-    CELEBA_ENV,
+from course_lib.nn.models import build_models
+from course_lib.latent.pretrained import (
+    CELEBA_RUN_ENV,
     PRETRAINED,
+    celeba_images_available,
+    celeba_recipe,
+    celeba_run_dir,
+    check_face_generator,
     classify_digits,
     evaluate_generator,
+    file_sha256,
     find_celeba_checkpoint,
     generate_uint8,
     load_pretrained,
+    measure_seconds_per_step,
     notebook_generator,
+    pretrained_directions,
     pretrained_info,
     pretrained_path,
 )
@@ -77,36 +87,142 @@ def test_unknown_or_missing_pretrained_name():
         load_pretrained("celeba-stylegan")
 
 
-def _fake_celeba_run(root, name="celeba", width=8):
-    """A tiny DCGAN-64 checkpoint in the layout notebook 09 leaves (runs/<name>/checkpoints/last.pt)."""
-    generator, _ = build_models("dcgan", 16, 64, 3, width)
-    config = {"arch": "dcgan", "latent_dim": 16, "image_size": 64, "channels": 3, "width": width, "dataset": "celeba"}
-    path = root / "runs" / name / "checkpoints" / "last.pt"
+def _fake_celeba_run(run_dir, width=8, channels=3, image_size=64):
+    """A tiny DCGAN checkpoint in the layout a training run leaves (<run>/checkpoints/last.pt)."""
+    generator, _ = build_models("dcgan", 16, image_size, channels, width)
+    config = {"arch": "dcgan", "latent_dim": 16, "image_size": image_size, "channels": channels, "width": width,
+              "dataset": "celeba"}
+    path = run_dir / "checkpoints" / "last.pt"
     ckpt_io.save_atomic({"format": ckpt_io.FORMAT, "config": config, "step": 1, "generator": generator.state_dict(),
                          "discriminator": None}, path)
     return path
 
 
-def test_celeba_checkpoint_is_picked_up(tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv(CELEBA_ENV, raising=False)
-    assert find_celeba_checkpoint([tmp_path]) is None
-    generator, description = notebook_generator(bases=[tmp_path])
-    assert generator.image_size == 28 and "MNIST" in description
-    assert "no CelebA checkpoint" in capsys.readouterr().out
+def test_one_rule_finds_the_run_notebook_09_writes(tmp_path, monkeypatch, capsys):
+    """Notebook 09 trains into celeba_run_dir(); notebook 10 finds exactly that run, and only that one."""
+    monkeypatch.setenv(CELEBA_RUN_ENV, str(tmp_path / "my_faces"))
+    assert celeba_run_dir() == tmp_path / "my_faces"
+    assert find_celeba_checkpoint() is None
+    generator, description = notebook_generator()
+    assert (generator.channels, generator.image_size) == (3, 64) and "celeba-dcgan" in description
+    assert "no CelebA run from notebook 09" in capsys.readouterr().out
 
-    older = _fake_celeba_run(tmp_path, "celeba")
-    newer = _fake_celeba_run(tmp_path, "celeba_long")
-    import os
-    os.utime(older, (1, 1))
-    assert find_celeba_checkpoint([tmp_path]) == newer
-    generator, description = notebook_generator(bases=[tmp_path])
-    assert generator.image_size == 64 and str(newer) in description
+    _fake_celeba_run(tmp_path / "elsewhere")  # another run folder is not picked up: one rule, no guessing
+    assert find_celeba_checkpoint() is None
+    written = _fake_celeba_run(celeba_run_dir())
+    assert find_celeba_checkpoint() == written
+    generator, description = notebook_generator()
+    assert generator.latent_dim == 16 and str(written) in description
+    assert find_celeba_checkpoint(tmp_path / "elsewhere") == tmp_path / "elsewhere" / "checkpoints" / "last.pt"
 
-    monkeypatch.setenv(CELEBA_ENV, str(older.parent.parent))  # a run folder works too
-    assert find_celeba_checkpoint([tmp_path]) == older
-    monkeypatch.setenv(CELEBA_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(CheckpointError):
-        find_celeba_checkpoint([tmp_path])
+    monkeypatch.delenv(CELEBA_RUN_ENV)
+    assert celeba_run_dir().parts[-2:] == ("runs", "celeba64")
+
+
+def test_a_digit_or_damaged_checkpoint_falls_back_to_the_shipped_faces(tmp_path, capsys):
+    digits = tmp_path / "digits"
+    _fake_celeba_run(digits, channels=1, image_size=28)
+    generator, description = notebook_generator(run_dir=digits)
+    assert generator.channels == 3 and "celeba-dcgan" in description
+    out = capsys.readouterr().out
+    assert "1x28x28" in out and out.count("\n") == 1
+
+    small = tmp_path / "small"
+    _fake_celeba_run(small, image_size=32)
+    assert notebook_generator(run_dir=small)[0].image_size == 32  # any RGB size drives the sliders...
+    generator, _ = notebook_generator(run_dir=small, image_size=64)  # ...but not a 64x64 measurement
+    assert generator.image_size == 64 and "3x32x32" in capsys.readouterr().out
+    with pytest.raises(CheckpointError, match="3x64x64"):
+        check_face_generator(load_generator(small / "checkpoints" / "last.pt"), 64)
+
+    broken = tmp_path / "broken"
+    _fake_celeba_run(broken).write_bytes(b"not a checkpoint")
+    assert "celeba-dcgan" in notebook_generator(run_dir=broken)[1]
+    assert "cannot use" in capsys.readouterr().out
+
+
+def _shipped_copy(tmp_path, monkeypatch, name, data: bytes):
+    path = tmp_path / f"{name}.pt"
+    path.write_bytes(data)
+    monkeypatch.setitem(PRETRAINED, name, dataclasses.replace(PRETRAINED[name], path=path))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate"])
+def test_a_damaged_asset_fails_in_one_line(tmp_path, monkeypatch, capsys, damage):
+    original = PRETRAINED["mnist-dcgan"].path.read_bytes()
+    data = bytearray(original)
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[: len(data) // 3]
+    path = _shipped_copy(tmp_path, monkeypatch, "mnist-dcgan", bytes(data))
+    with pytest.raises(CheckpointError, match="damaged") as err:
+        load_pretrained("mnist-dcgan")
+    assert "\n" not in str(err.value) and "reinstall" in str(err.value) and str(path) in str(err.value)
+    assert path.read_bytes() == bytes(data)  # nothing overwritten
+    assert main(["sample", "--pretrained", "mnist-dcgan", "--n", "4", "--out", str(tmp_path / "x.png")]) == 2
+    assert "damaged" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+    path.write_bytes(original)  # repaired: loads again
+    assert load_pretrained("mnist-dcgan").image_size == 28
+
+
+def test_recorded_sha256_matches_the_shipped_files():
+    for entry in PRETRAINED.values():
+        assert file_sha256(entry.path) == entry.sha256, entry.name
+
+
+def test_shipped_face_generator_draws_varied_rgb_faces():
+    generator = load_pretrained("celeba-dcgan")
+    assert (generator.channels, generator.image_size, generator.latent_dim) == (3, 64, 100)
+    assert PRETRAINED["celeba-dcgan"].path.stat().st_size < 8_000_000
+    images = generate_uint8(generator, sample_latents(32, 100, seed=0)).float()
+    assert images.shape == (32, 3, 64, 64)
+    # Not a collapsed or blank generator: samples differ from each other, and each has contrast.
+    assert images.std(dim=0).mean() > 20 and images.flatten(1).std(dim=1).min() > 10
+    info = pretrained_info("celeba-dcgan")
+    assert info["script"] == "scripts/train_pretrained_celeba_dcgan.py" and info["config"]["data_root"] is None
+    assert info["data"]["images"] == 20_000 and len(info["data"]["file_list_sha256"]) == 64
+    assert info["training"]["steps"] == info["step"] > 0 and info["training"]["train_seconds"] > 0
+
+
+def test_shipped_attribute_directions_move_the_attribute():
+    directions = pretrained_directions("celeba-dcgan")
+    assert {"Smiling", "Eyeglasses", "Male"} <= set(directions)
+    assert all(d.shape == (100,) and torch.isfinite(d).all() and d.norm() > 0 for d in directions.values())
+    check = pretrained_info("celeba-dcgan")["directions_check"]["effect_on_1000_fresh_samples"]
+    for attribute in ("Smiling", "Male"):  # measured when the asset was built; see the assets README
+        rates = check[attribute]["with_it_after_moving_alpha"]
+        assert rates["-1.5"] < rates["+0.0"] < rates["+1.5"], (attribute, rates)
+    with pytest.raises(CheckpointError, match="no latent directions"):
+        pretrained_directions("mnist-dcgan")
+
+
+def test_notebook_09_recipe_follows_the_device(tmp_path):
+    assert celeba_recipe("cpu")[0] == "cpu" and celeba_recipe(torch.device("cuda"))[0] == "gpu"
+    assert celeba_recipe("mps")[0] == "cpu"
+    for kind in ("cpu", "gpu"):
+        path = celeba_recipe("cuda" if kind == "gpu" else "cpu")[1]
+        assert path.is_file(), path
+    folder = tmp_path / "celeba" / "img_align_celeba"
+    assert not celeba_images_available(tmp_path)
+    folder.mkdir(parents=True)
+    assert not celeba_images_available(tmp_path)  # an empty folder is not CelebA
+    (folder / "000001.jpg").write_bytes(b"x")
+    assert celeba_images_available(tmp_path)
+
+
+def test_time_estimate_runs_a_throwaway_trainer(tmp_path):
+    from course_lib.data import ImageData
+    from course_lib.training import TrainConfig
+
+    data = ImageData(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), None, "noise", "random images")
+    config = TrainConfig(dataset="folder", image_size=32, width=8, batch_size=8, steps=100, device="cpu")
+    seconds = measure_seconds_per_step(config, data, probe_steps=2)
+    assert 0 < seconds < 30
+    assert not any(tmp_path.iterdir())  # wrote nothing
+    with pytest.raises(ConfigError):
+        measure_seconds_per_step(config, data, probe_steps=0)
 
 
 def test_cli_sample_pretrained(tmp_path):
@@ -126,6 +242,14 @@ def test_cli_sample_pretrained(tmp_path):
     assert np.array_equal(truncated, expected) and not np.array_equal(truncated, plain)
     assert main(["sample", "--pretrained", "mnist-dcgan", "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
     assert (tmp_path / "g.png").is_file()
+
+
+def test_cli_samples_the_shipped_faces(tmp_path):
+    out = tmp_path / "faces.npz"
+    assert main(["sample", "--pretrained", "celeba-dcgan", "--n", "4", "--out", str(out), "--device", "cpu"]) == 0
+    faces = np.load(out)["images"]
+    expected = generate_uint8(load_pretrained("celeba-dcgan"), sample_latents(4, 100, seed=0)).permute(0, 2, 3, 1).numpy()
+    assert faces.shape == (4, 64, 64, 3) and np.array_equal(faces, expected)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import speed
+from course_lib.training import speed
 from course_lib.data import load_embedded_mnist
-from course_lib.errors import ConfigError
-from course_lib.models import DCGANDiscriminator
-from course_lib.train import TrainConfig, Trainer
+from course_lib.core.errors import ConfigError
+from course_lib.nn.models import DCGANDiscriminator
+from course_lib.training import TrainConfig, Trainer
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU to exist
 

@@ -1,4 +1,4 @@
-"""course_lib.toy against independent references: closed forms (problems 15.1, 15.2, 15.4, 15.5),
+"""course_lib.course.toy against independent references: closed forms (problems 15.1, 15.2, 15.4, 15.5),
 scipy quadrature, finite differences, a trained discriminator, hand-made sample sets."""
 import math
 
@@ -8,8 +8,8 @@ import torch
 from scipy import integrate
 from scipy.stats import norm
 
-from course_lib import toy
-from course_lib.errors import ConfigError, DataError
+from course_lib.course import toy
+from course_lib.core.errors import ConfigError, DataError
 
 LOG2 = math.log(2)
 
@@ -182,13 +182,32 @@ def test_mode_coverage_rejects_bad_samples():
         toy.mode_coverage(np.full((10, 2), np.nan), toy.ring_mixture())
 
 
-def test_gradient_penalty_matches_hand_computation():
-    # For a linear critic f(x) = w.x + b the gradient is w everywhere: penalty (|w| - 1)^2.
-    critic = torch.nn.Linear(2, 1)
-    with torch.no_grad():
-        critic.weight.copy_(torch.tensor([[3.0, 4.0]]))
-    real, fake = torch.randn(16, 2), torch.randn(16, 2)
-    assert toy.gradient_penalty(lambda x: critic(x).squeeze(-1), real, fake).item() == pytest.approx(16.0)
+def test_toy_wgans_use_the_library_losses_and_gradient_penalty(monkeypatch):
+    from course_lib.course.toy import train_2d
+    from course_lib.nn import losses
+
+    for method in ("wgan-clip", "wgan-gp"):
+        pair = losses.get_loss(toy.LOSS_OF_METHOD[method])
+        assert (pair.discriminator, pair.generator) == (losses.critic_wasserstein, losses.generator_score)
+    assert train_2d.gradient_penalty is losses.gradient_penalty
+    ring, config = toy.ring_mixture(), toy.default_config("wgan-gp", steps=2, batch_size=32, hidden=16)
+    plain = toy.train_toy_gan_2d(ring, config, seed=0)
+
+    penalties = []
+
+    def recording_penalty(critic, real, fake):
+        value = losses.gradient_penalty(critic, real, fake)
+        penalties.append(value.item())
+        return value
+
+    monkeypatch.setattr(train_2d, "gradient_penalty", recording_penalty)
+    recorded = toy.train_toy_gan_2d(ring, config, seed=0)
+    # One library penalty per critic step, and the run is the same as without the recorder.
+    assert len(penalties) == config.steps * config.critic_steps and all(p > 0 for p in penalties)
+    assert recorded.d_loss == plain.d_loss and recorded.g_loss == plain.g_loss
+    # The penalty's value enters the critic's loss: zeroing it (same random draws) changes the run.
+    monkeypatch.setattr(train_2d, "gradient_penalty", lambda c, r, f: 0 * losses.gradient_penalty(c, r, f))
+    assert toy.train_toy_gan_2d(ring, config, seed=0).d_loss != plain.d_loss
 
 
 def test_short_training_runs_are_reproducible_and_clip_weights():

@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from course_lib.checkpoint import load_checkpoint, load_generator, save_atomic
+from course_lib.training.checkpoint import load_checkpoint, load_generator, save_atomic
 from course_lib.data import load_embedded_mnist
-from course_lib.errors import CheckpointError, ConfigError, TrainingDiverged
-from course_lib.train import Trainer, TrainConfig, steps_for_epochs
+from course_lib.core.errors import CheckpointError, ConfigError, TrainingDiverged
+from course_lib.training import Trainer, TrainConfig, steps_for_epochs
 
 SMALL = dict(width=8, latent_dim=16, batch_size=16, log_every=2, sample_every=4, checkpoint_every=4,
              n_fixed=16, device="cpu")
@@ -60,12 +60,12 @@ def test_checkpoint_round_trip_and_generator_loading(tmp_path, digits):
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, digits):
-    def poison(trainer, metrics):  # a hook that breaks the generator after step 5
+    def poison(trainer, metrics):  # a callback that breaks the generator after step 5
         if trainer.step == 5:
             with torch.no_grad():
                 next(trainer.generator.parameters()).fill_(float("nan"))
 
-    trainer = Trainer(_config(steps=12, log_every=1), tmp_path, data=digits, hooks=[poison], progress=False)
+    trainer = Trainer(_config(steps=12, log_every=1), tmp_path, data=digits, callbacks=[poison], progress=False)
     with pytest.raises(TrainingDiverged, match="diverged at step 6.*last good checkpoint is kept"):
         trainer.train()
     good = load_checkpoint(tmp_path)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm, wasserstein_distance
 
-from course_lib.errors import DataError
-from course_lib.wasserstein import (
+from course_lib.core.errors import DataError
+from course_lib.course.wasserstein import (
     earth_movers_dual,
     earth_movers_dual_lipschitz,
     earth_movers_primal,

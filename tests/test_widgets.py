@@ -1,15 +1,15 @@
-"""course_lib.widgets: the callbacks give the right images for given slider values, and the widgets wire them up."""
+"""course_lib.latent.widgets: the callbacks give the right images for given slider values, and the widgets wire them up."""
 import numpy as np
 import pytest
 import torch
 from scipy import special
 
-from course_lib.data import to_uint8
-from course_lib.errors import ConfigError
+from course_lib.core.images import to_uint8
+from course_lib.core.errors import ConfigError
 from course_lib.latent import class_direction
-from course_lib.pretrained import classify_digits, generate_uint8, load_pretrained
-from course_lib.viz import image_grid
-from course_lib.widgets import (
+from course_lib.latent.pretrained import classify_digits, generate_uint8, load_pretrained
+from course_lib.core.plots import image_grid
+from course_lib.latent.widgets import (
     ArithmeticView,
     InterpolationView,
     TruncationView,

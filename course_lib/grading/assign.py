@@ -18,9 +18,10 @@ import json
 import os
 from pathlib import Path
 
+from ..core.io import write_text_atomic
 from . import markup
 
-BUNDLE_FORMAT = "course_lib.grading/1"
+BUNDLE_FORMAT = "course_lib.grading/2"  # 2: checks run in the checker, not the kernel
 DEFAULT_CELL_TIMEOUT = 300  # seconds one cell may run
 DEFAULT_TOTAL_TIMEOUT = 1800  # seconds a whole submission may run
 
@@ -36,14 +37,6 @@ def read_notebook(path: str | os.PathLike):
         return nbformat.read(path, as_version=4)
     except Exception as exc:
         raise markup.AssignmentError(f"{path} is not a readable notebook: {type(exc).__name__}: {exc}") from exc
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def write_notebook_atomic(nb, path: Path) -> Path:
@@ -86,7 +79,7 @@ def make_bundle(source_nb, name: str) -> dict:
             "source": markup.grading_source(cell, i),
             "student_source": markup.source_of(student),
             "student_checksum": markup.checksum(markup.source_of(student)),
-            "fresh_kernel": markup.fresh_kernel(cell),
+            "checker": markup.checker_cell(cell),
         })
     if not any(c["kind"] in ("test", "manual", "task") for c in cells):
         raise markup.AssignmentError(f"{name}: no graded cells (nbgrader metadata grade: true or task: true)")
@@ -135,6 +128,10 @@ def load_bundle(path: str | os.PathLike) -> dict:
         bundle = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise markup.AssignmentError(f"cannot read grading bundle {path}: {exc}") from exc
+    if isinstance(bundle, dict) and str(bundle.get("format", "")).startswith("course_lib.grading/") \
+            and bundle.get("format") != BUNDLE_FORMAT:
+        raise markup.AssignmentError(f"{path} was made by another version of course-lib ({bundle['format']}); "
+                                     "run `course-lib assign` on the source notebook again")
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise markup.AssignmentError(f"{path} is not a course-lib grading bundle (made by `course-lib assign`)")
     return bundle

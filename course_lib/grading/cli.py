@@ -16,11 +16,13 @@ def register(subparsers) -> None:
     assign.set_defaults(func=run_assign)
 
     grade = subparsers.add_parser(
-        "grade", help="grade submissions, each in its own fresh kernel",
+        "grade", help="grade submissions, each in its own sandbox, checked outside it",
         description="Run each submission (a notebook, or a folder with the notebook and its files) on a copy in "
-                    "a fresh kernel with the hidden tests put back, and write OUT/grades.csv, OUT/feedback/"
-                    "STUDENT.md, OUT/executed/STUDENT.ipynb and OUT/summary.json. Student code runs with your "
-                    "permissions: grade untrusted submissions inside a container.",
+                    "a bubblewrap sandbox (read-only system, no network, only its own folder writable, resource "
+                    "limits), where test cells only collect the answers' results; the checks run in a separate "
+                    "process that never runs student code. Writes OUT/grades.csv, OUT/feedback/STUDENT.md, "
+                    "OUT/executed/STUDENT.ipynb and OUT/summary.json after every submission. Without bubblewrap "
+                    "(apt-get install bubblewrap) student code runs with your permissions, and the summary says so.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="submitted notebook(s) or folder(s)")
     grade.add_argument("--assignment", required=True,
@@ -31,6 +33,10 @@ def register(subparsers) -> None:
     grade.add_argument("--cell-timeout", type=int, help="seconds one cell may run [default: the assignment's]")
     grade.add_argument("--total-timeout", type=int, help="seconds one submission may run [default: the assignment's]")
     grade.add_argument("--output-limit", type=int, default=100_000, help="characters of output kept per cell")
+    grade.add_argument("--memory-gb", type=float, default=6.0, help="address space per process of a submission")
+    grade.add_argument("--file-gb", type=float, default=1.0, help="largest file a submission may write")
+    grade.add_argument("--folder-gb", type=float, default=4.0, help="all files of a submission together")
+    grade.add_argument("--processes", type=int, default=256, help="processes per submission (when run as root)")
     grade.add_argument("--fast", action="store_true", help="run the kernels with COURSE_LIB_FAST=1 (tiny budgets)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=run_grade)
@@ -51,10 +57,17 @@ def run_grade(args) -> int:
 
     results = grade(args.submissions, args.assignment, args.out, workers=args.workers, cell_timeout=args.cell_timeout,
                     total_timeout=args.total_timeout, output_limit=args.output_limit, fast=True if args.fast else None,
-                    progress=not args.quiet)
+                    limits={"memory_gb": args.memory_gb, "file_gb": args.file_gb, "folder_gb": args.folder_gb,
+                            "processes": args.processes}, progress=not args.quiet)
     for res in results:
         note = f" ({len(res.events)} problem(s), see feedback)" if res.events else ""
         print(f"{res.student}: {res.points:g} / {res.max_points:g}{note}")
     out = Path(args.out)
+    import json
+    import sys
+
+    warning = json.loads((out / "summary.json").read_text()).get("warning")
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"wrote {out / 'grades.csv'}, {out / 'feedback'}/, {out / 'executed'}/")
     return 0

@@ -11,12 +11,9 @@ in the submission's own (temporary) folder, and returns what happened to each ce
 - each cell keeps at most `output_limit` characters of output; the rest is counted and dropped, so a
   submission that prints megabytes cannot exhaust the grader's memory or the feedback files.
 
-Cells marked to run in a fresh kernel (see `markup.fresh_kernel`) run afterwards in a second, new
-kernel, in the same folder: checks there cannot be influenced by anything the submission's code did to
-the first kernel's state (e.g. replacing a library function).
-
 The kernel is this Python (sys.executable) with ipykernel, with OMP_NUM_THREADS=1 so that parallel
-submissions do not fight over cores. The student's code runs with the grader's permissions.
+submissions do not fight over cores. This module runs inside the submission's sandbox (`runner`): it
+judges nothing, and what it reports is only used to explain what happened.
 """
 from __future__ import annotations
 
@@ -154,7 +151,7 @@ async def _recover(client, report: RunReport, reason: str) -> None:
     report.events.append("the kernel was restarted; the cells after it ran without the variables defined before")
 
 
-async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, deadline: float, fresh: bool,
+async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, deadline: float,
                      names: dict[int, str]) -> None:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -167,7 +164,7 @@ async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, 
     client.on_cell_executed = keep_reply
     for idx in indices:
         cell = nb.cells[idx]
-        label = names.get(idx, f"cell {idx + 1}") + (" (run in a fresh kernel)" if fresh else "")
+        label = names.get(idx, f"cell {idx + 1}")
         result = report.cells.setdefault(idx, CellResult(idx))
         remaining = deadline - time.monotonic()
         if remaining <= 1:
@@ -206,7 +203,7 @@ async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, 
 
 
 async def run_notebook(nb, cwd: str | os.PathLike, cell_timeout: int = 300, total_timeout: int = 1800,
-                       env: dict | None = None, output_limit: int = 100_000, fresh: set[int] = frozenset(),
+                       env: dict | None = None, output_limit: int = 100_000,
                        names: dict[int, str] | None = None) -> RunReport:
     """Execute nb's code cells in place (outputs are written into nb) and report per cell. See the module docstring.
 
@@ -219,27 +216,21 @@ async def run_notebook(nb, cwd: str | os.PathLike, cell_timeout: int = 300, tota
     for i, c in enumerate(nb.cells):
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
-    phases = [(False, [i for i in code if i not in fresh]), (True, [i for i in code if i in fresh])]
-    client_class = _client_class()
-    for is_fresh, indices in phases:
-        if not indices:
-            continue
-        client = client_class(nb, km=_kernel_manager(), timeout=cell_timeout, allow_errors=True,
-                              interrupt_on_timeout=False, startup_timeout=STARTUP_TIMEOUT, iopub_timeout=10,
-                              shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd)}},
-                              # Kernels must not share IPython's on-disk history database: concurrent kernels
-                              # block on its lock.
-                              extra_arguments=["--HistoryManager.hist_file=:memory:"])
-        client.output_limit = output_limit
-        try:
-            async with client.async_setup_kernel(env=env or kernel_environment(), cleanup_kc=True):
-                await _run_cells(client, nb, indices, report, cell_timeout, deadline, is_fresh, names or {})
-        except Exception as exc:  # noqa: BLE001 - a kernel that cannot start must not stop the other submissions
-            report.events.append(f"the {'fresh ' if is_fresh else ''}kernel failed: {type(exc).__name__}: {exc}")
-            for idx in indices:
-                res = report.cells.setdefault(idx, CellResult(idx))
-                if res.status == "not run" and not res.error:
-                    res.error = "not run: the kernel failed"
+    client = _client_class()(nb, km=_kernel_manager(), timeout=cell_timeout, allow_errors=True,
+                             interrupt_on_timeout=False, startup_timeout=STARTUP_TIMEOUT, iopub_timeout=10,
+                             shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd)}},
+                             # No on-disk history database: nothing shared, nothing to lock.
+                             extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    client.output_limit = output_limit
+    try:
+        async with client.async_setup_kernel(env=env or kernel_environment(), cleanup_kc=True):
+            await _run_cells(client, nb, code, report, cell_timeout, deadline, names or {})
+    except Exception as exc:  # noqa: BLE001 - a kernel that cannot start: every cell reports it
+        report.events.append(f"the kernel failed: {type(exc).__name__}: {exc}")
+        for idx in code:
+            res = report.cells.setdefault(idx, CellResult(idx))
+            if res.status == "not run" and not res.error:
+                res.error = "not run: the kernel failed"
     report.seconds = time.monotonic() - report.start
     return report
 

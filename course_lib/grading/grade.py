@@ -1,34 +1,38 @@
-"""`course-lib grade`: run every submission in its own kernel, score its test cells, explain every lost point.
+"""`course-lib grade`: grade every submission in a sandbox, judge it outside, explain every lost point.
 
-For each submission (a notebook file, or a folder holding the notebook and any files it needs, such as
-checkpoints):
+Each submission gets a worker process of its own (`worker`, `workers` at a time), which never runs student
+code: it copies the submission, puts the bundle's read-only cells back (`reconcile`: whatever the student
+did to test and locked cells, the bundle's versions count, deleted ones are re-inserted; the bundle's points
+count, not the submission's metadata), plans the checks (`checker`), runs the notebook in a sandbox
+(`sandbox`, `runner`) where each test cell only collects the answers' results on the checker's inputs
+(`collect`), and judges those results. This process:
 
-1. copy it into a temporary folder (the original is never touched) and read the notebook; a file that
-   is not valid notebook JSON scores 0 with a line saying so;
-2. put the grading cells back (`reconcile`): every test and locked cell gets the bundle's source,
-   hidden tests included, whatever the student did to it; deleted test cells are re-inserted after the
-   cell that preceded them; the bundle's points count, not the submission's metadata;
-3. run it (`execute.run_notebook`: per-cell and total time limits, output caps, a fresh kernel);
-4. score: a test cell earns its points when it ran without an error; manually graded answers and
-   tasks are listed as needing manual grading (an answer left as the stub scores 0, as in nbgrader);
-5. write OUT/grades.csv, OUT/feedback/STUDENT.md and the executed notebook OUT/executed/STUDENT.ipynb.
+- enforces each worker's wall-clock limit from outside, and kills a worker that was stopped (SIGSTOP) or
+  ran too long: that submission scores 0 with the reason, the others are graded, once;
+- alone writes OUT/grades.csv, OUT/feedback/STUDENT.md, OUT/executed/STUDENT.ipynb and OUT/summary.json,
+  atomically, after every finished submission (an interrupted run keeps what was graded);
+- gives every worker PR_SET_PDEATHSIG, and the sandboxes die with their worker, so killing the grader
+  leaves no process of any submission behind.
 
-Submissions run in parallel, each in a worker process of its own (`workers` at a time); a problem with one\nnever stops the others.
-Student code runs with the grader's permissions: grade untrusted submissions inside a container.
+Manually graded answers and tasks are listed as needing manual grading (an answer left as the stub scores
+0, as in nbgrader).
 """
 from __future__ import annotations
 
-import asyncio
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import markup
-from .assign import find_bundle, load_bundle, write_notebook_atomic
-from .execute import kernel_environment, run_notebook
+from .assign import find_bundle, load_bundle
+
+STARTUP_ALLOWANCE = 90  # seconds for a sandbox and its kernel to start, beyond the total time limit
 
 
 @dataclass
@@ -38,8 +42,9 @@ class QuestionResult:
     points: float | None  # None: to be graded by hand
     max_points: float
     status: str  # passed | failed | timeout | not run | manual | no answer
-    message: str = ""
-    output_tail: str = ""  # the last lines the failing cell printed (e.g. which check failed)
+    message: str = ""  # for the student (hidden checks: only that one failed)
+    details: str = ""  # per-case lines of a failed visible check
+    instructor: str = ""  # the full reason, hidden checks included: summary.json only
 
 
 @dataclass
@@ -49,7 +54,8 @@ class SubmissionResult:
     questions: list[QuestionResult] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    executed: str | None = None
+    executed: str | None = None  # the executed notebook returned to the student (JSON text)
+    status: str = "graded"  # graded | grader failure
 
     @property
     def points(self) -> float:
@@ -142,114 +148,9 @@ def reconcile(nb, bundle: dict) -> tuple[object, list[str], dict[str, int]]:
     return nb, events, index
 
 
-# ------------------------------------------------------------------------------ scoring
-def _stdout_tail(cell, lines: int = 8, width: int = 240) -> str:
-    text = "".join(o.get("text", "") for o in cell.get("outputs", [])
-                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
-    tail = [ln[:width] for ln in text.strip().splitlines()[-lines:]]
-    return "\n".join(tail)
-
-
-def score(nb, bundle: dict, index: dict[str, int], report) -> list[QuestionResult]:
-    results = []
-    for spec in bundle["cells"]:
-        kind, gid, pts = spec["kind"], spec["grade_id"], spec["points"]
-        if kind not in ("test", "manual", "task"):
-            continue
-        if gid not in index:
-            if kind == "test":
-                results.append(QuestionResult(gid, kind, 0.0, pts, "not run", "the cell is missing"))
-            else:
-                results.append(QuestionResult(gid, kind, 0.0, pts, "no answer", "the answer cell was deleted"))
-            continue
-        cell = nb.cells[index[gid]]
-        if kind == "task":
-            results.append(QuestionResult(gid, kind, None, pts, "manual", "graded by hand"))
-        elif kind == "manual":
-            unchanged = markup.checksum(markup.source_of(cell)) == spec["student_checksum"]
-            if unchanged:
-                results.append(QuestionResult(gid, kind, 0.0, pts, "no answer", "the answer was left as given"))
-            else:
-                results.append(QuestionResult(gid, kind, None, pts, "manual", "graded by hand"))
-        else:
-            run = report.cells.get(index[gid]) if report is not None else None
-            if run is None or run.status == "not run":
-                why = run.error if run is not None and run.error else "the notebook could not be run"
-                results.append(QuestionResult(gid, kind, 0.0, pts, "not run", why))
-            elif run.status == "ok":
-                results.append(QuestionResult(gid, kind, pts, pts, "passed"))
-            else:
-                status = "timeout" if run.status == "timeout" else "failed"
-                results.append(QuestionResult(gid, kind, 0.0, pts, status, run.error, _stdout_tail(cell)))
-    return results
-
-
-def _unreadable(bundle: dict, why: str) -> list[QuestionResult]:
+def unreadable(bundle: dict, why: str) -> list[QuestionResult]:
     return [QuestionResult(c["grade_id"], c["kind"], 0.0, c["points"], "not run", why)
             for c in bundle["cells"] if c["kind"] in ("test", "manual", "task")]
-
-
-# ------------------------------------------------------------------------------ one submission
-@dataclass
-class GradeSettings:
-    cell_timeout: int
-    total_timeout: int
-    output_limit: int = 100_000
-    fast: bool | None = None  # COURSE_LIB_FAST for the kernels; None: inherit
-    env: dict = field(default_factory=dict)
-
-
-async def grade_submission(path: Path, student: str, bundle: dict, settings: GradeSettings, out: Path) -> SubmissionResult:
-    import nbformat
-
-    result = SubmissionResult(student, str(path))
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix=f"course-lib-grade-{student}-") as tmp:
-            work = Path(tmp) / "submission"
-            if path.is_dir():
-                shutil.copytree(path, work, symlinks=True)
-                notebook = notebook_in(work, bundle["notebook"])
-                if notebook is None:
-                    result.events.append(f"no notebook found in {path} (expected {bundle['notebook']})")
-                    result.questions = _unreadable(bundle, "no notebook submitted")
-                    return result
-            else:
-                work.mkdir()
-                notebook = work / bundle["notebook"]
-                shutil.copyfile(path, notebook)
-            try:
-                nb = nbformat.reads(notebook.read_text(encoding="utf-8", errors="replace"), as_version=4)
-                if not isinstance(nb.get("cells"), list):
-                    raise TypeError("it has no list of cells")
-            except Exception as exc:  # noqa: BLE001 - any parse failure: not a notebook
-                why = f"the submission is not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                result.events.append(why + "; nothing could be run, so every check scores 0")
-                result.questions = _unreadable(bundle, "the notebook could not be read")
-                return result
-            nb, events, index = reconcile(nb, bundle)
-            result.events += events
-            fresh = {index[c["grade_id"]] for c in bundle["cells"] if c.get("fresh_kernel") and c["grade_id"] in index}
-            names = {i: f"{'test ' if bundle_kind(bundle, g) == 'test' else ''}cell {g}" for g, i in index.items()}
-            # A private IPython folder: no profile startup files of the grader's account, no shared state.
-            env = kernel_environment(settings.fast, {"IPYTHONDIR": str(Path(tmp) / "ipython"), **settings.env})
-            report = await run_notebook(nb, work, settings.cell_timeout, settings.total_timeout, env,
-                                        settings.output_limit, fresh, names)
-            result.events += report.events
-            tests = {i for g, i in index.items() if bundle_kind(bundle, g) == "test"}
-            result.events += [f"{names.get(i, f'cell {i + 1}')} raised {run.error}" for i, run in sorted(report.cells.items())
-                              if run.status == "error" and i not in tests]
-            result.questions = score(nb, bundle, index, report)
-            executed = out / "executed" / f"{student}.ipynb"
-            write_notebook_atomic(nb, executed)
-            result.executed = str(executed)
-    except Exception as exc:  # noqa: BLE001 - one broken submission must not stop the class
-        result.events.append(f"the grader could not finish this submission: {type(exc).__name__}: {exc}")
-        done = {q.question for q in result.questions}
-        result.questions += [q for q in _unreadable(bundle, "grading stopped early") if q.question not in done]
-    finally:
-        result.seconds = time.monotonic() - started
-    return result
 
 
 def bundle_kind(bundle: dict, grade_id: str) -> str:
@@ -272,56 +173,149 @@ def collect_submissions(paths: list[str | os.PathLike], notebook_name: str) -> l
     return [(p, s) for s, p in found.items()]
 
 
-GRACE = 180  # seconds past the total time limit before the grader gives up on a submission outright
+CHECKER_ALLOWANCE = 300  # seconds for a worker's own work (copying, planning, judging) beyond the sandbox's limits
 
 
-async def _guarded(path: Path, student: str, bundle: dict, settings: GradeSettings, out: Path) -> SubmissionResult:
+@dataclass
+class GradeSettings:
+    cell_timeout: int
+    total_timeout: int
+    output_limit: int = 100_000
+    fast: bool | None = None  # COURSE_LIB_FAST for the kernels and the checker; None: inherit
+    limits: dict = field(default_factory=dict)  # sandbox.Limits fields
+
+
+@dataclass
+class _Running:
+    proc: subprocess.Popen
+    path: Path
+    student: str
+    slot: int
+    private: Path
+    deadline: float
+    started: float
+    stopped_seen: float = 0.0
+
+
+def _token(private: Path) -> str:
+    """A marker in the environment of every process of one submission (see sandbox.kill_tagged)."""
+    return f"course-lib-grading-{private.name}"
+
+
+def _start_worker(path: Path, student: str, slot: int, bundle_path: Path, settings: GradeSettings, mode: str,
+                  scratch: Path) -> _Running:
+    from .sandbox import die_with_parent
+
+    private = Path(tempfile.mkdtemp(prefix="sub-", dir=scratch))
+    job = {"submission": str(path.absolute()), "student": student, "bundle": str(bundle_path), "slot": slot,
+           "private": str(private / "work"), "result": str(private / "result.json"), "mode": mode,
+           "fast": settings.fast, "cell_timeout": settings.cell_timeout, "total_timeout": settings.total_timeout,
+           "output_limit": settings.output_limit, "limits": settings.limits, "token": _token(private)}
+    (private / "work").mkdir()
+    (private / "job.json").write_text(json.dumps(job))
+    log = open(private / "worker.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker", str(private / "job.json")],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                            preexec_fn=die_with_parent)
+    log.close()
+    now = time.monotonic()
+    deadline = now + settings.total_timeout + STARTUP_ALLOWANCE + CHECKER_ALLOWANCE
+    return _Running(proc, path, student, slot, private, deadline, now)
+
+
+def _failed(run: _Running, bundle: dict, why: str) -> SubmissionResult:
+    res = SubmissionResult(run.student, str(run.path), events=[why])
+    res.questions = unreadable(bundle, "grading stopped early")
+    res.status = "grader failure"
+    return res
+
+
+def _finish(run: _Running, bundle: dict, why: str | None) -> SubmissionResult:
+    """The worker's result, or a result saying why there is none; its process group and files are gone after."""
+    from .sandbox import kill_tagged
+    from .worker import with_group_killed
+
+    with_group_killed(run.proc)
+    res = None
+    if why is None:
+        try:
+            data = json.loads((run.private / "result.json").read_text(encoding="utf-8"))
+            data["questions"] = [QuestionResult(**q) for q in data["questions"]]
+            res = SubmissionResult(**data)
+        except (OSError, ValueError, TypeError):
+            code = run.proc.returncode
+            how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+            why = f"the grading process of this submission {how} before it finished"
+    if res is None:
+        res = _failed(run, bundle, why)
+    res.seconds = res.seconds or (time.monotonic() - run.started)
+    kill_tagged(_token(run.private))  # nothing of a run without a sandbox survives either
+    shutil.rmtree(run.private, ignore_errors=True)
+    return res
+
+
+def _process_state(pid: int) -> str:
     try:
-        return await asyncio.wait_for(grade_submission(path, student, bundle, settings, out),
-                                      settings.total_timeout + GRACE)
-    except asyncio.TimeoutError:
-        res = SubmissionResult(student, str(path))
-        res.events.append(f"the grader gave up after {settings.total_timeout + GRACE} s (the kernel stopped answering)")
-        res.questions = _unreadable(bundle, "grading stopped early")
-        return res
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
-def _grade_in_process(path: Path, student: str, bundle: dict, settings: GradeSettings, out: Path) -> SubmissionResult:
-    """One submission, in a worker process of its own: nothing one submission does can block another."""
-    return asyncio.run(_guarded(path, student, bundle, settings, out))
-
-
-def _grade_all(subs, bundle, settings, out, workers, progress) -> list[SubmissionResult]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
+def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) -> list[SubmissionResult]:
     from tqdm.auto import tqdm
 
-    results = []
-    context = multiprocessing.get_context("spawn")  # no forked copies of the grader's threads and sockets
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, \
-            tqdm(total=len(subs), desc=f"grading {bundle['name']}", unit="submission", disable=not progress) as bar:
-        futures = {pool.submit(_grade_in_process, p, s, bundle, settings, out): (p, s) for p, s in subs}
-        for future in as_completed(futures):
-            path, student = futures[future]
-            try:
-                results.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - a crashed worker costs one submission, not the class
-                crash = f"the grader crashed on this submission: {type(exc).__name__}: {exc}"
-                res = SubmissionResult(student, str(path), events=[crash])
-                res.questions = _unreadable(bundle, "grading stopped early")
-                results.append(res)
-            bar.update()
+    results: list[SubmissionResult] = []
+    queue = list(subs)
+    running: dict[int, _Running] = {}
+    scratch = Path(tempfile.mkdtemp(prefix="course-lib-grade-"))
+    os.chmod(scratch, 0o700)
+    try:
+        with tqdm(total=len(subs), desc=f"grading {bundle['name']}", unit="submission", disable=not progress) as bar:
+            while queue or running:
+                for slot in range(workers):
+                    if slot not in running and queue:
+                        path, student = queue.pop(0)
+                        running[slot] = _start_worker(path, student, slot, bundle_path, settings, mode, scratch)
+                for slot, run in list(running.items()):
+                    why, done = None, run.proc.poll() is not None
+                    now = time.monotonic()
+                    if not done and now > run.deadline:
+                        why, done = (f"the grader gave up on this submission after {now - run.started:.0f} s "
+                                     "(its time limits plus the checker's allowance)"), True
+                    elif not done and _process_state(run.proc.pid) == "T":  # stopped (SIGSTOP) from outside
+                        run.stopped_seen = run.stopped_seen or now
+                        if now - run.stopped_seen > 10:
+                            why, done = "the grading process of this submission was stopped (SIGSTOP); it was killed", True
+                    if done:
+                        res = _finish(run, bundle, why)
+                        del running[slot]
+                        results.append(res)
+                        on_result(res, results)
+                        bar.update()
+                time.sleep(0.1)
+    finally:
+        for run in running.values():
+            from .worker import with_group_killed
+
+            with_group_killed(run.proc)
+        shutil.rmtree(scratch, ignore_errors=True)
     return results
 
 
 def grade(submissions: list[str | os.PathLike], assignment: str, out: str | os.PathLike, workers: int | None = None,
           cell_timeout: int | None = None, total_timeout: int | None = None, output_limit: int = 100_000,
-          fast: bool | None = None, env: dict | None = None, progress: bool = True) -> list[SubmissionResult]:
-    """Grade `submissions` against the bundle of `assignment` (see `assign.find_bundle`) into `out`."""
-    from .report import write_reports
+          fast: bool | None = None, limits: dict | None = None, sandbox_mode: str | None = None,
+          progress: bool = True) -> list[SubmissionResult]:
+    """Grade `submissions` against the bundle of `assignment` (see `assign.find_bundle`) into `out`.
 
-    bundle = load_bundle(find_bundle(assignment))
+    grades.csv, feedback/ and summary.json are rewritten (atomically) after every finished submission, so an
+    interrupted run keeps everything graded so far. `sandbox_mode` (tests only) forces "none".
+    """
+    from . import report, sandbox
+
+    bundle_path = find_bundle(assignment).resolve()
+    bundle = load_bundle(bundle_path)
     subs = collect_submissions(submissions, bundle["notebook"])
     if not subs:
         raise markup.AssignmentError("no submissions given")
@@ -329,11 +323,17 @@ def grade(submissions: list[str | os.PathLike], assignment: str, out: str | os.P
         if value is not None and value < 1:
             raise markup.AssignmentError(f"the {name} must be at least 1, got {value}")
     settings = GradeSettings(cell_timeout or bundle["cell_timeout"], total_timeout or bundle["total_timeout"],
-                             output_limit, fast, dict(env or {}))
+                             output_limit, fast, dict(limits or {}))
     workers = workers or max(1, min(len(subs), os.cpu_count() or 1))
+    mode, why = (sandbox_mode, "turned off by the caller") if sandbox_mode == "none" else sandbox.detect()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = _grade_all(subs, bundle, settings, out, workers, progress)
+    header = report.sandbox_header(mode, why)
+
+    def on_result(res, so_far):
+        report.write_reports(sorted(so_far, key=lambda r: r.student), bundle, out, header, changed=res)
+
+    results = _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result)
     results.sort(key=lambda r: r.student)
-    write_reports(results, bundle, out)
+    report.write_reports(results, bundle, out, header)
     return results

@@ -25,7 +25,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from ..errors import CourseLibError
+from course_lib.core.errors import CourseLibError
 
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -35,8 +35,8 @@ SCHEMA_VERSION = 3
 # nbgrader's schema v3 (nbgrader/nbgraderformat/v3.json): these keys and no others.
 METADATA_KEYS = {"schema_version", "grade", "locked", "solution", "task", "grade_id", "points", "checksum", "cell_type"}
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]*$")
-# course_lib's own cell metadata (nbgrader ignores other namespaces): {"course_lib": {"fresh_kernel": true}}
-# runs a test cell in a second, fresh kernel after the notebook (for checks a submission must not tamper with).
+# course_lib's own cell metadata (nbgrader ignores other namespaces): {"course_lib": {"checker": true}} on a
+# read-only cell (imports, settings, helpers) makes the grader's checker run it too, before the test cells.
 OWN_KEY = "course_lib"
 
 
@@ -96,9 +96,9 @@ def grade_id_of(cell) -> str | None:
     return nbgrader_meta(cell).get("grade_id") or None
 
 
-def fresh_kernel(cell) -> bool:
+def checker_cell(cell) -> bool:
     own = cell.get("metadata", {}).get(OWN_KEY)
-    return bool(isinstance(own, dict) and own.get("fresh_kernel"))
+    return bool(isinstance(own, dict) and own.get("checker"))
 
 
 def checksum(text: str) -> str:
@@ -154,6 +154,12 @@ def validate_notebook(nb) -> None:
     seen: dict[str, int] = {}
     for i, cell in enumerate(nb.cells):
         validate_metadata(cell, i)
+        if checker_cell(cell) and (kind_of(cell).name != "locked" or cell.get("cell_type") != "code"):
+            raise AssignmentError(f"{_where(cell, i)}: only read-only code cells (nbgrader locked: true, not graded) "
+                                  "can be checker cells")
+        if isinstance(cell.get("metadata", {}).get(OWN_KEY), dict) and "fresh_kernel" in cell.metadata[OWN_KEY]:
+            raise AssignmentError(f"{_where(cell, i)}: 'fresh_kernel' is gone: every check now runs outside the "
+                                  "student's kernel; mark shared setup cells {\"checker\": true} instead")
         kind = kind_of(cell)
         if kind.name == "plain":
             continue

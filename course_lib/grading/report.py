@@ -1,21 +1,48 @@
-"""What grading writes: OUT/grades.csv (one row per student and question), OUT/feedback/STUDENT.md
-(every lost point with its reason) and OUT/summary.json (totals per student). All written atomically."""
+"""What grading writes, all atomically and only from the grader's own process:
+
+- OUT/grades.csv: one row per student and question;
+- OUT/feedback/STUDENT.md: every lost point with its reason. Everything a submission could influence
+  (error names and messages, the kernel's events, values printed in a check's details) is escaped to one line
+  of plain text, so it cannot add headings, fake totals, links or HTML; hidden checks say only "failed";
+- OUT/executed/STUDENT.ipynb: the notebook as it ran, test cells as the student version with their verdicts;
+- OUT/summary.json: per submission what happened (status, events, seconds, points, and the full reason of
+  every failed check, hidden ones included, for the instructor), and the sandbox that was used, with a
+  loud warning when there was none.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
-from .assign import write_text_atomic
+from ..core.io import write_text_atomic
 
 CSV_COLUMNS = ["student", "question", "points", "max_points", "status"]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")  # what can open emphasis, code, links or tables mid-line
+
+
+def plain_line(text, limit: int = 400) -> str:
+    """One line of literal text for markdown: control characters and line breaks become spaces, the markdown
+    characters that work mid-line are backslash-escaped and HTML's special characters are entities (so no tag,
+    link, emphasis or code span can start), cut at `limit` characters."""
+    text = _CONTROL.sub(" ", str(text))
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[:limit] + " …"
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _fmt(x: float | None) -> str:
-    if x is None:
-        return ""
-    return f"{x:g}"
+    return "" if x is None else f"{x:g}"
+
+
+def _csv_cell(text: str) -> str:
+    """No formulas in spreadsheets: a cell starting with = + - @ is prefixed with a quote."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def grades_csv(results) -> str:
@@ -25,45 +52,62 @@ def grades_csv(results) -> str:
     for res in results:
         for q in res.questions:
             status = "needs manual grading" if q.status == "manual" else q.status
-            writer.writerow([res.student, q.question, _fmt(q.points), _fmt(q.max_points), status])
+            writer.writerow([_csv_cell(res.student), q.question, _fmt(q.points), _fmt(q.max_points), status])
     return buf.getvalue()
+
+
+def sandbox_header(mode: str, why: str) -> dict:
+    if mode == "none":
+        return {"sandbox": "none", "warning": f"WARNING: NO SANDBOX ({plain_line(why)}). Student code ran with the "
+                "grader's permissions: it could read and change your files. Install bubblewrap "
+                "(apt-get install bubblewrap) before grading submissions you do not trust."}
+    what = {"bwrap-root": "bubblewrap, an unprivileged uid per worker", "bwrap-user": "bubblewrap, a user namespace"}
+    return {"sandbox": what.get(mode, mode), "warning": ""}
 
 
 def feedback_markdown(res, bundle: dict) -> str:
     manual = [q for q in res.questions if q.kind != "test"]
     pending = sum(q.max_points for q in manual if q.points is None)
-    lines = [f"# {bundle['name']}: feedback for {res.student}", "",
+    lines = [f"# {plain_line(bundle['name'])}: feedback for {plain_line(res.student)}", "",
              f"**Automatically graded: {res.points:g} / {res.max_points:g} points.**"]
     if pending:
         lines.append(f"A further {pending:g} points are graded by hand.")
     lines.append("")
     if res.events:
-        lines += ["## What happened while grading", ""] + [f"- {e}" for e in res.events] + [""]
+        lines += ["## What happened while grading", ""] + [f"- {plain_line(e)}" for e in res.events[:30]] + [""]
     lines += ["## Checks", ""]
     for q in res.questions:
+        gid = plain_line(q.question)
         if q.status == "passed":
-            lines.append(f"- [x] `{q.question}`: {q.points:g} / {q.max_points:g}, passed")
+            lines.append(f"- [x] {gid}: {q.points:g} / {q.max_points:g}, passed")
         elif q.status == "manual":
-            lines.append(f"- [ ] `{q.question}`: ? / {q.max_points:g}, needs manual grading")
+            lines.append(f"- [ ] {gid}: ? / {q.max_points:g}, needs manual grading")
         else:
-            lines.append(f"- [ ] `{q.question}`: {q.points or 0:g} / {q.max_points:g}, {q.status}: "
-                         f"{q.message or 'no message'}")
-            if q.output_tail:
-                lines += ["", "  ```text"] + [f"  {ln}" for ln in q.output_tail.splitlines()] + ["  ```", ""]
+            lines.append(f"- [ ] {gid}: {q.points or 0:g} / {q.max_points:g}, {plain_line(q.status)}: "
+                         f"{plain_line(q.message or 'no message')}")
+            lines += [f"    - {plain_line(d)}" for d in q.details.splitlines()[:10]]
     if res.executed:
-        lines += ["", f"The notebook as it ran: `{Path(res.executed).name}` in the grader's executed/ folder."]
+        lines += ["", f"The notebook as it ran: {plain_line(res.student)}\\.ipynb in the grader's executed/ folder."]
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results, bundle: dict, out: Path) -> None:
-    write_text_atomic(out / "grades.csv", grades_csv(results))
-    for res in results:
-        write_text_atomic(out / "feedback" / f"{res.student}.md", feedback_markdown(res, bundle))
-    summary = {
-        "assignment": bundle["name"],
-        "max_points": bundle["max_points"],
-        "manual_points": bundle["manual_points"],
-        "students": {r.student: {"points": r.points, "max_points": r.max_points, "seconds": round(r.seconds, 2),
-                                 "events": r.events, "submission": r.path} for r in results},
+def summary(results, bundle: dict, header: dict) -> dict:
+    return {
+        "assignment": bundle["name"], "max_points": bundle["max_points"], "manual_points": bundle["manual_points"],
+        **header,
+        "students": {r.student: {
+            "status": r.status, "points": r.points, "max_points": r.max_points, "seconds": round(r.seconds, 2),
+            "events": r.events, "submission": r.path,
+            "failed": {q.question: q.instructor or q.message for q in r.questions
+                       if q.kind == "test" and q.status != "passed"}} for r in results},
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+
+
+def write_reports(results, bundle: dict, out: Path, header: dict, changed=None) -> None:
+    """Write grades.csv, summary.json and the feedback (and executed notebook) of `changed`, or of everyone."""
+    for res in results if changed is None else [changed]:
+        write_text_atomic(out / "feedback" / f"{res.student}.md", feedback_markdown(res, bundle))
+        if res.executed:
+            write_text_atomic(out / "executed" / f"{res.student}.ipynb", res.executed)
+    write_text_atomic(out / "grades.csv", grades_csv(results))
+    write_text_atomic(out / "summary.json", json.dumps(summary(results, bundle, header), indent=1) + "\n")

@@ -7,6 +7,12 @@ a classifier head, class logits (N, K):
   it). Its numbers are the standard ones, comparable with published FIDs/ISs.
 - 'mnist': the small MNIST classifier shipped in the package (128-d features, 10 classes). Offline,
   fast, only meaningful for digits, and NOT comparable with Inception-based numbers.
+- 'pixels': the image average-pooled to 8x8 RGB (192 values, no network, no classes). A Fréchet
+  distance on these compares coarse colour layouts only: cheap smoke tests on a CPU.
+
+They live in one registry, `EXTRACTORS` (name -> class, filled by `@register_extractor`);
+`get_extractor(name)` builds one, and `resolve_extractor(name, device, channels)` also understands
+"auto" (the one rule every caller uses, see its docstring).
 
 `extract_features(images, extractor)` runs an extractor over any accepted input (see `inputs`) and
 returns a `FeatureSet`; every metric accepts either images or a FeatureSet, so one extraction can
@@ -17,16 +23,15 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from ..env import pick_device
+from course_lib.core.runtime import pick_device
 from .errors import MetricInputError
 from .inputs import ImageSource, as_image_source
 
-EXTRACTORS = ("inception", "mnist")
 NOT_COMPARABLE = "MNIST-classifier features: not comparable with Inception-based numbers"
 
 
@@ -45,7 +50,30 @@ class FeatureExtractor:
     def __call__(self, batch: torch.Tensor, want_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
 
+    @classmethod
+    def create(cls, device: torch.device, weights=None, preprocessing: str = "pytorch-fid",
+               need_head: bool = False) -> "FeatureExtractor":
+        """Build one from get_extractor's settings (each subclass reads the ones that concern it)."""
+        return cls(device)
 
+
+EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
+
+
+def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[FeatureExtractor]]:
+    """Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."""
+
+    def decorate(cls: type[FeatureExtractor]) -> type[FeatureExtractor]:
+        if name in EXTRACTORS and EXTRACTORS[name] is not cls:
+            raise ValueError(f"feature extractor {name!r} is already registered by {EXTRACTORS[name].__qualname__}")
+        cls.name = name
+        EXTRACTORS[name] = cls
+        return cls
+
+    return decorate
+
+
+@register_extractor("inception")
 class InceptionExtractor(FeatureExtractor):
     """The FID Inception network, batch norms folded, channels-last memory layout (faster convolutions)."""
 
@@ -93,7 +121,12 @@ class InceptionExtractor(FeatureExtractor):
         pool = self.model(x)
         return pool, (self.model.logits(pool) if want_logits else None)
 
+    @classmethod
+    def create(cls, device, weights=None, preprocessing="pytorch-fid", need_head=False):
+        return cls(weights, device, preprocessing, need_head=need_head)
 
+
+@register_extractor("mnist")
 class MNISTExtractor(FeatureExtractor):
     """The embedded MNIST classifier: 128-d global-average-pooled features and 10 digit logits."""
 
@@ -121,31 +154,124 @@ class MNISTExtractor(FeatureExtractor):
         features, logits = self.model.features_and_logits(x)
         return features, (logits if want_logits else None)
 
+    @classmethod
+    def create(cls, device, weights=None, preprocessing="pytorch-fid", need_head=False):
+        return cls(device, weights)
+
+
+@register_extractor("pixels")
+class PixelExtractor(FeatureExtractor):
+    """Features = the image average-pooled to 8x8 RGB (192 values in [0, 1]). No network at all.
+
+    A Fréchet distance on these compares coarse colour layouts only: cheap enough for CPU smoke tests
+    of the tracking machinery, and NOT comparable with Inception FIDs.
+    """
+
+    name = "pixels"
+    label = "8x8 pixels, not comparable with Inception numbers"
+    identity = "pixels-8x8-avgpool-v1"
+    feature_dim = 3 * 8 * 8
+    comparable_with_inception = False
+    batch_size = 500
+
+    def __init__(self, device="cpu"):
+        self.device = pick_device(device) if isinstance(device, (str, type(None))) else torch.device(device)
+
+    @torch.inference_mode()
+    def __call__(self, batch, want_logits=False):
+        x = batch.to(self.device)
+        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1), None
+
+
+def _no_head(extractor: str | FeatureExtractor) -> MetricInputError:
+    from .errors import HeadMissing
+    from .inception import head_help
+
+    name = extractor if isinstance(extractor, str) else extractor.name
+    if name == "inception":
+        return HeadMissing(head_help())
+    return MetricInputError(f"the {name!r} feature extractor has no classifier head, which class-based scores "
+                            "(Inception Score and relatives) need; use 'inception' or 'mnist'")
+
 
 _EXTRACTOR_MEMO: dict = {}
 
 
 def get_extractor(extractor: str | FeatureExtractor = "inception", device="auto", weights=None,
                   preprocessing: str = "pytorch-fid", need_head: bool = False) -> FeatureExtractor:
-    """An extractor by name ('inception' or 'mnist'), built once per process and reused."""
+    """An extractor by registered name (see EXTRACTORS), built once per process and reused.
+
+    `weights`: the Inception weights file, or the MNIST classifier's; `need_head`: the caller needs
+    class logits, so an extractor without them is an error now rather than after the sampling.
+    """
     if isinstance(extractor, FeatureExtractor):
         if need_head and extractor.num_classes is None:
-            from .errors import HeadMissing
-            from .inception import head_help
-
-            raise HeadMissing(head_help())
+            raise _no_head(extractor)
         return extractor
     if extractor not in EXTRACTORS:
         raise MetricInputError(f"unknown feature extractor {extractor!r}; choose one of {', '.join(EXTRACTORS)}")
+    cls = EXTRACTORS[extractor]
+    if need_head and cls.num_classes is None and extractor != "inception":  # Inception's head depends on its weights
+        raise _no_head(extractor)
     dev = pick_device(device)
     key = (extractor, str(dev), str(weights) if not hasattr(weights, "identity") else weights.identity,
            preprocessing, need_head, os.environ.get("COURSE_LIB_INCEPTION_WEIGHTS"))
     if key not in _EXTRACTOR_MEMO:
-        if extractor == "inception":
-            _EXTRACTOR_MEMO[key] = InceptionExtractor(weights, dev, preprocessing, need_head=need_head)
-        else:
-            _EXTRACTOR_MEMO[key] = MNISTExtractor(dev, weights)
+        _EXTRACTOR_MEMO[key] = cls.create(dev, weights, preprocessing, need_head)
     return _EXTRACTOR_MEMO[key]
+
+
+AUTO = "auto"
+
+
+def extractor_names(auto: bool = True) -> tuple[str, ...]:
+    """The names a setting may hold: every registered extractor, and "auto"."""
+    return (*EXTRACTORS, AUTO) if auto else tuple(EXTRACTORS)
+
+
+def _auto_choice(channels: int, need_head: bool, prefer_digits: bool) -> tuple[str, Any]:
+    """(name, weights) for "auto"; see resolve_extractor."""
+    from . import inception
+    from .errors import WeightsNotFound
+
+    grey = channels == 1
+    if grey and prefer_digits:
+        return "mnist", None
+    try:
+        return "inception", inception.find_inception_weights(need_head=need_head, download=False, progress=False)
+    except WeightsNotFound:
+        if grey:
+            return "mnist", None
+        if need_head:
+            raise
+        return "pixels", None
+
+
+def auto_extractor_name(channels: int, need_head: bool = False, prefer_digits: bool = False) -> str:
+    """The registered name "auto" stands for with these images (see resolve_extractor)."""
+    return _auto_choice(channels, need_head, prefer_digits)[0]
+
+
+def resolve_extractor(name: str | FeatureExtractor, device="auto", channels: int = 3, need_head: bool = False,
+                      prefer_digits: bool = False) -> FeatureExtractor:
+    """The extractor for a setting: a registered name, a FeatureExtractor, or "auto", which means, in order:
+
+    1. 'inception' when its weights are on disk (never downloaded for "auto"; with the classifier head
+       when the caller needs class logits): the standard, comparable with published numbers;
+    2. else 'mnist' (the shipped digit classifier) for grey images (channels == 1);
+    3. else 'pixels' for colour images (no network: FID-like numbers only, no class scores).
+
+    `prefer_digits` moves rule 2 first for grey images: for callers that score a generator many times
+    during training (the diversity controller), where Inception would cost more than the training.
+    When the caller needs class logits and no rule applies, the error says how to get the weights.
+    """
+    weights = None
+    if isinstance(name, str) and name == AUTO:
+        name, weights = _auto_choice(channels, need_head, prefer_digits)
+    return get_extractor(name, device, weights=weights, need_head=need_head)
 
 
 def extractor_for(extractor, inputs, device="auto", weights=None, preprocessing: str = "pytorch-fid",

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..env import pick_device
+from course_lib.core.runtime import pick_device
 from .errors import MetricInputError
 from .inputs import as_image_source
 

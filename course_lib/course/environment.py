@@ -1,0 +1,33 @@
+"""What this machine offers the course (notebook 00 prints it): versions, devices, fast mode, data found."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from course_lib.core.runtime import data_root, fast_mode, pick_device
+from course_lib.data import EMBEDDED_MNIST
+
+
+def environment_report(data_root_path: str | os.PathLike | None = None) -> dict:
+    """What this machine offers the course: versions, devices, fast mode, and which data are found."""
+    import platform
+
+    import torchvision
+
+    root = data_root(data_root_path)
+    report = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device (auto)": str(pick_device("auto")),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available",
+        "cpu threads": torch.get_num_threads(),
+        "fast mode (COURSE_LIB_FAST)": fast_mode(),
+        "embedded MNIST subset": "present" if EMBEDDED_MNIST.is_file() else "MISSING: reinstall course_lib",
+        "data root": str(root),
+        "full MNIST": "found" if (root / "MNIST" / "raw").is_dir() else "not found (optional)",
+        "Fashion-MNIST": "found" if (root / "FashionMNIST" / "raw").is_dir() else "not found (optional)",
+        "CelebA": "found" if (root / "celeba" / "img_align_celeba").is_dir() else "not found (needed for 09_dcgan_celeba)",
+    }
+    return report

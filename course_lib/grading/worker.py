@@ -1,0 +1,316 @@
+"""One submission, graded in a process of its own that never runs student code.
+
+    python -m course_lib.grading.worker JOB.json
+
+The grader (`grade.grade`) starts one worker per submission and enforces its wall-clock limit from
+outside. The worker
+
+1. copies the submission into its private folder (a notebook that is a link is refused: it could point
+   at the source notebook), reads it and puts the bundle's read-only cells back (`grade.reconcile`);
+2. plans the checks (`checker.plan`) and writes the kernel's inputs: names and cases, no references;
+3. replaces each test cell by `collect.run("ID")` and runs the notebook in a sandbox (`sandbox`), with
+   the total time limit and the folder's size watched from here;
+4. kills whatever is left of the sandbox, reads the results as hostile data (`wire.read`) and judges them
+   (`checker.judge`);
+5. writes RESULT.json (for the grader, which alone writes grades.csv and feedback), including the executed
+   notebook to return to the student: the student's cells with their outputs, each test cell as the
+   student version with its verdict, no hidden test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from . import checker, markup, sandbox, wire
+from .grade import QuestionResult, SubmissionResult, bundle_kind, notebook_in, reconcile, unreadable
+
+COLLECT = 'import course_lib.grading.collect as _course_lib_collect; _course_lib_collect.run("{}")'
+STARTUP_ALLOWANCE = 90  # seconds for the sandbox and the kernel to start, on top of the total limit
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+
+def _folder_size(path: Path, stop_at: int) -> int:
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                continue
+            if total > stop_at:
+                return total
+    return total
+
+
+def copy_submission(path: Path, work: Path, notebook_name: str, max_bytes: int) -> Path:
+    """Copy a submission into work/ and return its notebook there; AssignmentError with the reason when unusable."""
+    if path.is_symlink():
+        raise markup.AssignmentError(f"the submission {path.name} is a symbolic link; submit the file itself")
+    if path.is_dir():
+        size = _folder_size(path, max_bytes)
+        if size > max_bytes:
+            raise markup.AssignmentError(f"the submission folder is over {max_bytes / 1e9:.1f} GB")
+        shutil.copytree(path, work, symlinks=True)
+        notebook = notebook_in(work, notebook_name)
+        if notebook is None:
+            raise markup.AssignmentError(f"no notebook found in the submission (expected {notebook_name})")
+        if notebook.is_symlink():
+            raise markup.AssignmentError(f"{notebook.name} is a symbolic link, not a notebook; submit the file itself")
+        return notebook
+    work.mkdir()
+    notebook = work / notebook_name
+    notebook.write_bytes(wire.read_regular_file(path, MAX_NOTEBOOK_BYTES))
+    return notebook
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.lchown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+def _test_note(verdict, points: float) -> str:
+    if verdict is None:
+        return ""
+    if verdict.passed:
+        return f"[course-lib grade] passed: {points:g} / {points:g} points\n"
+    lines = [f"[course-lib grade] failed: 0 / {points:g} points: {verdict.message}"] + [f"  - {d}" for d in verdict.details]
+    return "\n".join(lines) + "\n"
+
+
+def grade_one(job: dict) -> SubmissionResult:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_output
+
+    bundle = json.loads(Path(job["bundle"]).read_text(encoding="utf-8"))
+    path, student = Path(job["submission"]), job["student"]
+    result = SubmissionResult(student, str(path))
+    private = Path(job["private"])
+    io_dir, work = private / "io", private / "submission"
+    (io_dir / "in").mkdir(parents=True)
+    (io_dir / "out").mkdir()
+    limits = sandbox.Limits(**job["limits"])
+    try:
+        notebook = copy_submission(path, work, bundle["notebook"], int(limits.folder_gb * 1e9))
+    except (markup.AssignmentError, wire.WireError, OSError) as exc:
+        result.events.append(f"{exc}; nothing could be run, so every check scores 0")
+        result.questions = unreadable(bundle, "nothing could be run")
+        return result
+    try:
+        nb = nbformat.reads(wire.read_regular_file(notebook, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace"),
+                            as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise TypeError("it has no list of cells")
+    except Exception as exc:  # noqa: BLE001 - any parse failure: not a notebook
+        why = f"the submission is not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        result.events.append(why + "; nothing could be run, so every check scores 0")
+        result.questions = unreadable(bundle, "the notebook could not be read")
+        return result
+    notebook.unlink()  # the kernel gets the prepared notebook, not this one
+    nb, events, index = reconcile(nb, bundle)
+    result.events += events
+
+    checker.checker_env(job["fast"])
+    planned = checker.plan(bundle)
+    specs = {c["grade_id"]: c for c in bundle["cells"]}
+    names = {i: f"{'test ' if bundle_kind(bundle, g) == 'test' else ''}cell {g}" for g, i in index.items()}
+    for gid, cell_plan in planned.cells.items():
+        if gid in index and cell_plan.plan is not None:
+            wire.write(io_dir / "in" / gid, checker.inputs(cell_plan))
+            nb.cells[index[gid]] = new_code_cell(COLLECT.format(gid), metadata=nb.cells[index[gid]].metadata)
+        elif gid in index:
+            nb.cells[index[gid]] = new_code_cell("", metadata=nb.cells[index[gid]].metadata)
+    prepared = nbformat.from_dict(json.loads(json.dumps(nb)))
+    (io_dir / "in" / "notebook.ipynb").write_text(nbformat.writes(prepared))
+    (io_dir / "in" / "job.json").write_text(json.dumps({
+        "cwd": sandbox.WORK_MOUNT if job["mode"] != "none" else str(work),
+        "cell_timeout": job["cell_timeout"], "total_timeout": job["total_timeout"],
+        "output_limit": job["output_limit"], "names": {str(k): v for k, v in names.items()}}))
+
+    report = run_sandboxed(job, io_dir, work, limits, result)
+
+    # ---- verdicts (nothing below trusts a file the kernel could write)
+    results_dir = io_dir / "out"
+    cells_report = report.get("cells", {}) if isinstance(report.get("cells"), dict) else {}
+    verdicts = {}
+    for spec in bundle["cells"]:
+        kind, gid, pts = spec["kind"], spec["grade_id"], spec["points"]
+        if kind not in ("test", "manual", "task"):
+            continue
+        if gid not in index:
+            status = "not run" if kind == "test" else "no answer"
+            result.questions.append(QuestionResult(gid, kind, 0.0, pts, status,
+                                                   "the cell is missing" if kind == "test" else "the answer cell was deleted"))
+            continue
+        if kind == "task":
+            result.questions.append(QuestionResult(gid, kind, None, pts, "manual", "graded by hand"))
+            continue
+        if kind == "manual":
+            unchanged = markup.checksum(markup.source_of(nb.cells[index[gid]])) == spec["student_checksum"]
+            result.questions.append(QuestionResult(gid, kind, 0.0, pts, "no answer", "the answer was left as given")
+                                    if unchanged else QuestionResult(gid, kind, None, pts, "manual", "graded by hand"))
+            continue
+        cell_plan = planned.cells[gid]
+        if cell_plan.plan is None:
+            result.questions.append(QuestionResult(gid, kind, 0.0, pts, "not run",
+                                                   f"the grader could not prepare this check: {cell_plan.error}"))
+            continue
+        try:
+            outputs = wire.read(results_dir / gid)
+        except wire.WireError as exc:
+            ran = cells_report.get(str(index[gid]), {}) if isinstance(cells_report.get(str(index[gid])), dict) else {}
+            status = {"timeout": "timeout"}.get(ran.get("status"), "not run" if ran.get("status") in (None, "not run") else "failed")
+            why = str(ran.get("error") or "") or ("the notebook stopped before this check" if "No such file" in str(exc)
+                                                  or "cannot open" in str(exc) else str(exc))
+            result.questions.append(QuestionResult(gid, kind, 0.0, pts, status, why))
+            continue
+        verdict = checker.judge(cell_plan, outputs)
+        verdicts[gid] = verdict
+        if verdict.passed:
+            result.questions.append(QuestionResult(gid, kind, pts, pts, "passed"))
+        else:
+            result.questions.append(QuestionResult(gid, kind, 0.0, pts, "failed", verdict.message,
+                                                   "\n".join(verdict.details), verdict.instructor))
+    events = report.get("events", [])
+    if isinstance(events, list):
+        result.events += [str(e) for e in events[:50]]
+    tests = {index[g] for g in index if bundle_kind(bundle, g) == "test"}
+    for key, ran in list(cells_report.items())[:200]:
+        if isinstance(ran, dict) and ran.get("status") == "error" and key.isdigit() and int(key) not in tests:
+            result.events.append(f"{names.get(int(key), f'cell {int(key) + 1}')} raised {ran.get('error')}")
+
+    # ---- the executed notebook returned to the student: our cells, the kernel's outputs, verdicts on test cells
+    executed = _executed_outputs(io_dir / "out" / "executed.ipynb", len(prepared.cells))
+    for i, cell in enumerate(prepared.cells):
+        gid = markup.grade_id_of(cell)
+        if gid in specs and specs[gid]["kind"] == "test":
+            cell.source = specs[gid]["student_source"]
+            cell.outputs = [new_output("stream", name="stdout", text=_test_note(verdicts.get(gid), specs[gid]["points"])
+                                       or "[course-lib grade] not checked (see the feedback)\n")]
+        elif cell.cell_type == "code" and executed is not None:
+            cell.outputs = executed[i]
+    result.executed = nbformat.writes(prepared)
+    return result
+
+
+def _executed_outputs(path: Path, n_cells: int):
+    """Outputs per cell from the kernel's executed notebook (hostile: only outputs are taken, only if it fits)."""
+    import nbformat
+
+    try:
+        nb = nbformat.reads(wire.read_regular_file(path, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace"), as_version=4)
+        if len(nb.cells) != n_cells:
+            return None
+        outs = []
+        for c in nb.cells:
+            kept = [o for o in c.get("outputs", []) if isinstance(o, dict) and o.get("output_type") in
+                    ("stream", "error", "display_data", "execute_result")]
+            outs.append(kept)
+        return outs
+    except Exception:  # noqa: BLE001 - missing or mangled: the notebook goes back without outputs
+        return None
+
+
+def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, result: SubmissionResult) -> dict:
+    """Run the prepared notebook in the sandbox with the wall-clock and folder-size limits; return its report."""
+    mode = job["mode"]
+    token = job["token"]
+    python = sys.executable
+    if mode == "none":
+        home = str(Path(job["private"]) / "home")
+        os.makedirs(home, exist_ok=True)
+        env = sandbox.sandbox_env(job["fast"], str(io_dir), home, {"COURSE_LIB_GRADING_TOKEN": token})
+        cmd = [python, "-m", "course_lib.grading.runner", str(io_dir)]
+        cwd = str(work)
+    else:
+        env = sandbox.sandbox_env(job["fast"], sandbox.IO_MOUNT, "/tmp/private", {"COURSE_LIB_GRADING_TOKEN": token})
+        as_root = mode == "bwrap-root"
+        cmd = sandbox.bwrap_args(io_dir, work, env, limits, as_root) + [python, "-m", "course_lib.grading.runner",
+                                                                         sandbox.IO_MOUNT]
+        if as_root:
+            uid = sandbox.SLOT_UID_BASE + int(job["slot"])
+            cmd += ["--uid", str(uid), "--gid", str(uid)]
+            _chown_tree(work, uid, uid)
+            _chown_tree(io_dir / "out", uid, uid)
+        cwd = str(work)
+    processes = mode == "bwrap-root"
+
+    def before_exec():
+        sandbox.die_with_parent()
+        sandbox.set_limits(limits, processes)
+
+    log = open(Path(job["private"]) / "sandbox.log", "wb")
+    started = time.monotonic()
+    deadline = started + job["total_timeout"] + STARTUP_ALLOWANCE
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env if mode == "none" else {"PATH": os.environ.get("PATH", "")},
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=before_exec,
+                            start_new_session=True)
+    folder_limit = int(limits.folder_gb * 1e9)
+    next_size_check = started
+    try:
+        while proc.poll() is None:
+            now = time.monotonic()
+            if now > deadline:
+                result.events.append(f"the submission ran past its total time limit ({job['total_timeout']} s) "
+                                     "and was stopped")
+                break
+            if now >= next_size_check:
+                next_size_check = now + 2
+                if _folder_size(work, folder_limit) + _folder_size(io_dir / "out", folder_limit) > folder_limit:
+                    result.events.append(f"the submission wrote more than {limits.folder_gb:g} GB of files and was stopped")
+                    break
+            time.sleep(0.2)
+    finally:
+        with_group_killed(proc)
+        if mode == "none":
+            sandbox.kill_tagged(token)
+        log.close()
+    try:
+        report = json.loads(wire.read_regular_file(io_dir / "out" / "report.json", 5_000_000))
+        return report if isinstance(report, dict) else {}
+    except (wire.WireError, ValueError):
+        if proc.returncode not in (0, None) and not result.events:
+            result.events.append("the notebook runner stopped without a report (killed, or out of memory)")
+        return {}
+
+
+def with_group_killed(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group (the sandbox; with bwrap its PID namespace dies with it) and reap."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    sandbox.die_with_parent()
+    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    started = time.monotonic()
+    try:
+        res = grade_one(job)
+    except Exception as exc:  # noqa: BLE001 - report instead of dying: the grader writes the reason
+        bundle = json.loads(Path(job["bundle"]).read_text(encoding="utf-8"))
+        res = SubmissionResult(job["student"], job["submission"],
+                               events=[f"the grader could not finish this submission: {type(exc).__name__}: {exc}"])
+        res.questions = unreadable(bundle, "grading stopped early")
+    res.seconds = time.monotonic() - started
+    from ..core.io import write_json_atomic
+
+    write_json_atomic(job["result"], asdict(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

