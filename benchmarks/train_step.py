@@ -25,8 +25,9 @@ tensor "on the device") against the same plain loop, for each thread count of --
 all in this one process with alternating rounds. `--model mnist` times the main job's DCGAN-28 (the
 `mnist-main-job` preset: width, upsampling, batch) on the embedded MNIST digits instead of DCGAN-64.
 For every setting `same_result` compares it with the default trainer from the same seed after a few
-steps: the generator's parameter difference relative to how far those steps moved it (float rounding
-gives ~1e-6; a different computation gives ~1).
+steps: the generator's parameter difference relative to how far those steps moved it (0: bit-identical;
+a float-rounding change shows as about 1e-4 to 1e-3, because Adam rescales even tiny gradient differences
+to a step of about lr; a different computation or another seed gives about 1).
 
 The last printed line is JSON: images/s of each and their ratio (course_lib / plain).
 """

@@ -5,8 +5,14 @@ import torch
 from PIL import Image
 
 from course_lib import data as data_mod
-from course_lib.data import BatchLoader, ImageData, load_celeba, load_image_folder, preprocess_image
 from course_lib.core.errors import DataError
+from course_lib.data import (
+    BatchLoader,
+    ImageData,
+    load_celeba,
+    load_image_folder,
+    preprocess_image,
+)
 
 
 def _celeba_like(path, inner=(10, 200, 30), border=(255, 0, 0), size=(178, 218)):
@@ -170,13 +176,14 @@ def test_shipped_celeba_configs_load():
     from pathlib import Path
 
     from course_lib.experiment import load_experiment
-    from course_lib.training import TrainConfig, build_hooks
+    from course_lib.training import TrainConfig
+    from course_lib.training.callbacks import build_callback
 
     configs = Path(__file__).resolve().parent.parent / "configs"
     config = TrainConfig.from_file(configs / "celeba64_dcgan.yaml")
     assert (config.dataset, config.image_size, config.batch_size, config.width) == ("celeba", 64, 128, 64)
     assert config.compile == config.channels_last == config.data_on_device == "auto"
-    (tracker,) = build_hooks(config.hooks)
+    (tracker,) = [build_callback(spec) for spec in config.callbacks]
     assert tracker.extractor_name == "inception" and tracker.n_samples == 10_000
     experiment = load_experiment(configs / "celeba64_experiment.yaml")
     runs = [experiment.train_config(v, 0) for v in experiment.variants]

@@ -12,14 +12,13 @@ from course_lib.data import load_embedded_mnist
 from course_lib.core.images import to_float
 from course_lib.training.callbacks.diversity_controller import (
     DiversityController,
-    Measurer,
     golden_section_search,
     interpolate_states,
     load_state,
     snapshot,
 )
 from course_lib.core.errors import ConfigError
-from course_lib.metrics import empirical_lipschitz, lipschitz_ratios, mean_pairwise_distance
+from course_lib.metrics import GeneratorEvaluator, empirical_lipschitz, lipschitz_ratios, mean_pairwise_distance
 from course_lib.nn.models import DCGANGenerator
 from course_lib.training import TrainConfig, Trainer
 
@@ -99,11 +98,11 @@ def _two_decisions(controller, w_prev=0.0, w_cur=1.0):
     """prev checkpoint at w_prev (step 1), current at w_cur (step 2): theta(r) has w = w_prev + r (w_cur - w_prev)."""
     trainer = _fake_trainer(ScalarGenerator(w_prev))
     trainer.step = 1
-    controller(trainer, {})
+    controller.on_step_end(trainer, {})
     with torch.no_grad():
         trainer.generator.w.fill_(w_cur)
     trainer.step = 2
-    controller(trainer, {})
+    controller.on_step_end(trainer, {})
     return trainer
 
 
@@ -143,9 +142,10 @@ def test_select_mode_restores_the_best_generator_at_the_end():
         with torch.no_grad():
             trainer.generator.w.fill_(w)
         trainer.step = step
-        controller(trainer, {})
+        controller.on_step_end(trainer, {})
         if step < 3:
             assert trainer.generator.w.item() == w  # training itself is never changed
+    controller.on_train_end(trainer)
     assert trainer.generator.w.item() == 5.0 and controller.best_step == 2
     assert controller.log[-1]["event"] == "restored best"
     assert controller.summary()["best_step"] == 2
@@ -156,7 +156,7 @@ def test_budget_stops_decisions_and_is_logged():
     trainer = _fake_trainer(ScalarGenerator())
     for step in range(1, 6):
         trainer.step = step
-        controller(trainer, {})
+        controller.on_step_end(trainer, {})
     # decision 1 costs 1 evaluation, decision 2 five: the budget of 6 is then spent
     assert [e["step"] for e in controller.decisions()] == [1, 2]
     assert controller.log[-1]["event"] == "budget exhausted" and controller.summary()["budget_exhausted"]
@@ -172,7 +172,7 @@ def test_knob_lowers_lr_d_when_the_score_falls_and_restores_it_when_it_rises():
     multipliers = []
     for step in range(1, 7):
         trainer.step = step
-        controller(trainer, {})
+        controller.on_step_end(trainer, {})
         multipliers.append(controller.knob_multiplier)
         assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 * controller.knob_multiplier)
     assert multipliers == [1.0, 0.5, 0.25, 0.5, 1.0, 1.0]  # clamped to knob_range
@@ -183,7 +183,7 @@ def test_instance_noise_knob_needs_instance_noise():
     trainer = _fake_trainer(ScalarGenerator())
     trainer.step = 1
     with pytest.raises(ConfigError, match="instance_noise > 0"):
-        controller(trainer, {})
+        controller.on_step_end(trainer, {})
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -202,7 +202,7 @@ def test_training_with_an_idle_controller_is_identical_to_training_without(tmp_p
     plain = Trainer(_config(steps=6), data=digits, progress=False).train()
     rng_plain = torch.get_rng_state()
     idle = DiversityController(interval=10_000, score="is", n_eval=64)  # never decides; measures at the end
-    with_hook = Trainer(_config(steps=6), tmp_path, data=digits, hooks=[idle], progress=False).train()
+    with_hook = Trainer(_config(steps=6), tmp_path, data=digits, callbacks=[idle], progress=False).train()
     assert torch.equal(torch.get_rng_state(), rng_plain)
     same_training_state(plain, with_hook)
     assert idle.decisions() == [] and set(idle.final) == {"is", "diversity", "lipschitz", "lipschitz_l1"}
@@ -213,13 +213,13 @@ def test_evaluating_does_not_shift_the_training_stream(digits, same_training_sta
     plain = Trainer(_config(steps=6), data=digits, progress=False).train()
     rng_plain = torch.get_rng_state()
     observing = DiversityController(interval=2, score={"is": 1.0, "diversity": 0.5}, mode="observe", n_eval=64)
-    a = Trainer(_config(steps=6), data=digits, hooks=[observing], progress=False).train()
+    a = Trainer(_config(steps=6), data=digits, callbacks=[observing], progress=False).train()
     assert torch.equal(torch.get_rng_state(), rng_plain)
     same_training_state(plain, a)
     # an interpolating controller whose score is flat tries r = 0 ... 1 and keeps r = 1 (ties go to the larger r)
     flat = DiversityController(interval=2, score=lambda g, z: 0.0, n_eval=64, measures=["is", "lipschitz"],
                                final_measures=[])
-    b = Trainer(_config(steps=6), data=digits, hooks=[flat], progress=False).train()
+    b = Trainer(_config(steps=6), data=digits, callbacks=[flat], progress=False).train()
     assert [d["chosen_r"] for d in flat.decisions()] == [1.0, 1.0, 1.0]
     assert len(flat.decisions()[-1]["evaluations"]) == 5
     same_training_state(plain, b)
@@ -229,12 +229,12 @@ def test_evaluating_does_not_shift_the_training_stream(digits, same_training_sta
 def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, digits, same_training_state):
     spec = {"interval": 3, "score": "is", "n_eval": 64, "final_measures": ["lipschitz"]}
     straight_c = DiversityController(**spec)
-    straight = Trainer(_config(steps=8), tmp_path / "straight", data=digits, hooks=[straight_c], progress=False).train()
-    # the other run names the hook in its config, as `course-lib train --config` and experiments do
-    hooked = _config(steps=8, hooks=[{"name": "diversity_controller", **spec}])
+    straight = Trainer(_config(steps=8), tmp_path / "straight", data=digits, callbacks=[straight_c], progress=False).train()
+    # the other run names the callback in its config, as `course-lib train --config` and experiments do
+    hooked = _config(steps=8, callbacks=[{"name": "diversity_controller", **spec}])
     Trainer(hooked, tmp_path / "split", data=digits, progress=False).train(steps=4)
-    resumed = Trainer.resume(tmp_path / "split", data=digits, progress=False)  # rebuilds the hook from the config
-    resumed_c = resumed.hooks[0]
+    resumed = Trainer.resume(tmp_path / "split", data=digits, progress=False)  # rebuilds the callback from the config
+    resumed_c = resumed.callbacks[0]
     assert isinstance(resumed_c, DiversityController) and len(resumed_c.decisions()) == 1
     resumed.train()
     same_training_state(straight, resumed)
@@ -247,7 +247,7 @@ def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, 
     logged = [r["controller_r"] for r in rows if "controller_r" in r]  # the decisions land in the training log
     assert logged == [d["chosen_r"] for d in straight_c.decisions()]
     summary = json.loads(json.dumps(straight_c.summary()))
-    assert summary["decisions"] == 2 and summary["evaluations"] == 1 + 5 and summary["seconds"] > 0
+    assert summary["decisions"] == 2 and summary["evaluations"] == 1 + 5 and straight.callback_seconds["diversity_controller"] > 0
     assert summary["final_lipschitz"] > 0
 
 
@@ -285,7 +285,7 @@ def test_pairwise_diversity_of_identical_samples_is_zero_and_of_the_data_itself_
     same = torch.ones(10, 7)
     assert mean_pairwise_distance(same) == 0.0
     real = digits.images[:64]
-    measurer = Measurer(["diversity", "fid", "lipschitz", "is"], torch.randn(64, 4), "mnist", real)
+    measurer = GeneratorEvaluator(["diversity", "fid", "lipschitz", "is"], real, noise=torch.randn(64, 4), extractor="mnist")
     constant = measurer(lambda z: torch.full((len(z), 1, 28, 28), -1.0))
     assert constant["diversity"] == 0.0 and constant["lipschitz"] == 0.0
     assert constant["is"] == pytest.approx(1.0)  # one image: p(y|x) = p(y), KL = 0

@@ -26,7 +26,7 @@ def run(student, reference=mean_loss, cases=CASES, capsys=None, **kw):
 def test_right_answer_is_truthy_and_says_right(capsys):
     result, out = run(lambda x: float(np.mean(np.square(x))), capsys=capsys)
     assert result and result.status == "right"
-    assert out.startswith("RIGHT: f matches course_lib on all 2 checks")
+    assert out.startswith("RIGHT: f matches the reference on all 2 checks")
 
 
 def test_not_implemented_says_not_done_and_names_the_fallback(capsys):

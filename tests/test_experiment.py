@@ -114,3 +114,17 @@ def test_cli_runs_a_subset_and_reports_when_complete(tmp_path, capsys):
     assert main(["experiment", str(config), "--out", str(out), "--quiet"]) == 0
     assert (out / "report.md").exists() and "| baseline |" in capsys.readouterr().out
     assert main(["experiment", str(config), "--out", str(out), "--only", "nope"]) == 2
+
+
+def test_reports_written_before_callbacks_still_render():
+    """report.json files from before the callback rename (hook_seconds, hooks) are still read."""
+    from pathlib import Path
+
+    from course_lib.experiment.report import render_markdown
+
+    shipped = Path(__file__).parents[1] / "docs" / "results" / "mnist_improvements" / "report.json"
+    report = json.loads(shipped.read_text())
+    text = render_markdown(report)
+    assert "callback s" in text and "| baseline |" in text
+    first = report["variants"][0]
+    assert f"| {first['hook_seconds']:.0f} | baseline |" in text

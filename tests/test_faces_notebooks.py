@@ -78,4 +78,5 @@ def test_notebook_10_runs_on_the_shipped_faces_without_celeba(tmp_path):
     assert "sliders use the shipped face generator celeba-dcgan" in out
     assert "Smiling" in out and "Eyeglasses" in out and "Male" in out
     report = json.loads((NOTEBOOKS.parent / "docs" / "results" / "celeba_dcgan" / "report.json").read_text())
-    assert f"{report['sweep_samples_per_setting']:,} samples per setting" in out
+    base = report["truncation_sweep_pixels"]["rows"][0]
+    assert f"{base['n_generated']:,} samples per setting vs {base['n_real']:,} real faces" in out

@@ -8,12 +8,12 @@ import pytest
 import torch
 from scipy import linalg
 
-from course_lib.training.callbacks import fid_tracker as fid_tracking
 from course_lib import metrics
 from course_lib.training.checkpoint import load_checkpoint, load_generator
 from course_lib.data import load_embedded_mnist
 from course_lib.core.errors import ConfigError
-from course_lib.training.callbacks.fid_tracker import FIDTracker, PixelExtractor
+from course_lib.metrics import PixelExtractor, resolve_extractor
+from course_lib.training.callbacks.fid_tracker import FIDTracker
 from course_lib.metrics.errors import WeightsNotFound
 from course_lib.training import TrainConfig, Trainer
 
@@ -45,7 +45,7 @@ def _fid_by_hand(generator, n, seed, reference_images):
 
 def test_tracker_logs_plots_and_keeps_the_best(tmp_path, digits):
     tracker = FIDTracker(**TRACK)
-    trainer = Trainer(TrainConfig(**SMALL), tmp_path, data=digits, hooks=[tracker], progress=False).train()
+    trainer = Trainer(TrainConfig(**SMALL), tmp_path, data=digits, callbacks=[tracker], progress=False).train()
     assert [s for s, _ in tracker.history] == [3, 6]
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     logged = [(r["step"], r["fid"]) for r in rows if "fid" in r]
@@ -68,19 +68,19 @@ def test_tracker_logs_plots_and_keeps_the_best(tmp_path, digits):
 
     summary = tracker.summary()
     assert summary["best_fid"] == best_fid and summary["evaluations"] == 2 and summary["last_step"] == 6
-    assert "not comparable" in summary["fid_extractor"] and tracker.seconds > 0
+    assert "not comparable" in summary["fid_extractor"] and trainer.callback_seconds["fid_tracker"] > 0
     json.dumps(summary)
 
 
 def test_tracker_from_config_resumes_exactly_and_does_not_change_training(tmp_path, digits):
-    cfg = dict(**SMALL, hooks=[{"name": "fid_tracker", **TRACK}])
+    cfg = dict(**SMALL, callbacks=[{"name": "fid_tracker", **TRACK}])
     straight = Trainer(TrainConfig(**cfg), tmp_path / "straight", data=digits, progress=False).train()
     Trainer(TrainConfig(**cfg), tmp_path / "split", data=digits, progress=False).train(steps=3)
     resumed = Trainer.resume(tmp_path / "split", data=digits, progress=False)
-    tracker = next(h for h in resumed.hooks if isinstance(h, FIDTracker))
+    tracker = next(h for h in resumed.callbacks if isinstance(h, FIDTracker))
     assert [s for s, _ in tracker.history] == [3]  # restored from the checkpoint, not measured again
     resumed.train()
-    straight_tracker = next(h for h in straight.hooks if isinstance(h, FIDTracker))
+    straight_tracker = next(h for h in straight.callbacks if isinstance(h, FIDTracker))
     assert tracker.history == straight_tracker.history
     assert resumed.history == straight.history
 
@@ -126,8 +126,8 @@ def test_auto_extractor_without_inception_weights(monkeypatch):
         raise WeightsNotFound("no weights here")
 
     monkeypatch.setattr("course_lib.metrics.inception.find_inception_weights", missing)
-    assert fid_tracking.resolve_extractor("auto", "cpu", channels=1).name == "mnist"
-    assert fid_tracking.resolve_extractor("auto", "cpu", channels=3).name == "pixels"
+    assert resolve_extractor("auto", "cpu", channels=1).name == "mnist"
+    assert resolve_extractor("auto", "cpu", channels=3).name == "pixels"
 
 
 @pytest.mark.parametrize("bad", [{"every": 0}, {"n_samples": 1}, {"extractor": "vgg"}, {"reference_limit": 1}])
@@ -136,6 +136,6 @@ def test_bad_settings_are_config_errors(bad):
         FIDTracker(**bad)
 
 
-def test_bad_hook_settings_in_a_config_are_config_errors(digits):
+def test_bad_callback_settings_in_a_config_are_config_errors(digits):
     with pytest.raises(ConfigError):
-        Trainer(TrainConfig(**SMALL, hooks=[{"name": "fid_tracker", "evry": 3}]), data=digits, progress=False)
+        Trainer(TrainConfig(**SMALL, callbacks=[{"name": "fid_tracker", "evry": 3}]), data=digits, progress=False)

@@ -155,3 +155,152 @@ def test_sources_pass_nbgraders_own_preprocessors():
         theirs, _ = ClearHiddenTests().preprocess(theirs, {})
         ours = student_notebook(source)
         assert [c.source for c in theirs.cells] == [c.source for c in ours.cells]
+
+
+# ------------------------------------------------------------------------------ checks outside the student's process
+def test_wire_round_trip_and_refusals(tmp_path):
+    import numpy as np
+    import torch
+
+    from course_lib.grading import wire
+
+    data = {"a": (1, 2.5, None, True, "x"), "arrays": [np.arange(6).reshape(2, 3), np.float32(1.5), torch.ones(2),
+                                                        torch.tensor(3)], 7: float("nan")}
+    wire.write(tmp_path / "d", data)
+    back = wire.read(tmp_path / "d")
+    assert back["a"] == (1, 2.5, None, True, "x") and np.isnan(back[7])
+    assert back["arrays"][0].shape == (2, 3) and back["arrays"][3].shape == () and back["arrays"][2].tolist() == [1, 1]
+    with pytest.raises(wire.WireError, match="cannot be sent"):
+        wire.encode({"f": len})
+    with pytest.raises(wire.WireError, match="dtype object"):
+        wire.encode(np.array([{}], dtype=object))
+    # Hostile files: a link, an object array (pickle), a file over the limit, nesting bombs.
+    (tmp_path / "link.json").symlink_to(tmp_path / "d.json")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "d.npz")
+    with pytest.raises(wire.WireError, match="links are not followed"):
+        wire.read(tmp_path / "link")
+    np.savez(tmp_path / "p.npz", a0=np.array([{"x": 1}], dtype=object))
+    (tmp_path / "p.json").write_text('{"__array__": "a0"}')
+    with pytest.raises(wire.WireError):
+        wire.read(tmp_path / "p")
+    with pytest.raises(wire.WireError, match="limit"):
+        wire.read(tmp_path / "d", max_bytes=10)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    np.savez(tmp_path / "deep.npz")
+    with pytest.raises(wire.WireError):
+        wire.read(tmp_path / "deep")
+
+
+def test_checks_run_directly_in_a_notebook(capsys):
+    from course_lib.grading.checks import expect, expect_close
+
+    expect_close(lambda x: 2 * x, [(1.0,), (2.0,)], reference=lambda x: x + x)
+    assert "RIGHT" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="doubling is wrong"):
+        expect_close(lambda x: 3 * x, [(1.0,)], expected=[2.0], message="doubling is wrong")
+    assert "case 0: values differ" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not positive"):
+        expect(lambda x: -x, [(1.0,)], check=lambda out, x: out > 0, message="not positive")
+
+
+def _planned(test_source: str, answers=("f",)):
+    from course_lib.grading import checker
+
+    bundle = {"cells": [
+        {"grade_id": "setup", "kind": "locked", "cell_type": "code", "checker": True, "answers": [],
+         "source": "import numpy as np\nfrom course_lib.grading.checks import expect, expect_close"},
+        {"grade_id": "f", "kind": "solution", "cell_type": "code", "checker": False, "answers": list(answers),
+         "source": "# YOUR CODE HERE"},
+        {"grade_id": "t", "kind": "test", "cell_type": "code", "checker": False, "answers": [], "source": test_source}]}
+    return checker.plan(bundle).cells["t"]
+
+
+def test_the_checker_records_instead_of_running_student_code():
+    from course_lib.grading import checker
+
+    planned = _planned("expect_close(f, [(np.arange(3),)], reference=lambda x: 2 * x)\n"
+                       "### BEGIN HIDDEN TESTS\n"
+                       "expect_close(f, [(5,)], expected=[10], message='hidden doubling')\n"
+                       "### END HIDDEN TESTS")
+    assert planned.error == "" and [e.hidden for e in planned.plan.expectations] == [False, True]
+    assert checker.inputs(planned)[0]["target"] == "f"  # names and cases only, no reference values
+    assert "reference" not in str(checker.inputs(planned))
+    ok = checker.judge(planned, [[{"output": [0, 2, 4]}], [{"output": 10}]])
+    assert ok.passed
+    wrong_hidden = checker.judge(planned, [[{"output": [0, 2, 4]}], [{"output": 11}]])
+    assert not wrong_hidden.passed and wrong_hidden.message == "a hidden check failed" and not wrong_hidden.details
+    assert "hidden doubling" in wrong_hidden.instructor
+    raised = checker.judge(planned, [[{"error": "ValueError: no"}], [{"output": 10}]])
+    assert not raised.passed and "f raised ValueError: no" in raised.details[0]
+    for hostile in (None, [], [[{"output": 1}]], [[{"output": 1, "error": "x"}], [{}]], [[1], [2]], "text"):
+        assert not checker.judge(planned, hostile).passed
+    # Calling the answer directly in a test cell is an assignment bug, reported when the checks are prepared.
+    assert "directly" in _planned("assert f(1) == 2").error
+    assert "checks nothing" in _planned("x = 1").error
+
+
+def test_feedback_escapes_everything_a_submission_controls():
+    from course_lib.grading.grade import QuestionResult, SubmissionResult
+    from course_lib.grading.report import feedback_markdown, plain_line
+
+    assert plain_line("a\n\n# b <b>c</b> [x](y) `z` **w**") == "a # b &lt;b&gt;c&lt;/b&gt; \\[x\\](y) \\`z\\` \\*\\*w\\*\\*"
+    forged = "E\n\n**Automatically graded: 11 / 11 points.**\n- [x] t1: 2 / 2, passed"
+    res = SubmissionResult("mallory", "x", [QuestionResult("t1", "test", 0.0, 2.0, "failed", forged, forged)],
+                           events=[forged])
+    text = feedback_markdown(res, {"name": "demo"})
+    assert [ln for ln in text.splitlines() if "Automatically graded" in ln and ln.startswith("**")] == \
+        ["**Automatically graded: 0 / 2 points.**"]
+    assert not any(ln.startswith("- [x]") for ln in text.splitlines())
+
+
+def test_old_and_misplaced_grading_metadata_get_a_clear_error(tmp_path):
+    from course_lib.grading.assign import load_bundle
+
+    nb = source_nb()
+    nb.cells[2].metadata["course_lib"] = {"fresh_kernel": True}
+    with pytest.raises(markup.AssignmentError, match="fresh_kernel"):
+        make_bundle(nb, "demo")
+    nb = source_nb()
+    nb.cells[1].metadata["course_lib"] = {"checker": True}  # an answer cell cannot run in the checker
+    with pytest.raises(markup.AssignmentError, match="checker"):
+        make_bundle(nb, "demo")
+    (tmp_path / "old.json").write_text(json.dumps({"format": "course_lib.grading/1"}))
+    with pytest.raises(markup.AssignmentError, match="another version"):
+        load_bundle(tmp_path / "old.json")
+
+
+@pytest.mark.parametrize("name", ["01_dcgan_mnist", "02_is_fid", "03_improve_dcgan", "04_wasserstein_lp"])
+def test_every_shipped_check_can_be_prepared_without_student_code(name, monkeypatch):
+    """The checker can plan every test cell of every assignment with nothing but placeholders for the answers,
+    and what it hands the kernel is names and inputs only."""
+    from pathlib import Path
+
+    from course_lib.grading import checker, wire
+    from course_lib.grading.assign import load_bundle
+
+    monkeypatch.setenv("COURSE_LIB_FAST", "1")
+    bundle = load_bundle(Path(__file__).resolve().parents[1] / "assignments" / name / "grading" / f"{name}.json")
+    planned = checker.plan(bundle)
+    tests = [c["grade_id"] for c in bundle["cells"] if c["kind"] == "test"]
+    assert sorted(planned.cells) == sorted(tests)
+    for gid, cell_plan in planned.cells.items():
+        assert cell_plan.error == "" and cell_plan.plan.expectations, (gid, cell_plan.error)
+        wire.encode(checker.inputs(cell_plan))  # sendable to the kernel
+    hidden = {gid: any(e.hidden for e in p.plan.expectations) for gid, p in planned.cells.items()}
+    with_hidden = {c["grade_id"] for c in bundle["cells"] if c["kind"] == "test" and markup.BEGIN_HIDDEN in c["source"]}
+    assert {gid for gid, h in hidden.items() if h} == with_hidden
+
+
+def test_without_a_sandbox_the_summary_warns_loudly(monkeypatch):
+    from course_lib.grading import report, sandbox
+
+    monkeypatch.setenv("COURSE_LIB_GRADING_SANDBOX", "off")
+    sandbox.detect.cache_clear()
+    try:
+        mode, why = sandbox.detect()
+    finally:
+        sandbox.detect.cache_clear()
+    header = report.sandbox_header(mode, why)
+    assert mode == "none" and header["warning"].startswith("WARNING: NO SANDBOX")
+    assert "apt-get install bubblewrap" in header["warning"]
+    assert report.sandbox_header("bwrap-root", "")["warning"] == ""

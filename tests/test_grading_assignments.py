@@ -1,6 +1,7 @@
 """Grading real submission fixtures (tests/fixtures/grading/, made by scripts/make_grading_fixtures.py).
 
-Each submission runs in its own kernel in fast mode. Assignment 2 has every kind of submission the
+Each submission runs in its own sandboxed kernel in fast mode and is judged outside it (the hostile ones are in
+tests/test_grading_attacks.py). Assignment 2 has every kind of submission the
 grader must survive; assignment 3 a reference, an untouched version, hand-typed scores and deleted checkpoints;
 assignments 1 and 4 have the reference solution and the untouched student version.
 """
@@ -61,9 +62,14 @@ def test_assignment_2_scores(graded_02, student):
     assert_scores(graded_02[0][student], EXPECTED_02[student], max_points=11)
 
 
+def _feedback(out, students):
+    """Feedback as text, with the markdown escapes of names (test\\_x) undone for comparisons."""
+    return {s: (out / "feedback" / f"{s}.md").read_text().replace("\\_", "_") for s in students}
+
+
 def test_assignment_2_feedback_explains_what_happened(graded_02):
     _, out = graded_02
-    feedback = {s: (out / "feedback" / f"{s}.md").read_text() for s in EXPECTED_02}
+    feedback = _feedback(out, EXPECTED_02)
     assert "RuntimeError: I gave up on this part" in feedback["raises"]
     assert "NameError: name 'inception_score' is not defined" in feedback["raises"]
     assert f"more than {CELL_TIMEOUT} s" in feedback["loops"]
@@ -73,6 +79,7 @@ def test_assignment_2_feedback_explains_what_happened(graded_02):
     assert "MB of output" in feedback["prints_megabytes"]
     assert "1-D case: expected (m1 - m2)^2 + (s1 - s2)^2" in feedback["partly_wrong"]
     assert "NotImplementedError" in feedback["untouched"]
+    assert "test_fid_hidden: 0 / 3, failed: a hidden check failed" in feedback["partly_wrong"]
     executed = nbformat.read(out / "executed" / "prints_megabytes.ipynb", as_version=4)
     assert sum(len(o.get("text", "")) for c in executed.cells for o in c.get("outputs", [])) < 300_000
     # The written answer is left to a person, not scored 0 — unless it was left as the stub.
@@ -106,15 +113,19 @@ def test_assignment_3_scores(graded_03, student):
 
 def test_assignment_3_recomputes_scores_from_the_checkpoints(graded_03):
     _, out = graded_03
-    feedback = {s: (out / "feedback" / f"{s}.md").read_text() for s in EXPECTED_03}
-    assert "scores.json reports IS 6.1200, but the checkpoint gives" in feedback["hand_typed"]
+    feedback = _feedback(out, EXPECTED_03)
+    # The hidden check's reason reaches the instructor (summary.json), not the student.
+    summary = json.loads((out / "summary.json").read_text())
+    assert "scores.json reports IS 6.1200, but the checkpoint gives" in \
+        summary["students"]["hand_typed"]["failed"]["test_scores_match"]
+    assert "6.1200" not in feedback["hand_typed"] and "a hidden check failed" in feedback["hand_typed"]
     assert "no checkpoint runs/baseline/checkpoints/last.pt" in feedback["no_checkpoints"]
     assert "NotImplementedError" in feedback["untouched"]
-    # The checks ran in the fresh kernel, after the notebook: the reference's recomputed numbers are printed there.
+    # The executed notebook shows each test cell as the student version with its verdict, no hidden part.
     executed = nbformat.read(out / "executed" / "reference.ipynb", as_version=4)
     match = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_scores_match")
     printed = "".join(o.get("text", "") for o in match.outputs)
-    assert printed.count("recomputed IS") == 2 and "Error" not in printed
+    assert "passed: 3 / 3 points" in printed and "BEGIN HIDDEN" not in match.source and "TOLERANCE" not in match.source
     # The three written answers are left to a person (0 only when left as the stub).
     status = {(r["student"], r["question"]): r["status"] for r in csv.DictReader((out / "grades.csv").open())
               if r["question"].startswith("answer_")}
@@ -124,8 +135,8 @@ def test_assignment_3_recomputes_scores_from_the_checkpoints(graded_03):
 
 
 def test_assignment_3_source_is_consistent():
-    """Student version and bundle are current, nbgrader accepts the markup, and the settings block that the
-    notebook and the grader's fresh kernel both need is the same text in both cells."""
+    """Student version and bundle are current, nbgrader accepts the markup, and the settings live in one cell that
+    the checker runs too."""
     from course_lib.grading import markup
     from course_lib.grading.assign import make_bundle, student_notebook
 
@@ -137,11 +148,8 @@ def test_assignment_3_source_is_consistent():
         "regenerate with `course-lib assign`"
     assert json.loads((root / "grading" / f"{name}.json").read_text()) == json.loads(json.dumps(make_bundle(source, name)))
     cells = {markup.grade_id_of(c): c.source for c in source.cells}
-    block = [src[src.index("# --- the assignment's settings"):src.index("# --- end of settings")]
-             for src in (cells["setup"], cells["grading_setup"])]
-    assert block[0] == block[1] and "BASELINE = " in block[0]
-    fresh = {markup.grade_id_of(c) for c in source.cells if markup.fresh_kernel(c)}
-    assert fresh == {"grading_setup", "test_checkpoints", "test_scores_match", "test_improvement"}
+    assert sum("BASELINE = " in src for src in cells.values()) == 1 and "BASELINE = " in cells["setup"]
+    assert {markup.grade_id_of(c) for c in source.cells if markup.checker_cell(c)} == {"setup", "grading_setup"}
 
 
 def test_assignment_3_passes_nbgraders_own_preprocessors():

@@ -20,6 +20,7 @@ from course_lib.latent import (
     slerp,
     truncate_psi,
     truncated_normal,
+    truncated_on_shell,
 )
 
 TAUS = (0.04, 0.5, 1.0, 2.0, 3.0)
@@ -227,3 +228,15 @@ def test_inversion_recovers_generated_images():
     assert result.history[-1] < result.history[0]
     assert all(p.grad is None for p in generator.parameters()) and not generator.training
     assert (result.psnr > 10).all()
+
+
+@pytest.mark.parametrize("tau", (0.1, 1.0))
+def test_truncation_on_shell_keeps_the_chi_radius_and_truncates_the_direction(tau):
+    d = 100
+    z = truncated_on_shell(4000, d, tau, seed=3).double()
+    radius = z.norm(dim=1)
+    # the length of an untruncated N(0, I_d) draw: chi with d degrees of freedom (scipy's reference)
+    assert stats.kstest(radius.numpy(), stats.chi(d).cdf).pvalue > 1e-3
+    # the direction is that of a draw truncated at tau: the same direction as truncated_normal's
+    direction = truncated_normal(4000, d, tau, seed=4).double()
+    assert torch.allclose(z / radius[:, None], direction / direction.norm(dim=1, keepdim=True), atol=1e-6)

@@ -107,18 +107,21 @@ class Recorder(Callback):
         self.seen = state["seen"]
 
 
-def test_callback_lifecycle_follows_the_train_calls_not_config_steps(digits, tmp_path):
-    """on_train_end comes at the end of every train() call, whatever its target (experiments train in
-    segments), and a callback's state survives a resume."""
+def test_callback_lifecycle_pauses_and_the_end_of_the_run(digits, tmp_path):
+    """Experiments train in segments: a train() call short of config.steps is a pause (start again, no
+    end); on_train_end comes once the run reaches its length, or the longer target of a call going
+    beyond it. A callback's state and its measured time survive a resume."""
     recorder = Recorder()
-    trainer = Trainer(TrainConfig(**SMALL, steps=10), tmp_path, data=digits, callbacks=[recorder], progress=False)
+    trainer = Trainer(TrainConfig(**SMALL, steps=6), tmp_path, data=digits, callbacks=[recorder], progress=False)
     trainer.train(steps=3)
-    trainer.train(steps=5)
-    trainer.train(steps=5)  # nothing left to do: no start, no end
-    assert recorder.events == ["setup", "start@0", "end@3", "start@3", "end@5"]
-    assert recorder.seen == 5 and trainer.callback_seconds["recorder"] >= 0
+    trainer.train(steps=3)  # nothing left to do: no start, no end
+    trainer.train()
+    trainer.train(steps=8)  # training on past the configured length ends at the new target
+    assert recorder.events == ["setup", "start@0", "start@3", "end@6", "start@6", "end@8"]
+    assert recorder.seen == 8 and trainer.seconds_of(recorder) == trainer.callback_seconds["recorder"] > 0
     resumed = Trainer.resume(tmp_path, data=digits, callbacks=[Recorder()], progress=False)
-    assert resumed.callbacks[-1].seen == 5
+    assert resumed.callbacks[-1].seen == 8
+    assert resumed.callback_seconds["recorder"] == trainer.callback_seconds["recorder"]
 
 
 def test_registered_callbacks_are_built_from_a_config(digits):

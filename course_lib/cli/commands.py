@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     train = subparsers.add_parser(
         "train", help="train a GAN (DCGAN on the embedded MNIST by default)",
         description="Train a GAN and write samples, a loss plot, a log and checkpoints to --out. "
-                    "Settings come from defaults, then --config FILE (JSON or YAML), then the flags.",
+                    "Settings come from defaults, then --config FILE (JSON or YAML), then the flags. A DCGAN on "
+                    f"MNIST without --config or --preset starts from the main job's recipe ({MAIN_JOB_PRESET!r} in "
+                    "course_lib.training.presets) instead of the defaults.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     where = train.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", help="new run folder for samples, log, losses.png and checkpoints/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from course_lib.experiment import run_experiment
-from course_lib.experiment.runner import render_markdown
+from course_lib.experiment.report import render_markdown
 
 
 def register(subparsers) -> None:

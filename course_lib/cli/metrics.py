@@ -12,14 +12,16 @@ import json
 from pathlib import Path
 
 from course_lib.metrics.errors import MetricInputError
+from course_lib.metrics.features import EXTRACTORS
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--extractor", choices=("inception", "mnist"), default="inception",
-                        help="feature network: the standard FID Inception (default), or the embedded MNIST "
-                             "classifier (offline, digits only, not comparable with Inception numbers)")
+    parser.add_argument("--extractor", choices=tuple(EXTRACTORS), default="inception",
+                        help="features: the standard FID Inception network (default), the embedded MNIST "
+                             "classifier (offline, digits only), or 8x8 pixels (no network, no IS); only "
+                             "Inception numbers are comparable with published ones")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per batch (default: 50 for Inception, 500 for the MNIST classifier)")
@@ -62,7 +64,7 @@ def run_fid(args) -> int:
     result = fid(_resolve(args.a, args), _resolve(args.b, args), **_kwargs(args))
     print(result)
     if not result.comparable_with_inception:
-        print("note: computed with the MNIST classifier's features; not comparable with Inception FIDs")
+        print(f"note: computed with {result.extractor}; not comparable with Inception FIDs")
     if args.json:
         print(json.dumps({"fid": result.value, "extractor": result.extractor,
                           "comparable_with_inception": result.comparable_with_inception, "n": list(result.n)}))

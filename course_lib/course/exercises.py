@@ -131,6 +131,8 @@ def _generic_hints(got: Any, want: Any, args: tuple, kwargs: dict) -> tuple[str,
             if any(np.isclose(abs(big), s, rtol=1e-6) for s in sizes):
                 hints.append(f"your result is {round(abs(big))}x {small}: a sum where the formula takes a mean "
                              "(or the other way round)?")
+            elif nonzero.sum() == 1 and not np.isclose(big, round(big), rtol=1e-6):
+                pass  # one number off by an arbitrary factor says nothing about the cause
             else:
                 hints.append(f"your result is off by a constant factor {ratio:.4g}: a missing or extra constant "
                              "(1/2, 2, a normalisation)?")
@@ -141,7 +143,7 @@ def _compare(got: Any, want: Any, args: tuple, kwargs: dict, rtol: float, atol: 
     """(equal?, what differs, generic hints)."""
     if isinstance(want, dict):
         if not isinstance(got, dict):
-            return False, f"returned a {type(got).__name__}, expected a dict", \
+            return False, f"returned {'None' if got is None else 'a ' + type(got).__name__}, expected a dict", \
                 ["return a dict with the same keys as the input"] if got is not None else \
                 ["your function returns nothing: is the `return` statement missing?"]
         if set(got) != set(want):
@@ -257,7 +259,8 @@ def check(student: Callable, reference: Callable, cases: Iterable[tuple | dict],
             continue
         ok, why, hints = _compare(got, want, args, kwargs, rtol, atol)
         if not ok:
-            hints = _specific_hints(got, mistakes or {}, args, kwargs, rtol, atol) + hints
+            specific = _specific_hints(got, mistakes or {}, args, kwargs, rtol, atol)
+            hints = specific or hints  # a listed mistake that fits says more than the generic guesses
             failures.append(f"case {i}: {why}" + "".join(f"\n      hint: {h}" for h in hints))
     if status == RIGHT and failures:
         status = WRONG
@@ -272,11 +275,11 @@ def check(student: Callable, reference: Callable, cases: Iterable[tuple | dict],
 
 def _verdict(result: CheckResult, reference_name: str) -> str:
     if result.status == RIGHT:
-        return f"RIGHT: {result.name} matches course_lib on all {result.cases} checks."
+        return f"RIGHT: {result.name} matches the reference on all {result.cases} checks."
     if result.status == NOT_DONE:
         return (f"NOT DONE YET: {result.name} still raises NotImplementedError. Replace the lines "
                 f"`# YOUR CODE HERE` / `raise NotImplementedError()` with your code and run its cell and this one "
                 f"again.\n  Until then the rest of the notebook uses {reference_name}, so it still runs.")
-    lines = [f"WRONG: {result.name} differs from course_lib in {len(result.failures)} of {result.cases} checks"]
+    lines = [f"WRONG: {result.name} differs from the reference in {len(result.failures)} of {result.cases} checks"]
     lines += [f"  - {line}" for line in result.failures]
     return "\n".join(lines)

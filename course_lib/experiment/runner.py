@@ -1,27 +1,18 @@
-"""Experiments: train a list of variants over several seeds, evaluate them, and write one report.
+"""Running an experiment: every (variant, seed) trained, evaluated at checkpoints, resumable.
 
     course-lib experiment configs/mnist_improvements.yaml --out runs/improvements
 
-A config (YAML or JSON) names the shared settings, the seeds, the evaluation and the variants:
-
-    name: mnist-improvements
-    base: {dataset: mnist, width: 32, batch_size: 64, steps: 1500}   # TrainConfig fields
-    seeds: [0, 1]
-    eval: {every: 500, n_samples: 2000, reference: "mnist:test", extractor: mnist}
-    variants:
-      - name: baseline
-      - {name: lsgan, preset: lsgan}              # presets: course_lib.training.presets.PRESETS
-      - {name: ema, ema: 0.999}
-
 Each (variant, seed) is an ordinary training run in DIR/runs/<variant>/seed<k>/. It is evaluated
 every `eval.every` steps and at the end, with the EMA generator when the run keeps one, on
-`n_samples` samples against the reference images: IS (mean and std over 10 splits), FID, KID,
-precision and recall, all in the same feature space (`eval.extractor`: the Inception network when
-its weights are found, else the MNIST classifier; the report says which, since the two scales are
-not comparable). A finished run leaves result.json and is never redone; an interrupted one resumes
-from its last checkpoint (evaluations already done are kept in evals.json). DIR/report.json and
-DIR/report.md give, per variant, the mean and standard deviation over seeds of every number, the
-training wall time and the compute spent in hooks, with sample grids, metric curves and loss curves.
+`n_samples` samples against the reference images by the shared `metrics.GeneratorEvaluator`: IS
+(mean and std over 10 splits), FID, KID, precision and recall, all in one feature space
+(`eval.extractor`; "auto" is `metrics.resolve_extractor`'s rule: Inception when its weights are
+on disk, else the MNIST classifier for grey images, else 8x8 pixels; the report says which, since
+the scales are not comparable). A finished run leaves result.json and is never redone; an
+interrupted one resumes from its last checkpoint (evaluations already done are kept in
+evals.json). The report (`course_lib.experiment.report`) gives, per variant, the mean and standard
+deviation over seeds of every number, the training wall time, the evaluation time and the time the
+trainer measured in callbacks, with sample grids, metric curves and loss curves.
 """
 from __future__ import annotations
 
@@ -29,188 +20,41 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from course_lib.core.errors import ConfigError
-from course_lib.training import Trainer, TrainConfig
+from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.experiment.config import EvalSettings, ExperimentConfig, default_reference, load_experiment
+from course_lib.experiment.report import REPORT_METRICS, render_markdown, summarise, write_figures
+from course_lib.metrics.evaluator import GeneratorEvaluator
+from course_lib.training import Trainer
 
-METRIC_KEYS = ("is", "is_std", "fid", "kid", "precision", "recall")
-BETTER = {"is": "higher", "fid": "lower", "kid": "lower", "precision": "higher", "recall": "higher"}
-
-
-@dataclass
-class EvalSettings:
-    every: int = 0  # evaluate every this many steps (0: only at the end)
-    n_samples: int = 2000
-    reference: str | None = None  # default: the dataset's test split (or the dataset itself)
-    n_reference: int | None = 10_000
-    extractor: str = "auto"  # auto | inception | mnist
-    seed: int = 12345  # noise seed of the evaluation samples (the same for every run)
-    kid_subset: int = 1000
+# What every evaluation records: the report's metrics, and the spread of IS over its splits.
+EVAL_KEYS = (*REPORT_METRICS, "is_std")
 
 
-@dataclass
-class ExperimentConfig:
-    name: str
-    base: dict
-    seeds: list[int]
-    variants: list[dict]
-    eval: EvalSettings = field(default_factory=EvalSettings)
-    description: str = ""
-
-    def train_config(self, variant: dict, seed: int) -> TrainConfig:
-        """The full settings of one run: base, then the variant's preset and settings, then the seed."""
-        settings = {k: v for k, v in variant.items() if k != "name"}
-        base = dict(self.base)
-        if "preset" in settings and "preset" in base:
-            raise ConfigError("give presets either in base or in the variants, not both")
-        try:
-            return TrainConfig.from_dict({**base, **settings, "seed": seed})
-        except ConfigError as exc:
-            raise ConfigError(f"variant {variant['name']!r}: {exc}") from exc
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "base": self.base, "seeds": self.seeds,
-                "eval": vars(self.eval), "variants": self.variants}
+def make_evaluator(settings: EvalSettings, base: dict, device="auto", progress: bool = False) -> GeneratorEvaluator:
+    """The evaluator every run of an experiment is scored with (one reference, one feature space, one noise seed)."""
+    return GeneratorEvaluator(
+        EVAL_KEYS, settings.reference or default_reference(base), extractor=settings.extractor,
+        n_samples=settings.n_samples, seed=settings.seed, device=device, kid_subset=settings.kid_subset,
+        kid_subsets=50, optional_logits=True, reference_limit=settings.n_reference,
+        data_root=base.get("data_root"), image_size=base.get("image_size"), progress=progress)
 
 
-def load_experiment(source: str | os.PathLike | dict) -> ExperimentConfig:
-    """Read and validate an experiment config (file path or mapping). Every run's settings are checked now,
-    so a typo in the last variant fails before hours of training, not after."""
-    if isinstance(source, dict):
-        values, where = dict(source), "experiment config"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"experiment config {path} not found")
-        try:
-            if path.suffix in (".yaml", ".yml"):
-                import yaml
+def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base: dict) -> dict:
+    """The same numbers for real training images against the reference: what a perfect generator scores."""
+    from course_lib.data import load_dataset
 
-                values = yaml.safe_load(path.read_text()) or {}
-            else:
-                values = json.loads(path.read_text())
-        except Exception as exc:  # noqa: BLE001 - json and yaml raise different types
-            raise ConfigError(f"cannot parse {path}: {exc}") from exc
-        where = str(path)
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where} must hold a mapping with base, seeds, eval and variants")
-    known = {"name", "description", "base", "seeds", "eval", "variants"}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    variants = values.get("variants") or []
-    if not variants or not all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in variants):
-        raise ConfigError(f"{where}: 'variants' must be a non-empty list of mappings, each with a 'name'")
-    names = [v["name"] for v in variants]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: variant names must be unique, got {names}")
-    bad = [n for n in names if not n or any(c in n for c in "/\\:") or n.startswith(".")]
-    if bad:
-        raise ConfigError(f"{where}: variant names become folder names; these are not usable: {bad}")
-    seeds = values.get("seeds", [0])
-    if isinstance(seeds, int):
-        seeds = [seeds]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{where}: 'seeds' must be a list of integers, got {seeds!r}")
-    eval_values = values.get("eval") or {}
-    try:
-        settings = EvalSettings(**eval_values)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: bad 'eval' settings ({exc}); known: {', '.join(vars(EvalSettings()))}") from exc
-    if settings.extractor not in ("auto", "inception", "mnist"):
-        raise ConfigError(f"{where}: eval.extractor must be auto, inception or mnist, got {settings.extractor!r}")
-    if settings.n_samples < 2 or settings.every < 0:
-        raise ConfigError(f"{where}: eval.n_samples must be >= 2 and eval.every >= 0")
-    config = ExperimentConfig(values.get("name") or Path(where).stem, dict(values.get("base") or {}), list(seeds),
-                              variants, settings, values.get("description", ""))
-    for variant in variants:
-        config.train_config(variant, seeds[0])
-    return config
+    data = load_dataset(base.get("dataset", "mnist"), base.get("data_root"), "train", base.get("image_size"),
+                        limit=settings.n_samples)
+    return _json_safe(evaluator.score_images(data.images))
 
 
-# --------------------------------------------------------------------------------- evaluation
-def choose_extractor(name: str) -> str:
-    """'auto' means Inception when its weights can be found offline, else the MNIST classifier."""
-    if name != "auto":
-        return name
-    from course_lib.metrics import WeightsNotFound, find_inception_weights
-
-    try:
-        find_inception_weights()
-        return "inception"
-    except WeightsNotFound:
-        return "mnist"
-
-
-def default_reference(base: dict) -> str:
-    dataset = base.get("dataset", "mnist")
-    return f"{dataset}:test" if dataset in ("mnist", "mnist-full", "fashion-mnist") else dataset
-
-
-class Evaluator:
-    """Scores generators against one reference set, extracting the reference features once."""
-
-    def __init__(self, settings: EvalSettings, base: dict, device="auto", progress: bool = False):
-        from course_lib.metrics import extract_features, get_extractor
-
-        self.settings, self.progress = settings, progress
-        self.extractor_name = choose_extractor(settings.extractor)
-        self.extractor = get_extractor(self.extractor_name, device)
-        self.reference = settings.reference or default_reference(base)
-        self.reference_features = extract_features(
-            self.reference, self.extractor, data_root=base.get("data_root"), image_size=base.get("image_size"),
-            limit=settings.n_reference, progress=progress)
-        self.label = self.reference_features.extractor_label
-
-    def __call__(self, generator: torch.nn.Module) -> dict[str, float | None]:
-        """Scores of `n_samples` samples of a generator, drawn from the fixed evaluation noise."""
-        from course_lib.metrics import extract_features
-
-        s = self.settings
-        return self.score_images(extract_features(generator, self.extractor, n_samples=s.n_samples, seed=s.seed,
-                                                  progress=self.progress))
-
-    def real_data_row(self, base: dict) -> dict[str, float | None]:
-        """The same numbers for real training images against the reference: what a perfect generator scores."""
-        from course_lib.data import load_dataset
-        from course_lib.metrics import extract_features
-
-        dataset = base.get("dataset", "mnist")
-        data = load_dataset(dataset, base.get("data_root"), "train", base.get("image_size"),
-                            limit=self.settings.n_samples)
-        return self.score_images(extract_features(data.images, self.extractor, progress=self.progress))
-
-    def score_images(self, feats) -> dict[str, float | None]:
-        from course_lib.metrics import (
-            fid,
-            inception_score_from_logits,
-            kid_from_features,
-            precision_recall_from_features,
-        )
-
-        ref, s = self.reference_features, self.settings
-        out: dict[str, float | None] = {"is": None, "is_std": None}
-        if feats.logits is not None:
-            out["is"], out["is_std"] = inception_score_from_logits(feats.logits)
-        out["fid"] = float(fid(feats, ref, extractor=self.extractor_name))
-        subset = min(s.kid_subset, len(feats), len(ref))
-        out["kid"] = kid_from_features(feats.features, ref.features, subsets=50, subset_size=subset, seed=s.seed)[0]
-        out["precision"], out["recall"] = precision_recall_from_features(feats.features, ref.features)
-        return out
-
-
-# ------------------------------------------------------------------------------------ running
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+def _json_safe(scores: dict) -> dict:
+    """NaN/inf (a diverged generator) as None, so report.json stays strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in scores.items()}
 
 
 def _without_device(settings: dict) -> dict:
@@ -222,7 +66,13 @@ def _eval_steps(total: int, every: int) -> list[int]:
     return steps + [total]
 
 
-def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, evaluator: Evaluator,
+def callback_summaries(trainer: Trainer) -> list[dict]:
+    """Each callback's summary with the seconds the trainer measured in it (callback_seconds, in callback order)."""
+    seconds = list(trainer.callback_seconds.values())
+    return [{"callback": c.name, **c.summary(), "seconds": seconds[i]} for i, c in enumerate(trainer.callbacks)]
+
+
+def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, evaluator: GeneratorEvaluator,
             data=None, progress: bool = True, device: str | None = None) -> dict:
     """Train and evaluate one (variant, seed), resuming where an earlier attempt stopped."""
     train_config = config.train_config(variant, seed)
@@ -256,21 +106,20 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
         if trainer.step < target:
             trainer.train(target)
         started = time.perf_counter()
-        scores = evaluator(trainer.generator_for_eval())
+        scores = _json_safe(evaluator(trainer.generator_for_eval()))
         seconds = time.perf_counter() - started
         eval_seconds += seconds
         evals.append({"step": target, **scores, "seconds": seconds})
-        _write_json(evals_path, evals)
-    hooks = trainer.hooks
+        write_json_atomic(evals_path, evals)
     result = {
         "variant": variant["name"], "seed": seed, "settings": settings, "steps": trainer.step,
         "train_seconds": trainer.elapsed, "eval_seconds": eval_seconds,
-        "hook_seconds": float(sum(getattr(h, "seconds", 0.0) for h in hooks)),
-        "hooks": [h.summary() if hasattr(h, "summary") else {"hook": type(h).__name__} for h in hooks],
-        "final": {k: evals[-1][k] for k in METRIC_KEYS},
+        "callback_seconds": float(sum(trainer.callback_seconds.values())),
+        "callbacks": callback_summaries(trainer),
+        "final": {k: evals[-1].get(k) for k in EVAL_KEYS},
         "evals": evals,
     }
-    _write_json(result_path, result)
+    write_json_atomic(result_path, result)
     return result
 
 
@@ -292,9 +141,8 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir:
         raise ConfigError(f"no variant(s) {', '.join(unknown)} in {config.name}; variants: {', '.join(names)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "experiment.json", config.to_dict())
-    evaluator = Evaluator(config.eval, config.base, device=device or config.base.get("device", "auto"),
-                          progress=False)
+    write_json_atomic(out / "experiment.json", config.to_dict())
+    evaluator = make_evaluator(config.eval, config.base, device=device or config.base.get("device", "auto")).prepare()
     datasets: dict[tuple, Any] = {}
     results = []
     by_name = {v["name"]: v for v in config.variants}
@@ -317,161 +165,9 @@ def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir:
                 print(f"the report waits for the other variants ({variant['name']} seed {seed} is not finished)")
                 return None
             results.append(json.loads(path.read_text()))
-    real = evaluator.real_data_row(config.base)
+    real = real_data_scores(evaluator, config.eval, config.base)
     report = summarise(config, results, evaluator.label, evaluator.reference, real)
-    _write_json(out / "report.json", report)
+    write_json_atomic(out / "report.json", report)
     write_figures(out, config, results)
-    _write_text(out / "report.md", render_markdown(report, out))
+    write_text_atomic(out / "report.md", render_markdown(report, out))
     return report
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-# ------------------------------------------------------------------------------------ report
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def summarise(config: ExperimentConfig, results: list[dict], extractor_label: str, reference: str,
-              real: dict | None = None) -> dict:
-    """Per-variant means and spreads over seeds, with the comparison against the first variant (the baseline)."""
-    rows = []
-    for variant in config.variants:
-        runs = [r for r in results if r["variant"] == variant["name"]]
-        row: dict[str, Any] = {"variant": variant["name"], "seeds": [r["seed"] for r in runs],
-                               "settings": {k: v for k, v in variant.items() if k != "name"}}
-        for key in METRIC_KEYS:
-            row[key], row[f"{key}_spread"] = _mean_std([r["final"][key] for r in runs])
-        for key in ("steps", "train_seconds", "eval_seconds", "hook_seconds"):
-            row[key], row[f"{key}_spread"] = _mean_std([r[key] for r in runs])
-        row["per_seed"] = [{"seed": r["seed"], **r["final"]} for r in runs]
-        row["hooks"] = [h for r in runs for h in r["hooks"]]
-        rows.append(row)
-    baseline = rows[0]
-    for row in rows[1:]:
-        row["beats_baseline_on_is_and_fid"] = (
-            None if row["is"] is None or baseline["is"] is None else
-            bool(row["is"] > baseline["is"] and row["fid"] < baseline["fid"]))
-    return {"name": config.name, "description": config.description, "extractor": extractor_label,
-            "reference": reference, "n_samples": config.eval.n_samples, "seeds": config.seeds,
-            "base": config.base, "baseline": baseline["variant"], "variants": rows, "real_data": real}
-
-
-def _fmt(value, spread=None, digits=3, scale=1.0) -> str:
-    if value is None:
-        return "n/a"
-    text = f"{value * scale:.{digits}f}"
-    return text + (f" ± {spread * scale:.{digits}f}" if spread is not None else "")
-
-
-def render_markdown(report: dict, out: Path | None = None) -> str:
-    lines = [f"# Experiment: {report['name']}", ""]
-    if report["description"]:
-        lines += [report["description"], ""]
-    lines += [
-        f"Features: **{report['extractor']}**. Reference images: `{report['reference']}`; "
-        f"{report['n_samples']} samples per evaluation; seeds {report['seeds']}; mean ± standard deviation over seeds.",
-        "IS is higher-better; FID, KID lower-better; precision (quality) and recall (coverage) higher-better. "
-        f"The first variant, `{report['baseline']}`, is the baseline.",
-        "",
-        "| variant | IS | FID | KID (x1000) | precision | recall | steps | train s | eval s | hook s | beats baseline (IS and FID) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in report["variants"]:
-        beats = row.get("beats_baseline_on_is_and_fid")
-        mark = "baseline" if row["variant"] == report["baseline"] else "n/a" if beats is None else "yes" if beats else "no"
-        lines.append(
-            f"| {row['variant']} | {_fmt(row['is'], row['is_spread'], 2)} | {_fmt(row['fid'], row['fid_spread'], 2)} "
-            f"| {_fmt(row['kid'], row['kid_spread'], 2, 1000)} | {_fmt(row['precision'], row['precision_spread'], 3)} "
-            f"| {_fmt(row['recall'], row['recall_spread'], 3)} | {row['steps']:.0f} | {row['train_seconds']:.0f} "
-            f"| {row['eval_seconds']:.0f} | {row['hook_seconds']:.0f} | {mark} |")
-    real = report.get("real_data")
-    if real:
-        lines.append(f"| *real training images* | {_fmt(real['is'], None, 2)} | {_fmt(real['fid'], None, 2)} "
-                     f"| {_fmt(real['kid'], None, 2, 1000)} | {_fmt(real['precision'])} | {_fmt(real['recall'])} "
-                     "| | | | | |")
-    lines += ["", "## Per seed", "", "| variant | seed | IS | FID | KID (x1000) | precision | recall |",
-              "|---|---|---|---|---|---|---|"]
-    for row in report["variants"]:
-        for r in row["per_seed"]:
-            lines.append(f"| {row['variant']} | {r['seed']} | {_fmt(r['is'], None, 2)} | {_fmt(r['fid'], None, 2)} "
-                         f"| {_fmt(r['kid'], None, 2, 1000)} | {_fmt(r['precision'])} | {_fmt(r['recall'])} |")
-    lines += ["", "## Settings", ""]
-    lines += [f"- base: `{json.dumps(report['base'])}`"]
-    lines += [f"- {row['variant']}: `{json.dumps(row['settings'])}`" for row in report["variants"]]
-    if out is not None:
-        lines += ["", "## Figures", "", "Samples (first seed, fixed noise, EMA generator where kept):", "",
-                  "![samples](samples.png)", "", "Metrics during training (mean over seeds):", "",
-                  "![metrics](metrics.png)", "", "Losses (first seed):", "", "![losses](losses.png)", ""]
-    return "\n".join(lines) + "\n"
-
-
-def write_figures(out: Path, config: ExperimentConfig, results: list[dict]) -> None:
-    """samples.png (a grid per variant), metrics.png (FID/IS/precision/recall against steps), losses.png."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    names = [v["name"] for v in config.variants]
-    first_seed = config.seeds[0]
-    cols = min(4, len(names))
-    rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        grid = out / "runs" / name / f"seed{first_seed}" / "samples.png"
-        if grid.is_file():
-            ax.imshow(np.asarray(Image.open(grid)), cmap="gray")
-        ax.set_title(name, fontsize=10)
-    for ax in axes.flat:
-        ax.axis("off")
-    _save_figure(fig, out / "samples.png")
-
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
-    for name in names:
-        runs = [r for r in results if r["variant"] == name]
-        steps = [e["step"] for e in runs[0]["evals"]]
-        for ax, key in zip(axes, ("fid", "is", "precision", "recall")):
-            values = [[e[key] for e in r["evals"]] for r in runs]
-            if any(v is None for vs in values for v in vs):
-                continue
-            ax.plot(steps, np.mean(values, axis=0), marker="o", label=name)
-    for ax, key in zip(axes, ("FID (lower is better)", "IS", "precision", "recall")):
-        ax.set_title(key)
-        ax.set_xlabel("step")
-    axes[0].legend(fontsize=8)
-    _save_figure(fig, out / "metrics.png")
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-    for name in names:
-        log = out / "runs" / name / f"seed{first_seed}" / "log.jsonl"
-        if not log.is_file():
-            continue
-        history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        steps = [h["step"] for h in history]
-        axes[0].plot(steps, [h["loss_d"] for h in history], label=name, lw=1)
-        axes[1].plot(steps, [h["loss_g"] for h in history], label=name, lw=1)
-    axes[0].set_title("discriminator / critic loss")
-    axes[1].set_title("generator loss")
-    for ax in axes:
-        ax.set_xlabel("step")
-    axes[0].legend(fontsize=8)
-    _save_figure(fig, out / "losses.png")
-
-
-def _save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)

@@ -80,6 +80,8 @@ def make_bundle(source_nb, name: str) -> dict:
             "student_source": markup.source_of(student),
             "student_checksum": markup.checksum(markup.source_of(student)),
             "checker": markup.checker_cell(cell),
+            # what the answer defines (from the solution): the names the checker stands placeholders in for
+            "answers": markup.bound_names(markup.source_of(cell)) if kind.solution and cell.cell_type == "code" else [],
         })
     if not any(c["kind"] in ("test", "manual", "task") for c in cells):
         raise markup.AssignmentError(f"{name}: no graded cells (nbgrader metadata grade: true or task: true)")

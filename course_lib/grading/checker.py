@@ -18,29 +18,8 @@ from . import checks, markup
 
 
 def answer_names(bundle: dict) -> set[str]:
-    """Names the answer cells bind at the top level (functions, classes, variables): the student's answers."""
-    names: set[str] = set()
-    for cell in bundle["cells"]:
-        if cell["kind"] != "solution" or cell["cell_type"] != "code":
-            continue
-        try:
-            tree = ast.parse(cell["source"])
-        except SyntaxError:
-            continue
-        names |= _bound_names(tree.body)
-    return names
-
-
-def _bound_names(body) -> set[str]:
-    names: set[str] = set()
-    for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            continue
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                names.add(sub.id)
-    return names
+    """Names the answer cells define (recorded from the solutions by `assign`): the student's answers."""
+    return {name for cell in bundle["cells"] for name in cell.get("answers", [])}
 
 
 def probe_names(bundle: dict) -> set[str]:
@@ -117,9 +96,14 @@ def plan(bundle: dict) -> Planned:
         recording = checks.Plan(gid, hidden_lines(cell["source"]))
         checks.planning(recording)
         printed = io.StringIO()
+        # Each cell runs in its own copy of the namespace, merged into the shared one afterwards: the checks it
+        # recorded keep seeing its own variables when they are judged, after later cells reused the names.
+        own = dict(namespace)
         try:
             with contextlib.redirect_stdout(printed):
-                exec(compile(cell["source"], checks.CHECKER_FILENAME.format(gid), "exec"), namespace)  # noqa: S102
+                exec(compile(cell["source"], checks.CHECKER_FILENAME.format(gid), "exec"), own)  # noqa: S102
+            namespace.update(own)
+            namespace.update(placeholders)
             if not recording.expectations:
                 raise markup.AssignmentError("the test cell checks nothing (no expect(...) call)")
             cell_plan.plan = recording
@@ -165,6 +149,7 @@ def judge(cell_plan: CellPlan, results) -> Verdict:
             if why:
                 failures.append(f"case {i}: {why}" if exp.kind == "call" else why)
         if failures:
+            failures = [" ".join(str(f).split())[:500] for f in failures]  # kernel-made text: one line each
             reason = exp.message or f"{exp.target} is not right"
             full = f"{reason} ({'; '.join(failures)[:2000]})"
             if exp.hidden:

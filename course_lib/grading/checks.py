@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .markup import AssignmentError
 
@@ -209,7 +210,7 @@ def _run_in_notebook(target, kind: str, cases: list, judge: Callable, message: s
         for line in failures:
             print("  -", line)
         raise AssertionError(message or f"{name} is not right yet (see the lines above)")
-    print(f"RIGHT: {name} passed {len(cases)} check(s)" + (f": {message}" if message else ""))
+    print(f"RIGHT: {name} passed {len(cases)} check(s)")
 
 
 def _dispatch(target, kind, cases, judge, message) -> None:

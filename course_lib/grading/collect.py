@@ -18,7 +18,7 @@ IO_ENV = "COURSE_LIB_GRADING_IO"
 
 def _namespace() -> dict:
     try:
-        return get_ipython().user_ns  # noqa: F821 - defined inside IPython kernels
+        return get_ipython().user_ns  # defined inside IPython kernels
     except NameError:
         import __main__
 

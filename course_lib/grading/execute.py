@@ -204,10 +204,12 @@ async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, 
 
 async def run_notebook(nb, cwd: str | os.PathLike, cell_timeout: int = 300, total_timeout: int = 1800,
                        env: dict | None = None, output_limit: int = 100_000,
-                       names: dict[int, str] | None = None) -> RunReport:
+                       names: dict[int, str] | None = None, warmup: str = "") -> RunReport:
     """Execute nb's code cells in place (outputs are written into nb) and report per cell. See the module docstring.
 
     `names` labels cells in the events (e.g. "test cell fid_singular (cell 12)"); the default is "cell N".
+    `warmup` (the assignment's imports) runs silently first, so that slow library imports on a busy machine do
+    not count against the first cell's time limit (they do count against the total).
     """
     report = RunReport(start=time.monotonic())
     asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors)
@@ -224,6 +226,10 @@ async def run_notebook(nb, cwd: str | os.PathLike, cell_timeout: int = 300, tota
     client.output_limit = output_limit
     try:
         async with client.async_setup_kernel(env=env or kernel_environment(), cleanup_kc=True):
+            if warmup:
+                with contextlib.suppress(Exception):  # a failing import shows up again in the cell that needs it
+                    await client.kc.execute(warmup, silent=True, store_history=False, reply=True,
+                                            timeout=max(1, min(STARTUP_TIMEOUT, deadline - time.monotonic())))
             await _run_cells(client, nb, code, report, cell_timeout, deadline, names or {})
     except Exception as exc:  # noqa: BLE001 - a kernel that cannot start: every cell reports it
         report.events.append(f"the kernel failed: {type(exc).__name__}: {exc}")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import markup
 from .assign import find_bundle, load_bundle
+from .sandbox import with_group_killed
 
 STARTUP_ALLOWANCE = 90  # seconds for a sandbox and its kernel to start, beyond the total time limit
 
@@ -204,8 +205,6 @@ def _token(private: Path) -> str:
 
 def _start_worker(path: Path, student: str, slot: int, bundle_path: Path, settings: GradeSettings, mode: str,
                   scratch: Path) -> _Running:
-    from .sandbox import die_with_parent
-
     private = Path(tempfile.mkdtemp(prefix="sub-", dir=scratch))
     job = {"submission": str(path.absolute()), "student": student, "bundle": str(bundle_path), "slot": slot,
            "private": str(private / "work"), "result": str(private / "result.json"), "mode": mode,
@@ -213,11 +212,9 @@ def _start_worker(path: Path, student: str, slot: int, bundle_path: Path, settin
            "output_limit": settings.output_limit, "limits": settings.limits, "token": _token(private)}
     (private / "work").mkdir()
     (private / "job.json").write_text(json.dumps(job))
-    log = open(private / "worker.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker", str(private / "job.json")],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                            preexec_fn=die_with_parent)
-    log.close()
+    with open(private / "worker.log", "wb") as log:  # the worker asks to die with this process itself
+        proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker", str(private / "job.json")],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     now = time.monotonic()
     deadline = now + settings.total_timeout + STARTUP_ALLOWANCE + CHECKER_ALLOWANCE
     return _Running(proc, path, student, slot, private, deadline, now)
@@ -233,8 +230,6 @@ def _failed(run: _Running, bundle: dict, why: str) -> SubmissionResult:
 def _finish(run: _Running, bundle: dict, why: str | None) -> SubmissionResult:
     """The worker's result, or a result saying why there is none; its process group and files are gone after."""
     from .sandbox import kill_tagged
-    from .worker import with_group_killed
-
     with_group_killed(run.proc)
     res = None
     if why is None:
@@ -296,8 +291,6 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
                 time.sleep(0.1)
     finally:
         for run in running.values():
-            from .worker import with_group_killed
-
             with_group_killed(run.proc)
         shutil.rmtree(scratch, ignore_errors=True)
     return results

@@ -225,6 +225,25 @@ def student_cell(cell, index: int = 0):
     return new
 
 
+def bound_names(source: str) -> list[str]:
+    """The names a code cell binds at the top level (functions, classes, variables), sorted; [] if it does not parse."""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return []
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+    return sorted(names)
+
+
 def grading_source(cell, index: int = 0) -> str:
     """What the grader runs for a test cell: solutions stubbed (there should be none), hidden tests kept."""
     return strip_solutions(cell, index)

@@ -21,6 +21,7 @@ from ..core.io import write_text_atomic
 
 CSV_COLUMNS = ["student", "question", "points", "max_points", "status"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_BLOCK_START = re.compile(r"^(#|>|\+|-|=|\d+[.)])")
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")  # what can open emphasis, code, links or tables mid-line
 
 
@@ -33,6 +34,8 @@ def plain_line(text, limit: int = 400) -> str:
     if len(text) > limit:
         text = text[:limit] + " …"
     text = _MARKDOWN.sub(r"\\\1", text)
+    if _BLOCK_START.match(text):  # a heading, quote, list item or rule if it started a line
+        text = "\\" + text
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

@@ -38,6 +38,9 @@ def _private_dirs(env: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .sandbox import die_with_parent
+
+    die_with_parent()  # without bubblewrap nothing else ties this process to its worker
     io_dir = Path(argv[0])
     uid = gid = None
     if "--uid" in argv:
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     nb = nbformat.read(io_dir / "in" / "notebook.ipynb", as_version=4)
     names = {int(k): v for k, v in job["names"].items()}
     report = run_notebook_sync(nb, job["cwd"], job["cell_timeout"], job["total_timeout"], kernel_environment(),
-                               job["output_limit"], names)
+                               job["output_limit"], names, job.get("warmup", ""))
     from ..core.io import write_text_atomic
 
     write_text_atomic(io_dir / "out" / "executed.ipynb", nbformat.writes(nb))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import shutil
 import signal
 import site
@@ -106,14 +105,14 @@ def sandbox_env(fast: bool | None, io_path: str, home: str, extra: dict | None =
     return env
 
 
-def set_limits(limits: Limits, processes: bool) -> None:
-    """Resource limits for this process and its children (call in the child, before exec)."""
+def limit_command(limits: Limits, processes: bool) -> list[str]:
+    """util-linux's prlimit in front of a command: its limits are set before it runs, and inherited by every
+    process it starts (no Python code runs between fork and exec)."""
     gb = 1024 ** 3
-    resource.setrlimit(resource.RLIMIT_AS, (int(limits.memory_gb * gb),) * 2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits.file_gb * gb),) * 2)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cmd = ["prlimit", f"--as={int(limits.memory_gb * gb)}", f"--fsize={int(limits.file_gb * gb)}", "--core=0"]
     if processes:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        cmd.append(f"--nproc={limits.processes}")
+    return cmd + ["--"]
 
 
 def die_with_parent() -> None:
@@ -126,7 +125,7 @@ def die_with_parent() -> None:
         pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def detect() -> tuple[str, str]:
     """(mode, why): "bwrap-root" (root: namespaces without a user namespace, then an unprivileged uid),
     "bwrap-user" (an unprivileged user namespace) or "none", with the reason when it is "none"."""
@@ -149,7 +148,7 @@ def detect() -> tuple[str, str]:
                               as_root=mode == "bwrap-root")
             try:
                 done = subprocess.run(args + [sys.executable, "-c", "import course_lib"], capture_output=True,
-                                      text=True, timeout=60)
+                                      text=True, timeout=60, check=False)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 continue
@@ -174,3 +173,15 @@ def kill_tagged(token: str) -> int:
         except (OSError, ProcessLookupError):
             continue
     return killed
+
+
+def with_group_killed(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group (the sandbox; with bwrap its PID namespace dies with it) and reap."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass

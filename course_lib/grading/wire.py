@@ -52,7 +52,7 @@ def encode(obj, arrays: dict | None = None, depth: int = 0):
         if obj.dtype.kind not in ARRAY_KINDS or obj.dtype.fields is not None:
             raise WireError(f"an array of dtype {obj.dtype} cannot be sent (numbers and booleans only)")
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj)
+        arrays[key] = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)  # keeps 0-d arrays 0-d
         return {_ARRAY: key}, arrays
     if isinstance(obj, (list, tuple)):
         items = [encode(x, arrays, depth + 1)[0] for x in obj]

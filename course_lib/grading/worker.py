@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import checker, markup, sandbox, wire
-from .grade import QuestionResult, SubmissionResult, bundle_kind, notebook_in, reconcile, unreadable
+from .sandbox import with_group_killed
+from .grade import (
+    QuestionResult,
+    SubmissionResult,
+    bundle_kind,
+    notebook_in,
+    reconcile,
+    unreadable,
+)
 
 COLLECT = 'import course_lib.grading.collect as _course_lib_collect; _course_lib_collect.run("{}")'
 STARTUP_ALLOWANCE = 90  # seconds for the sandbox and the kernel to start, on top of the total limit
@@ -133,7 +140,8 @@ def grade_one(job: dict) -> SubmissionResult:
     (io_dir / "in" / "job.json").write_text(json.dumps({
         "cwd": sandbox.WORK_MOUNT if job["mode"] != "none" else str(work),
         "cell_timeout": job["cell_timeout"], "total_timeout": job["total_timeout"],
-        "output_limit": job["output_limit"], "names": {str(k): v for k, v in names.items()}}))
+        "output_limit": job["output_limit"], "names": {str(k): v for k, v in names.items()},
+        "warmup": warmup_imports(bundle)}))
 
     report = run_sandboxed(job, io_dir, work, limits, result)
 
@@ -201,6 +209,22 @@ def grade_one(job: dict) -> SubmissionResult:
     return result
 
 
+def warmup_imports(bundle: dict) -> str:
+    """The import statements of the assignment's checker cells (trusted code): what the kernel loads before the
+    first cell, so that a slow `import torch` on a busy machine does not eat the first cell's time limit."""
+    import ast
+
+    lines = []
+    for cell in bundle["cells"]:
+        if cell.get("checker") and cell["cell_type"] == "code":
+            try:
+                body = ast.parse(cell["source"]).body
+            except SyntaxError:
+                continue
+            lines += [ast.unparse(node) for node in body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(lines)
+
+
 def _executed_outputs(path: Path, n_cells: int):
     """Outputs per cell from the kernel's executed notebook (hostile: only outputs are taken, only if it fits)."""
     import nbformat
@@ -241,18 +265,12 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
             _chown_tree(work, uid, uid)
             _chown_tree(io_dir / "out", uid, uid)
         cwd = str(work)
-    processes = mode == "bwrap-root"
-
-    def before_exec():
-        sandbox.die_with_parent()
-        sandbox.set_limits(limits, processes)
-
-    log = open(Path(job["private"]) / "sandbox.log", "wb")
+    cmd = sandbox.limit_command(limits, processes=mode == "bwrap-root") + cmd
     started = time.monotonic()
     deadline = started + job["total_timeout"] + STARTUP_ALLOWANCE
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env if mode == "none" else {"PATH": os.environ.get("PATH", "")},
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=before_exec,
-                            start_new_session=True)
+    with open(Path(job["private"]) / "sandbox.log", "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env if mode == "none" else {"PATH": os.environ.get("PATH", "")},
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     folder_limit = int(limits.folder_gb * 1e9)
     next_size_check = started
     try:
@@ -272,7 +290,6 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
         with_group_killed(proc)
         if mode == "none":
             sandbox.kill_tagged(token)
-        log.close()
     try:
         report = json.loads(wire.read_regular_file(io_dir / "out" / "report.json", 5_000_000))
         return report if isinstance(report, dict) else {}
@@ -280,18 +297,6 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
         if proc.returncode not in (0, None) and not result.events:
             result.events.append("the notebook runner stopped without a report (killed, or out of memory)")
         return {}
-
-
-def with_group_killed(proc: subprocess.Popen) -> None:
-    """SIGKILL the process group (the sandbox; with bwrap its PID namespace dies with it) and reap."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

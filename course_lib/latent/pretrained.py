@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from course_lib.core.errors import CheckpointError, ConfigError
-from course_lib.core.runtime import ASSETS_DIR as ASSETS, REPO_ROOT
+from course_lib.core.runtime import ASSETS_DIR as ASSETS
+from course_lib.core.runtime import REPO_ROOT
 
 CELEBA_RUN_ENV = "COURSE_LIB_CELEBA_RUN"
 CELEBA_RUN_NAME = "celeba64"   # runs/celeba64: where notebook 09 and `course-lib train` (configs' comments) put the run
@@ -58,7 +59,7 @@ PRETRAINED = {
         "celeba-dcgan", ASSETS / "celeba_dcgan.pt",
         "DCGAN-64, width 32, 100-d latent, trained on a CPU on 20,000 CelebA faces, with attribute directions "
         "(see course_lib/assets/README.md and docs/results/celeba_dcgan/report.md)",
-        "CELEBA_SHA256_PENDING",
+        "583d02d5d72653624a8c892bdfd9bc8151a2c46c1a19f33d0a9bbe0251b96dae",
         "scripts/train_pretrained_celeba_dcgan.py"),
 }
 
@@ -199,7 +200,7 @@ def celeba_recipe(device: torch.device | str) -> tuple[str, Path]:
 def measure_seconds_per_step(config, data, probe_steps: int = 3) -> float:
     """Seconds one training step of `config` takes on this machine, timed on a throwaway trainer (no files,
     one untimed warm-up step), so notebook 09 can print an estimate before it starts the real run."""
-    from course_lib.training import Trainer, TrainConfig
+    from course_lib.training import TrainConfig, Trainer
 
     if probe_steps < 1:
         raise ConfigError(f"probe_steps must be at least 1, got {probe_steps}")
@@ -221,7 +222,10 @@ def measure_seconds_per_step(config, data, probe_steps: int = 3) -> float:
 def classify_digits(images: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted digit, its softmax probability) for images (uint8, or float in [-1, 1]) by the shipped classifier."""
     from course_lib.core.images import to_uint8
-    from course_lib.metrics.mnist_classifier import load_mnist_classifier, to_classifier_input
+    from course_lib.metrics.mnist_classifier import (
+        load_mnist_classifier,
+        to_classifier_input,
+    )
 
     if images.dtype != torch.uint8:
         images = to_uint8(images)

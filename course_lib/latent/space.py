@@ -131,6 +131,20 @@ def truncated_from_uniform(u: torch.Tensor, tau: float) -> torch.Tensor:
     return z.clamp(-tau, tau)  # guards the last ulp of rounding at the edges
 
 
+def truncated_on_shell(n: int, d: int, tau: float, seed: int = 0, method: str = "resample") -> torch.Tensor:
+    """Truncation that keeps the radius: the direction of a draw truncated at tau, at the length of an
+    untruncated N(0, I_d) draw (chi-distributed, about sqrt(d)).
+
+    Truncating every component shrinks the whole vector (its mean squared length falls from d towards
+    d tau^2 / 3), so at small tau the latents leave the shell of radius ~sqrt(d) that the generator saw in
+    training and move towards z = 0, where a DCGAN's images fade. Here only the direction is truncated:
+    the latents stay on the typical shell. The radius and the direction come from separate seeded streams.
+    """
+    radius = torch.randn(n, d, generator=torch.Generator().manual_seed(seed)).norm(dim=1, keepdim=True)
+    direction = truncated_normal(n, d, tau, seed=seed + 1, method=method)
+    return direction * (radius / direction.norm(dim=1, keepdim=True))
+
+
 def truncate_psi(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) -> torch.Tensor:
     """StyleGAN's truncation: mean + psi (z - mean). psi = 1 changes nothing, psi = 0 gives the mean."""
     if not 0 <= psi <= 1:

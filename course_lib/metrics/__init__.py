@@ -1,10 +1,15 @@
 """Evaluating generative models: Inception Score, FID and their relatives, agreeing with the reference code.
 
-Feature extractors (`features`):
+Feature extractors (`features`; one registry, EXTRACTORS, and one rule for "auto", resolve_extractor):
 - 'inception' (default): the FID Inception network (TF inception-2015-12-05 as ported by pytorch-fid).
   Its numbers are the standard ones. Weights: see `inception.find_inception_weights`.
 - 'mnist': the small MNIST classifier shipped in the package. Offline, fast, digits only; its
   numbers (MNIST-IS, classifier FID, ...) are labelled as NOT comparable with Inception-based ones.
+- 'pixels': 8x8 average-pooled pixels, no network: cheap Fréchet distances for CPU smoke tests.
+
+Evaluating a generator (`evaluator.GeneratorEvaluator`): n samples from its own seeded noise,
+features extracted once, the requested metrics against a reference set processed once. What each
+metric is called, which direction is better and how it is printed: `table.METRICS`.
 
 Metrics (each takes images in any accepted form, see `inputs`, or a FeatureSet from
 `extract_features`, so one extraction can serve several metrics):
@@ -30,8 +35,9 @@ Example::
 """
 from .diversity import mean_pairwise_distance, pairwise_diversity
 from .errors import HeadMissing, MetricInputError, WeightsNotFound
-from .features import (EXTRACTORS, FeatureExtractor, FeatureSet, InceptionExtractor, MNISTExtractor, extract_features,
-                       get_extractor)
+from .evaluator import GeneratorEvaluator
+from .features import (EXTRACTORS, FeatureExtractor, FeatureSet, InceptionExtractor, MNISTExtractor, PixelExtractor,
+                       extract_features, get_extractor, register_extractor, resolve_extractor)
 from .fid import fid, frechet_distance, statistics_of, trace_sqrt_product, trace_sqrt_product_scipy
 from .gan_train_test import GanTrainTest, gan_train_test
 from .image_quality import psnr, sharpness, ssim
@@ -46,15 +52,16 @@ from .results import MetricResult
 from .scores import (am_score, am_score_from_probabilities, mode_score, mode_score_from_probabilities,
                      modified_inception_score, modified_inception_score_from_probabilities)
 from .stats_cache import Statistics, gaussian_statistics
+from .table import METRICS, Metric
 from .two_sample import OneNNResult, one_nn_accuracy, one_nn_from_features
 
 # `images(x, value_range=(-1, 1))` reads well in notebooks: declare how to interpret an input once.
 images = as_image_source
 
 __all__ = [
-    "EXTRACTORS", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GanTrainTest", "HeadMissing", "ImageSource",
-    "InceptionExtractor", "MNISTClassifier", "MNISTExtractor", "MetricInputError", "MetricResult", "OneNNResult",
-    "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
+    "EXTRACTORS", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GanTrainTest", "GeneratorEvaluator",
+    "HeadMissing", "ImageSource", "InceptionExtractor", "METRICS", "MNISTClassifier", "MNISTExtractor", "Metric",
+    "MetricInputError", "MetricResult", "OneNNResult", "PixelExtractor", "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
     "empirical_lipschitz", "extract_features", "fid", "find_inception_weights", "frechet_distance", "gan_train_test",
     "gaussian_statistics",
     "get_extractor", "images", "inception_score", "inception_score_from_logits", "inception_score_from_probabilities",
@@ -62,6 +69,7 @@ __all__ = [
     "mode_score",
     "mode_score_from_probabilities", "modified_inception_score", "modified_inception_score_from_probabilities",
     "one_nn_accuracy", "one_nn_from_features", "pairwise_diversity", "precision_recall",
-    "precision_recall_from_features", "psnr", "random_inception_weights", "sharpness", "ssim", "statistics_of",
+    "precision_recall_from_features", "psnr", "random_inception_weights", "register_extractor", "resolve_extractor",
+    "sharpness", "ssim", "statistics_of",
     "trace_sqrt_product", "trace_sqrt_product_scipy",
 ]

@@ -202,8 +202,9 @@ class GeneratorEvaluator:
         from .features import same_extractor
 
         if isinstance(self.reference, Statistics) or _is_statistics_file(self.reference):
-            raise MetricInputError("the reference is a statistics file (mean and covariance only); "
-                                   f"{', '.join(m for m in self.metrics if m in REFERENCE_FEATURES)} need its images")
+            raise MetricInputError("the reference is Gaussian statistics (mean and covariance only); "
+                                   f"{', '.join(m for m in self.metrics if m in REFERENCE_FEATURES)} need its images "
+                                   "or their features")
         if isinstance(self.reference, FeatureSet):
             features = self.reference
         else:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.core.io import save_npz_atomic
 from course_lib.core.runtime import cache_dir
 from .errors import MetricInputError
 
@@ -48,19 +49,10 @@ class Statistics:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write as .npz (mu, sigma, meta), atomically: readers never see half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = json.dumps({"n": self.n, "extractor_identity": self.extractor_identity,
                            "extractor_label": self.extractor_label, "description": self.description,
                            "version": CACHE_VERSION})
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        try:
-            np.savez(tmp, mu=self.mu, sigma=self.sigma, meta=np.array(meta))
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return path
+        return save_npz_atomic(path, compressed=False, mu=self.mu, sigma=self.sigma, meta=np.array(meta))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Statistics":

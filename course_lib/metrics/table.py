@@ -59,9 +59,6 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("lipschitz_l1", "Lipschitz (L1)", "lower", 1, needs="noise"),
 )}
 
-# What an experiment evaluates, in the order of its report's columns and plots.
-REPORT_METRICS = ("is", "fid", "kid", "precision", "recall")
-
 
 def metric(key: str) -> Metric:
     from .errors import MetricInputError

@@ -225,6 +225,13 @@ class R1Penalty(LossTerm):
         return 0.5 * self.gamma * value
 
 
+@torch.no_grad()
+def clip_weights_(module: nn.Module, limit: float) -> None:
+    """WGAN's original Lipschitz constraint: clamp every parameter of `module` to [-limit, limit], in place."""
+    for p in module.parameters():
+        p.clamp_(-limit, limit)
+
+
 class WeightClipping(LossTerm):
     """WGAN (Arjovsky et al. 2017): after each critic update, clamp every weight to [-c, c]."""
 
@@ -233,10 +240,8 @@ class WeightClipping(LossTerm):
     def __init__(self, clip_value: float):
         self.clip_value = clip_value
 
-    @torch.no_grad()
     def after_discriminator_step(self, trainer):
-        for p in trainer.discriminator.parameters():
-            p.clamp_(-self.clip_value, self.clip_value)
+        clip_weights_(trainer.discriminator, self.clip_value)
 
 
 class HistoricalAverage:

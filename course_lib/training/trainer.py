@@ -43,7 +43,7 @@ from course_lib.nn.models import CONDITIONINGS, models_from_config
 from course_lib.training import checkpoint as ckpt_io
 from course_lib.training import speed
 from course_lib.training.callbacks import Callback, as_callback, callbacks_from_config
-from course_lib.training.config import TrainConfig, read_settings, steps_for_epochs  # noqa: F401 - re-exported
+from course_lib.training.config import TrainConfig
 from course_lib.training.terms import StepBatch, add_contributions, build_terms
 
 
@@ -141,6 +141,11 @@ class Trainer:
         name = self.callbacks[index].name
         same = [i for i, c in enumerate(self.callbacks) if c.name == name]
         return name if len(same) == 1 else f"{name}#{same.index(index) + 1}"
+
+    def seconds_of(self, callback: Callback) -> float:
+        """Wall seconds the trainer has spent in `callback`'s hooks, over all sessions of the run."""
+        index = next(i for i, c in enumerate(self.callbacks) if c is callback)
+        return self.callback_seconds[self._callback_key(index)]
 
     def term(self, name: str):
         """The loss term called `name` (e.g. 'instance_noise'), or None when the run has none."""
@@ -272,13 +277,17 @@ class Trainer:
     def train(self, steps: int | None = None) -> "Trainer":
         """Train until `steps` generator updates in total (default: config.steps).
 
-        Callbacks get on_train_start first and on_train_end after the last step of this call (before
-        its log row, samples and checkpoint are written).
+        Callbacks get on_train_start first. on_train_end marks the end of the run, not of the call: it
+        comes after the last step when this call reaches config.steps or goes beyond it (before that
+        step's log row, samples and checkpoint are written). A call that stops short of config.steps
+        (an experiment evaluating at checkpoints, `train(steps=500)` on a 1,000-step config) is a pause:
+        the next train() call starts again with on_train_start.
         """
         from tqdm.auto import tqdm
 
         target = self.config.steps if steps is None else steps
         cfg = self.config
+        ends_the_run = target >= cfg.steps
         if self.out_dir is not None:
             write_json_atomic(self.out_dir / "config.json", cfg.to_dict())
         bar = tqdm(total=target, initial=self.step, desc="training", unit="step", disable=not self.progress,
@@ -295,7 +304,7 @@ class Trainer:
                 self._pending.append(metrics)
                 self._call("on_step_end", metrics)
                 last = self.step == target
-                if last:
+                if last and ends_the_run:
                     self._call("on_train_end")
                 if self.step % cfg.log_every == 0 or last or self.step % cfg.checkpoint_every == 0:
                     row = self._flush_log()
@@ -382,6 +391,7 @@ class Trainer:
             "step": self.step,
             "batch_index": self.batch_index,
             "elapsed": self.elapsed,
+            "callback_seconds": dict(self.callback_seconds),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
@@ -418,6 +428,9 @@ class Trainer:
             self.fixed_noise = state["fixed_noise"].to(self.device)
             self.step, self.batch_index = state["step"], state["batch_index"]
             self.history, self.elapsed = list(state["history"]), state.get("elapsed", 0.0)
+            for key, seconds in state.get("callback_seconds", {}).items():  # time spent before the resume
+                if key in self.callback_seconds:
+                    self.callback_seconds[key] = float(seconds)
             for term in self.terms:
                 if state["terms"].get(term.name) is not None:
                     term.load_state_dict(state["terms"][term.name])

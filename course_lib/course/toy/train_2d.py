@@ -15,6 +15,7 @@ from course_lib.core.errors import ConfigError
 from course_lib.course.toy.mixtures import GaussianMixture2D, get_mixture, mode_coverage
 from course_lib.course.toy.threads import single_thread
 from course_lib.nn.losses import get_loss, gradient_penalty
+from course_lib.training.terms import clip_weights_
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int = 128, depth: int = 3) -> nn.Sequential:
@@ -158,13 +159,6 @@ def train_toy_gan_2d(mixture: GaussianMixture2D, config: ToyTrainConfig, seed: i
     """
     with single_thread():
         return _train_toy_gan_2d(mixture, config, seed)
-
-
-def clip_weights_(module: nn.Module, limit: float) -> None:
-    """WGAN's original Lipschitz constraint: clamp every parameter of `module` to [-limit, limit], in place."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.clamp_(-limit, limit)
 
 
 def _train_toy_gan_2d(mixture: GaussianMixture2D, config: ToyTrainConfig, seed: int) -> ToyTrainResult:

@@ -7,7 +7,7 @@ by linear interpolation between the two,
     theta <- theta_prev + r (theta_cur - theta_prev),     r in [0, 1] chosen to maximise the score,
 
 so that a stretch of training that lowered the score is partly (or wholly) undone. The seed's
-table compares three methods; here they are three `mode`s of one hook:
+table compares three methods; here they are three `mode`s of one trainer callback:
 
 - "observe" (Vanilla): training is untouched; the scores are only logged.
 - "select" (IS-guided): training is untouched; the generator with the best score seen at any
@@ -22,7 +22,9 @@ table compares three methods; here they are three `mode`s of one hook:
   the maximiser; ties go to the larger r (the least intervention).
 
 Measures (each "higher is better" after its sign; a `score` mixes them with positive weights,
-score = sum_k w_k s_k m_k, s_k = +1 for IS and diversity, -1 for FID and Lipschitz):
+score = sum_k w_k s_k m_k, s_k = +1 for IS and diversity, -1 for FID and Lipschitz: the better
+direction of each is described once, in course_lib.metrics.table). They are computed by the shared
+`metrics.GeneratorEvaluator` on the controller's fixed noise batch:
 
     is            Inception Score exp(E_x KL(p(y|x) || p(y))) of the evaluation batch, one split
                   (the MNIST classifier's for digits: "MNIST-IS")
@@ -34,6 +36,11 @@ score = sum_k w_k s_k m_k, s_k = +1 for IS and diversity, -1 for FID and Lipschi
     lipschitz     max over pairs (z_i, z_{i+n/2}) of the evaluation batch of
                   ||G(z1) - G(z2)||_2 / ||z1 - z2||_2 (the seed's "max norm"; lipschitz_l1: p = 1),
                   see course_lib.metrics.lipschitz. Lower counts as better, following the seed.
+
+"The end of training" is the end of the `train()` call that reaches the configured steps (or goes
+beyond them): select mode restores the best generator there and the final measures are taken. A
+`train()` call that stops earlier is a pause (experiments train to each evaluation step in turn),
+after which the run goes on as if it had not stopped.
 
 Guarantees: scoring runs under torch.no_grad with the generator in eval mode, never draws from the
 trainer's noise stream, and saves/restores the global RNG states around each decision, so a
@@ -48,17 +55,18 @@ effect could not be told apart from the interpolation's. The controller acts on
 
 Optionally the same signal turns a scalar knob: when the chosen score falls below the previous
 decision's, the knob moves by `knob_factor` in the direction that usually helps a discriminator
-that is winning (lr_d down, instance noise up), and moves back when the score rises, within
-`knob_range` (multipliers of the configured value).
+that is winning (lr_d down, instance noise up: the `factor` of the run's instance-noise loss
+term), and moves back when the score rises, within `knob_range` (multipliers of the configured value).
+
+The controller does not time itself: the trainer keeps every callback's seconds
+(`trainer.callback_seconds`), which experiment reports show and `budget_seconds` reads.
+
+In a config: `callbacks: [{name: diversity_controller, interval: 100, score: is}]`.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,9 +76,14 @@ import torch
 from torch import nn
 
 from course_lib.core.errors import ConfigError, CourseLibError
+from course_lib.core.io import write_text_atomic
+from course_lib.metrics.evaluator import GeneratorEvaluator, preserved_rng
+from course_lib.metrics.features import extractor_names
+from course_lib.metrics.table import METRICS
+from course_lib.training.callbacks.base import Callback, register_callback
 
-MEASURES = {"is": 1.0, "diversity": 1.0, "fid": -1.0, "lipschitz": -1.0, "lipschitz_l1": -1.0}
-FEATURE_MEASURES = ("is", "diversity", "fid")
+# The measures a score may use, with the sign that makes each "higher is better" (from the metric table).
+MEASURES = {key: METRICS[key].sign for key in ("is", "diversity", "fid", "lipschitz", "lipschitz_l1")}
 MODES = ("interpolate", "select", "observe")
 SEARCHES = ("grid", "golden")
 KNOBS = {"lr_d": -1.0, "instance_noise": 1.0}  # direction to move the knob when the score falls
@@ -152,85 +165,10 @@ def _finite_or_minus_inf(x: float) -> float:
     return x if math.isfinite(x) else -math.inf
 
 
-# ------------------------------------------------------------------------------ RNG hygiene
-@contextlib.contextmanager
-def preserved_rng():
-    """Restore the global torch / numpy / Python (and CUDA) RNG states on exit."""
-    torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        yield
-    finally:
-        torch.set_rng_state(torch_state)
-        np.random.set_state(np_state)
-        random.setstate(py_state)
-        if cuda_state is not None:
-            torch.cuda.set_rng_state_all(cuda_state)
-
-
-# -------------------------------------------------------------------------------- measuring
-class Measurer:
-    """Computes the named measures of a generator on one fixed noise batch (see the module docstring).
-
-    `sample(z)` must return images in [-1, 1] (N, C, H, W), without gradients, in eval mode.
-    `real` (uint8 (N, C, H, W)) is needed for diversity and FID; its features are extracted once.
-    """
-
-    def __init__(self, names, noise: torch.Tensor, extractor: str = "mnist", real: torch.Tensor | None = None,
-                 device="cpu", batch_size: int = 250):
-        self.names = tuple(names)
-        self.noise, self.device, self.batch_size = noise, device, batch_size
-        self.extractor_name = extractor
-        self._real_stats = None
-        self.real = real
-        if any(n in ("diversity", "fid") for n in self.names) and real is None:
-            raise ConfigError("the diversity and FID measures need real images to compare with")
-
-    def _extractor(self):
-        from course_lib.metrics.features import get_extractor
-
-        return get_extractor(self.extractor_name, device=str(self.device), need_head="is" in self.names)
-
-    def _real_statistics(self) -> tuple:
-        """(mean pairwise distance, feature mean, feature covariance) of the real images, computed once."""
-        from course_lib.metrics import extract_features, mean_pairwise_distance
-        from course_lib.metrics.stats_cache import gaussian_statistics
-
-        if self._real_stats is None:
-            real = extract_features(self.real, self._extractor(), want_logits=False, progress=False)
-            self._real_stats = (mean_pairwise_distance(real.features), *gaussian_statistics(real.features))
-        return self._real_stats
-
-    def __call__(self, sample: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
-        from course_lib.metrics import extract_features, inception_score_from_logits, mean_pairwise_distance
-        from course_lib.metrics.fid import frechet_distance
-        from course_lib.metrics.lipschitz import lipschitz_ratios
-        from course_lib.metrics.stats_cache import gaussian_statistics
-
-        z = self.noise
-        x = torch.cat([sample(part) for part in z.split(self.batch_size)]).float()
-        if not torch.isfinite(x).all():
-            return {name: math.nan for name in self.names}
-        out: dict[str, float] = {}
-        half = len(z) // 2
-        for name, p in (("lipschitz", 2), ("lipschitz_l1", 1)):
-            if name in self.names:
-                out[name] = float(lipschitz_ratios(z[:half], z[half:2 * half], x[:half], x[half:2 * half], p).max())
-        if any(n in FEATURE_MEASURES for n in self.names):
-            feats = extract_features(x.clamp(-1, 1), self._extractor(), want_logits="is" in self.names,
-                                     value_range=(-1, 1), progress=False)
-            if "is" in self.names:
-                out["is"] = inception_score_from_logits(feats.logits, splits=1)[0]
-            if "diversity" in self.names:
-                out["diversity"] = mean_pairwise_distance(feats.features) / self._real_statistics()[0]
-            if "fid" in self.names:
-                out["fid"] = frechet_distance(*gaussian_statistics(feats.features), *self._real_statistics()[1:])
-        return {name: out[name] for name in self.names}
-
-
-# ------------------------------------------------------------------------------- the hook
-class DiversityController:
-    """A trainer hook: every `interval` steps, score the generator and act on it (see the module docstring).
+# ----------------------------------------------------------------------------- the callback
+@register_callback("diversity_controller")
+class DiversityController(Callback):
+    """A trainer callback: every `interval` steps, score the generator and act on it (see the module docstring).
 
     Arguments (all YAML/JSON-friendly, so configs can name them):
         interval      decide every `interval` generator steps
@@ -240,11 +178,12 @@ class DiversityController:
         mode          "interpolate" (IS + interpolation), "select" (IS-guided), "observe" (vanilla, logs only)
         search        "grid" over `r_grid`, or "golden" with `golden_evals` interior evaluations
         n_eval        size of the fixed evaluation noise batch (drawn once from `eval_seed`)
-        extractor     "mnist", "inception", or "auto" (MNIST classifier for 1-channel data, else Inception)
+        extractor     "mnist", "inception", "pixels" or "auto" (metrics.resolve_extractor, preferring the
+                      MNIST classifier for 1-channel data: it is scored many times per run)
         measures      extra measures to log at every evaluation (default: the free Lipschitz ones)
-        final_measures measures of the final generator, reported in summary() (not counted in `seconds`)
-        budget_evals / budget_seconds   stop deciding once this many score evaluations / seconds are spent
-                      (a decision that has started is finished)
+        final_measures measures of the final generator, reported in summary()
+        budget_evals / budget_seconds   stop deciding once this many score evaluations / seconds of this
+                      callback (trainer.callback_seconds) are spent (a decision that has started is finished)
         knob, knob_factor, knob_range   the optional scalar knob ("lr_d" or "instance_noise")
     """
 
@@ -269,8 +208,8 @@ class DiversityController:
         if self.n_eval < 4:
             raise ConfigError(f"n_eval must be at least 4 (pairs for diversity and Lipschitz), got {n_eval}")
         self.eval_seed = int(eval_seed)
-        if extractor not in ("auto", "mnist", "inception"):
-            raise ConfigError(f"extractor must be auto, mnist or inception, got {extractor!r}")
+        if extractor not in extractor_names():
+            raise ConfigError(f"extractor must be one of {', '.join(extractor_names())}, got {extractor!r}")
         self.extractor = extractor
         default_extra = () if self.score_fn else ("lipschitz", "lipschitz_l1")
         self.measures = _measure_names("measures", default_extra if measures is None else measures)
@@ -298,81 +237,85 @@ class DiversityController:
         self.last_score: float | None = None
         self.knob_multiplier = 1.0
         self.evaluations = 0
-        self.seconds = 0.0  # wall time of the decisions: the method's compute overhead
-        self.measure_seconds = 0.0  # wall time of the final measurement (reporting, not control)
         self.exhausted = False
         self.finished = False
         self.final: dict[str, float] = {}
-        self._measurers: dict[tuple, Measurer] = {}
+        self._evaluators: dict[tuple, GeneratorEvaluator] = {}
+        self._noise: torch.Tensor | None = None
         self._knob_applied = False
 
-    # ------------------------------------------------------------------------ the protocol
-    def __call__(self, trainer, metrics=None) -> None:
+    # ----------------------------------------------------------------------- the lifecycle
+    def on_train_start(self, trainer) -> None:
+        if self.knob is not None:  # a knob that cannot work is an error before the first step, not after
+            self._apply_knob(trainer)
+
+    def on_step_end(self, trainer, metrics=None) -> None:
         if self.knob is not None and not self._knob_applied:
             self._apply_knob(trainer)
-        at_end = trainer.step == trainer.config.steps
-        due = trainer.step % self.interval == 0 or (at_end and self.mode == "select")
-        if due and not self.finished and not self._budget_left():
-            self._mark_exhausted(trainer)
-        elif due and not self.finished:
-            self.decide(trainer)
-        if at_end and not self.finished:
-            self.finish(trainer)
+        if trainer.step % self.interval == 0:
+            self._decide_if_allowed(trainer)
 
-    def _budget_left(self) -> bool:
+    def on_train_end(self, trainer) -> None:
+        """The end of the run (the trainer calls it once the run reaches its length, never at a pause)."""
+        if self.finished:
+            return
+        decided_now = any(e["step"] == trainer.step for e in self.decisions())
+        if self.mode == "select" and not decided_now:  # the last generator competes too
+            self._decide_if_allowed(trainer)
+        self.finish(trainer)
+
+    def _decide_if_allowed(self, trainer) -> None:
+        if self.finished:
+            return
+        if self._budget_left(trainer):
+            self.decide(trainer)
+        elif not self.exhausted:
+            self.exhausted = True
+            self._record(trainer, {"step": trainer.step, "event": "budget exhausted", "evaluations": self.evaluations,
+                                   "seconds": round(self._seconds_spent(trainer), 4)})
+
+    def _seconds_spent(self, trainer) -> float:
+        """This callback's time so far, as the trainer measures it (0 outside a trainer)."""
+        if not any(c is self for c in getattr(trainer, "callbacks", [])):
+            return 0.0
+        return trainer.seconds_of(self)
+
+    def _budget_left(self, trainer) -> bool:
         if self.exhausted:
             return False
         if self.budget_evals is not None and self.evaluations >= self.budget_evals:
             return False
-        return self.budget_seconds is None or self.seconds < self.budget_seconds
-
-    def _mark_exhausted(self, trainer) -> None:
-        if not self.exhausted:
-            self.exhausted = True
-            self._record(trainer, {"step": trainer.step, "event": "budget exhausted", "evaluations": self.evaluations,
-                                   "seconds": round(self.seconds, 4)})
+        return self.budget_seconds is None or self._seconds_spent(trainer) < self.budget_seconds
 
     # ------------------------------------------------------------------------ scoring
-    def _device(self, trainer) -> torch.device:
-        return torch.device(getattr(trainer, "device", None) or next(trainer.generator.parameters()).device)
-
-    def _extractor_name(self, trainer) -> str:
-        if self.extractor != "auto":
-            return self.extractor
-        channels = getattr(trainer, "channels", None) or getattr(trainer.generator, "channels", 1)
-        return "mnist" if channels == 1 else "inception"
-
-    def _measurer(self, trainer, names) -> Measurer:
-        key = tuple(names)
-        if key not in self._measurers:
-            device = self._device(trainer)
+    def _eval_noise(self, trainer) -> torch.Tensor:
+        """The fixed evaluation latents (n_eval, latent_dim), drawn once from eval_seed (CPU)."""
+        if self._noise is None:
             latent_dim = getattr(trainer, "latent_dim", None) or trainer.generator.latent_dim
-            noise = torch.randn(self.n_eval, latent_dim, generator=torch.Generator().manual_seed(self.eval_seed))
+            self._noise = torch.randn(self.n_eval, latent_dim, generator=torch.Generator().manual_seed(self.eval_seed))
+        return self._noise
+
+    def _evaluator(self, trainer, names) -> GeneratorEvaluator:
+        """The shared generator evaluator for these measures, on the fixed noise; real images (n_eval of
+        the training set, drawn once from eval_seed + 1) when a measure compares with them."""
+        key = tuple(names)
+        if key not in self._evaluators:
             real = None
-            if any(n in ("diversity", "fid") for n in names):
+            if any(METRICS[n].needs == "reference" for n in names):
                 data = trainer.data.images
                 pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.eval_seed + 1))
                 real = data[pick[: self.n_eval]]
-            self._measurers[key] = Measurer(names, noise.to(device), self._extractor_name(trainer), real, device,
-                                            self.eval_batch_size)
-        return self._measurers[key]
+            device = torch.device(getattr(trainer, "device", None) or next(trainer.generator.parameters()).device)
+            channels = getattr(trainer, "channels", None) or getattr(trainer.generator, "channels", 1)
+            self._evaluators[key] = GeneratorEvaluator(
+                names, real, extractor=self.extractor, noise=self._eval_noise(trainer),
+                sample_batch_size=self.eval_batch_size, device=device, channels=channels, prefer_digits=True,
+                is_splits=1)
+        return self._evaluators[key]
 
-    def _sampler(self, trainer) -> Callable[[torch.Tensor], torch.Tensor]:
-        """z -> G(z) in eval mode without gradients; conditional models get the fixed labels 0, 1, ..., K-1, 0, ..."""
-        G, config = trainer.generator, trainer.config
-        conditional = getattr(config, "conditional", "none") in ("cgan", "acgan")
-
-        def sample(z):
-            was_training = G.training
-            G.eval()
-            try:
-                with torch.no_grad():
-                    if conditional:
-                        return G(z, torch.arange(len(z), device=z.device) % config.n_classes)
-                    return G(z)
-            finally:
-                G.train(was_training)
-        return sample
+    def _measure(self, trainer, names) -> dict[str, float]:
+        """The named measures of trainer.generator as it is now (conditional generators: labels 0..K-1, 0, ...)."""
+        return self._evaluator(trainer, names)(trainer.generator)
 
     def _score_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.weights, *self.measures]))
@@ -381,18 +324,17 @@ class DiversityController:
         """(score, measures) of trainer.generator as it is now."""
         self.evaluations += 1
         if self.score_fn is not None:
-            noise = self._measurer(trainer, ()).noise
-            score = float(self.score_fn(trainer.generator, noise))
-            measures = self._measurer(trainer, self.measures)(self._sampler(trainer)) if self.measures else {}
+            device = torch.device(getattr(trainer, "device", None) or next(trainer.generator.parameters()).device)
+            score = float(self.score_fn(trainer.generator, self._eval_noise(trainer).to(device)))
+            measures = self._measure(trainer, self.measures) if self.measures else {}
             return score, measures
-        measures = self._measurer(trainer, self._score_names())(self._sampler(trainer))
+        measures = self._measure(trainer, self._score_names())
         score = sum(w * MEASURES[name] * measures[name] for name, w in self.weights.items())
         return (float(score) if math.isfinite(score) else -math.inf), measures
 
     # ------------------------------------------------------------------------ deciding
     def decide(self, trainer) -> dict:
         """One decision at trainer.step (see the module docstring); returns its log entry."""
-        started = time.perf_counter()
         G = trainer.generator
         with preserved_rng(), torch.no_grad():
             current = snapshot(G)
@@ -424,8 +366,6 @@ class DiversityController:
         if self.knob is not None:
             entry[self.knob + "_multiplier"] = self._turn_knob(trainer, chosen_score)
         self.last_score = chosen_score
-        self.seconds += time.perf_counter() - started
-        entry["seconds"] = round(time.perf_counter() - started, 4)
         self._record(trainer, entry)
         if hasattr(trainer, "log_extra"):
             trainer.log_extra({"controller_r": chosen, "controller_score": _json_float(chosen_score) or float("nan")})
@@ -440,10 +380,8 @@ class DiversityController:
             self._record(trainer, {"step": trainer.step, "event": "restored best", "best_step": self.best_step,
                                    "score": _json_float(self.best_score)})
         if self.final_measures:
-            started = time.perf_counter()
             with preserved_rng(), torch.no_grad():
-                self.final = self._measurer(trainer, self.final_measures)(self._sampler(trainer))
-            self.measure_seconds += time.perf_counter() - started
+                self.final = self._measure(trainer, self.final_measures)
             self._record(trainer, {"step": trainer.step, "event": "final measures", "measures": _json_floats(self.final)})
 
     # --------------------------------------------------------------------------- the knob
@@ -452,10 +390,11 @@ class DiversityController:
             for group in trainer.opt_d.param_groups:
                 group["lr"] = trainer.config.lr_d * self.knob_multiplier
         else:
-            if not hasattr(trainer, "instance_noise_factor") or not getattr(trainer.config, "instance_noise", 0):
+            term = trainer.term("instance_noise") if hasattr(trainer, "term") else None
+            if term is None:
                 raise ConfigError("knob 'instance_noise' needs a trainer with instance noise switched on "
                                   "(set instance_noise > 0 in the training config), or choose knob: lr_d")
-            trainer.instance_noise_factor = self.knob_multiplier
+            term.factor = self.knob_multiplier
         self._knob_applied = True
 
     def _turn_knob(self, trainer, score: float) -> float:
@@ -471,27 +410,23 @@ class DiversityController:
         self.log.append(entry)
         out_dir = getattr(trainer, "out_dir", None)
         if out_dir is not None:
-            path = Path(out_dir) / LOG_NAME
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text("".join(json.dumps(e) + "\n" for e in self.log))
-            os.replace(tmp, path)
+            write_text_atomic(Path(out_dir) / LOG_NAME, "".join(json.dumps(e) + "\n" for e in self.log))
 
     def decisions(self) -> list[dict]:
         """The decision entries of the log (without budget/restore/final events)."""
         return [e for e in self.log if "chosen_r" in e]
 
     def summary(self) -> dict:
-        """JSON-able figures for reports: decisions, mean chosen r, evaluations, seconds, final measures."""
+        """JSON-able figures for reports: decisions, mean chosen r, evaluations, final measures
+        (its time: trainer.callback_seconds)."""
         rs = [e["chosen_r"] for e in self.decisions()]
         out = {
+            "callback": self.name,
             "mode": self.mode,
             "score": "callable" if self.score_fn else "+".join(f"{w:g}*{k}" for k, w in self.weights.items()),
             "decisions": len(rs),
             "mean_r": float(np.mean(rs)) if rs else None,
             "evaluations": self.evaluations,
-            "seconds": round(self.seconds, 3),
-            "measure_seconds": round(self.measure_seconds, 3),
             "budget_exhausted": self.exhausted,
         }
         if self.mode == "select":
@@ -505,9 +440,8 @@ class DiversityController:
         cpu = (lambda s: None if s is None else {k: v.cpu() for k, v in s.items()})
         return {"log": self.log, "prev": cpu(self.prev), "best": cpu(self.best), "best_step": self.best_step,
                 "best_score": _json_float(self.best_score), "last_score": _json_float(self.last_score),
-                "knob_multiplier": self.knob_multiplier, "evaluations": self.evaluations, "seconds": self.seconds,
-                "measure_seconds": self.measure_seconds, "exhausted": self.exhausted, "finished": self.finished,
-                "final": self.final}
+                "knob_multiplier": self.knob_multiplier, "evaluations": self.evaluations,
+                "exhausted": self.exhausted, "finished": self.finished, "final": self.final}
 
     def load_state_dict(self, state: dict) -> None:
         self.log = list(state["log"])
@@ -515,7 +449,6 @@ class DiversityController:
         self.best_score = -math.inf if state["best_score"] is None else state["best_score"]
         self.last_score = state["last_score"]
         self.knob_multiplier, self.evaluations = state["knob_multiplier"], state["evaluations"]
-        self.seconds, self.measure_seconds = state["seconds"], state["measure_seconds"]
         self.exhausted, self.finished, self.final = state["exhausted"], state["finished"], dict(state["final"])
         self._knob_applied = False
 

@@ -1,4 +1,4 @@
-"""FID during training: a trainer hook that measures the generator every N steps and keeps the best one.
+"""FID during training: a trainer callback that measures the generator every N steps and keeps the best one.
 
 Losses of a GAN say little about how good its samples are; the Fréchet Inception Distance (Heusel
 et al. 2017, see course_lib.metrics.fid) does:
@@ -7,86 +7,45 @@ et al. 2017, see course_lib.metrics.fid) does:
 
 with (mu, S) the mean and covariance of Inception pool3 features of generated (g) and real (r)
 images. The real side is fixed, so its statistics are computed once and cached on disk
-(course_lib.metrics' statistics cache); every `every` steps the tracker draws `n_samples` images
-from `trainer.generator_for_eval()` (the EMA copy when the run keeps one) with its own seeded noise
-(never the training stream, so a tracked run trains exactly as an untracked one), logs the value
-as `fid` in log.jsonl, redraws `fid.png`, and when the value is the best so far writes
-`checkpoints/best.pt` (atomically, a full checkpoint: `course-lib sample run/checkpoints/best.pt`).
+(course_lib.metrics' statistics cache); every `every` steps, and at the end of training (the
+`train()` call that reaches the configured steps), the tracker measures `n_samples` images from
+`trainer.generator_for_eval()` (the EMA copy when the run keeps one) with the shared
+`metrics.GeneratorEvaluator` (its own seeded noise, never the training stream, so a tracked run
+trains exactly as an untracked one), logs the value as `fid` in log.jsonl, redraws `fid.png`, and
+when the value is the best so far writes `checkpoints/best.pt` (atomically, a full checkpoint:
+`course-lib sample run/checkpoints/best.pt`). A `train()` call that stops earlier is a pause (an
+experiment trains to each of its evaluation steps): nothing extra is measured there, so a paused
+and resumed run measures exactly what a straight one does.
 
 FID from a few thousand samples is biased upwards (the bias shrinks like 1/n), so values tracked
 with n_samples=5000 are comparable with each other but read a little higher than the 10k/50k-sample
 numbers papers report.
 
-Extractors: 'inception' (the standard; use it on a GPU), 'mnist' (the package's digit classifier,
-for MNIST runs on a CPU), 'pixels' (8x8 downsampled pixels: a cheap Fréchet distance for smoke
-tests on a CPU, meaningful only relative to itself), or 'auto' (Inception when its weights are on
-disk, else 'mnist' for grey images and 'pixels' for colour ones). Only Inception values are
-comparable with published FIDs; the others are labelled so.
+Extractors (course_lib.metrics' registry): 'inception' (the standard; use it on a GPU), 'mnist'
+(the package's digit classifier, for MNIST runs on a CPU), 'pixels' (8x8 downsampled pixels: a
+cheap Fréchet distance for smoke tests on a CPU, meaningful only relative to itself), or 'auto'
+(`metrics.resolve_extractor`: Inception when its weights are on disk, else 'mnist' for grey images
+and 'pixels' for colour ones). Only Inception values are comparable with published FIDs; the
+others are labelled so. The time the tracker takes is in `trainer.callback_seconds`.
 
-In a config: `hooks: [{name: fid_tracker, every: 2000, n_samples: 5000}]`.
+In a config: `callbacks: [{name: fid_tracker, every: 2000, n_samples: 5000}]`.
 """
 from __future__ import annotations
 
 import hashlib
 import math
 import os
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from course_lib.core.errors import ConfigError
-from course_lib.metrics.features import FeatureExtractor, get_extractor
-from course_lib.metrics.fid import fid, statistics_of
+from course_lib.core.io import save_figure_atomic
+from course_lib.metrics.evaluator import GeneratorEvaluator
+from course_lib.metrics.features import FeatureExtractor, extractor_names
 from course_lib.metrics.inputs import as_image_source
-from course_lib.metrics.stats_cache import Statistics, cached_statistics
-
-TRACKER_EXTRACTORS = ("inception", "mnist", "pixels", "auto")
-
-
-class PixelExtractor(FeatureExtractor):
-    """Features = the image average-pooled to 8x8 RGB (192 values in [0, 1]). No network at all.
-
-    A Fréchet distance on these compares coarse colour layouts only: cheap enough for CPU smoke tests
-    of the tracking machinery, and NOT comparable with Inception FIDs.
-    """
-
-    name = "pixels"
-    label = "8x8 pixels, not comparable with Inception numbers"
-    identity = "pixels-8x8-avgpool-v1"
-    feature_dim = 3 * 8 * 8
-    comparable_with_inception = False
-    batch_size = 500
-
-    def __init__(self, device="cpu"):
-        self.device = torch.device(device)
-
-    @torch.inference_mode()
-    def __call__(self, batch, want_logits=False):
-        x = batch.to(self.device)
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        return F.adaptive_avg_pool2d(x, 8).flatten(1), None
-
-
-def resolve_extractor(name: str, device, channels: int) -> FeatureExtractor:
-    """The extractor for a tracker setting (see the module docstring for 'auto')."""
-    if name not in TRACKER_EXTRACTORS:
-        raise ConfigError(f"fid_tracker extractor must be one of {', '.join(TRACKER_EXTRACTORS)}, got {name!r}")
-    if name == "auto":
-        from course_lib.metrics.errors import WeightsNotFound
-        from course_lib.metrics.inception import find_inception_weights
-
-        try:
-            find_inception_weights(download=False, progress=False)
-            name = "inception"
-        except WeightsNotFound:
-            name = "mnist" if channels == 1 else "pixels"
-    if name == "pixels":
-        return PixelExtractor(device)
-    return get_extractor(name, device)
+from course_lib.metrics.stats_cache import Statistics
+from course_lib.training.callbacks.base import Callback, register_callback
 
 
 def data_identity(images: torch.Tensor, source: str) -> str:
@@ -97,14 +56,15 @@ def data_identity(images: torch.Tensor, source: str) -> str:
     return f"trainer-data:{source}:{tuple(images.shape)}:{digest}"
 
 
-class FIDTracker:
-    """Trainer hook: FID of `n_samples` generated images vs reference statistics every `every` steps.
+@register_callback("fid_tracker")
+class FIDTracker(Callback):
+    """Trainer callback: FID of `n_samples` generated images vs reference statistics every `every` steps.
 
     reference: None (the trainer's own training images, first `reference_limit` of them) or anything
     course_lib.metrics accepts: a dataset name ('mnist:test', 'celeba'), a folder, an .npz of images
     or of statistics (mu, sigma). Its statistics are cached on disk, so only the first run pays.
     seed: the noise seed of the generated samples (the same latents at every evaluation, so the
-    curve shows the generator changing, not the sample). at_end: also evaluate at config.steps.
+    curve shows the generator changing, not the sample). at_end: also evaluate at the end of training.
     """
 
     def __init__(self, every: int = 1000, n_samples: int = 5000, extractor: str = "inception", reference=None,
@@ -115,70 +75,81 @@ class FIDTracker:
                 raise ConfigError(f"fid_tracker {name} must be an integer >= {low}, got {value!r}")
         if reference_limit is not None and (not isinstance(reference_limit, int) or reference_limit < 2):
             raise ConfigError(f"fid_tracker reference_limit must be an integer >= 2, got {reference_limit!r}")
-        if extractor not in TRACKER_EXTRACTORS:
-            raise ConfigError(f"fid_tracker extractor must be one of {', '.join(TRACKER_EXTRACTORS)}, got {extractor!r}")
+        if extractor not in extractor_names():
+            raise ConfigError(f"fid_tracker extractor must be one of {', '.join(extractor_names())}, got {extractor!r}")
         self.every, self.n_samples, self.extractor_name = every, n_samples, extractor
         self.reference, self.reference_limit, self.batch_size, self.seed = reference, reference_limit, batch_size, seed
         self.keep_best, self.plot, self.at_end, self.progress = keep_best, plot, at_end, progress
         self.history: list[tuple[int, float]] = []  # (step, FID)
         self.best_fid: float | None = None
         self.best_step: int | None = None
-        self.seconds = 0.0  # wall time spent evaluating (the experiment report's hook overhead)
-        self.extractor: FeatureExtractor | None = None
-        self.reference_stats: Statistics | None = None
+        self.evaluator: GeneratorEvaluator | None = None
 
-    # ----------------------------------------------------------------------------- the hook
-    def __call__(self, trainer, metrics=None) -> None:
-        step = trainer.step
-        due = step % self.every == 0 or (self.at_end and step == trainer.config.steps)
-        if not due or (self.history and self.history[-1][0] >= step):
-            return  # a resumed run does not measure a step it already measured
+    # ----------------------------------------------------------------------- the lifecycle
+    def on_step_end(self, trainer, metrics=None) -> None:
+        if trainer.step % self.every == 0:
+            self._evaluate_once(trainer)
+
+    def on_train_end(self, trainer) -> None:
+        """The end of the run (the trainer calls it once the run reaches its length, never at a pause)."""
+        if self.at_end:
+            self._evaluate_once(trainer)
+
+    def _evaluate_once(self, trainer) -> None:
+        if self.history and self.history[-1][0] >= trainer.step:
+            return  # measured at this step already (or before a resume)
         self.evaluate(trainer)
 
     def evaluate(self, trainer) -> float:
         """Measure FID now, log it, update fid.png and, if it is the best so far, checkpoints/best.pt."""
-        started = time.perf_counter()
-        try:
-            value = self.measure(trainer)
-            step = trainer.step
-            self.history.append((step, value))
-            trainer.log_extra({"fid": value})
-            improved = math.isfinite(value) and (self.best_fid is None or value < self.best_fid)
-            if improved:
-                self.best_fid, self.best_step = value, step
-            if trainer.out_dir is not None:
-                if improved and self.keep_best:  # after updating the state above, so best.pt knows it is best
-                    trainer.save_checkpoint(trainer.out_dir / "checkpoints" / "best.pt")
-                if self.plot:
-                    self.plot_curve(trainer.out_dir / "fid.png")
-            return value
-        finally:
-            self.seconds += time.perf_counter() - started
+        value = self.measure(trainer)
+        step = trainer.step
+        self.history.append((step, value))
+        trainer.log_extra({"fid": value})
+        improved = math.isfinite(value) and (self.best_fid is None or value < self.best_fid)
+        if improved:
+            self.best_fid, self.best_step = value, step
+        if trainer.out_dir is not None:
+            if improved and self.keep_best:  # after updating the state above, so best.pt knows it is best
+                trainer.save_checkpoint(trainer.out_dir / "checkpoints" / "best.pt")
+            if self.plot:
+                self.plot_curve(trainer.out_dir / "fid.png")
+        return value
 
     def measure(self, trainer) -> float:
         """FID of n_samples images from trainer.generator_for_eval() against the reference statistics."""
         self._setup(trainer)
-        result = fid(trainer.generator_for_eval(), self.reference_stats, extractor=self.extractor,
-                     n_samples=self.n_samples, seed=self.seed, batch_size=self.batch_size, progress=self.progress)
-        return float(result.value)
+        return float(self.evaluator(trainer.generator_for_eval())["fid"])
 
     def _setup(self, trainer) -> None:
-        if self.extractor is None:
-            self.extractor = resolve_extractor(self.extractor_name, trainer.device, trainer.channels)
-        if self.reference_stats is not None:
-            return
-        if self.reference is None:
-            images = trainer.data.images[:self.reference_limit]
-            source = as_image_source(images, what="training images")
-            source.identity = data_identity(images, trainer.data.source)
-            source.description = f"{trainer.data.source} ({len(images):,} images)"
-            self.reference_stats = cached_statistics(source, self.extractor, batch_size=self.batch_size,
-                                                     progress=self.progress)
-        else:
-            self.reference_stats = statistics_of(
-                self.reference, self.extractor, batch_size=self.batch_size, progress=self.progress,
-                what="FID reference", data_root=trainer.config.data_root, image_size=trainer.image_size,
-                limit=self.reference_limit)
+        """The evaluator (extractor and reference statistics), built once from the trainer's data."""
+        if self.evaluator is None:
+            reference = self.reference
+            if reference is None:
+                images = trainer.data.images[:self.reference_limit]
+                reference = as_image_source(images, what="training images")
+                reference.identity = data_identity(images, trainer.data.source)
+                reference.description = f"{trainer.data.source} ({len(images):,} images)"
+            self.evaluator = GeneratorEvaluator(
+                ["fid"], reference, extractor=self.extractor_name, n_samples=self.n_samples, seed=self.seed,
+                batch_size=self.batch_size, device=trainer.device, channels=trainer.channels,
+                reference_limit=None if self.reference is None else self.reference_limit,
+                data_root=trainer.config.data_root, image_size=trainer.image_size, progress=self.progress)
+        self.evaluator.prepare()
+
+    @property
+    def extractor(self) -> FeatureExtractor | None:
+        return None if self.evaluator is None else self.evaluator.extractor
+
+    @property
+    def reference_stats(self) -> Statistics | None:
+        """The reference's statistics (None before the first measurement); set to None to recompute them."""
+        return None if self.evaluator is None else self.evaluator.reference_stats
+
+    @reference_stats.setter
+    def reference_stats(self, stats: Statistics | None) -> None:
+        if self.evaluator is not None:
+            self.evaluator.reference_stats = stats
 
     # ------------------------------------------------------------------------------ outputs
     @property
@@ -207,26 +178,21 @@ class FIDTracker:
         ax.legend()
         fig.tight_layout()
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-            fig.savefig(tmp, dpi=100)
-            os.replace(tmp, path)
+            save_figure_atomic(fig, Path(path), dpi=100)
         return fig
 
     # --------------------------------------------------------------------- checkpointed state
     def state_dict(self) -> dict:
         return {"history": [[int(s), float(v)] for s, v in self.history], "best_fid": self.best_fid,
-                "best_step": self.best_step, "seconds": self.seconds}
+                "best_step": self.best_step}
 
     def load_state_dict(self, state: dict) -> None:
         self.history = [(int(s), float(v)) for s, v in state.get("history", [])]
         self.best_fid, self.best_step = state.get("best_fid"), state.get("best_step")
-        self.seconds = float(state.get("seconds", 0.0))
 
     def summary(self) -> dict:
-        """JSON-able results for the experiment report."""
+        """JSON-able results for the experiment report (its time: trainer.callback_seconds)."""
         last = self.history[-1] if self.history else (None, None)
-        return {"fid_extractor": self.label, "fid_n_samples": self.n_samples, "fid_every": self.every,
-                "evaluations": len(self.history), "last_fid": last[1], "last_step": last[0],
-                "best_fid": self.best_fid, "best_step": self.best_step, "seconds": round(self.seconds, 3)}
+        return {"callback": self.name, "fid_extractor": self.label, "fid_n_samples": self.n_samples,
+                "fid_every": self.every, "evaluations": len(self.history), "last_fid": last[1],
+                "last_step": last[0], "best_fid": self.best_fid, "best_step": self.best_step}
