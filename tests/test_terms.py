@@ -41,7 +41,7 @@ def test_r1_penalty_of_a_quadratic_critic_by_hand():
     images; on image-shaped inputs, and only the real ones matter."""
     real = torch.randn(5, 1, 4, 4)
     penalty = r1_penalty(lambda x: 0.5 * (x ** 2).flatten(1).sum(1), real)
-    assert math.isclose(float(penalty), float((real ** 2).flatten(1).sum(1).mean()), rel_tol=1e-6)
+    assert math.isclose(float(penalty.detach()), float((real ** 2).flatten(1).sum(1).mean()), rel_tol=1e-6)
     assert penalty.requires_grad is False or penalty.grad_fn is not None  # differentiable: D can minimise it
 
 

@@ -70,7 +70,10 @@ def bwrap_args(io_dir: Path, work_dir: Path, env: dict, limits: Limits, as_root:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    made: set[str] = set()
+    # The private /tmp first: Python or course_lib may live under /tmp (a checkout there, an editable
+    # install), and their read-only binds below must be mounted on top of it, not hidden by it.
+    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    made: set[str] = {"/tmp"}  # the tmpfs keeps its own sticky, world-writable mode
     for path in _python_paths() + [p for p in extra_read_only if os.path.exists(p)]:
         # bwrap would create the folders above a mount point as root-only (0700): the unprivileged uid could not
         # get through them, so they are made first, traversable (they hold nothing but the mount point).
@@ -79,8 +82,7 @@ def bwrap_args(io_dir: Path, work_dir: Path, env: dict, limits: Limits, as_root:
                 made.add(str(parent))
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", path, path]
-    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
-             "--perms", "0755", "--dir", IO_MOUNT, "--ro-bind", str(io_dir / "in"), f"{IO_MOUNT}/in", "--bind", str(io_dir / "out"), f"{IO_MOUNT}/out",
+    args += ["--perms", "0755", "--dir", IO_MOUNT, "--ro-bind", str(io_dir / "in"), f"{IO_MOUNT}/in", "--bind", str(io_dir / "out"), f"{IO_MOUNT}/out",
              "--bind", str(work_dir), WORK_MOUNT, "--chdir", WORK_MOUNT, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
