@@ -63,7 +63,7 @@ def test_r1_preset_builds_the_term_and_the_trainer_logs_gamma_over_two_times_the
     # recompute it for a fresh trainer's first batch.
     fresh = Trainer(cfg, data=digits, progress=False)
     real, _ = fresh.loader.batch(0)
-    expected = float(r1_penalty(fresh.discriminator, real))
+    expected = float(r1_penalty(fresh.discriminator, real).detach())
     fresh.train(steps=1)
     assert math.isclose(fresh.history[0]["r1_penalty"], expected, rel_tol=1e-5)
     with pytest.raises(ConfigError, match="r1_weight"):
