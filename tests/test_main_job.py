@@ -41,9 +41,10 @@ def test_recipe_only_when_nothing_else_chose_the_settings(extra):
 def test_recipe_departs_from_the_defaults_but_not_from_dcgan():
     recipe, defaults = TrainConfig.from_dict({"preset": MAIN_JOB_PRESET}), TrainConfig()
     assert recipe.arch == "dcgan" and recipe.loss == defaults.loss == "non-saturating"
-    assert (recipe.lr_g, recipe.lr_d, recipe.beta1, recipe.beta2) == (2e-4, 2e-4, 0.5, 0.999)
+    assert (recipe.optimizer, recipe.beta1, recipe.beta2, recipe.g_upsample) == ("adam", 0.5, 0.999, "nearest")
+    assert recipe.lr_g == recipe.lr_d  # one learning rate, as in the paper (its value is the recipe's choice)
     changed = {k for k, v in recipe.to_dict().items() if v != defaults.to_dict()[k]}
-    assert changed == set(PRESETS[MAIN_JOB_PRESET])
+    assert changed == {k for k, v in PRESETS[MAIN_JOB_PRESET].items() if v != defaults.to_dict()[k]}
 
 
 def test_cli_trains_with_the_recipe_and_flags_override_it(tmp_path, capsys):

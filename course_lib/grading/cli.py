@@ -34,6 +34,9 @@ def register(subparsers) -> None:
     grade.add_argument("--total-timeout", type=int, help="seconds one submission may run [default: the assignment's]")
     grade.add_argument("--output-limit", type=int, default=100_000, help="characters of output kept per cell")
     grade.add_argument("--memory-gb", type=float, default=6.0, help="address space per process of a submission")
+    grade.add_argument("--ram-gb", type=float, default=4.0,
+                       help="memory of all of a submission's processes together, its /tmp included (a memory cgroup "
+                            "per submission, where the grader may create one: root, or a delegated cgroup)")
     grade.add_argument("--file-gb", type=float, default=1.0, help="largest file a submission may write")
     grade.add_argument("--folder-gb", type=float, default=4.0, help="all files of a submission together")
     grade.add_argument("--processes", type=int, default=256, help="processes per submission (when run as root)")
@@ -57,7 +60,7 @@ def run_grade(args) -> int:
 
     results = grade(args.submissions, args.assignment, args.out, workers=args.workers, cell_timeout=args.cell_timeout,
                     total_timeout=args.total_timeout, output_limit=args.output_limit, fast=True if args.fast else None,
-                    limits={"memory_gb": args.memory_gb, "file_gb": args.file_gb, "folder_gb": args.folder_gb,
+                    limits={"memory_gb": args.memory_gb, "ram_gb": args.ram_gb, "file_gb": args.file_gb, "folder_gb": args.folder_gb,
                             "processes": args.processes}, progress=not args.quiet)
     for res in results:
         note = f" ({len(res.events)} problem(s), see feedback)" if res.events else ""

@@ -12,7 +12,8 @@ count, not the submission's metadata), plans the checks (`checker`), runs the no
 - alone writes OUT/grades.csv, OUT/feedback/STUDENT.md, OUT/executed/STUDENT.ipynb and OUT/summary.json,
   atomically, after every finished submission (an interrupted run keeps what was graded);
 - gives every worker PR_SET_PDEATHSIG, and the sandboxes die with their worker, so killing the grader
-  leaves no process of any submission behind.
+  leaves no process of any submission behind; after each worker it also kills whatever is left in that
+  submission's memory cgroup and removes it.
 
 Manually graded answers and tasks are listed as needing manual grading (an answer left as the stub scores
 0, as in nbgrader).
@@ -29,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import markup
+from . import cgroup, markup
 from .assign import find_bundle, load_bundle
 from .sandbox import with_group_killed
 
@@ -195,6 +196,7 @@ class _Running:
     private: Path
     deadline: float
     started: float
+    memory_cgroup: str | None = None  # the submission's memory cgroup (made by its worker), removed after it
     stopped_seen: float = 0.0
 
 
@@ -206,7 +208,10 @@ def _token(private: Path) -> str:
 def _start_worker(path: Path, student: str, slot: int, bundle_path: Path, settings: GradeSettings, mode: str,
                   scratch: Path) -> _Running:
     private = Path(tempfile.mkdtemp(prefix="sub-", dir=scratch))
+    hierarchy = cgroup.find()[0]
+    memory = str(cgroup.path_for(hierarchy, f"{os.getpid()}-{private.name}")) if hierarchy else None
     job = {"submission": str(path.absolute()), "student": student, "bundle": str(bundle_path), "slot": slot,
+           "cgroup": memory, "cgroup_version": hierarchy.version if hierarchy else None,
            "private": str(private / "work"), "result": str(private / "result.json"), "mode": mode,
            "fast": settings.fast, "cell_timeout": settings.cell_timeout, "total_timeout": settings.total_timeout,
            "output_limit": settings.output_limit, "limits": settings.limits, "token": _token(private)}
@@ -217,7 +222,7 @@ def _start_worker(path: Path, student: str, slot: int, bundle_path: Path, settin
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     now = time.monotonic()
     deadline = now + settings.total_timeout + STARTUP_ALLOWANCE + CHECKER_ALLOWANCE
-    return _Running(proc, path, student, slot, private, deadline, now)
+    return _Running(proc, path, student, slot, private, deadline, now, memory)
 
 
 def _failed(run: _Running, bundle: dict, why: str) -> SubmissionResult:
@@ -245,6 +250,8 @@ def _finish(run: _Running, bundle: dict, why: str | None) -> SubmissionResult:
         res = _failed(run, bundle, why)
     res.seconds = res.seconds or (time.monotonic() - run.started)
     kill_tagged(_token(run.private))  # nothing of a run without a sandbox survives either
+    if run.memory_cgroup:
+        cgroup.remove(Path(run.memory_cgroup))  # nor any process in its cgroup, whatever happened to its worker
     shutil.rmtree(run.private, ignore_errors=True)
     return res
 
@@ -257,13 +264,28 @@ def _process_state(pid: int) -> str:
         return ""
 
 
+def _remove_stale_scratch() -> None:
+    """Delete the scratch folders (copies of submissions) of graders that were killed: their pid is gone."""
+    for folder in Path(tempfile.gettempdir()).glob("course-lib-grade-*-*"):
+        pid = folder.name.split("-")[3]
+        try:
+            if not pid.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, OverflowError):  # alive (EPERM: another user's), or gone meanwhile
+            continue
+
+
 def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) -> list[SubmissionResult]:
     from tqdm.auto import tqdm
 
     results: list[SubmissionResult] = []
     queue = list(subs)
     running: dict[int, _Running] = {}
-    scratch = Path(tempfile.mkdtemp(prefix="course-lib-grade-"))
+    _remove_stale_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"course-lib-grade-{os.getpid()}-"))
     os.chmod(scratch, 0o700)
     try:
         with tqdm(total=len(subs), desc=f"grading {bundle['name']}", unit="submission", disable=not progress) as bar:
@@ -292,6 +314,8 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
     finally:
         for run in running.values():
             with_group_killed(run.proc)
+            if run.memory_cgroup:
+                cgroup.remove(Path(run.memory_cgroup))
         shutil.rmtree(scratch, ignore_errors=True)
     return results
 
@@ -321,7 +345,7 @@ def grade(submissions: list[str | os.PathLike], assignment: str, out: str | os.P
     mode, why = (sandbox_mode, "turned off by the caller") if sandbox_mode == "none" else sandbox.detect()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    header = report.sandbox_header(mode, why)
+    header = report.sandbox_header(mode, why, sandbox.Limits(**settings.limits), cgroup.find())
 
     def on_result(res, so_far):
         report.write_reports(sorted(so_far, key=lambda r: r.student), bundle, out, header, changed=res)

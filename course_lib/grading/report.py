@@ -6,8 +6,8 @@
   of plain text, so it cannot add headings, fake totals, links or HTML; hidden checks say only "failed";
 - OUT/executed/STUDENT.ipynb: the notebook as it ran, test cells as the student version with their verdicts;
 - OUT/summary.json: per submission what happened (status, events, seconds, points, and the full reason of
-  every failed check, hidden ones included, for the instructor), and the sandbox that was used, with a
-  loud warning when there was none.
+  every failed check, hidden ones included, for the instructor), the sandbox that was used, with a
+  loud warning when there was none, and the memory limits that held.
 """
 from __future__ import annotations
 
@@ -59,13 +59,26 @@ def grades_csv(results) -> str:
     return buf.getvalue()
 
 
-def sandbox_header(mode: str, why: str) -> dict:
+def memory_line(limits, memory_cgroups: tuple) -> str:
+    """Which memory limits held: a cgroup per submission (all its processes together), or RLIMIT_AS only."""
+    hierarchy, why = memory_cgroups
+    per_process = f"{limits.memory_gb:g} GB of address space per process"
+    if hierarchy is None:
+        return f"{per_process} only (no memory cgroup: {why})"
+    return f"{limits.ram_gb:g} GB for all of a submission's processes and its /tmp ({hierarchy.describe()}); {per_process}"
+
+
+def sandbox_header(mode: str, why: str, limits=None, memory_cgroups: tuple = (None, "not checked")) -> dict:
+    from .sandbox import Limits
+
+    memory = memory_line(limits or Limits(), memory_cgroups)
     if mode == "none":
-        return {"sandbox": "none", "warning": f"WARNING: NO SANDBOX ({plain_line(why)}). Student code ran with the "
+        return {"sandbox": "none", "memory": memory,
+                "warning": f"WARNING: NO SANDBOX ({plain_line(why)}). Student code ran with the "
                 "grader's permissions: it could read and change your files. Install bubblewrap "
                 "(apt-get install bubblewrap) before grading submissions you do not trust."}
     what = {"bwrap-root": "bubblewrap, an unprivileged uid per worker", "bwrap-user": "bubblewrap, a user namespace"}
-    return {"sandbox": what.get(mode, mode), "warning": ""}
+    return {"sandbox": what.get(mode, mode), "memory": memory, "warning": ""}
 
 
 def feedback_markdown(res, bundle: dict) -> str:

@@ -14,7 +14,9 @@ When the grader runs as root, the sandbox drops to an unprivileged uid of its ow
 (`SLOT_UID_BASE + slot`), so that the process limit counts this submission's processes only and the
 kernel cannot write anything root owns. Limits per process (RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC,
 RLIMIT_CORE) are set before the sandbox starts; the worker also watches the size of the submission's
-folder and the wall clock from outside.
+folder and the wall clock from outside. Where the grader may create memory cgroups (`cgroup`), the whole
+sandbox runs in one of its own, which limits the memory of all its processes together (its /tmp included);
+elsewhere RLIMIT_AS, per process, is the only memory limit.
 
 Without bubblewrap (`mode == "none"`) the kernel runs as a plain subprocess in its own session with the
 same limits and private HOME/IPYTHONDIR/TMPDIR, but it can read and write everything the grader's user
@@ -39,6 +41,7 @@ IO_MOUNT, WORK_MOUNT = "/grading", "/submission"
 @dataclass
 class Limits:
     memory_gb: float = 6.0  # address space per process (torch alone reserves about 3 GB)
+    ram_gb: float = 4.0  # memory of all the submission's processes together, its /tmp included (a memory cgroup)
     file_gb: float = 1.0  # largest file a submission may write
     processes: int = 256  # processes per submission (effective when the grader runs as root)
     tmp_mb: int = 1024  # the private /tmp (a tmpfs, so it is memory)

@@ -8,8 +8,9 @@ outside. The worker
 1. copies the submission into its private folder (a notebook that is a link is refused: it could point
    at the source notebook), reads it and puts the bundle's read-only cells back (`grade.reconcile`);
 2. plans the checks (`checker.plan`) and writes the kernel's inputs: names and cases, no references;
-3. replaces each test cell by `collect.run("ID")` and runs the notebook in a sandbox (`sandbox`), with
-   the total time limit and the folder's size watched from here;
+3. replaces each test cell by `collect.run("ID")` and runs the notebook in a sandbox (`sandbox`), inside
+   a memory cgroup of its own where the machine allows one (`cgroup`), with the total time limit and the
+   folder's size watched from here;
 4. kills whatever is left of the sandbox, reads the results as hostile data (`wire.read`) and judges them
    (`checker.judge`);
 5. writes RESULT.json (for the grader, which alone writes grades.csv and feedback), including the executed
@@ -27,7 +28,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import checker, markup, sandbox, wire
+from . import cgroup, checker, markup, sandbox, wire
 from .sandbox import with_group_killed
 from .grade import (
     QuestionResult,
@@ -266,6 +267,16 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
             _chown_tree(io_dir / "out", uid, uid)
         cwd = str(work)
     cmd = sandbox.limit_command(limits, processes=mode == "bwrap-root") + cmd
+    memory = Path(job["cgroup"]) if job.get("cgroup") else None
+    if memory is not None:
+        try:
+            cgroup.create(cgroup.Hierarchy(job["cgroup_version"], memory.parent), memory, int(limits.ram_gb * 1024 ** 3))
+            cmd = cgroup.command(memory, cmd)
+        except OSError as exc:  # the grader's machine, not the submission: say so, and go on with RLIMIT_AS only
+            result.events.append(f"the grader could not create this submission's memory cgroup ({exc.strerror}); "
+                                 f"only the per-process memory limit applied")
+            cgroup.remove(memory)
+            memory = None
     started = time.monotonic()
     deadline = started + job["total_timeout"] + STARTUP_ALLOWANCE
     with open(Path(job["private"]) / "sandbox.log", "wb") as log:
@@ -290,6 +301,12 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
         with_group_killed(proc)
         if mode == "none":
             sandbox.kill_tagged(token)
+        if memory is not None:
+            stopped = cgroup.oom_kills(memory)
+            if stopped:
+                result.events.append(f"the submission's processes together went over its memory limit "
+                                     f"({limits.ram_gb:g} GB): the out-of-memory killer stopped {stopped} of them")
+            cgroup.remove(memory)  # and every process still in it
     try:
         report = json.loads(wire.read_regular_file(io_dir / "out" / "report.json", 5_000_000))
         return report if isinstance(report, dict) else {}

@@ -9,6 +9,8 @@ Each control has three layers:
 
 Sliders use `continuous_update=False` (one render when the handle is released, not one per pixel
 dragged) and renders are cached, so moving back to a value already seen costs nothing even on a CPU.
+Each control has a status line that reads "computing ..." while a render runs. The kernel handles a slider's
+message only between cells, so while another cell runs nothing redraws; the idle status line says so.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from course_lib.latent.pretrained import generate_uint8
 from course_lib.core.plots import image_grid
 
 CACHE_SIZE = 256
+IDLE_STATUS = "release the slider to redraw (waits while another cell runs)"
 
 
 # --------------------------------------------------------------------------------------- rendering
@@ -180,6 +183,24 @@ def _image_widget(image: np.ndarray, zoom: int):
     return w.Image(value=to_png(image), format="png", width=image.shape[1] * zoom)
 
 
+def _status_widget():
+    import ipywidgets as w
+
+    return w.Label(value=IDLE_STATUS, layout=w.Layout(width="auto"))
+
+
+def _redraw(status, what: str, draw) -> None:
+    """Run draw() with the status line saying "computing <what> ..." meanwhile; restored afterwards, also on error.
+
+    The label's new value reaches the browser at once (a widget update is sent when it is set), so the student
+    sees it for the whole render."""
+    status.value = f"computing {what} ..."
+    try:
+        draw()
+    finally:
+        status.value = IDLE_STATUS
+
+
 def truncation_widget(generator: nn.Module, n: int = 16, seed: int = 0, mode: str = "tau", zoom: int = 3) -> LatentControl:
     """A slider over tau (0.05..3, resampling form) or psi (0..1, scaling form) above a fixed grid of n samples."""
     import ipywidgets as w
@@ -189,9 +210,16 @@ def truncation_widget(generator: nn.Module, n: int = 16, seed: int = 0, mode: st
         slider = w.FloatSlider(value=3.0, min=0.05, max=3.0, step=0.05, description="tau", continuous_update=False)
     else:
         slider = w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="psi", continuous_update=False)
-    image = _image_widget(view.render(slider.value), zoom)
-    slider.observe(lambda change: setattr(image, "value", to_png(view.render(change["new"]))), names="value")
-    return LatentControl(view, w.VBox([slider, image]), {"slider": slider, "image": image})
+    image, status = _image_widget(view.render(slider.value), zoom), _status_widget()
+
+    def update(change):
+        def draw():
+            image.value = to_png(view.render(change["new"]))
+        _redraw(status, f"{mode} = {change['new']:.2f}", draw)
+
+    slider.observe(update, names="value")
+    return LatentControl(view, w.VBox([w.HBox([slider, status]), image]),
+                         {"slider": slider, "image": image, "status": status})
 
 
 def interpolation_widget(generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None,
@@ -202,25 +230,32 @@ def interpolation_widget(generator: nn.Module, z0: torch.Tensor | None = None, z
     view = InterpolationView(generator, z0, z1, seed)
     slider = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="t", continuous_update=False)
     method = w.ToggleButtons(options=["lerp", "slerp"], value="slerp", description="path")
-    button = w.Button(description="new random endpoints")
-    label = w.Label()
+    # width "auto": the default button width (about 150 px) cuts the label off
+    button = w.Button(description="new random endpoints", layout=w.Layout(width="auto"))
+    label, status = w.Label(), _status_widget()
     image = _image_widget(view.render(slider.value, method.value), zoom)
 
-    def update(_=None):
+    def draw():
         image.value = to_png(view.render(slider.value, method.value))
         label.value = (f"||z(t)|| = {view.norm(slider.value, method.value):.2f}   "
                        f"(||z0|| = {float(view.z0.norm()):.2f}, ||z1|| = {float(view.z1.norm()):.2f})")
 
+    def update(_=None):
+        _redraw(status, f"t = {slider.value:.2f} ({method.value})", draw)
+
     def new_pair(_):
-        view.new_endpoints()
-        update()
+        def draw_new():
+            view.new_endpoints()
+            draw()
+        _redraw(status, "new endpoints", draw_new)
 
     slider.observe(update, names="value")
     method.observe(update, names="value")
     button.on_click(new_pair)
-    update()
-    return LatentControl(view, w.VBox([w.HBox([slider, method]), button, image, label]),
-                         {"slider": slider, "method": method, "button": button, "image": image, "label": label})
+    draw()
+    return LatentControl(view, w.VBox([w.HBox([slider, method]), w.HBox([button, status]), image, label]),
+                         {"slider": slider, "method": method, "button": button, "image": image, "label": label,
+                          "status": status})
 
 
 def arithmetic_widget(generator: nn.Module, z: torch.Tensor, directions: dict[str, torch.Tensor],
@@ -232,12 +267,14 @@ def arithmetic_widget(generator: nn.Module, z: torch.Tensor, directions: dict[st
     menu = w.Dropdown(options=list(view.directions), description="direction")
     slider = w.FloatSlider(value=0.0, min=-max_alpha, max=max_alpha, step=0.1, description="alpha",
                            continuous_update=False)
-    image = _image_widget(view.render(menu.value, slider.value), zoom)
+    image, status = _image_widget(view.render(menu.value, slider.value), zoom), _status_widget()
 
     def update(_=None):
-        image.value = to_png(view.render(menu.value, slider.value))
+        def draw():
+            image.value = to_png(view.render(menu.value, slider.value))
+        _redraw(status, f"alpha = {slider.value:+.1f} along {menu.value!r}", draw)
 
     menu.observe(update, names="value")
     slider.observe(update, names="value")
-    return LatentControl(view, w.VBox([w.HBox([menu, slider]), image]),
-                         {"menu": menu, "slider": slider, "image": image})
+    return LatentControl(view, w.VBox([w.HBox([menu, slider]), status, image]),
+                         {"menu": menu, "slider": slider, "image": image, "status": status})

@@ -24,6 +24,7 @@ Metrics (each takes images in any accepted form, see `inputs`, or a FeatureSet f
     psnr, ssim, sharpness         per-image quality (`image_quality`)
     pairwise_diversity(gen, real) mean pairwise feature distance (`diversity`)
     empirical_lipschitz(G)        max ||G(z1) - G(z2)||_p / ||z1 - z2||_p over latent pairs (`lipschitz`)
+    perceptual_path_length(G)     StyleGAN's PPL in Z (slerp) or W (lerp), eps 1e-4 (`ppl`)
 
 Example::
 
@@ -47,6 +48,7 @@ from .inputs import ImageSource, as_image_source
 from .kid import kid, kid_from_features, mmd2_unbiased
 from .lipschitz import empirical_lipschitz, lipschitz_ratios
 from .mnist_classifier import MNISTClassifier, load_mnist_classifier
+from .ppl import PathLength, perceptual_path_length
 from .precision_recall import PrecisionRecall, precision_recall, precision_recall_from_features
 from .results import MetricResult
 from .scores import (am_score, am_score_from_probabilities, mode_score, mode_score_from_probabilities,
@@ -61,14 +63,14 @@ images = as_image_source
 __all__ = [
     "EXTRACTORS", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GanTrainTest", "GeneratorEvaluator",
     "HeadMissing", "ImageSource", "InceptionExtractor", "METRICS", "MNISTClassifier", "MNISTExtractor", "Metric",
-    "MetricInputError", "MetricResult", "OneNNResult", "PixelExtractor", "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
+    "MetricInputError", "MetricResult", "OneNNResult", "PathLength", "PixelExtractor", "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
     "empirical_lipschitz", "extract_features", "fid", "find_inception_weights", "frechet_distance", "gan_train_test",
     "gaussian_statistics",
     "get_extractor", "images", "inception_score", "inception_score_from_logits", "inception_score_from_probabilities",
     "kid", "kid_from_features", "lipschitz_ratios", "load_mnist_classifier", "mean_pairwise_distance", "mmd2_unbiased",
     "mode_score",
     "mode_score_from_probabilities", "modified_inception_score", "modified_inception_score_from_probabilities",
-    "one_nn_accuracy", "one_nn_from_features", "pairwise_diversity", "precision_recall",
+    "one_nn_accuracy", "one_nn_from_features", "pairwise_diversity", "perceptual_path_length", "precision_recall",
     "precision_recall_from_features", "psnr", "random_inception_weights", "register_extractor", "resolve_extractor",
     "sharpness", "ssim", "statistics_of",
     "trace_sqrt_product", "trace_sqrt_product_scipy",

@@ -105,7 +105,7 @@ class GeneratorEvaluator:
     """Scores generators against one reference set (see the module docstring).
 
     metrics       keys of METRICS ("is", "fid", "kid", "precision", "recall", "diversity", "lipschitz",
-                  "lipschitz_l1") and "is_std"
+                  "lipschitz_l1", "ppl", "ppl_w") and "is_std"
     reference     the real images (or their statistics/features); needed by every metric but IS and Lipschitz
     extractor     a registered name, "auto" (resolved with `channels`, `prefer_digits`), or a FeatureExtractor
     n_samples, seed   how many samples, from which noise seed; or `noise`: the exact latents (N, latent_dim)
@@ -294,6 +294,7 @@ class GeneratorEvaluator:
             values = self.score_features(features)
             if source.keep_outputs:
                 values.update(self._lipschitz(torch.cat(source.latents), torch.cat(source.outputs)))
+            values.update(self._path_lengths(generator))
         return {name: values[name] for name in self.metrics}
 
     def score_images(self, images: Any, **source_kwargs) -> dict[str, float | None]:
@@ -343,6 +344,19 @@ class GeneratorEvaluator:
             if self._reference_spread is None:
                 self._reference_spread = mean_pairwise_distance(reference.features)
             out["diversity"] = mean_pairwise_distance(features.features) / self._reference_spread
+        return out
+
+    def _path_lengths(self, generator) -> dict[str, float | None]:
+        """PPL in Z (and W for a style generator) over n_samples pairs, distances in the extractor's
+        feature space (`ppl`); None where the generator is a function or has no W."""
+        from .ppl import perceptual_path_length
+
+        out: dict[str, float | None] = {}
+        for name, space in (("ppl", "z"), ("ppl_w", "w")):
+            if name in self.metrics:
+                usable = isinstance(generator, nn.Module) and (space == "z" or hasattr(generator, "synthesis"))
+                out[name] = (perceptual_path_length(generator, self.n_samples, space, seed=self.seed,
+                                                    similarity=self.extractor.name).mean if usable else None)
         return out
 
     def _lipschitz(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, float]:

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from course_lib.core.registry import registering_decorator
 from course_lib.core.runtime import pick_device
 from .errors import MetricInputError
 from .inputs import ImageSource, as_image_source
@@ -60,17 +61,8 @@ class FeatureExtractor:
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
 
 
-def register_extractor(name: str) -> Callable[[type[FeatureExtractor]], type[FeatureExtractor]]:
-    """Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."""
-
-    def decorate(cls: type[FeatureExtractor]) -> type[FeatureExtractor]:
-        if name in EXTRACTORS and EXTRACTORS[name] is not cls:
-            raise ValueError(f"feature extractor {name!r} is already registered by {EXTRACTORS[name].__qualname__}")
-        cls.name = name
-        EXTRACTORS[name] = cls
-        return cls
-
-    return decorate
+register_extractor = registering_decorator(EXTRACTORS, "feature extractor")
+register_extractor.__doc__ = "Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."
 
 
 @register_extractor("inception")

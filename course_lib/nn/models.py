@@ -272,7 +272,7 @@ class MLPDiscriminator(nn.Module):
         return self.net(x.flatten(1)).flatten()
 
 
-ARCHITECTURES = ("dcgan", "mlp")
+ARCHITECTURES = ("dcgan", "mlp", "style", "progressive")
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,8 @@ def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 6
                  width: int = 64, *, g_upsample: str = "transposed", d_norm: str = "batch",
                  spectral_norm: bool = False, minibatch_stddev: bool = False, minibatch_discrimination: int = 0,
                  conditional: str = "none", n_classes: int = 10, info_cat: int = 10,
-                 info_cont: int = 2) -> tuple[nn.Module, nn.Module]:
+                 info_cont: int = 2, style: str = "modulated", mapping_layers: int = 4,
+                 style_mixing: float = 0.9) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for an architecture name. `width` is DCGAN's base channel count
     (64 in the paper and tutorial) or the MLP generator's hidden size. The keyword options are the
     DCGAN variants of the improvements chapter (see DCGANGenerator / DCGANDiscriminator).
@@ -327,6 +328,23 @@ def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 6
             info_cat=info_cat if conditional == "infogan" else 0,
             info_cont=info_cont if conditional == "infogan" else 0)
         return generator, discriminator
+    if arch == "style":  # StyleGAN's generator (course_lib.nn.style) against the DCGAN discriminator
+        from course_lib.nn.style import StyleGenerator
+
+        if conditional != "none":
+            raise ConfigError("the style generator is unconditional; use conditional 'none'")
+        generator = StyleGenerator(latent_dim, image_size, channels, width, mapping_layers, style, style_mixing)
+        discriminator = DCGANDiscriminator(image_size, channels, width, norm=d_norm, spectral_norm=spectral_norm,
+                                           minibatch_stddev=minibatch_stddev,
+                                           minibatch_discrimination=minibatch_discrimination)
+        return generator, discriminator
+    if arch == "progressive":  # Karras et al. 2018 (course_lib.nn.progressive); grown by the 'progressive' callback
+        from course_lib.nn.progressive import ProgressiveDiscriminator, ProgressiveGenerator
+
+        if conditional != "none":
+            raise ConfigError("the progressive GAN is unconditional; use conditional 'none'")
+        return (ProgressiveGenerator(latent_dim, image_size, channels, width),
+                ProgressiveDiscriminator(image_size, channels, width, minibatch_stddev=True))
     if arch == "mlp":
         unsupported = [name for name, value, default in (
             ("g_upsample", g_upsample, "transposed"), ("d_norm", d_norm, "batch"), ("spectral_norm", spectral_norm, False),
@@ -339,12 +357,16 @@ def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 6
 
 
 MODEL_SETTINGS = ("g_upsample", "d_norm", "spectral_norm", "minibatch_stddev", "minibatch_discrimination",
-                  "conditional", "n_classes", "info_cat", "info_cont")
+                  "conditional", "n_classes", "info_cat", "info_cont", "style", "mapping_layers", "style_mixing")
 
 
 def models_from_config(config: dict) -> tuple[nn.Module, nn.Module]:
     """Build the models a run's settings describe (a TrainConfig dict with image_size and channels
     filled in). Settings missing from older checkpoints take their defaults."""
+    if config.get("task", "generation") != "generation":  # image translation: U-Net + PatchGAN (nn/translation.py)
+        from course_lib.nn.translation import translation_models_from_config
+
+        return translation_models_from_config(config)
     options = {k: config[k] for k in MODEL_SETTINGS if k in config}
     if options.get("d_norm") == "auto":
         options["d_norm"] = "layer" if config.get("loss") == "wgan-gp" else "batch"

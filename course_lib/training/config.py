@@ -62,6 +62,16 @@ class TrainConfig:
     info_cont: int = 2  # InfoGAN: number of continuous codes
     info_weight: float = 1.0  # InfoGAN: lambda of the mutual-information term
     r1_weight: float = 0.0  # gamma of the R1 penalty on real data (Mescheder et al. 2018); 0 = off
+    # --- arch 'style' (course_lib.nn.style): StyleGAN's generator
+    style: str = "modulated"  # modulated (StyleGAN2, weight demodulation) | adain (StyleGAN)
+    mapping_layers: int = 4  # layers of the mapping network z -> w
+    style_mixing: float = 0.9  # probability of mixing regularisation per batch
+    # --- image translation (course_lib.nn.translation, data.translation; notebook 13)
+    task: str = "generation"  # generation (z -> image) | pix2pix (paired) | cyclegan (unpaired); see training/tasks.py
+    translation: str = "none"  # pix2pix/cyclegan: superres | edges | thicken | invert (course_lib.data.translation)
+    l1_weight: float = 0.0  # pix2pix: lambda of the L1 term |y - G(x)| (100 in Isola et al.); 0 = off
+    cycle_weight: float = 0.0  # CycleGAN: lambda of the cycle-consistency term (10 in Zhu et al.); 0 = off
+    adversarial_weight: float = 1.0  # weight of G's adversarial loss (0: D still trains, G ignores it)
     callbacks: list = field(default_factory=list)  # [{"name": <registered callback>, **kwargs}, ...]
     seed: int = 0
     device: str = "auto"
@@ -127,7 +137,55 @@ class TrainConfig:
             raise ConfigError(f"conditional models need n_classes >= 2, got {self.n_classes}")
         if self.conditional == "infogan" and (self.info_cat < 2 or self.info_cont < 0):
             raise ConfigError("InfoGAN needs info_cat >= 2 categories and info_cont >= 0 continuous codes")
+        if self.style not in ("modulated", "adain"):
+            raise ConfigError(f"style must be modulated or adain, got {self.style!r}")
+        if not isinstance(self.mapping_layers, int) or isinstance(self.mapping_layers, bool) or self.mapping_layers < 1:
+            raise ConfigError(f"mapping_layers must be a positive integer, got {self.mapping_layers!r}")
+        if not isinstance(self.style_mixing, (int, float)) or not 0 <= self.style_mixing <= 1:
+            raise ConfigError(f"style_mixing must be a probability in [0, 1], got {self.style_mixing!r}")
+        self._validate_task()
         check_callback_specs(self.callbacks)
+
+    def _validate_task(self) -> None:
+        """Which settings go with which task (generation or image translation)."""
+        from course_lib.data.translation import TRANSLATIONS
+
+        tasks = ("generation", "pix2pix", "cyclegan")
+        if self.task not in tasks:
+            raise ConfigError(f"task must be one of {', '.join(tasks)}, got {self.task!r}")
+        for name in ("l1_weight", "cycle_weight", "adversarial_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        if self.task == "generation":
+            wrong = [f"{name} {getattr(self, name)!r}" for name, off in (
+                ("translation", "none"), ("l1_weight", 0), ("cycle_weight", 0), ("arch", "unet")) if
+                (getattr(self, name) != off if name != "arch" else getattr(self, name) == off)]
+            if wrong:
+                raise ConfigError(f"{', '.join(wrong)} is for image translation: set task to pix2pix or cyclegan")
+            if self.adversarial_weight <= 0:
+                raise ConfigError("adversarial_weight must be > 0 for task 'generation' (it is G's only loss)")
+            return
+        if self.translation not in TRANSLATIONS:
+            raise ConfigError(f"task {self.task!r} needs translation: one of {', '.join(TRANSLATIONS)}, "
+                              f"got {self.translation!r}")
+        if self.arch != "unet":
+            raise ConfigError(f"task {self.task!r} trains a U-Net and PatchGAN: set arch to 'unet', got {self.arch!r}")
+        unsupported = [name for name, default in (
+            ("conditional", "none"), ("g_upsample", "transposed"), ("spectral_norm", False),
+            ("minibatch_stddev", False), ("minibatch_discrimination", 0)) if getattr(self, name) != default]
+        if unsupported:
+            raise ConfigError(f"task {self.task!r} does not support {', '.join(unsupported)}")
+        if self.task == "pix2pix" and self.cycle_weight:
+            raise ConfigError("cycle_weight is CycleGAN's term: use task 'cyclegan' (pix2pix has pairs: l1_weight)")
+        if self.task == "cyclegan" and self.l1_weight:
+            raise ConfigError("l1_weight needs paired data (task 'pix2pix'); CycleGAN's term is cycle_weight")
+        if self.adversarial_weight == 0 and self.l1_weight == 0 and self.cycle_weight == 0:
+            raise ConfigError(f"task {self.task!r} with adversarial_weight 0 needs l1_weight or cycle_weight > 0: "
+                              "otherwise nothing trains the generator")
+        other = sorted({spec["name"] for spec in self.callbacks if isinstance(spec, dict)} - {"ema"})
+        if other:
+            raise ConfigError(f"callback(s) {', '.join(other)} sample from latents; a translation task supports only 'ema'")
 
     def to_dict(self) -> dict:
         return asdict(self)

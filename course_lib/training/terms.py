@@ -40,10 +40,10 @@ class StepBatch:
     """What one discriminator step (and the generator step after the last one) computed."""
 
     real: torch.Tensor
-    real_labels: torch.Tensor | None
+    real_labels: torch.Tensor | None  # what conditions D on the real images: class labels (cGAN), sources (pix2pix)
     fake: torch.Tensor  # keeps its graph to G on the last discriminator step
     fake_labels: torch.Tensor | None
-    z: torch.Tensor
+    z: torch.Tensor  # G's input: latents, or the images it translates (training/tasks.py)
     out_real: dict  # D on the real images
     out_fake: dict  # D on the detached fakes
     out_g: dict | None = None  # D on the fakes, with the graph to G (generator step only)
@@ -85,13 +85,14 @@ class AdversarialLoss(LossTerm):
     """The GAN game itself (`course_lib.nn.losses`): D's loss on real and fake logits, G's on its fakes.
 
     real_target < 1 is one-sided label smoothing (Salimans et al. 2016). Also logs D(x) and D(G(z)):
-    sigmoid means for probabilistic losses, raw score means otherwise.
+    sigmoid means for probabilistic losses, raw score means otherwise. `generator_weight` scales G's
+    side only (image translation weighs it against the L1 term; 0 trains D as an observer).
     """
 
     name = "adversarial"
 
-    def __init__(self, loss: GANLoss, real_target: float = 1.0):
-        self.loss, self.real_target = loss, real_target
+    def __init__(self, loss: GANLoss, real_target: float = 1.0, generator_weight: float = 1.0):
+        self.loss, self.real_target, self.generator_weight = loss, real_target, generator_weight
 
     def discriminator_loss(self, batch, trainer):
         squash = torch.sigmoid if self.loss.probabilistic else (lambda t: t)
@@ -100,7 +101,9 @@ class AdversarialLoss(LossTerm):
         return self.loss.discriminator(batch.out_real["logits"], batch.out_fake["logits"], self.real_target)
 
     def generator_loss(self, batch, trainer):
-        return self.loss.generator(batch.out_g["logits"])
+        if self.generator_weight == 1.0:  # the plain GAN game (every generation run)
+            return self.loss.generator(batch.out_g["logits"])
+        return self.generator_weight * self.loss.generator(batch.out_g["logits"])
 
 
 def instance_noise_std(initial: float, step: int, total_steps: int) -> float:
@@ -304,10 +307,46 @@ class HistoricalAveraging(LossTerm):
         self.discriminator_mean.load_state_dict(state["discriminator"])
 
 
+class L1Reconstruction(LossTerm):
+    """pix2pix (Isola et al. 2017): lambda E|y - G(x)|, the mean absolute error of the translation G(x) against
+    its paired target y (batch.real). Alone it gives the blurry per-pixel median; the adversarial term sharpens it."""
+
+    name = "l1"
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    def generator_loss(self, batch, trainer):
+        value = (batch.fake.float() - batch.real.float()).abs().mean()
+        batch.metrics["l1"] = value.detach()
+        return self.weight * value
+
+
+class CycleConsistency(LossTerm):
+    """CycleGAN (Zhu et al. 2017): lambda (E|F(G(a)) - a| + E|G(F(b)) - b|) / 2, translating the fakes back.
+
+    The generator maps the stacked domains [a; b] to [F(b); G(a)] (`course_lib.nn.translation`), so
+    applying it to the fakes gives [F(G(a)); G(F(b))], to compare with the real [a; b]. The mean over
+    both halves is half the paper's sum, as is the adversarial loss's mean over both discriminators,
+    so lambda keeps the paper's meaning."""
+
+    name = "cycle"
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    def generator_loss(self, batch, trainer):
+        reconstructed = trainer.g_train(batch.fake)
+        value = (reconstructed.float() - batch.real.float()).abs().mean()
+        batch.metrics["cycle"] = value.detach()
+        return self.weight * value
+
+
 def build_terms(config: "TrainConfig") -> list[LossTerm]:
     """The terms a config asks for, in the order their contributions are added (the one place that
     maps settings to terms). The adversarial loss always comes first."""
-    terms: list[LossTerm] = [AdversarialLoss(get_loss(config.loss), real_target=1.0 - config.label_smoothing)]
+    terms: list[LossTerm] = [AdversarialLoss(get_loss(config.loss), real_target=1.0 - config.label_smoothing,
+                                             generator_weight=config.adversarial_weight)]
     if config.instance_noise:
         terms.append(InstanceNoise(config.instance_noise))
     if config.feature_matching:
@@ -324,6 +363,10 @@ def build_terms(config: "TrainConfig") -> list[LossTerm]:
         terms.append(WeightClipping(config.clip_value))
     if config.historical_averaging:
         terms.append(HistoricalAveraging(config.historical_averaging))
+    if config.l1_weight:
+        terms.append(L1Reconstruction(config.l1_weight))
+    if config.cycle_weight:
+        terms.append(CycleConsistency(config.cycle_weight))
     return terms
 
 

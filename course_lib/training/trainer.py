@@ -7,6 +7,10 @@ One training step (one generator update) is:
         update D by descending  the sum of its loss terms' contributions
     update G by descending  the sum of its loss terms' contributions
 
+What G is asked to do is the run's task (`course_lib.training.tasks`): draw images from noise z
+(and a class), or translate images (pix2pix: x -> y from pairs; CycleGAN: A <-> B, unpaired), where
+"z" is the image to translate. The task draws the batch and G's inputs; the step is the same.
+
 The step knows no loss by name and no trick: every objective and regulariser (the adversarial loss,
 gradient penalties, weight clipping, feature matching, historical averaging, ACGAN's and InfoGAN's
 auxiliary losses, instance noise) is a loss term (`course_lib.training.terms`), built from the
@@ -38,12 +42,14 @@ from course_lib.core.errors import CheckpointError, ConfigError, TrainingDiverge
 from course_lib.core.io import write_json_atomic, write_text_atomic
 from course_lib.core.plots import plot_training_log, save_image_grid
 from course_lib.core.runtime import pick_device
-from course_lib.data import BatchLoader, ImageData, load_dataset
+from course_lib.data import ImageData
+from course_lib.data.translation import PairedImages, UnpairedImages
 from course_lib.nn.models import CONDITIONINGS, models_from_config
 from course_lib.training import checkpoint as ckpt_io
 from course_lib.training import speed
 from course_lib.training.callbacks import Callback, as_callback, callbacks_from_config
 from course_lib.training.config import TrainConfig
+from course_lib.training.tasks import task_for
 from course_lib.training.terms import StepBatch, add_contributions, build_terms
 
 
@@ -78,25 +84,25 @@ def _set_rng_state(state: dict) -> None:
 class Trainer:
     """Trains a generator/discriminator pair on an image dataset. See the module docstring.
 
+    data: the images to train on instead of the config's dataset: ImageData (task 'generation'),
+    PairedImages (pix2pix) or UnpairedImages (cyclegan) from course_lib.data.translation.
     callbacks: Callback objects (or functions f(trainer, metrics), called after every step) added
     after the ones the config lists.
     """
 
     def __init__(self, config: TrainConfig, out_dir: str | os.PathLike | None = None,
-                 data: ImageData | None = None, callbacks: list | tuple = (), progress: bool = True):
+                 data: ImageData | PairedImages | UnpairedImages | None = None, callbacks: list | tuple = (), progress: bool = True):
         self.config = config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.device = pick_device(config.device)
         seed_everything(config.seed)
 
-        self.data = data if data is not None else load_dataset(config.dataset, config.data_root, "train",
-                                                              config.image_size, limit=config.limit)
+        self.task = task_for(config)  # generation, pix2pix or cyclegan: what G is asked to do (training/tasks.py)
+        self.data = data if data is not None else self.task.load_data(config)
         self.image_size, self.channels = self.data.image_size, self.data.channels
         self.conditioning = CONDITIONINGS[config.conditional]
-        if self.conditioning.generator_labels and self.data.labels is None:
-            raise ConfigError(f"conditional={config.conditional!r} needs class labels; dataset "
-                              f"{self.data.name!r} has none")
+        self.task.check(self)
         self.generator, self.discriminator = (m.to(self.device) for m in models_from_config(
             {**config.to_dict(), "image_size": self.image_size, "channels": self.channels}))
         speed.configure_cuda(self.device)
@@ -105,9 +111,7 @@ class Trainer:
             speed.to_channels_last(self.generator, self.discriminator)
         self.opt_g = self._optimizer(self.generator, config.lr_g)
         self.opt_d = self._optimizer(self.discriminator, config.lr_d)
-        on_device = speed.use_data_on_device(config.data_on_device, self.data.images.numel(), self.device)
-        self.loader = BatchLoader(self.data, config.batch_size, seed=config.seed, device=self.device,
-                                  on_device=on_device, flip=config.flip, channels_last=self.channels_last)
+        self.loader, on_device = self.task.make_loader(self)
         self.terms = build_terms(config)
         self.callbacks: list[Callback] = callbacks_from_config(config) + [as_callback(c) for c in callbacks]
         for part in (*self.terms, *self.callbacks):
@@ -117,11 +121,9 @@ class Trainer:
         # Noise comes from the trainer's own generator, so evaluation code that draws random numbers
         # elsewhere never shifts the training stream.
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.latent_dim = self.generator.latent_dim  # InfoGAN: noise + code dimensions
-        self.fixed_noise = torch.randn(config.n_fixed, self.latent_dim,
-                                       generator=torch.Generator().manual_seed(config.seed + 2)).to(self.device)
-        self.fixed_labels = (torch.arange(config.n_fixed, device=self.device) % config.n_classes
-                             if self.conditioning.generator_labels else None)
+        self.latent_dim = getattr(self.generator, "latent_dim", None)  # InfoGAN: noise + code; translation: none
+        # The progress grids' inputs: fixed latents (and labels), or fixed images to translate.
+        self.fixed_noise, self.fixed_labels = self.task.fixed_inputs(self)
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.g_train, self.d_train = self._compiled_forwards()
@@ -166,17 +168,12 @@ class Trainer:
         """
         cfg, n = self.config, self.config.batch_size
         probe = cfg.compile != "off" and (cfg.compile == "on" or self.device.type == "cuda")
-        labels = z = x = None
+        g_example = d_example = None
         if probe:
-            rng = torch.Generator(device=self.device).manual_seed(0)
-            z = torch.randn(n, self.latent_dim, device=self.device, generator=rng)
-            x = torch.randn(n, self.channels, self.image_size, self.image_size, device=self.device, generator=rng)
-            x = (speed.channels_last_batch(x) if self.channels_last else x).requires_grad_(True)
-            labels = torch.zeros(n, dtype=torch.long, device=self.device) if self.conditioning.generator_labels else None
+            g_example, d_example = self.task.compile_examples(self, torch.Generator(device=self.device).manual_seed(0), n)
         common = {"choice": cfg.compile, "device": self.device, "mode": cfg.compile_mode, "context": self.autocast}
-        g = speed.maybe_compile(self.generator, example=(z, labels) if probe else None, **common)
-        d = speed.maybe_compile(self.discriminator, method="forward_all", example=(x, self.discriminator_labels(labels)) if probe else None,
-                                  **common)
+        g = speed.maybe_compile(self.generator, example=g_example, **common)
+        d = speed.maybe_compile(self.discriminator, method="forward_all", example=d_example, **common)
         return g, d
 
     # ------------------------------------------------------------------------------- the step
@@ -205,8 +202,8 @@ class Trainer:
         return torch.randint(self.config.n_classes, (n,), device=self.device, generator=self.noise_rng)
 
     def discriminator_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        """The labels D takes as input (cGAN), else None."""
-        return labels if self.conditioning.discriminator_labels else None
+        """What D takes beside the image: the labels (cGAN), the source image (pix2pix), else None."""
+        return self.task.discriminator_condition(self, labels)
 
     def discriminator_input(self, images: torch.Tensor) -> torch.Tensor:
         """The images as D sees them, after every term's input transform (e.g. instance noise)."""
@@ -235,27 +232,26 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One generator update preceded by `d_steps` discriminator updates. Returns detached metrics."""
-        k, batch_size = self.config.d_steps, self.config.batch_size
+        k = self.config.d_steps
         for i in range(k):
-            real, real_labels = self.loader.batch(self.batch_index)
-            self.batch_index += 1
-            z, fake_labels = self.sample_noise(batch_size), self.sample_labels(batch_size)
+            # real images and G's inputs (noise and labels, or the images to translate): see training/tasks.py
+            draw = self.task.draw(self)
             with self.autocast():
                 if i < k - 1:
                     with torch.no_grad():
-                        fake = self.g_train(z, fake_labels)
+                        fake = self.g_train(*draw.generator_inputs)
                 else:  # the last fakes keep their graph: the generator step reuses them
-                    fake = self.g_train(z, fake_labels)
-                out_real = self.d_train(self.discriminator_input(real), self.discriminator_labels(real_labels))
-                out_fake = self.d_train(self.discriminator_input(fake.detach()), self.discriminator_labels(fake_labels))
-            batch = StepBatch(real, real_labels, fake, fake_labels, z, out_real, out_fake)
+                    fake = self.g_train(*draw.generator_inputs)
+                out_real = self.d_train(self.discriminator_input(draw.real), self.discriminator_labels(draw.real_labels))
+                out_fake = self.d_train(self.discriminator_input(fake.detach()), self.discriminator_labels(draw.fake_labels))
+            batch = StepBatch(draw.real, draw.real_labels, fake, draw.fake_labels, draw.z, out_real, out_fake)
             loss_d = self._loss(batch, "discriminator")
             self._backward_step(loss_d, self.opt_d)
             for term in self.terms:
                 term.after_discriminator_step(self)
 
         with self.autocast():
-            batch.out_g = self.d_train(self.discriminator_input(fake), self.discriminator_labels(fake_labels))
+            batch.out_g = self.d_train(self.discriminator_input(fake), self.discriminator_labels(batch.fake_labels))
         loss_g = self._loss(batch, "generator")
         self._backward_step(loss_g, self.opt_g)
         for term in self.terms:
@@ -378,9 +374,9 @@ class Trainer:
             generator.train(was_training)
 
     def save_samples(self) -> Path:
-        images = self.generate(self.fixed_noise, self.fixed_labels)
-        save_image_grid(images, self.out_dir / "samples" / f"step_{self.step:07d}.png")
-        return save_image_grid(images, self.out_dir / "samples.png")
+        images, per_row = self.task.sample_grid(self)  # generation: G(fixed noise); translation: inputs and outputs
+        save_image_grid(images, self.out_dir / "samples" / f"step_{self.step:07d}.png", per_row)
+        return save_image_grid(images, self.out_dir / "samples.png", per_row)
 
     def state_dict(self) -> dict:
         evaluation = next((i for i, c in enumerate(self.callbacks) if c.evaluation_generator() is not None), None)

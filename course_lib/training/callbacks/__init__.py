@@ -9,7 +9,7 @@ from course_lib.training.callbacks.base import (
     check_callback_specs,
     register_callback,
 )
-from course_lib.training.callbacks import diversity_controller, ema, fid_tracker  # noqa: F401 - they register
+from course_lib.training.callbacks import diversity_controller, ema, fid_tracker, progressive  # noqa: F401 - they register
 from course_lib.training.callbacks.ema import GeneratorEMA
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from course_lib.core.errors import ConfigError
+from course_lib.core.registry import registering_decorator
 
 if TYPE_CHECKING:  # only for annotations: callbacks are called by the trainer, they do not import it
     from course_lib.training.trainer import Trainer
@@ -74,17 +75,8 @@ class FunctionCallback(Callback):
 CALLBACKS: dict[str, type[Callback]] = {}
 
 
-def register_callback(name: str):
-    """Class decorator: make a Callback constructible from a config entry {name: ..., **kwargs}."""
-
-    def decorate(cls: type[Callback]) -> type[Callback]:
-        if name in CALLBACKS and CALLBACKS[name] is not cls:
-            raise ValueError(f"callback name {name!r} is already registered by {CALLBACKS[name].__qualname__}")
-        cls.name = name
-        CALLBACKS[name] = cls
-        return cls
-
-    return decorate
+register_callback = registering_decorator(CALLBACKS, "callback name")
+register_callback.__doc__ = "Class decorator: make a Callback constructible from a config entry {name: ..., **kwargs}."
 
 
 def check_callback_specs(specs: Any) -> None:
