@@ -194,7 +194,7 @@ def test_presets_and_config_errors():
     for name in PRESETS:
         TrainConfig.from_dict({"preset": name})
     with pytest.raises(ConfigError, match="unknown preset"):
-        TrainConfig.from_dict({"preset": "stylegan"})
+        TrainConfig.from_dict({"preset": "no-such-preset"})
     with pytest.raises(ConfigError, match="batch norm"):
         TrainConfig(loss="wgan-gp", d_norm="batch")
     with pytest.raises(ConfigError, match="ema"):

@@ -32,6 +32,22 @@ def test_mapping_normalises_z(generator):
     assert torch.allclose(generator.mapping(z), generator.mapping(4.0 * z), atol=1e-5)  # pixel norm first
 
 
+@pytest.mark.parametrize("mapping_layers", [2, 4, 8])
+def test_a_fresh_generator_already_depends_on_z(mapping_layers):
+    """The mapping keeps w's scale (He init), so different z give different images from step 0; with PyTorch's
+    default Linear init w shrank ~3x per layer and a fresh generator drew one image for every z (a collapse
+    training did not undo in 700 steps)."""
+    torch.manual_seed(0)
+    g = StyleGenerator(latent_dim=64, width=16, mapping_layers=mapping_layers).eval()
+    z = torch.randn(64, 64)
+    w = g.mapping(z)
+    assert 0.3 < w.std(dim=0).mean() < 3
+    g.noise_mode = "const"  # the same noise for every sample: only z can make them differ
+    with torch.no_grad():
+        images = g(z)
+    assert images.std(dim=0).mean() > 0.5 * images.std()  # most of the pixel variation is between samples
+
+
 def test_modulated_conv_equals_a_per_sample_convolution():
     torch.manual_seed(1)
     conv = ModulatedConv2d(3, 4, 3, w_dim=5)

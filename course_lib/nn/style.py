@@ -57,7 +57,13 @@ class MappingNetwork(nn.Module):
         dims = [latent_dim] + [w_dim] * layers
         blocks = []
         for cin, cout in zip(dims[:-1], dims[1:]):
-            blocks += [nn.Linear(cin, cout), nn.LeakyReLU(0.2)]
+            layer = nn.Linear(cin, cout)
+            # He initialisation for LeakyReLU(0.2), zero bias (StyleGAN's effective initialisation): w keeps the
+            # scale of the normalised z through the layers. PyTorch's default Linear init shrinks it about 3x per
+            # layer, which left w (and so every image) nearly independent of z: a generator collapsed from step 0.
+            nn.init.kaiming_normal_(layer.weight, a=0.2, nonlinearity="leaky_relu")
+            nn.init.zeros_(layer.bias)
+            blocks += [layer, nn.LeakyReLU(0.2)]
         self.net = nn.Sequential(*blocks)
         self.latent_dim, self.w_dim = latent_dim, w_dim
 
