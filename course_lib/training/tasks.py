@@ -124,23 +124,33 @@ def _rows(*groups: torch.Tensor) -> torch.Tensor:
     return torch.cat(blocks)
 
 
-class Pix2PixTask:
-    """Paired translation x -> y (see the module docstring)."""
+class _TranslationTask:
+    """What pix2pix and CycleGAN share: their data comes from course_lib.data.translation, in a container and a
+    loader of their own (class attributes of each task)."""
 
-    name = "pix2pix"
+    name: str
+    data_type: type
+    loader_type: type
+    needs: str  # what the task needs, for the error message
 
-    def load_data(self, config: "TrainConfig") -> PairedImages:
-        return load_translation("pix2pix", config.translation, config.dataset, config.data_root, "train",
+    def load_data(self, config: "TrainConfig"):
+        return load_translation(self.name, config.translation, config.dataset, config.data_root, "train",
                                 config.image_size, config.limit)
 
     def check(self, trainer: "Trainer") -> None:
-        if not isinstance(trainer.data, PairedImages):
-            raise ConfigError(f"task 'pix2pix' needs paired images (course_lib.data.translation.PairedImages), "
-                              f"got {type(trainer.data).__name__}")
+        if not isinstance(trainer.data, self.data_type):
+            raise ConfigError(f"task {self.name!r} needs {self.needs} (course_lib.data.translation."
+                              f"{self.data_type.__name__}), got {type(trainer.data).__name__}")
 
-    def make_loader(self, trainer: "Trainer") -> tuple[PairedLoader, bool]:
+    def make_loader(self, trainer: "Trainer"):
         options, on_device = _loader_options(trainer, trainer.data.numel())
-        return PairedLoader(trainer.data, trainer.config.batch_size, seed=trainer.config.seed, **options), on_device
+        return self.loader_type(trainer.data, trainer.config.batch_size, seed=trainer.config.seed, **options), on_device
+
+
+class Pix2PixTask(_TranslationTask):
+    """Paired translation x -> y (see the module docstring)."""
+
+    name, data_type, loader_type, needs = "pix2pix", PairedImages, PairedLoader, "paired images"
 
     def draw(self, trainer: "Trainer") -> Draw:
         source, target, _ = trainer.loader.batch(trainer.batch_index)
@@ -168,23 +178,10 @@ class Pix2PixTask:
         return (source,), (x, source)
 
 
-class CycleGANTask:
+class CycleGANTask(_TranslationTask):
     """Unpaired translation between domains A and B, both ways (see the module docstring)."""
 
-    name = "cyclegan"
-
-    def load_data(self, config: "TrainConfig") -> UnpairedImages:
-        return load_translation("cyclegan", config.translation, config.dataset, config.data_root, "train",
-                                config.image_size, config.limit)
-
-    def check(self, trainer: "Trainer") -> None:
-        if not isinstance(trainer.data, UnpairedImages):
-            raise ConfigError(f"task 'cyclegan' needs two unpaired domains (course_lib.data.translation."
-                              f"UnpairedImages), got {type(trainer.data).__name__}")
-
-    def make_loader(self, trainer: "Trainer") -> tuple[UnpairedLoader, bool]:
-        options, on_device = _loader_options(trainer, trainer.data.numel())
-        return UnpairedLoader(trainer.data, trainer.config.batch_size, seed=trainer.config.seed, **options), on_device
+    name, data_type, loader_type, needs = "cyclegan", UnpairedImages, UnpairedLoader, "two unpaired domains"
 
     def draw(self, trainer: "Trainer") -> Draw:
         a, b = trainer.loader.batch(trainer.batch_index)
