@@ -1,5 +1,6 @@
 """`course-lib experiment`: config validation, runs, report, and resuming without redoing finished work."""
 import json
+import math
 
 import pytest
 
@@ -128,3 +129,35 @@ def test_reports_written_before_callbacks_still_render():
     assert "callback s" in text and "| baseline |" in text
     first = report["variants"][0]
     assert f"| {first['hook_seconds']:.0f} | baseline |" in text
+
+
+def test_shipped_controller_report_has_what_notebook_11_prints():
+    """Notebook 11 (normal mode) prints docs/results/mnist_diversity instead of training nine runs: the report must be
+    the experiment of configs/mnist_diversity.yaml, complete (every variant and seed), with the controller logs and
+    the provenance line the notebook reads."""
+    from pathlib import Path
+
+    import yaml
+
+    from course_lib.experiment.report import render_markdown
+
+    root = Path(__file__).parents[1]
+    shipped = root / "docs" / "results" / "mnist_diversity"
+    config = yaml.safe_load((root / "configs" / "mnist_diversity.yaml").read_text())
+    report = json.loads((shipped / "report.json").read_text())
+    assert report["name"] == config["name"] and report["seeds"] == config["seeds"]
+    assert [row["variant"] for row in report["variants"]] == [v["name"] for v in config["variants"]]
+    for row in report["variants"]:
+        assert [s["seed"] for s in row["per_seed"]] == config["seeds"]
+        for seed in row["per_seed"]:
+            assert all(isinstance(seed[k], float) and math.isfinite(seed[k]) for k in ("is", "fid", "kid", "precision", "recall"))
+        controllers = [c for c in row["callbacks"] if c["callback"] == "diversity_controller"]
+        assert len(controllers) == len(config["seeds"]) and all(c["seconds"] > 0 for c in controllers)
+        assert "| " + row["variant"] + " |" in render_markdown(report)
+    for variant in ("is-guided", "is-interpolation"):
+        for seed in config["seeds"]:
+            entries = [json.loads(line) for line in (shipped / "runs" / variant / f"seed{seed}" / "controller.jsonl").read_text().splitlines()]
+            decisions = [e for e in entries if "chosen_r" in e]
+            assert len(decisions) == config["base"]["steps"] // 100 and all(0 <= e["chosen_r"] <= 1 for e in decisions)
+    made = json.loads((shipped / "provenance.json").read_text())
+    assert {"command", "date", "machine", "wall_minutes", "load_before", "load_after"} <= set(made)
