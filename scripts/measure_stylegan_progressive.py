@@ -17,10 +17,17 @@ Writes docs/results/stylegan_mnist/ (report.md, results.json, samples.png, style
    similarity = squared distance of the MNIST classifier's features (course_lib.metrics.ppl), plus
    PPL in Z of the other two for context.
 
+3. With --ablations (issue 19, after 1-2 have written results.json): why the style generator once
+   collapsed to one image. Short runs (--ablation-steps, default 100) of the stylegan preset WITHOUT
+   the synthesis network's activation gain (the generator as it was), each with one change, and the
+   generator as it is; per run, the between-latent pixel std (64 latents, fixed noise) and the MNIST
+   classifier's digit histogram of 500 samples, raw and EMA generator. Added to results.json and the report.
+
 Resumable: each model trains in chunks, with a checkpoint and its CPU seconds saved after each, in
---work; a rerun continues where it stopped. Progress goes to stdout.
+--work; a rerun continues where it stopped (each ablation is saved when done). Progress goes to stdout.
 
     nice -n 10 python scripts/measure_stylegan_progressive.py                  # the shipped report
+    nice -n 10 python scripts/measure_stylegan_progressive.py --ablations      # then the collapse ablations
     COURSE_LIB_FAST=1 python scripts/measure_stylegan_progressive.py --out /tmp/x --work /tmp/w   # seconds
 """
 from __future__ import annotations
@@ -38,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"dcgan": {"preset": "mnist-main-job"}, "style": {"preset": "stylegan"},
           "progressive": {"preset": "progressive"}}
 RECOGNISED = 0.9  # max softmax probability for a sample to count as a recognised digit
+LOW_RECALL = 0.2  # below this recall, the report says a model covers little of the real digits
 
 
 def log(message: str) -> None:
@@ -170,6 +178,94 @@ def mixing_grid(generator, path: Path, seed: int) -> dict:
             "crossovers": [1, 3, 5], "layer_resolutions": list(generator.layer_resolutions)}
 
 
+# Issue 19's ablations: (name, what changed, config overrides, activation gain of the synthesis network).
+# Gain 1.0 is the generator before the fix (no sqrt(2) after each LeakyReLU); each other row changes one thing.
+ABLATIONS = [
+    ("before the fix", "stylegan preset, no activation gain", {}, 1.0),
+    ("no mixing", "style_mixing 0", {"style_mixing": 0.0}, 1.0),
+    ("main-job lr", "lr_g = lr_d = 1e-3 (the DCGAN's)", {"lr_g": 1e-3, "lr_d": 1e-3}, 1.0),
+    ("D without batch norm", "d_norm none", {"d_norm": "none"}, 1.0),
+    ("AdaIN", "style adain (instance norm instead of demodulation)", {"style": "adain"}, 1.0),
+    ("the fix", "activation gain sqrt(2) (the preset as shipped)", {}, None),
+]
+
+
+def z_dependence(generator, seed: int) -> dict:
+    """How much the images depend on z: the pixel std between 64 latents with the noise inputs fixed (mean over
+    pixels), and the MNIST classifier's digit histogram and recognised share (>= 0.9) of 500 samples."""
+    from course_lib.latent.pretrained import classify_digits, generate_uint8
+
+    generator.eval()
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(64, generator.latent_dim, generator=rng)
+    mode, generator.noise_mode = generator.noise_mode, "const"
+    with torch.no_grad():
+        between_z = float(generator(z).std(dim=0).mean())
+    generator.noise_mode = mode
+    digits, confidence = classify_digits(generate_uint8(generator, torch.randn(500, generator.latent_dim, generator=rng)))
+    return {"between_z_pixel_std": between_z, "recognised": float((confidence >= RECOGNISED).float().mean()),
+            "digit_histogram": torch.bincount(digits, minlength=10).tolist()}
+
+
+COLLAPSED = 0.05  # between-latent pixel std below which a run draws (nearly) one image for every z
+
+
+def activation_scale(gain: float, seed: int) -> dict:
+    """A fresh stylegan-preset generator (seed `seed`) with this activation gain: the RMS of each synthesis layer's
+    activations and the between-latent std of the pre-tanh output, over 64 latents with the noise inputs fixed."""
+    from course_lib.nn import style
+    from course_lib.training.presets import PRESETS
+
+    preset, shipped_gain = PRESETS["stylegan"], style.ACTIVATION_GAIN
+    torch.manual_seed(seed)
+    generator = style.StyleGenerator(preset["latent_dim"], 28, 1, preset["width"], preset["mapping_layers"],
+                                     preset["style"], preset["style_mixing"]).eval()
+    style.ACTIVATION_GAIN = gain
+    try:
+        with torch.no_grad():
+            ws = generator.broadcast(generator.mapping(torch.randn(64, generator.latent_dim)))
+            x, rms = generator.const.expand(64, -1, -1, -1), []
+            for i, layer in enumerate(generator.layers):
+                x = layer(x, ws[:, i], "const")
+                rms.append(float(x.pow(2).mean().sqrt()))
+            pre_tanh = generator.to_rgb(x, ws[:, -1])
+    finally:
+        style.ACTIVATION_GAIN = shipped_gain
+    return {"gain": gain, "layer_resolutions": list(generator.layer_resolutions[:-1]), "activation_rms": rms,
+            "pre_tanh_between_z_std": float(pre_tanh.std(dim=0).mean())}
+
+
+def run_ablations(data, steps: int, work: Path, seed: int) -> list[dict]:
+    """Train each ABLATIONS row for `steps` steps (seed `seed`) and measure z_dependence; resumable per row."""
+    from course_lib.nn import style
+    from course_lib.core.io import write_json_atomic
+    from course_lib.training import Trainer, TrainConfig
+
+    rows, shipped_gain = [], style.ACTIVATION_GAIN
+    for i, (name, change, overrides, gain) in enumerate(ABLATIONS):
+        done = work / "ablations" / f"{i}_{steps}.json"
+        if done.is_file():
+            rows.append(json.loads(done.read_text()))
+            continue
+        log(f"ablation {i + 1}/{len(ABLATIONS)}: {name} ({steps} steps)")
+        style.ACTIVATION_GAIN = shipped_gain if gain is None else gain  # read at every forward pass
+        try:
+            config = TrainConfig.from_dict({"preset": "stylegan", "steps": steps, "seed": seed, "log_every": 25,
+                                            "sample_every": 10 ** 9, "checkpoint_every": 10 ** 9, **overrides})
+            started = time.process_time()
+            trainer = Trainer(config, data=data, progress=False).train()
+            row = {"name": name, "change": change, "overrides": overrides,
+                   "activation_gain": style.ACTIVATION_GAIN, "steps": steps,
+                   "cpu_seconds": time.process_time() - started,
+                   "raw": z_dependence(trainer.generator, seed), "ema": z_dependence(trainer.generator_for_eval(), seed)}
+        finally:
+            style.ACTIVATION_GAIN = shipped_gain
+        write_json_atomic(done, row)
+        log(f"ablation {name}: {row}")
+        rows.append(row)
+    return rows
+
+
 def machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
@@ -231,7 +327,10 @@ def write_report(out: Path, results: dict) -> None:
     verdict = ("lower in W than in Z, as StyleGAN reports" if style_ppl["w"] < style_ppl["z"]
                else "NOT lower in W than in Z here, unlike StyleGAN's report")
     learned = {name: r["quality"]["precision"] > 0 for name, r in results["models"].items()}
-    lines += ["", f"For the style generator, PPL is {verdict} (W/Z = {style_ppl['w'] / style_ppl['z']:.2f})."]
+    style_se = {row["space"]: row["std"] / row["n_kept"] ** 0.5 for row in results["ppl"] if row["model"] == "style"}
+    lines += ["", f"For the style generator, PPL is {verdict} (W/Z = {style_ppl['w'] / style_ppl['z']:.2f}; standard "
+              f"errors of the means: Z {style_se['z']:.3g}, W {style_se['w']:.3g}). One generator and one seed: "
+              "whether the ratio holds for other runs was not measured."]
     if not learned["style"]:
         lines += ["", "**This is not evidence either way**: the style generator has not learned digits at this "
                   "budget (precision 0), and its PPL in Z is "
@@ -248,12 +347,80 @@ def write_report(out: Path, results: dict) -> None:
                   "question. The script's defaults (240 CPU seconds per model, 2,000 samples, 1,000 PPL pairs: "
                   "planned as 12 CPU minutes of training plus evaluation, not run here) are the run to ship."]
     else:
-        lines += ["Models with precision 0 have not learned digits at this budget; compare only the others."]
+        models = results["models"]
+
+        def lr_of(name: str) -> float:  # results.json before 2026-12-02 05:00 lacks it: the preset's value
+            return models[name].get("lr_g") or config_for(name, 1, s["seed"]).lr_g
+
+        ranked = sorted(models, key=lambda name: models[name]["quality"]["fid"])
+        lines += [f"By FID at about {s['train_cpu_seconds']:.0f} CPU seconds each: "
+                  + ", ".join(f"{name} {models[name]['quality']['fid']:.1f}" for name in ranked)
+                  + f" (real digits {results['real']['fid']:.2f})."]
+        unlearned = [name for name in models if not learned[name]]
+        if unlearned:
+            lines += ["", f"{', '.join(unlearned)}: precision 0, no digits learned at this budget; compare only the "
+                      "others."]
+        for name in models:
+            q = models[name]["quality"]
+            if learned[name] and q["recall"] < LOW_RECALL:
+                lines += ["", f"{name}: recall {q['recall']:.3f} (below {LOW_RECALL}) with precision "
+                          f"{q['precision']:.3f}: its samples cover little of the real digits' variety"
+                          + (f", and only {q['recognised']:.0%} are confidently read as digits" if q["recognised"] < 0.5
+                             else "") + " (see samples.png)."]
+        style, dcgan = models["style"], models["dcgan"]
+        if learned["style"] and style["quality"]["fid"] > dcgan["quality"]["fid"]:
+            lines += ["", "At equal CPU seconds the style generator does not match the DCGAN here (FID "
+                      f"{style['quality']['fid']:.1f} vs {dcgan['quality']['fid']:.1f}, recognised "
+                      f"{style['quality']['recognised']:.0%} vs {dcgan['quality']['recognised']:.0%}): a step "
+                      f"costs it {style['seconds_per_step'] / dcgan['seconds_per_step']:.1f}x the DCGAN's CPU seconds "
+                      f"({style['steps']} vs {dcgan['steps']} steps), and it trained at learning rate "
+                      f"{lr_of('style'):g} where the main job's recipe uses {lr_of('dcgan'):g}. Whether it catches up "
+                      "with more compute or another learning rate was not measured here."]
+    if results.get("ablations"):
+        a = results["ablations"]
+        lines += ["", "## Why the style generator collapsed (issue 19)", "",
+                  "Before the fix, this report's style generator drew one digit for every z (the report of commit "
+                  "50d7007: FID 121, precision 0, recall 0, PPL in Z 1.5e-4). Short runs of the stylegan preset, seed "
+                  f"{a['seed']}, {a['rows'][0]['steps']} steps each: the generator as it was (no activation gain "
+                  "after its LeakyReLUs), each with one change, and the generator as it is. 'between-z std': pixel "
+                  "std between 64 latents with the noise inputs fixed (0 = one image for every z); digits: the "
+                  "MNIST classifier's histogram of 500 samples (digits 0-9) of the EMA generator.", "",
+                  "| run | change | between-z std (raw / EMA) | recognised (EMA) | EMA digit histogram 0-9 |",
+                  "|---|---|---|---|---|"]
+        for row in a["rows"]:
+            lines.append(f"| {row['name']} | {row['change']} | {row['raw']['between_z_pixel_std']:.3f} / "
+                         f"{row['ema']['between_z_pixel_std']:.3f} | {row['ema']['recognised']:.2f} | "
+                         f"{' '.join(str(n) for n in row['ema']['digit_histogram'])} |")
+        collapsed = [row["name"] for row in a["rows"] if row["ema"]["between_z_pixel_std"] < a["collapsed_below"]]
+        kept = [row["name"] for row in a["rows"] if row["name"] not in collapsed]
+        lines += ["", f"Collapsed (EMA between-z std < {a['collapsed_below']}): {', '.join(collapsed) or 'none'}; "
+                  f"not collapsed: {', '.join(kept) or 'none'}.", "",
+                  "Activation scale of a fresh generator (seed "
+                  f"{a['seed']}, 64 latents, noise fixed): RMS of each synthesis layer's activations "
+                  f"({', '.join(f'{r}x{r}' for r in a['initial_scale'][0]['layer_resolutions'])}) and the "
+                  "between-z std of the pre-tanh output.", "",
+                  "| activation gain | activation RMS per layer | pre-tanh between-z std |", "|---|---|---|"]
+        for row in a["initial_scale"]:
+            lines.append(f"| {row['gain']:.3f} | {' '.join(f'{v:.2f}' for v in row['activation_rms'])} | "
+                         f"{row['pre_tanh_between_z_std']:.2f} |")
+        lines += ["", "The explanation these numbers support: demodulation restores unit variance only for "
+                  "unit-variance inputs, and LeakyReLU(0.2) halves the second moment, so without StyleGAN2's gain "
+                  "of sqrt(2) after each activation the activations shrink layer by layer and the output barely "
+                  "varies with z; the z-independent parameters (biases, the constant input) then outweigh the styles. "
+                  "AdaIN renormalises every layer."]
+        if "D without batch norm" in kept:
+            lines += ["", "Removing the discriminator's batch norm also kept the images varied at this step, without "
+                      "the gain: batch norm in D (which sees each fake batch's own statistics) takes part in the "
+                      "collapse. The shipped fix is the gain, StyleGAN2's own design, which keeps the discriminator "
+                      "the DCGAN's; whether a batch-norm-free D alone trains well was not measured beyond these steps."]
+        lines += ["", "One seed and short runs: they show the collapse and its cause, not final quality (that is the "
+                  "first table)."]
     lines += ["",
               "## Files", "",
               "- `samples.png`: 64 samples of each generator (rows of 8: dcgan, style, progressive blocks).",
               "- `style_mixing.png`: the style generator's mixing grid; see results.json 'mixing'.",
-              "- `results.json`: every number above, the settings and the machine.", ""]
+              "- `results.json`: every number above, the settings and the machine ('ablations': issue 19's runs, "
+              "written by `--ablations`).", ""]
     write_text_atomic(out / "report.md", "\n".join(lines))
 
 
@@ -270,11 +437,30 @@ def main(argv=None) -> None:
     parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report-only", action="store_true", help="re-render report.md from results.json")
+    parser.add_argument("--ablations", action="store_true",
+                        help="run issue 19's collapse ablations and add them to an existing results.json")
+    parser.add_argument("--ablation-steps", type=int, default=10 if fast else 100)
     args = parser.parse_args(argv)
     if args.report_only:
         write_report(Path(args.out), json.loads((Path(args.out) / "results.json").read_text()))
         return
     torch.set_num_threads(1)
+    if args.ablations:
+        from course_lib.data import load_dataset
+
+        results_file = Path(args.out) / "results.json"
+        if not results_file.is_file():
+            raise SystemExit(f"{results_file} not found: run the measurement without --ablations first")
+        results = json.loads(results_file.read_text())
+        rows = run_ablations(load_dataset("mnist", split="train"), args.ablation_steps, Path(args.work), args.seed)
+        from course_lib.nn import style
+
+        results["ablations"] = {"seed": args.seed, "rows": rows, "machine": machine(), "collapsed_below": COLLAPSED,
+                                "initial_scale": [activation_scale(gain, args.seed)
+                                                  for gain in (1.0, style.ACTIVATION_GAIN)]}
+        write_report(Path(args.out), results)
+        log(f"wrote {Path(args.out) / 'report.md'}")
+        return
     from course_lib.core.plots import save_image_grid
     from course_lib.data import load_dataset
     from course_lib.metrics.ppl import perceptual_path_length
@@ -293,6 +479,7 @@ def main(argv=None) -> None:
         generator = trainer.generator_for_eval()
         log(f"{name}: evaluating")
         results["models"][name] = {"steps": trainer.step, "cpu_seconds": plan["cpu_seconds"],
+                                   "lr_g": trainer.config.lr_g, "lr_d": trainer.config.lr_d,
                                    "seconds_per_step": plan["seconds_per_step"],
                                    "generator_flops": generator_flops(generator),
                                    "quality": evaluate(generator, args.eval_samples, args.seed)}

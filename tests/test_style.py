@@ -48,6 +48,42 @@ def test_a_fresh_generator_already_depends_on_z(mapping_layers):
     assert images.std(dim=0).mean() > 0.5 * images.std()  # most of the pixel variation is between samples
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthesis_keeps_the_activation_scale(seed):
+    """Demodulation restores unit variance only for unit-variance inputs, so each LeakyReLU needs StyleGAN2's gain
+    sqrt(2). Without it the activations shrank ~0.7x per layer (RMS ~0.1 at 28x28, pre-tanh std ~0.13), the biases
+    and the constant soon outweighed the styles, and training collapsed to one digit for every z (issue 19)."""
+    torch.manual_seed(seed)
+    g = StyleGenerator(latent_dim=64, width=32, mapping_layers=4).eval()
+    z = torch.randn(64, 64)
+    with torch.no_grad():
+        ws = g.broadcast(g.mapping(z))
+        x = g.const.expand(64, -1, -1, -1)
+        for i, layer in enumerate(g.layers):
+            x = layer(x, ws[:, i], "const")
+            assert 0.4 < x.pow(2).mean().sqrt() < 2.5, f"layer {i} ({layer.resolution}x{layer.resolution})"
+        pre_tanh = g.to_rgb(x, ws[:, -1])
+    assert pre_tanh.std(dim=0).mean() > 0.4  # the output varies with z on tanh's useful range
+
+
+def test_a_short_training_run_still_depends_on_z(tmp_path):
+    """50 steps of the stylegan preset (narrower, smaller batch): the images still differ between latents. Before
+    the activation gain the between-latent pixel std fell from 0.16 to 0.04 in these 50 steps (0.28 with it), the
+    start of the collapse to one image that docs/results/stylegan_mnist once reported."""
+    from course_lib.data import load_dataset
+    from course_lib.training import Trainer, TrainConfig
+
+    cfg = TrainConfig.from_dict({"preset": "stylegan", "width": 16, "latent_dim": 16, "batch_size": 32, "steps": 50,
+                                 "ema": 0, "seed": 0, "log_every": 50, "sample_every": 10 ** 9,
+                                 "checkpoint_every": 10 ** 9})
+    trainer = Trainer(cfg, data=load_dataset("mnist", split="train", limit=512), progress=False).train()
+    g = trainer.generator.eval()
+    g.noise_mode = "const"  # the same noise for every sample: only z can make them differ
+    with torch.no_grad():
+        images = g(torch.randn(64, 16, generator=torch.Generator().manual_seed(1)))
+    assert images.std(dim=0).mean() > 0.15
+
+
 def test_modulated_conv_equals_a_per_sample_convolution():
     torch.manual_seed(1)
     conv = ModulatedConv2d(3, 4, 3, w_dim=5)

@@ -27,6 +27,13 @@ At 28x28 the synthesis network is 7x7 (const, 1 conv) -> 14x14 (2 convs) -> 28x2
 "toRGB" modulated convolution (no demodulation) and tanh, so outputs are in [-1, 1] like every
 generator of course_lib. Weights use the ordinary parametrisation (not the equalised learning rate),
 so the DCGAN learning rates apply.
+
+Every LeakyReLU of the synthesis network is followed by a gain of sqrt(2) (`ACTIVATION_GAIN`, StyleGAN2's
+`bias_act` default for lrelu). Demodulation gives unit-variance outputs only for unit-variance inputs;
+LeakyReLU(0.2) halves the second moment, so without the gain the activations shrank about 0.7x per layer
+(to RMS ~0.1 at 28x28 and a pre-tanh output of std ~0.13). The z-independent parameters (biases, the
+constant) then outweighed the styles within ~50 steps and the generator drew the same digit for every z
+(issue 19; tests/test_style.py checks the activation scale and that a short training run still depends on z).
 """
 from __future__ import annotations
 
@@ -39,6 +46,9 @@ from torch.nn import functional as F
 from course_lib.core.errors import ConfigError
 
 STYLE_MODES = ("modulated", "adain")
+# Gain after each LeakyReLU(0.2) (StyleGAN2's def_gain for lrelu): keeps the activations at unit scale for the
+# next demodulated convolution (see the module docstring; without it the generator collapsed to one image).
+ACTIVATION_GAIN = math.sqrt(2.0)
 NOISE_MODES = ("random", "const", "none")
 
 
@@ -145,7 +155,7 @@ class StyledConv(nn.Module):
             x = x + self.noise_strength[None, :, None, None] * noise
         elif noise_mode == "const":
             x = x + self.noise_strength[None, :, None, None] * self.const_noise.to(x.dtype)
-        x = F.leaky_relu(x + self.bias[None, :, None, None], 0.2)
+        x = F.leaky_relu(x + self.bias[None, :, None, None], 0.2) * ACTIVATION_GAIN
         if self.mode == "adain":  # StyleGAN: noise and bias first, then AdaIN
             x = self.adain(x, w)
         return x

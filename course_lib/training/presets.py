@@ -51,7 +51,9 @@ PRESETS: dict[str, dict] = {
                        "steps": 1000, "ema": 0.995},
     # Chapter 15's StyleGAN ideas at MNIST scale (course_lib.nn.style, notebook 14): a 4-layer mapping network to a
     # 64-d W, modulated/demodulated convolutions (StyleGAN2), noise inputs, mixing regularisation with probability
-    # 0.9 as in Karras et al. 2019; the main job's batch, EMA and DCGAN discriminator, so only the generator differs.
+    # 0.9 as in Karras et al. 2019; the main job's batch, EMA and DCGAN discriminator, but the DCGAN default learning
+    # rate Adam(2e-4, 0.5, 0.999), not the main job's 1e-3. The synthesis layers need StyleGAN2's activation gain
+    # (course_lib.nn.style.ACTIVATION_GAIN): without it this preset collapsed to one image (issue 19).
     "stylegan": {"arch": "style", "latent_dim": 64, "width": 32, "style": "modulated", "mapping_layers": 4,
                  "style_mixing": 0.9, "batch_size": 64, "ema": 0.995},
     # Karras et al. 2018's progressive growing, 7 -> 14 -> 28 (course_lib.nn.progressive): pixel norm, minibatch
