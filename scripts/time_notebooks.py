@@ -342,10 +342,12 @@ def write_time_sentences(names: list[str]) -> None:
                                                                          reading_estimate(old.split("\n\n")[0])))
         write_text_atomic(path, _text(nb))
         print(f"wrote {path.relative_to(REPO)}")
-        if path.parent == SOURCE_DIR:
+        # this repository's folders, not the installed package's (an editable install may point at another clone)
+        if path.parent == REPO / SOURCE_DIR.name:
             student = student_notebook(nb, f"{SOURCE_DIR.name}/{path.name}")
-            write_text_atomic(STUDENT_DIR / path.name, _text(student))
-            print(f"wrote {(STUDENT_DIR / path.name).relative_to(REPO)}")
+            target = REPO / STUDENT_DIR.name / path.name
+            write_text_atomic(target, _text(student))
+            print(f"wrote {target.relative_to(REPO)}")
 
 
 def main(argv: list[str] | None = None) -> int:

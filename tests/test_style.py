@@ -66,7 +66,7 @@ def test_synthesis_keeps_the_activation_scale(seed):
     assert pre_tanh.std(dim=0).mean() > 0.4  # the output varies with z on tanh's useful range
 
 
-def test_a_short_training_run_still_depends_on_z(tmp_path):
+def test_a_short_training_run_still_depends_on_z():
     """50 steps of the stylegan preset (narrower, smaller batch): the images still differ between latents. Before
     the activation gain the between-latent pixel std fell from 0.16 to 0.04 in these 50 steps (0.28 with it), the
     start of the collapse to one image that docs/results/stylegan_mnist once reported."""
