@@ -26,8 +26,7 @@ STOPPED = re.compile(rf"stopped after {DURATION} wall clock on a shared (\d+)-co
 READING = re.compile(r"about \d+ minutes of reading")   # an estimate of reading, not a measurement
 DURATION_FIGURE = re.compile(r"\d[\d.]*\s*(?:s|sec|seconds?|min|minutes?|h|hours?)\b")
 FAILED = re.compile(r"the timing run failed \((.+?)\) on a shared")
-LECTURES = sorted(p for folder in ("solutions", "notebooks") for p in (REPO_ROOT / folder).glob("[0-9][0-9]_*.ipynb")
-                  if p.name[:2] != "00")   # 00 is the welcome page: no lecture, no computing to time
+LECTURES = sorted(p for folder in ("solutions", "notebooks") for p in (REPO_ROOT / folder).glob("[0-9][0-9]_*.ipynb"))
 
 
 def time_paragraph(path: Path) -> str:
