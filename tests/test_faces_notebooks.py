@@ -80,3 +80,52 @@ def test_notebook_10_runs_on_the_shipped_faces_without_celeba(tmp_path):
     report = json.loads((NOTEBOOKS.parent / "docs" / "results" / "celeba_dcgan" / "report.json").read_text())
     base = report["truncation_sweep_pixels"]["rows"][0]
     assert f"{base['n_generated']:,} samples per setting vs {base['n_real']:,} real faces" in out
+    assert report["readings"]["pixel_sweep"].replace("**", "") in out  # the verdict computed from the numbers
+
+
+def _report_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_pretrained_celeba_dcgan", NOTEBOOKS.parent / "scripts" / "train_pretrained_celeba_dcgan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pixel_rows(precision_none=0.90, recall_none=0.10, mild=(0.95, 0.08), contrast_strong=15.0):
+    rows = [{"kind": "none", "value": None, "precision": precision_none, "recall": recall_none, "contrast": 45.0,
+             "fd_pixels": 2.0, "n_generated": 1000}]
+    for kind, value in (("tau", 0.5), ("tau", 1.0), ("tau", 1.5), ("tau", 2.0), ("psi", 0.5), ("psi", 0.7),
+                        ("psi", 0.85)):
+        strong = (kind, value) == ("tau", 0.5)
+        p, r = mild if value in (2.0, 0.85) else (0.9, 0.0)
+        rows.append({"kind": kind, "value": value, "precision": p, "recall": r, "fd_pixels": 30.0 if strong else 5.0,
+                     "contrast": contrast_strong if strong else 40.0, "n_generated": 1000})
+    return rows
+
+
+def test_face_report_readings_follow_the_numbers_not_a_script():
+    """The report's 'What it shows' paragraphs (printed by notebook 10) claim a trade-off or fading only when the
+    numbers show it."""
+    script = _report_script()
+    textbook = script.truncation_paragraph(_pixel_rows())
+    assert "is the textbook trade-off" in textbook and "fade" in textbook
+    no_trade = script.truncation_paragraph(_pixel_rows(mild=(0.85, 0.12), contrast_strong=44.0))
+    assert "does not show the textbook trade-off" in no_trade and "no marked fading" in no_trade
+    base = {"fid": 100.0, "precision": 0.30, "recall": 0.20}
+    sweep = [{"kind": k, "value": v, "fid": f, "precision": p, "recall": r} for k, v, f, p, r in
+             (("tau", 0.5, 150.0, 0.35, 0.01), ("tau", 2.0, 101.0, 0.40, 0.15), ("psi", 0.5, 140.0, 0.20, 0.02))]
+    reading = script.inception_sweep_paragraph(base, sweep)
+    assert "Precision peaks at tau = 2.0 (0.400 against 0.300 untruncated)" in reading
+    assert "no setting brings any of them close" not in reading
+    zero = script.inception_sweep_paragraph({**base, "precision": 0.0}, [{**r, "precision": 0.0} for r in sweep])
+    assert "no setting brings any of them close" in zero
+
+
+def test_notebook_10_prints_the_face_report_readings():
+    report = json.loads((NOTEBOOKS.parent / "docs" / "results" / "celeba_dcgan" / "report.json").read_text())
+    assert set(report["readings"]) == {"inception_sweep", "pixel_sweep", "gap"}
+    source = (NOTEBOOKS.parent / "solutions" / "10_truncation_and_interpolation.ipynb").read_text()
+    assert 'face_report[\\"readings\\"][\\"pixel_sweep\\"]' in source
+    assert 'face_report[\\"readings\\"][\\"inception_sweep\\"]' in source

@@ -59,7 +59,7 @@ PRETRAINED = {
         "celeba-dcgan", ASSETS / "celeba_dcgan.pt",
         "DCGAN-64, width 32, 100-d latent, trained on a CPU on 20,000 CelebA faces, with attribute directions "
         "(see course_lib/assets/README.md and docs/results/celeba_dcgan/report.md)",
-        "583d02d5d72653624a8c892bdfd9bc8151a2c46c1a19f33d0a9bbe0251b96dae",
+        "1754d3eb1c4a11b6c7cbbaf11b9649d53cde7367cf3191f4de9678da36b0a693",
         "scripts/train_pretrained_celeba_dcgan.py"),
 }
 
