@@ -605,7 +605,7 @@ def report_markdown(r: dict) -> str:
     ]
     for p in r["published"]:
         lines.append(f"| {p['source']} | {p['model']} | {p['fid'] if p['fid'] is not None else 'see paper'} | {p['samples']} |")
-    lines += ["", gap_paragraph(m, t), ""]
+    lines += ["", r["readings"]["gap"], ""]
     if r["truncation_sweep"]:
         lines += ["## Truncation", "",
                   (f"{r['sweep_samples_per_setting']:,} samples per setting (the same seeded uniforms / normals for every "
@@ -616,7 +616,7 @@ def report_markdown(r: dict) -> str:
         for row in r["truncation_sweep"]:
             lines.append(f"| {row['kind']} = {row['value']} | {row['fid']:.1f} | {row['kid_x1000']:.1f} | "
                          f"{row['precision']:.3f} | {row['recall']:.3f} |")
-        lines += ["", "![truncation sweep](truncation_sweep.png)", "", inception_sweep_paragraph(base, r["truncation_sweep"]), ""]
+        lines += ["", "![truncation sweep](truncation_sweep.png)", "", r["readings"]["inception_sweep"], ""]
     px = r["truncation_sweep_pixels"]
     base_px = px["rows"][0]
     lines += ["## Truncation in a cheap feature space" if r["truncation_sweep"] else "## Truncation", "",
@@ -633,7 +633,7 @@ def report_markdown(r: dict) -> str:
         lines.append(f"| {name} | {row['fd_pixels']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
                      f"{row['contrast']:.1f} |")
     lines += ["", "![truncation sweep, pixels](truncation_sweep_pixels.png)", ""]
-    lines += ["![truncation](truncation.png)", "", truncation_paragraph(px["rows"]), ""]
+    lines += ["![truncation](truncation.png)", "", r["readings"]["pixel_sweep"], ""]
     dirs = r["directions"]
     lines += ["## Attribute directions", "", dirs["method"] + ".", "",
               "Attribute classifier, held-out accuracy on real labelled faces (base rate of the attribute in brackets): "
