@@ -11,6 +11,7 @@ several calls each).
 
 The last line printed is one JSON object with the figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def pytorch_fid_extractor(state_dict, device):
             with torch.no_grad():
                 pred = model(batch.to(device).float() / 255)[0]
             pred = pred.squeeze(3).squeeze(2).cpu().numpy()
-            out[start:start + len(pred)] = pred
+            out[start : start + len(pred)] = pred
             start += len(pred)
         return out
 
@@ -53,8 +54,8 @@ def pytorch_fid_extractor(state_dict, device):
 
 
 def main(argv=None) -> None:
-    from course_lib.data import load_embedded_mnist
     from course_lib.core.runtime import pick_device
+    from course_lib.data import load_embedded_mnist
     from course_lib.metrics import extract_features
     from course_lib.metrics.errors import WeightsNotFound
     from course_lib.metrics.features import InceptionExtractor
@@ -102,9 +103,11 @@ def main(argv=None) -> None:
             times[name].append(time.perf_counter() - start)
     ours_rate = len(images) / min(times["ours"])
     theirs_rate = len(images) / min(times["pytorch_fid"])
-    print(f"extraction, {len(images)} images, batch {args.batch_size}: ours {ours_rate:.2f} img/s, "
-          f"pytorch-fid {theirs_rate:.2f} img/s, speedup {ours_rate / theirs_rate:.2f}x "
-          f"(max relative feature difference {max_diff:.1e})")
+    print(
+        f"extraction, {len(images)} images, batch {args.batch_size}: ours {ours_rate:.2f} img/s, "
+        f"pytorch-fid {theirs_rate:.2f} img/s, speedup {ours_rate / theirs_rate:.2f}x "
+        f"(max relative feature difference {max_diff:.1e})"
+    )
 
     # Square root at 2048-d: realistic covariances (correlated features, full rank).
     rng = np.random.default_rng(0)
@@ -113,6 +116,7 @@ def main(argv=None) -> None:
     x = rng.standard_normal((2 * d, d)) @ mixing
     y = rng.standard_normal((2 * d, d)) @ (mixing + 0.1 * rng.standard_normal((d, d)) / np.sqrt(d))
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+
     def best_time(fn, repeats: int) -> tuple[float, float]:
         """(best wall time over `repeats` calls, the value); the first call also pays for thread-pool start-up."""
         best, value = float("inf"), None
@@ -126,17 +130,30 @@ def main(argv=None) -> None:
     t_scipy, tr_scipy = None, None
     if not args.skip_sqrtm:
         t_scipy, tr_scipy = best_time(trace_sqrt_product_scipy, 2)
-        print(f"tr sqrt(S1 S2) at {d}-d: ours {t_ours:.2f} s, scipy sqrtm {t_scipy:.2f} s, "
-              f"speedup {t_scipy / t_ours:.1f}x (relative difference {abs(tr_ours - tr_scipy) / abs(tr_scipy):.1e})")
-    print(json.dumps({
-        "device": str(device), "threads": torch.get_num_threads(), "weights": weights.source,
-        "images": len(images), "batch_size": args.batch_size,
-        "ours_images_per_s": round(ours_rate, 3), "pytorch_fid_images_per_s": round(theirs_rate, 3),
-        "extraction_speedup": round(ours_rate / theirs_rate, 3), "feature_max_rel_diff": max_diff,
-        "sqrt_dim": d, "sqrt_ours_s": round(t_ours, 3), "sqrt_scipy_s": None if t_scipy is None else round(t_scipy, 3),
-        "sqrt_speedup": None if t_scipy is None else round(t_scipy / t_ours, 2),
-        "sqrt_rel_diff": None if tr_scipy is None else abs(tr_ours - tr_scipy) / abs(tr_scipy),
-    }))
+        print(
+            f"tr sqrt(S1 S2) at {d}-d: ours {t_ours:.2f} s, scipy sqrtm {t_scipy:.2f} s, "
+            f"speedup {t_scipy / t_ours:.1f}x (relative difference {abs(tr_ours - tr_scipy) / abs(tr_scipy):.1e})"
+        )
+    print(
+        json.dumps(
+            {
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "weights": weights.source,
+                "images": len(images),
+                "batch_size": args.batch_size,
+                "ours_images_per_s": round(ours_rate, 3),
+                "pytorch_fid_images_per_s": round(theirs_rate, 3),
+                "extraction_speedup": round(ours_rate / theirs_rate, 3),
+                "feature_max_rel_diff": max_diff,
+                "sqrt_dim": d,
+                "sqrt_ours_s": round(t_ours, 3),
+                "sqrt_scipy_s": None if t_scipy is None else round(t_scipy, 3),
+                "sqrt_speedup": None if t_scipy is None else round(t_scipy / t_ours, 2),
+                "sqrt_rel_diff": None if tr_scipy is None else abs(tr_ours - tr_scipy) / abs(tr_scipy),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

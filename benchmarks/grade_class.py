@@ -11,6 +11,7 @@ outside the submissions that changed. The attacks run with a private HOME and te
 a sandbox (an older course-lib, for the "before" column) they still cannot reach this machine's real ones; the
 processes they leave behind are killed at the end. Everything goes to a temporary folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,20 +40,31 @@ def timing(args) -> None:
             shutil.copyfile(REFERENCE, path)
             subs.append(path)
         started = time.perf_counter()
-        results = grade(subs, "02_is_fid", Path(tmp) / "graded", workers=args.workers, fast=args.fast or None,
-                        progress=False)
+        results = grade(
+            subs, "02_is_fid", Path(tmp) / "graded", workers=args.workers, fast=args.fast or None, progress=False
+        )
         wall = time.perf_counter() - started
-    print(json.dumps({
-        "students": args.students, "workers": args.workers, "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 1), "wall_seconds": round(wall, 1),
-        "mean_seconds_per_submission": round(sum(r.seconds for r in results) / len(results), 2),
-        "all_full_marks": all(r.points == r.max_points for r in results),
-    }))
+    print(
+        json.dumps(
+            {
+                "students": args.students,
+                "workers": args.workers,
+                "cpu_count": os.cpu_count(),
+                "load_average_1min": round(os.getloadavg()[0], 1),
+                "wall_seconds": round(wall, 1),
+                "mean_seconds_per_submission": round(sum(r.seconds for r in results) / len(results), 2),
+                "all_full_marks": all(r.points == r.max_points for r in results),
+            }
+        )
+    )
 
 
 def _digests(folder: Path) -> dict:
-    return {str(p): (os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+    return {
+        str(p): (os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() or p.is_symlink()
+    }
 
 
 def _tagged(marker: bytes) -> list[int]:
@@ -87,9 +99,15 @@ def attacks(args) -> None:
     for folder in (subs, out, canary):
         folder.mkdir()
     (canary / "secret.txt").write_text("nobody may change this")
-    targets = {"source": str(assignment / "source" / "02_is_fid.ipynb"),
-               "bundle": str(assignment / "grading" / "02_is_fid.json"), "out": str(out),
-               "submissions": str(subs), "canary": str(canary), "home": str(home), "tmp": str(tmp)}
+    targets = {
+        "source": str(assignment / "source" / "02_is_fid.ipynb"),
+        "bundle": str(assignment / "grading" / "02_is_fid.json"),
+        "out": str(out),
+        "submissions": str(subs),
+        "canary": str(canary),
+        "home": str(home),
+        "tmp": str(tmp),
+    }
     student = nbformat.read(assignment / "student" / "02_is_fid.ipynb", as_version=4)
     reference = nbformat.read(REFERENCE, as_version=4)
     deserved = {"honest_reference": 11, "honest_partly_wrong": 4}
@@ -103,27 +121,57 @@ def attacks(args) -> None:
         else:
             nbformat.write(nb, subs / f"{name}.ipynb")
     watched = {"instructor": [Path(targets["source"]), Path(targets["bundle"])], "canary": [canary]}
-    before = {k: {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in v if p.is_file()} | (
-        _digests(canary) if k == "canary" else {}) for k, v in watched.items()}
+    before = {
+        k: {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in v if p.is_file()}
+        | (_digests(canary) if k == "canary" else {})
+        for k, v in watched.items()
+    }
     subs_before = _digests(subs)
     started = time.perf_counter()
-    results = grade(sorted(subs.iterdir()), "02_is_fid", out, workers=args.workers, cell_timeout=60,
-                    total_timeout=300, fast=True, progress=False)
+    results = grade(
+        sorted(subs.iterdir()),
+        "02_is_fid",
+        out,
+        workers=args.workers,
+        cell_timeout=60,
+        total_timeout=300,
+        fast=True,
+        progress=False,
+    )
     wall = time.perf_counter() - started
     for res in sorted(results, key=lambda r: r.student):
-        print(json.dumps({"submission": res.student, "points": res.points, "max_points": res.max_points,
-                          "deserved": deserved[res.student], "seconds": round(res.seconds, 1)}))
+        print(
+            json.dumps(
+                {
+                    "submission": res.student,
+                    "points": res.points,
+                    "max_points": res.max_points,
+                    "deserved": deserved[res.student],
+                    "seconds": round(res.seconds, 1),
+                }
+            )
+        )
     time.sleep(25)  # the delayed writer of "touches_others"
     survivors = _tagged(grading_attacks.SURVIVOR.encode())
-    after = {k: {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in v if p.is_file()} | (
-        _digests(canary) if k == "canary" else {}) for k, v in watched.items()}
+    after = {
+        k: {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in v if p.is_file()}
+        | (_digests(canary) if k == "canary" else {})
+        for k, v in watched.items()
+    }
     grades = (out / "grades.csv").read_text() if (out / "grades.csv").exists() else ""
-    print(json.dumps({"wall_seconds": round(wall, 1), "load_average_1min": round(os.getloadavg()[0], 1),
-                      "processes_left_behind": len(survivors),
-                      "instructor_files_changed": before["instructor"] != after["instructor"],
-                      "canary_changed": before["canary"] != after["canary"],
-                      "submissions_changed": subs_before != _digests(subs),
-                      "grades_csv_tampered": "tampered" in grades}))
+    print(
+        json.dumps(
+            {
+                "wall_seconds": round(wall, 1),
+                "load_average_1min": round(os.getloadavg()[0], 1),
+                "processes_left_behind": len(survivors),
+                "instructor_files_changed": before["instructor"] != after["instructor"],
+                "canary_changed": before["canary"] != after["canary"],
+                "submissions_changed": subs_before != _digests(subs),
+                "grades_csv_tampered": "tampered" in grades,
+            }
+        )
+    )
     for pid in survivors:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -20,6 +20,7 @@ Goals (issue 18): at most 240 s on 2 CPU cores, recognised_0.9 >= 0.85, every di
 
 The last printed line is JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -131,24 +132,45 @@ def report_markdown(result: dict) -> str:
         "Settings the command trained with (config.json of the run):",
         "",
         "```json",
-        json.dumps({k: cfg[k] for k in ("dataset", "arch", "width", "g_upsample", "batch_size", "steps", "lr_g",
-                                         "lr_d", "beta1", "beta2", "loss", "ema", "seed") if k in cfg}, indent=1),
+        json.dumps(
+            {
+                k: cfg[k]
+                for k in (
+                    "dataset",
+                    "arch",
+                    "width",
+                    "g_upsample",
+                    "batch_size",
+                    "steps",
+                    "lr_g",
+                    "lr_d",
+                    "beta1",
+                    "beta2",
+                    "loss",
+                    "ema",
+                    "seed",
+                )
+                if k in cfg
+            },
+            indent=1,
+        ),
         "```",
         "",
     ]
     return "\n".join(lines)
 
 
-def learning_curve(steps: int, every: int, n_samples: int = 1000, seed: int = 123,
-                   decays=(0.99, 0.995, 0.999)) -> list[dict]:
+def learning_curve(
+    steps: int, every: int, n_samples: int = 1000, seed: int = 123, decays=(0.99, 0.995, 0.999)
+) -> list[dict]:
     """The main-job recipe trained in this process (same Trainer, same seed as the command), scored every
     `every` steps: the raw generator and EMA copies of several decays (the recipe's EMA class, updated after
     every step exactly as the trainer does), plus the CPU and wall seconds of the training steps alone."""
     from course_lib.latent import sample_latents
     from course_lib.latent.pretrained import classify_digits, generate_uint8
     from course_lib.training import TrainConfig, Trainer
-    from course_lib.training.presets import MAIN_JOB_PRESET
     from course_lib.training.callbacks.ema import ExponentialMovingAverage
+    from course_lib.training.presets import MAIN_JOB_PRESET
 
     config = TrainConfig.from_dict({"preset": MAIN_JOB_PRESET, "ema": 0.0, "steps": steps, "device": "cpu"})
     trainer = Trainer(config, None, progress=False)
@@ -158,8 +180,11 @@ def learning_curve(steps: int, every: int, n_samples: int = 1000, seed: int = 12
     def score(generator):
         labels, confidence = classify_digits(generate_uint8(generator, z))
         histogram = torch.bincount(labels, minlength=10).tolist()
-        return {"recognised_0.9": round(float((confidence >= 0.9).double().mean()), 4),
-                "rarest_digit": min(histogram) / n_samples, "digit_histogram": histogram}
+        return {
+            "recognised_0.9": round(float((confidence >= 0.9).double().mean()), 4),
+            "rarest_digit": min(histogram) / n_samples,
+            "digit_histogram": histogram,
+        }
 
     rows, cpu, wall = [], 0.0, 0.0
     while trainer.step < steps:
@@ -171,9 +196,15 @@ def learning_curve(steps: int, every: int, n_samples: int = 1000, seed: int = 12
         cpu += time.process_time() - c
         wall += time.perf_counter() - w
         if trainer.step % every == 0:
-            row = {"step": trainer.step, "train_cpu_s": round(cpu, 1), "train_wall_s": round(wall, 1),
-                   "threads": torch.get_num_threads(), "load1": round(os.getloadavg()[0], 1),
-                   "raw": score(trainer.generator), **{f"ema{d}": score(e.module) for d, e in emas.items()}}
+            row = {
+                "step": trainer.step,
+                "train_cpu_s": round(cpu, 1),
+                "train_wall_s": round(wall, 1),
+                "threads": torch.get_num_threads(),
+                "load1": round(os.getloadavg()[0], 1),
+                "raw": score(trainer.generator),
+                **{f"ema{d}": score(e.module) for d, e in emas.items()},
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -182,9 +213,13 @@ def learning_curve(steps: int, every: int, n_samples: int = 1000, seed: int = 12
 def curve_markdown(rows: list[dict], note: str = "") -> str:
     emas = [k for k in rows[0] if k.startswith("ema")]
     head = ["step", "train CPU s", "train wall s", "load", "raw G", *[f"EMA {k[3:]}" for k in emas]]
-    lines = ["# The main-job recipe: recognised fraction over training", "",
-             f"`{MAIN_JOB_NOTE}`: each column the fraction of {sum(rows[0]['raw']['digit_histogram'])} samples "
-             "the shipped MNIST classifier recognises with p >= 0.9, and (rarest digit's share).", ""]
+    lines = [
+        "# The main-job recipe: recognised fraction over training",
+        "",
+        f"`{MAIN_JOB_NOTE}`: each column the fraction of {sum(rows[0]['raw']['digit_histogram'])} samples "
+        "the shipped MNIST classifier recognises with p >= 0.9, and (rarest digit's share).",
+        "",
+    ]
     if note:
         lines += [note, ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -205,11 +240,19 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", help="score this existing run folder instead of training a new one")
     parser.add_argument("--report", metavar="DIR", help="also write DIR/report.md and DIR/report.json")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run folder (its path is printed)")
-    parser.add_argument("--extra", default="", help="flags appended to README's command, e.g. '--steps 5' for a "
-                                                     "smoke test (the result then is not the main job's)")
-    parser.add_argument("--curve", type=int, metavar="STEPS",
-                        help="instead: train the recipe in this process for STEPS steps, scoring raw and EMA "
-                             "generators every --every steps (DIR/curve.json + curve.md with --report)")
+    parser.add_argument(
+        "--extra",
+        default="",
+        help="flags appended to README's command, e.g. '--steps 5' for a "
+        "smoke test (the result then is not the main job's)",
+    )
+    parser.add_argument(
+        "--curve",
+        type=int,
+        metavar="STEPS",
+        help="instead: train the recipe in this process for STEPS steps, scoring raw and EMA "
+        "generators every --every steps (DIR/curve.json + curve.md with --report)",
+    )
     parser.add_argument("--every", type=int, default=250)
     args = parser.parse_args(argv)
 
@@ -226,8 +269,16 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="main_job_"))
     try:
         if args.run_dir:
-            run_dir, run = Path(args.run_dir), {"wall_seconds": None, "cpu_seconds": None, "train_seconds": None,
-                                                "load1_before": None, "load1_after": None}
+            run_dir, run = (
+                Path(args.run_dir),
+                {
+                    "wall_seconds": None,
+                    "cpu_seconds": None,
+                    "train_seconds": None,
+                    "load1_before": None,
+                    "load1_after": None,
+                },
+            )
         else:
             out = argv_cmd[argv_cmd.index("--out") + 1] if "--out" in argv_cmd else None
             if out is None:
@@ -245,7 +296,7 @@ def main(argv=None) -> int:
         "benchmark": "main_job",
         "command": " ".join(argv_cmd),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-                   f"({torch.get_num_threads()} threads in this process)",
+        f"({torch.get_num_threads()} threads in this process)",
         "run": run,
         "images_per_s": round(seen / train_s, 1) if train_s else None,
         "scores": scores,

@@ -13,6 +13,7 @@ of the training steps alone (process time: much less sensitive to a shared machi
 A run appends one JSON line per scoring to DIR/NAME.jsonl, so several runs can go in parallel; a stopped run
 keeps the rows it wrote.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ from pathlib import Path
 import torch
 
 
-def run_variant(name: str, overrides: dict, steps: int, every: int, out: Path, samples: int = 1000,
-                seed: int = 123) -> None:
+def run_variant(
+    name: str, overrides: dict, steps: int, every: int, out: Path, samples: int = 1000, seed: int = 123
+) -> None:
     from course_lib.latent import sample_latents
     from course_lib.latent.pretrained import classify_digits, generate_uint8
     from course_lib.training import TrainConfig, Trainer
@@ -35,8 +37,9 @@ def run_variant(name: str, overrides: dict, steps: int, every: int, out: Path, s
     from course_lib.training.presets import MAIN_JOB_PRESET
 
     torch.set_num_threads(1)
-    config = TrainConfig.from_dict({"preset": MAIN_JOB_PRESET, **overrides, "ema": 0.0, "steps": steps,
-                                    "device": "cpu"})
+    config = TrainConfig.from_dict(
+        {"preset": MAIN_JOB_PRESET, **overrides, "ema": 0.0, "steps": steps, "device": "cpu"}
+    )
     trainer = Trainer(config, None, progress=False)
     emas = {d: ExponentialMovingAverage(trainer.generator, d) for d in (0.995, 0.999)}
     z = sample_latents(samples, config.latent_dim, seed=seed)
@@ -44,8 +47,11 @@ def run_variant(name: str, overrides: dict, steps: int, every: int, out: Path, s
     def score(generator) -> dict:
         labels, confidence = classify_digits(generate_uint8(generator, z))
         histogram = torch.bincount(labels, minlength=10).tolist()
-        return {"recognised_0.9": round(float((confidence >= 0.9).double().mean()), 4),
-                "rarest_digit": min(histogram) / samples, "digit_histogram": histogram}
+        return {
+            "recognised_0.9": round(float((confidence >= 0.9).double().mean()), 4),
+            "rarest_digit": min(histogram) / samples,
+            "digit_histogram": histogram,
+        }
 
     out.mkdir(parents=True, exist_ok=True)
     cpu = 0.0
@@ -58,9 +64,16 @@ def run_variant(name: str, overrides: dict, steps: int, every: int, out: Path, s
                 ema.update(trainer.generator)
             cpu += time.process_time() - started
             if trainer.step % every == 0:
-                row = {"name": name, "overrides": overrides, "step": trainer.step, "train_cpu_s": round(cpu, 1),
-                       "load1": round(os.getloadavg()[0], 1), "samples": samples, "raw": score(trainer.generator),
-                       **{f"ema{d}": score(e.module) for d, e in emas.items()}}
+                row = {
+                    "name": name,
+                    "overrides": overrides,
+                    "step": trainer.step,
+                    "train_cpu_s": round(cpu, 1),
+                    "load1": round(os.getloadavg()[0], 1),
+                    "samples": samples,
+                    "raw": score(trainer.generator),
+                    **{f"ema{d}": score(e.module) for d, e in emas.items()},
+                }
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 print(json.dumps({k: row[k] for k in ("name", "step", "train_cpu_s")}), flush=True)
@@ -78,17 +91,25 @@ def read_rows(out: Path) -> list[dict]:
 def report_markdown(rows: list[dict], machine: str) -> str:
     names = list(dict.fromkeys(r["name"] for r in rows))
     steps = sorted({r["step"] for r in rows})
-    lines = ["# Main-job recipe variants (issue 18)", "",
-             "Each variant = the `mnist-main-job` preset plus the overrides shown; embedded MNIST, one torch thread, "
-             f"seed 0. Cell: % of {rows[0]['samples']:,} samples the shipped MNIST classifier recognises with "
-             "p >= 0.9 (EMA 0.995 generator), and (rarest digit's share). CPU seconds of the training steps at the "
-             "last row. Machine: " + machine + ".", "",
-             "| variant | overrides | " + " | ".join(f"step {s}" for s in steps) + " | CPU s / 250 steps |",
-             "|---|---|" + "---|" * (len(steps) + 1)]
+    lines = [
+        "# Main-job recipe variants (issue 18)",
+        "",
+        "Each variant = the `mnist-main-job` preset plus the overrides shown; embedded MNIST, one torch thread, "
+        f"seed 0. Cell: % of {rows[0]['samples']:,} samples the shipped MNIST classifier recognises with "
+        "p >= 0.9 (EMA 0.995 generator), and (rarest digit's share). CPU seconds of the training steps at the "
+        "last row. Machine: " + machine + ".",
+        "",
+        "| variant | overrides | " + " | ".join(f"step {s}" for s in steps) + " | CPU s / 250 steps |",
+        "|---|---|" + "---|" * (len(steps) + 1),
+    ]
     for name in names:
         mine = {r["step"]: r for r in rows if r["name"] == name}
-        cells = [f"{mine[s]['ema0.995']['recognised_0.9']:.1%} ({mine[s]['ema0.995']['rarest_digit']:.1%})"
-                 if s in mine else "" for s in steps]
+        cells = [
+            f"{mine[s]['ema0.995']['recognised_0.9']:.1%} ({mine[s]['ema0.995']['rarest_digit']:.1%})"
+            if s in mine
+            else ""
+            for s in steps
+        ]
         last = mine[max(mine)]
         per = last["train_cpu_s"] / last["step"] * 250
         lines.append(f"| {name} | `{json.dumps(last['overrides'])}` | " + " | ".join(cells) + f" | {per:.0f} |")
@@ -103,8 +124,11 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--out", type=Path, default=Path("docs/results/main_job/recipe_sweep"))
-    parser.add_argument("--machine", default=f"{platform.machine()}, {os.cpu_count()} shared CPU cores "
-                                              "(other jobs running; see each row's load1 in report.json)")
+    parser.add_argument(
+        "--machine",
+        default=f"{platform.machine()}, {os.cpu_count()} shared CPU cores "
+        "(other jobs running; see each row's load1 in report.json)",
+    )
     args = parser.parse_args(argv)
     if args.action == "run":
         if not args.name:

@@ -31,6 +31,7 @@ to a step of about lr; a different computation or another seed gives about 1).
 
 The last printed line is JSON: images/s of each and their ratio (course_lib / plain).
 """
+
 import argparse
 import json
 import statistics
@@ -39,8 +40,8 @@ import time
 import torch
 from torch import nn
 
-from course_lib.data import ImageData
 from course_lib.core.runtime import pick_device
+from course_lib.data import ImageData
 from course_lib.nn.models import build_models
 from course_lib.training import TrainConfig, Trainer
 from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
@@ -61,8 +62,15 @@ MODELS = {
 class TutorialLoop:
     """The official DCGAN tutorial's training loop (sigmoid + BCELoss, one fake batch reused for G)."""
 
-    def __init__(self, data: ImageData, batch_size: int, device: torch.device, seed: int = 0, width: int = 64,
-                 g_upsample: str = "transposed"):
+    def __init__(
+        self,
+        data: ImageData,
+        batch_size: int,
+        device: torch.device,
+        seed: int = 0,
+        width: int = 64,
+        g_upsample: str = "transposed",
+    ):
         torch.manual_seed(seed)
         _, channels, size, _ = data.images.shape
         self.netG, netD = build_models("dcgan", 100, size, channels, width, g_upsample=g_upsample)
@@ -76,9 +84,9 @@ class TutorialLoop:
         self.losses = []
 
     def step(self):
-        idx = self.perm[self.pos:self.pos + self.batch_size]
+        idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos = (self.pos + self.batch_size) % (len(self.perm) - self.batch_size)
-        real = (self.data[idx].to(self.device).float() / 127.5 - 1)
+        real = self.data[idx].to(self.device).float() / 127.5 - 1
         b = real.size(0)
         real_label = torch.full((b,), 1.0, device=self.device)
         fake_label = torch.full((b,), 0.0, device=self.device)
@@ -114,8 +122,16 @@ CELEBA_IMAGES = 202_599
 def make_trainer(data: ImageData, batch_size: int, device: torch.device, **settings) -> Trainer:
     """course_lib's trainer on `data`: its device defaults ("auto") unless `settings` say otherwise."""
     settings = {"width": 64, **settings}
-    config = TrainConfig(dataset="synthetic", arch="dcgan", latent_dim=100, batch_size=batch_size,
-                         steps=10**9, device=str(device), log_every=50, **settings)
+    config = TrainConfig(
+        dataset="synthetic",
+        arch="dcgan",
+        latent_dim=100,
+        batch_size=batch_size,
+        steps=10**9,
+        device=str(device),
+        log_every=50,
+        **settings,
+    )
     return Trainer(config, out_dir=None, data=data, progress=True)
 
 
@@ -132,14 +148,16 @@ CPU_ABLATION = {
 def same_result(data: ImageData, batch_size: int, device: torch.device, settings: dict, steps: int = 3) -> dict:
     """How far a setting moves the result: after `steps` steps from the same seed, the generator's parameter
     difference to the default trainer, relative to how far the default trainer's steps moved it."""
+
     def params(trainer):
         return torch.cat([p.detach().float().flatten().cpu() for p in trainer.generator.parameters()])
 
     reference = make_trainer(data, batch_size, device, **settings.get("_base", {}))
     start = params(reference)
     reference.train(steps=steps)
-    other = make_trainer(data, batch_size, device, **{k: v for k, v in settings.items() if k != "_base"},
-                         **settings.get("_base", {}))
+    other = make_trainer(
+        data, batch_size, device, **{k: v for k, v in settings.items() if k != "_base"}, **settings.get("_base", {})
+    )
     other.train(steps=steps)
     moved = (params(reference) - start).norm()
     relative = float((params(other) - params(reference)).norm() / moved)
@@ -159,10 +177,18 @@ def cpu_ablation(args, data: ImageData, batch_size: int, model: dict) -> dict:
             for name, settings in CPU_ABLATION.items():
                 trainers[name] = make_trainer(data, batch_size, device, **model, **settings)
             speeds = {name: t.speed for name, t in trainers.items()}
-            per_s = time_rounds(plain, trainers, batch_size, args.steps or 5, args.rounds,
-                                args.warmup if args.warmup is not None else 2, device)
-            row = {name: {"images_per_s": v, "ratio_to_plain": round(v / per_s["plain"], 3)}
-                   for name, v in per_s.items()}
+            per_s = time_rounds(
+                plain,
+                trainers,
+                batch_size,
+                args.steps or 5,
+                args.rounds,
+                args.warmup if args.warmup is not None else 2,
+                device,
+            )
+            row = {
+                name: {"images_per_s": v, "ratio_to_plain": round(v / per_s["plain"], 3)} for name, v in per_s.items()
+            }
             row["compile_status"] = {k: speeds["compile"][k] for k in ("compile_g", "compile_d")}
             out["threads"][str(threads)] = row
         torch.set_num_threads(threads_before)
@@ -173,9 +199,11 @@ def cpu_ablation(args, data: ImageData, batch_size: int, model: dict) -> dict:
     return out
 
 
-def time_rounds(plain, trainers: dict, batch_size: int, steps: int, rounds: int, warmup: int,
-                device: torch.device) -> dict:
+def time_rounds(
+    plain, trainers: dict, batch_size: int, steps: int, rounds: int, warmup: int, device: torch.device
+) -> dict:
     """Images/s (median round) of the plain loop and each trainer, rounds alternating between them."""
+
     def run_plain(n):
         for _ in range(n):
             plain.step()
@@ -214,16 +242,27 @@ def time_full_epoch(batch_size: int, device: torch.device) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--model", choices=sorted(MODELS), default="dcgan64",
-                        help="dcgan64 (synthetic 64x64 RGB) or mnist (the main job's DCGAN-28 on the embedded digits)")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="default: 64 on the CPU, 128 on CUDA (mnist: the main-job preset's)")
+    parser.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default="dcgan64",
+        help="dcgan64 (synthetic 64x64 RGB) or mnist (the main job's DCGAN-28 on the embedded digits)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default: 64 on the CPU, 128 on CUDA (mnist: the main-job preset's)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="steps per timed round (default: 5 CPU, 50 CUDA)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 2 CPU, 30 CUDA)")
     parser.add_argument("--full-epoch", action="store_true", help="CUDA: also time one real 202,599-image epoch")
-    parser.add_argument("--ablation", action="store_true",
-                        help="CUDA: also time the trainer with compile off / amp off; CPU: every CPU speed setting")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="CUDA: also time the trainer with compile off / amp off; CPU: every CPU speed setting",
+    )
     parser.add_argument("--threads", default="1,2", help="CPU ablation: thread counts to time (default 1,2)")
     args = parser.parse_args()
     device = pick_device(args.device)

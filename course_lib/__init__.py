@@ -15,4 +15,5 @@ checks it, and that there is no import cycle). docs/architecture.md has the diag
 - `grading`: `course-lib assign/grade`.
 - `cli`: the `course-lib` command.
 """
+
 __version__ = "0.1.0"

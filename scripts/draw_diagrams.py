@@ -7,6 +7,7 @@
   output shape come from running `DCGANGenerator` and `DCGANDiscriminator` on a dummy batch, so the picture cannot
   drift from the code: rerun this script after changing the models).
 """
+
 from __future__ import annotations
 
 import io
@@ -27,16 +28,25 @@ plt.rcParams.update({"svg.hashsalt": "course_lib", "svg.fonttype": "none", "font
 
 
 def box(ax, x, y, w, h, text, color):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="black", lw=1))
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08", fc=color, ec="black", lw=1
+        )
+    )
     ax.text(x, y, text, ha="center", va="center")
 
 
 def arrow(ax, start, end, text="", offset=(0, 0.12)):
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, lw=1.2, color="black"))
     if text:
-        ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], text, ha="center",
-                va="bottom", fontsize=9)
+        ax.text(
+            (start[0] + end[0]) / 2 + offset[0],
+            (start[1] + end[1]) / 2 + offset[1],
+            text,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
 
 
 def save(fig, name: str) -> None:
@@ -49,7 +59,8 @@ def save(fig, name: str) -> None:
 
 def gan_pipeline() -> None:
     fig, ax = plt.subplots(figsize=(10, 3.6))
-    ax.set(xlim=(0, 10), ylim=(0, 3.6)); ax.axis("off")
+    ax.set(xlim=(0, 10), ylim=(0, 3.6))
+    ax.axis("off")
     box(ax, 1.0, 2.6, 1.5, 0.7, "latent $z_j$\n$\\sim \\mathrm{Pr}(z)$", "#e8e8e8")
     box(ax, 3.3, 2.6, 1.7, 0.7, "generator\n$\\mathrm{g}[z_j, \\theta]$", "#ffd8a8")
     box(ax, 5.5, 2.6, 1.4, 0.7, "generated\n$x^*_j$", "#ffd8a8")
@@ -61,8 +72,14 @@ def gan_pipeline() -> None:
     arrow(ax, (6.2, 2.5), (6.75, 1.95), "batch $\\{x^*_j\\}$", (0.25, 0.1))
     arrow(ax, (6.2, 1.0), (6.75, 1.55), "batch $\\{x_i\\}$", (0.25, -0.35))
     arrow(ax, (8.45, 1.75), (8.75, 1.75))
-    ax.text(5.0, 0.05, "$\\phi$: real samples get high, generated low probability (minimise $L_D$);   "
-            "$\\theta$: generated samples get high probability (fool the discriminator)", ha="center", fontsize=9)
+    ax.text(
+        5.0,
+        0.05,
+        "$\\phi$: real samples get high, generated low probability (minimise $L_D$);   "
+        "$\\theta$: generated samples get high probability (fool the discriminator)",
+        ha="center",
+        fontsize=9,
+    )
     ax.set_title("The GAN's losses (after Prince, Understanding Deep Learning, fig. 15.2)", fontsize=11)
     save(fig, "gan_pipeline.svg")
 
@@ -74,7 +91,9 @@ def layer_table(model: torch.nn.Module, x: torch.Tensor, layers) -> list[tuple[s
             x = layer(x)
             name = type(layer).__name__
             if isinstance(layer, (torch.nn.ConvTranspose2d, torch.nn.Conv2d)):
-                name += f" {layer.kernel_size[0]}x{layer.kernel_size[1]}, stride {layer.stride[0]}, pad {layer.padding[0]}"
+                name += (
+                    f" {layer.kernel_size[0]}x{layer.kernel_size[1]}, stride {layer.stride[0]}, pad {layer.padding[0]}"
+                )
             rows.append((name, tuple(x.shape[1:])))
     return rows
 
@@ -84,9 +103,13 @@ def dcgan_mnist(width: int = 64) -> None:
     g_rows = layer_table(G, torch.zeros(1, 100, 1, 1), G.net)
     d_rows = layer_table(D, torch.zeros(1, 1, 28, 28), [*D.features, D.head])
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
-    for ax, rows, title, color in [(axes[0], g_rows, "generator: noise -> image", "#ffd8a8"),
-                                   (axes[1], d_rows, "discriminator: image -> logit", "#d0c4f0")]:
-        ax.set(xlim=(0, 6), ylim=(-0.5, len(rows) + 0.2)); ax.axis("off"); ax.set_title(title)
+    for ax, rows, title, color in [
+        (axes[0], g_rows, "generator: noise -> image", "#ffd8a8"),
+        (axes[1], d_rows, "discriminator: image -> logit", "#d0c4f0"),
+    ]:
+        ax.set(xlim=(0, 6), ylim=(-0.5, len(rows) + 0.2))
+        ax.axis("off")
+        ax.set_title(title)
         for k, (name, shape) in enumerate(rows):
             y = len(rows) - 1 - k
             side = shape[-1] if len(shape) == 3 else 1
@@ -96,8 +119,9 @@ def dcgan_mnist(width: int = 64) -> None:
             ax.text(2.4, y, f"{name}\n-> {' x '.join(map(str, shape))}", va="center", fontsize=9)
             if k:
                 arrow(ax, (1.2, y + 0.75), (1.2, y + 0.45))
-    fig.suptitle(f"DCGAN for 28x28 MNIST in course_lib (width {width}); shapes are channels x height x width",
-                 fontsize=11)
+    fig.suptitle(
+        f"DCGAN for 28x28 MNIST in course_lib (width {width}); shapes are channels x height x width", fontsize=11
+    )
     save(fig, "dcgan_mnist.svg")
 
 

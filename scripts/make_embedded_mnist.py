@@ -6,6 +6,7 @@ in their official order, so the subset is the same on every machine.
 
     python scripts/make_embedded_mnist.py [--raw ../shared/data/MNIST/raw]
 """
+
 import argparse
 import hashlib
 from pathlib import Path

@@ -10,6 +10,7 @@ read-only test cells, one that deletes cells and one that prints megabytes. For 
 hand-typed scores and one deletes its checkpoints after scoring. tests/test_grading_assignments.py
 states the score each must get.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib.grading import markup
-from course_lib.grading.assign import student_notebook
+from course_lib.grading import markup  # noqa: E402 - after the sys.path line, so the checkout is imported
+from course_lib.grading.assign import student_notebook  # noqa: E402
 
 OUT = ROOT / "tests" / "fixtures" / "grading"
 ASSIGNMENTS = {
@@ -39,8 +40,9 @@ def solved(source_nb):
     for cell, src in zip(nb.cells, source_nb.cells):
         if markup.kind_of(src).solution:
             lines = markup.source_of(src).split("\n")
-            cell.source = "\n".join(ln for ln in lines
-                                    if markup.BEGIN_SOLUTION not in ln and markup.END_SOLUTION not in ln).strip("\n")
+            cell.source = "\n".join(
+                ln for ln in lines if markup.BEGIN_SOLUTION not in ln and markup.END_SOLUTION not in ln
+            ).strip("\n")
     return nb
 
 
@@ -74,13 +76,13 @@ def with_cell_after(nb, grade_id: str, source: str):
 
 
 # A Fréchet distance that forgets the factor 2 in front of the trace term: right shape, wrong values.
-FID_WITHOUT_2 = '''def frechet_distance(mu1, sigma1, mu2, sigma2):
+FID_WITHOUT_2 = """def frechet_distance(mu1, sigma1, mu2, sigma2):
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     w, v = np.linalg.eigh(s1)
     root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ s2 @ root1), 0, None)).sum()
-    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - trace_root)'''
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - trace_root)"""
 
 
 def fixtures_02(source_nb) -> dict:
@@ -103,8 +105,8 @@ def fixtures_02(source_nb) -> dict:
 
 
 # Assignment 3: numbers typed in by hand instead of computed from the checkpoints.
-HAND_TYPED_SCORES = '''SCORES = {"baseline": {"is": 6.12, "fid": 21.4},
-          "improved": {"is": 8.35, "fid": 7.9}}'''
+HAND_TYPED_SCORES = """SCORES = {"baseline": {"is": 6.12, "fid": 21.4},
+          "improved": {"is": 8.35, "fid": 7.9}}"""
 
 
 def fixtures_03(source_nb) -> dict:
@@ -127,8 +129,11 @@ def main() -> None:
             continue
         source_nb = nbformat.read(path, as_version=4)
         special = {"02_is_fid": fixtures_02, "03_improve_dcgan": fixtures_03}
-        kinds = special[name](source_nb) if name in special else {
-            "reference": solved(source_nb), "untouched": student_notebook(source_nb)}
+        kinds = (
+            special[name](source_nb)
+            if name in special
+            else {"reference": solved(source_nb), "untouched": student_notebook(source_nb)}
+        )
         folder = OUT / name
         folder.mkdir(parents=True, exist_ok=True)
         for kind, nb in kinds.items():

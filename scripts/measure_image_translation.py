@@ -12,6 +12,7 @@ script resumes where it stopped and the report always holds what has been measur
     nice -n 10 python scripts/measure_image_translation.py            # the shipped report
     COURSE_LIB_FAST=1 python scripts/measure_image_translation.py --out /tmp/x --work /tmp/y   # seconds
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,17 @@ def slug(name: str) -> str:
 def train_run(task: str, name: str, variant: dict, args, work: Path) -> tuple[Trainer, dict]:
     """Train (or resume, or reload) one run; returns the trainer and its timing."""
     settings = read_settings(ROOT / "configs" / f"{task}_mnist.yaml")
-    settings.update(width=args.width, steps=args.steps[task], batch_size=args.batch[task], seed=args.seed,
-                    log_every=25, sample_every=max(args.steps[task] // 2, 1), checkpoint_every=max(args.steps[task] // 4, 1),
-                    limit=args.limit, **variant)
+    settings.update(
+        width=args.width,
+        steps=args.steps[task],
+        batch_size=args.batch[task],
+        seed=args.seed,
+        log_every=25,
+        sample_every=max(args.steps[task] // 2, 1),
+        checkpoint_every=max(args.steps[task] // 4, 1),
+        limit=args.limit,
+        **variant,
+    )
     run_dir = work / f"{task}-{slug(name)}"
     if (run_dir / "checkpoints" / "last.pt").is_file():
         trainer = Trainer.resume(run_dir, progress=False)
@@ -54,8 +63,10 @@ def train_run(task: str, name: str, variant: dict, args, work: Path) -> tuple[Tr
         trainer = Trainer(TrainConfig.from_dict(settings), run_dir, progress=False)
     cpu = time.process_time()
     trainer.train()
-    return trainer, {"train_wall_seconds_total": round(trainer.elapsed, 1),
-                     "train_cpu_seconds_this_session": round(time.process_time() - cpu, 1)}
+    return trainer, {
+        "train_wall_seconds_total": round(trainer.elapsed, 1),
+        "train_cpu_seconds_this_session": round(time.process_time() - cpu, 1),
+    }
 
 
 def measure_pix2pix(args, work: Path, results: dict) -> None:
@@ -66,16 +77,26 @@ def measure_pix2pix(args, work: Path, results: dict) -> None:
         trainer, timing = train_run("pix2pix", name, variant, args, work)
         outputs[name] = translate(trainer.generator_for_eval(), test.sources.images)
         if name not in results["pix2pix"]:
-            results["pix2pix"][name] = {**paired_scores(outputs[name], test.targets.images, test.labels), **timing,
-                                        "settings": {k: trainer.config.to_dict()[k] for k in (
-                                            "l1_weight", "adversarial_weight", "loss", "steps", "batch_size", "width")}}
+            results["pix2pix"][name] = {
+                **paired_scores(outputs[name], test.targets.images, test.labels),
+                **timing,
+                "settings": {
+                    k: trainer.config.to_dict()[k]
+                    for k in ("l1_weight", "adversarial_weight", "loss", "steps", "batch_size", "width")
+                },
+            }
             save(args, results)
         print(name, json.dumps(results["pix2pix"][name]), flush=True)
     results["pix2pix_reference"] = {
         "input (upsampled 7x7)": paired_scores(to_float(test.sources.images), test.targets.images, test.labels),
-        "n_test": len(test)}
+        "n_test": len(test),
+    }
     n = 8
-    grid = [to_float(test.sources.images[:n])] + [outputs[name][:n] for name, _ in PIX2PIX] + [to_float(test.targets.images[:n])]
+    grid = (
+        [to_float(test.sources.images[:n])]
+        + [outputs[name][:n] for name, _ in PIX2PIX]
+        + [to_float(test.targets.images[:n])]
+    )
     save_image_grid(torch.cat(grid), Path(args.out) / "pix2pix_examples.png", nrow=n)
     save(args, results)
 
@@ -88,10 +109,13 @@ def measure_cyclegan(args, work: Path, results: dict) -> None:
         trainer, timing = train_run("cyclegan", name, variant, args, work)
         generator = trainer.generator_for_eval()
         if name not in results["cyclegan"]:
-            results["cyclegan"][name] = {**cycle_scores(generator, test.a.images, test.b.images, test.a.labels,
-                                                        test.b.labels), **timing,
-                                         "settings": {k: trainer.config.to_dict()[k] for k in (
-                                             "cycle_weight", "loss", "steps", "batch_size", "width")}}
+            results["cyclegan"][name] = {
+                **cycle_scores(generator, test.a.images, test.b.images, test.a.labels, test.b.labels),
+                **timing,
+                "settings": {
+                    k: trainer.config.to_dict()[k] for k in ("cycle_weight", "loss", "steps", "batch_size", "width")
+                },
+            }
             save(args, results)
         print(name, json.dumps(results["cyclegan"][name]), flush=True)
         a = to_float(test.a.images[:8])
@@ -101,19 +125,32 @@ def measure_cyclegan(args, work: Path, results: dict) -> None:
     results["cyclegan_reference"] = {
         "accuracy on real A (thickened)": classifier_accuracy(test.a.images, test.a.labels),
         "accuracy on real B (digits)": classifier_accuracy(test.b.images, test.b.labels),
-        "n_test_per_domain": len(test.a)}
+        "n_test_per_domain": len(test.a),
+    }
     save_image_grid(torch.cat(examples), Path(args.out) / "cyclegan_examples.png", nrow=8)
     save(args, results)
 
 
 def save(args, results: dict) -> None:
     out = Path(args.out)
-    results["machine"] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "load_average_at_write": list(os.getloadavg()),
-                          "note": "a 2-core machine shared with 4-5 other jobs; wall times are not speeds"}
-    results["settings"] = {"width": args.width, "steps": args.steps, "batch": args.batch, "seed": args.seed,
-                           "train_limit": args.limit, "eval_n": args.eval_n, "fast_mode": fast_mode()}
+    results["machine"] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "load_average_at_write": list(os.getloadavg()),
+        "note": "a 2-core machine shared with 4-5 other jobs; wall times are not speeds",
+    }
+    results["settings"] = {
+        "width": args.width,
+        "steps": args.steps,
+        "batch": args.batch,
+        "seed": args.seed,
+        "train_limit": args.limit,
+        "eval_n": args.eval_n,
+        "fast_mode": fast_mode(),
+    }
     write_json_atomic(out / "results.json", results)
     write_text_atomic(out / "report.md", report(results))
 
@@ -124,45 +161,79 @@ def _fmt(value) -> str:
 
 def report(results: dict) -> str:
     s, m = results["settings"], results["machine"]
-    lines = ["# Image translation on the embedded MNIST (pix2pix, CycleGAN)", "",
-             "Written by `scripts/measure_image_translation.py` (issue 19, notebook 13). One seed "
-             f"({s['seed']}); training on the embedded MNIST train split"
-             f"{'' if s['train_limit'] is None else ' (first %d)' % s['train_limit']}, scores on the first "
-             f"{s['eval_n']:,} embedded test digits. U-Net/PatchGAN width {s['width']}; steps {s['steps']}, "
-             f"batch {s['batch']}. Machine: {m['processor']}, {m['cpu_count']} cores shared with other jobs "
-             f"(load average {m['load_average_at_write'][0]:.1f} when written), {m['torch_threads']} torch thread; "
-             f"torch {m['torch']}. Times are CPU seconds of this process (wall seconds on the loaded machine are "
-             "longer).", ""]
+    lines = [
+        "# Image translation on the embedded MNIST (pix2pix, CycleGAN)",
+        "",
+        "Written by `scripts/measure_image_translation.py` (issue 19, notebook 13). One seed "
+        f"({s['seed']}); training on the embedded MNIST train split"
+        f"{'' if s['train_limit'] is None else ' (first ' + str(s['train_limit']) + ')'}, scores on the first "
+        f"{s['eval_n']:,} embedded test digits. U-Net/PatchGAN width {s['width']}; steps {s['steps']}, "
+        f"batch {s['batch']}. Machine: {m['processor']}, {m['cpu_count']} cores shared with other jobs "
+        f"(load average {m['load_average_at_write'][0]:.1f} when written), {m['torch_threads']} torch thread; "
+        f"torch {m['torch']}. Times are CPU seconds of this process (wall seconds on the loaded machine are "
+        "longer).",
+        "",
+    ]
     if results.get("pix2pix"):
-        keys = [("l1", "L1 (lower)"), ("psnr", "PSNR dB"), ("ssim", "SSIM"), ("sharpness", "sharpness"),
-                ("fid_mnist", "MNIST-feature FID (lower)"), ("accuracy", "classifier accuracy")]
-        lines += ["## pix2pix: 7x7 -> 28x28 super-resolution", "",
-                  "| variant | " + " | ".join(label for _, label in keys) + " | train CPU s |",
-                  "|---|" + "---|" * (len(keys) + 1)]
+        keys = [
+            ("l1", "L1 (lower)"),
+            ("psnr", "PSNR dB"),
+            ("ssim", "SSIM"),
+            ("sharpness", "sharpness"),
+            ("fid_mnist", "MNIST-feature FID (lower)"),
+            ("accuracy", "classifier accuracy"),
+        ]
+        lines += [
+            "## pix2pix: 7x7 -> 28x28 super-resolution",
+            "",
+            "| variant | " + " | ".join(label for _, label in keys) + " | train CPU s |",
+            "|---|" + "---|" * (len(keys) + 1),
+        ]
         rows = dict(results["pix2pix"])
-        for name, row in list(rows.items()) + list({k: v for k, v in results.get("pix2pix_reference", {}).items()
-                                                     if isinstance(v, dict)}.items()):
-            lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in keys)
-                         + f" | {_fmt(row.get('train_cpu_seconds_this_session'))} |")
+        for name, row in list(rows.items()) + list(
+            {k: v for k, v in results.get("pix2pix_reference", {}).items() if isinstance(v, dict)}.items()
+        ):
+            lines.append(
+                f"| {name} | "
+                + " | ".join(_fmt(row.get(k)) for k, _ in keys)
+                + f" | {_fmt(row.get('train_cpu_seconds_this_session'))} |"
+            )
         first = next(iter(rows.values()))
-        lines += ["", f"Sharpness of the real targets: {first['sharpness_targets']:.4g}. L1 is on the [0, 1] pixel "
-                  "scale; the FID uses the shipped MNIST classifier's features (not comparable with Inception FIDs); "
-                  "accuracy is the shipped classifier's on the translations. Examples: pix2pix_examples.png (rows: "
-                  "input, " + ", ".join(results["pix2pix"]) + ", target).", ""]
+        lines += [
+            "",
+            f"Sharpness of the real targets: {first['sharpness_targets']:.4g}. L1 is on the [0, 1] pixel "
+            "scale; the FID uses the shipped MNIST classifier's features (not comparable with Inception FIDs); "
+            "accuracy is the shipped classifier's on the translations. Examples: pix2pix_examples.png (rows: "
+            "input, " + ", ".join(results["pix2pix"]) + ", target).",
+            "",
+        ]
     if results.get("cyclegan"):
-        keys = [("cycle_l1_a", "cycle L1, A->B->A"), ("cycle_l1_b", "cycle L1, B->A->B"),
-                ("accuracy_a_to_b", "accuracy of G(a)"), ("accuracy_b_to_a", "accuracy of F(b)")]
-        lines += ["## CycleGAN: thickened digits (A) <-> digits (B), unpaired", "",
-                  "| variant | " + " | ".join(label for _, label in keys) + " | train CPU s |",
-                  "|---|" + "---|" * (len(keys) + 1)]
+        keys = [
+            ("cycle_l1_a", "cycle L1, A->B->A"),
+            ("cycle_l1_b", "cycle L1, B->A->B"),
+            ("accuracy_a_to_b", "accuracy of G(a)"),
+            ("accuracy_b_to_a", "accuracy of F(b)"),
+        ]
+        lines += [
+            "## CycleGAN: thickened digits (A) <-> digits (B), unpaired",
+            "",
+            "| variant | " + " | ".join(label for _, label in keys) + " | train CPU s |",
+            "|---|" + "---|" * (len(keys) + 1),
+        ]
         for name, row in results["cyclegan"].items():
-            lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in keys)
-                         + f" | {_fmt(row.get('train_cpu_seconds_this_session'))} |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(_fmt(row.get(k)) for k, _ in keys)
+                + f" | {_fmt(row.get('train_cpu_seconds_this_session'))} |"
+            )
         ref = results.get("cyclegan_reference")
         if ref:
-            lines += ["", f"The classifier on the real test images: {ref['accuracy on real A (thickened)']:.4f} on A "
-                      f"(thickened), {ref['accuracy on real B (digits)']:.4f} on B, {ref['n_test_per_domain']} images "
-                      "per domain. Examples: cyclegan_examples.png (for each variant: a, G(a), F(G(a)))."]
+            lines += [
+                "",
+                f"The classifier on the real test images: {ref['accuracy on real A (thickened)']:.4f} on A "
+                f"(thickened), {ref['accuracy on real B (digits)']:.4f} on B, {ref['n_test_per_domain']} images "
+                "per domain. Examples: cyclegan_examples.png (for each variant: a, G(a), F(G(a))).",
+            ]
         lines.append("")
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ Resumable: each model trains in chunks, with a checkpoint and its CPU seconds sa
     nice -n 10 python scripts/measure_stylegan_progressive.py --ablations      # then the collapse ablations
     COURSE_LIB_FAST=1 python scripts/measure_stylegan_progressive.py --out /tmp/x --work /tmp/w   # seconds
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,11 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"dcgan": {"preset": "mnist-main-job"}, "style": {"preset": "stylegan"},
-          "progressive": {"preset": "progressive"}}
+MODELS = {
+    "dcgan": {"preset": "mnist-main-job"},
+    "style": {"preset": "stylegan"},
+    "progressive": {"preset": "progressive"},
+}
 RECOGNISED = 0.9  # max softmax probability for a sample to count as a recognised digit
 LOW_RECALL = 0.2  # below this recall, the report says a model covers little of the real digits
 
@@ -55,8 +59,14 @@ def log(message: str) -> None:
 def config_for(name: str, steps: int, seed: int):
     from course_lib.training import TrainConfig
 
-    values = {**MODELS[name], "steps": steps, "seed": seed, "log_every": 25, "sample_every": 10 ** 9,
-              "checkpoint_every": 10 ** 9}
+    values = {
+        **MODELS[name],
+        "steps": steps,
+        "seed": seed,
+        "log_every": 25,
+        "sample_every": 10**9,
+        "checkpoint_every": 10**9,
+    }
     if name == "progressive":  # five equal phases: 7, fade to 14, 14, fade to 28, 28
         phase = max(1, steps // 5)
         values["callbacks"] = [{"name": "progressive", "stable_steps": phase, "fade_steps": phase}]
@@ -97,8 +107,11 @@ def train(name: str, data, budget: float, work: Path, seed: int, chunk: int):
         plan = {"seconds_per_step": cost, "steps": max(10, int(budget / cost)), "cpu_seconds": 0.0}
         write_json_atomic(plan_file, plan)
     last = run / "checkpoints" / "last.pt"
-    trainer = (Trainer.resume(last, data=data, progress=False) if last.is_file()
-               else Trainer(config_for(name, plan["steps"], seed), run, data=data, progress=False))
+    trainer = (
+        Trainer.resume(last, data=data, progress=False)
+        if last.is_file()
+        else Trainer(config_for(name, plan["steps"], seed), run, data=data, progress=False)
+    )
     while trainer.step < plan["steps"]:
         started = time.process_time()
         trainer.train(steps=min(plan["steps"], trainer.step + chunk))
@@ -106,8 +119,10 @@ def train(name: str, data, budget: float, work: Path, seed: int, chunk: int):
         plan["cpu_seconds"] += time.process_time() - started
         write_json_atomic(plan_file, plan)
         eta = (plan["steps"] - trainer.step) * plan["cpu_seconds"] / max(trainer.step, 1)
-        log(f"{name}: step {trainer.step}/{plan['steps']}, {plan['cpu_seconds']:.0f} CPU s, "
-            f"ETA {eta:.0f} CPU s; last log {json.dumps({k: round(v, 3) for k, v in trainer.history[-1].items()})}")
+        log(
+            f"{name}: step {trainer.step}/{plan['steps']}, {plan['cpu_seconds']:.0f} CPU s, "
+            f"ETA {eta:.0f} CPU s; last log {json.dumps({k: round(v, 3) for k, v in trainer.history[-1].items()})}"
+        )
     return trainer, plan
 
 
@@ -124,8 +139,14 @@ def generator_flops(generator) -> int:
 def evaluate(generator, n_samples: int, seed: int) -> dict:
     from course_lib import metrics
 
-    evaluator = metrics.GeneratorEvaluator(["fid", "precision", "recall"], "mnist:test", extractor="mnist",
-                                           n_samples=n_samples, seed=seed, reference_limit=n_samples)
+    evaluator = metrics.GeneratorEvaluator(
+        ["fid", "precision", "recall"],
+        "mnist:test",
+        extractor="mnist",
+        n_samples=n_samples,
+        seed=seed,
+        reference_limit=n_samples,
+    )
     scores = evaluator(generator)
     z = evaluator.noise(generator.latent_dim)
     with torch.no_grad():
@@ -140,8 +161,9 @@ def recognised_fraction(images: torch.Tensor) -> float:
     from course_lib.metrics import get_extractor
 
     extractor = get_extractor("mnist", "cpu")
-    probs = torch.cat([extractor((b.clamp(-1, 1) + 1) / 2, want_logits=True)[1].softmax(dim=1)
-                       for b in images.split(500)])
+    probs = torch.cat(
+        [extractor((b.clamp(-1, 1) + 1) / 2, want_logits=True)[1].softmax(dim=1) for b in images.split(500)]
+    )
     return float((probs.max(dim=1).values >= RECOGNISED).float().mean())
 
 
@@ -150,8 +172,14 @@ def real_row(n_samples: int, seed: int) -> dict:
     from course_lib.data import load_dataset
 
     real = load_dataset("mnist", split="train").images[:n_samples]
-    evaluator = metrics.GeneratorEvaluator(["fid", "precision", "recall"], "mnist:test", extractor="mnist",
-                                           n_samples=n_samples, seed=seed, reference_limit=n_samples)
+    evaluator = metrics.GeneratorEvaluator(
+        ["fid", "precision", "recall"],
+        "mnist:test",
+        extractor="mnist",
+        n_samples=n_samples,
+        seed=seed,
+        reference_limit=n_samples,
+    )
     scores = evaluator.score_images(real)
     scores["recognised"] = recognised_fraction(real.float() / 127.5 - 1)
     return scores
@@ -171,11 +199,15 @@ def mixing_grid(generator, path: Path, seed: int) -> dict:
         w_a, w_b = generator.mapping(z_a), generator.mapping(z_b)
         for crossover in (1, 3, 5):
             for i in range(n):
-                rows.append(generator.synthesis(generator.mix(w_a[i:i + 1].expand(n, -1), w_b, crossover),
-                                                noise_mode="const"))
+                rows.append(
+                    generator.synthesis(generator.mix(w_a[i : i + 1].expand(n, -1), w_b, crossover), noise_mode="const")
+                )
     save_image_grid(torch.cat(rows), path, nrow=n)
-    return {"rows": "for crossover k in (1, 3, 5), one row per source A; columns: sources B",
-            "crossovers": [1, 3, 5], "layer_resolutions": list(generator.layer_resolutions)}
+    return {
+        "rows": "for crossover k in (1, 3, 5), one row per source A; columns: sources B",
+        "crossovers": [1, 3, 5],
+        "layer_resolutions": list(generator.layer_resolutions),
+    }
 
 
 # Issue 19's ablations: (name, what changed, config overrides, activation gain of the synthesis network).
@@ -202,9 +234,14 @@ def z_dependence(generator, seed: int) -> dict:
     with torch.no_grad():
         between_z = float(generator(z).std(dim=0).mean())
     generator.noise_mode = mode
-    digits, confidence = classify_digits(generate_uint8(generator, torch.randn(500, generator.latent_dim, generator=rng)))
-    return {"between_z_pixel_std": between_z, "recognised": float((confidence >= RECOGNISED).float().mean()),
-            "digit_histogram": torch.bincount(digits, minlength=10).tolist()}
+    digits, confidence = classify_digits(
+        generate_uint8(generator, torch.randn(500, generator.latent_dim, generator=rng))
+    )
+    return {
+        "between_z_pixel_std": between_z,
+        "recognised": float((confidence >= RECOGNISED).float().mean()),
+        "digit_histogram": torch.bincount(digits, minlength=10).tolist(),
+    }
 
 
 COLLAPSED = 0.05  # between-latent pixel std below which a run draws (nearly) one image for every z
@@ -218,8 +255,9 @@ def activation_scale(gain: float, seed: int) -> dict:
 
     preset, shipped_gain = PRESETS["stylegan"], style.ACTIVATION_GAIN
     torch.manual_seed(seed)
-    generator = style.StyleGenerator(preset["latent_dim"], 28, 1, preset["width"], preset["mapping_layers"],
-                                     preset["style"], preset["style_mixing"]).eval()
+    generator = style.StyleGenerator(
+        preset["latent_dim"], 28, 1, preset["width"], preset["mapping_layers"], preset["style"], preset["style_mixing"]
+    ).eval()
     style.ACTIVATION_GAIN = gain
     try:
         with torch.no_grad():
@@ -231,15 +269,19 @@ def activation_scale(gain: float, seed: int) -> dict:
             pre_tanh = generator.to_rgb(x, ws[:, -1])
     finally:
         style.ACTIVATION_GAIN = shipped_gain
-    return {"gain": gain, "layer_resolutions": list(generator.layer_resolutions[:-1]), "activation_rms": rms,
-            "pre_tanh_between_z_std": float(pre_tanh.std(dim=0).mean())}
+    return {
+        "gain": gain,
+        "layer_resolutions": list(generator.layer_resolutions[:-1]),
+        "activation_rms": rms,
+        "pre_tanh_between_z_std": float(pre_tanh.std(dim=0).mean()),
+    }
 
 
 def run_ablations(data, steps: int, work: Path, seed: int) -> list[dict]:
     """Train each ABLATIONS row for `steps` steps (seed `seed`) and measure z_dependence; resumable per row."""
-    from course_lib.nn import style
     from course_lib.core.io import write_json_atomic
-    from course_lib.training import Trainer, TrainConfig
+    from course_lib.nn import style
+    from course_lib.training import TrainConfig, Trainer
 
     rows, shipped_gain = [], style.ACTIVATION_GAIN
     for i, (name, change, overrides, gain) in enumerate(ABLATIONS):
@@ -250,14 +292,29 @@ def run_ablations(data, steps: int, work: Path, seed: int) -> list[dict]:
         log(f"ablation {i + 1}/{len(ABLATIONS)}: {name} ({steps} steps)")
         style.ACTIVATION_GAIN = shipped_gain if gain is None else gain  # read at every forward pass
         try:
-            config = TrainConfig.from_dict({"preset": "stylegan", "steps": steps, "seed": seed, "log_every": 25,
-                                            "sample_every": 10 ** 9, "checkpoint_every": 10 ** 9, **overrides})
+            config = TrainConfig.from_dict(
+                {
+                    "preset": "stylegan",
+                    "steps": steps,
+                    "seed": seed,
+                    "log_every": 25,
+                    "sample_every": 10**9,
+                    "checkpoint_every": 10**9,
+                    **overrides,
+                }
+            )
             started = time.process_time()
             trainer = Trainer(config, data=data, progress=False).train()
-            row = {"name": name, "change": change, "overrides": overrides,
-                   "activation_gain": style.ACTIVATION_GAIN, "steps": steps,
-                   "cpu_seconds": time.process_time() - started,
-                   "raw": z_dependence(trainer.generator, seed), "ema": z_dependence(trainer.generator_for_eval(), seed)}
+            row = {
+                "name": name,
+                "change": change,
+                "overrides": overrides,
+                "activation_gain": style.ACTIVATION_GAIN,
+                "steps": steps,
+                "cpu_seconds": time.process_time() - started,
+                "raw": z_dependence(trainer.generator, seed),
+                "ema": z_dependence(trainer.generator_for_eval(), seed),
+            }
         finally:
             style.ACTIVATION_GAIN = shipped_gain
         write_json_atomic(done, row)
@@ -268,9 +325,14 @@ def run_ablations(data, steps: int, work: Path, seed: int) -> list[dict]:
 
 def machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "load_average_1_5_15": list(load) if load else None, "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "python": platform.python_version()}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15": list(load) if load else None,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
 
 
 def write_report(out: Path, results: dict) -> None:
@@ -303,49 +365,68 @@ def write_report(out: Path, results: dict) -> None:
     ]
     for name, r in results["models"].items():
         q = r["quality"]
-        lines.append(f"| {name} | {r['steps']} | {r['cpu_seconds']:.0f} | {r['seconds_per_step']:.3f} | "
-                     f"{r['generator_flops'] / 1e6:.1f} | {q['fid']:.2f} | {q['precision']:.3f} | {q['recall']:.3f} | "
-                     f"{q['recognised']:.3f} |")
+        lines.append(
+            f"| {name} | {r['steps']} | {r['cpu_seconds']:.0f} | {r['seconds_per_step']:.3f} | "
+            f"{r['generator_flops'] / 1e6:.1f} | {q['fid']:.2f} | {q['precision']:.3f} | {q['recall']:.3f} | "
+            f"{q['recognised']:.3f} |"
+        )
     q = results["real"]
-    lines += [f"| *real training digits* | | | | | {q['fid']:.2f} | {q['precision']:.3f} | {q['recall']:.3f} | "
-              f"{q['recognised']:.3f} |", "",
-              "One seed and one budget: differences of a few FID points are within what another seed moves.", "",
-              "## Perceptual path length: Z vs W",
-              "",
-              f"PPL = E[d(G(interp(t)), G(interp(t + eps))) / eps^2], eps = {s['ppl_epsilon']:g}, t ~ U(0, 1), "
-              f"{s['ppl_samples']} pairs each (1% smallest and largest discarded, as StyleGAN does), d = squared L2 "
-              "distance of the MNIST classifier's 128-d features, no crop or resize (`course_lib.metrics.ppl`). "
-              "Z: slerp; W: lerp of mapped latents; noise inputs held fixed. Not comparable with StyleGAN's "
-              "LPIPS-based FFHQ numbers.",
-              "",
-              "| model | space | PPL mean | std | pairs kept / drawn |",
-              "|---|---|---|---|---|"]
+    lines += [
+        f"| *real training digits* | | | | | {q['fid']:.2f} | {q['precision']:.3f} | {q['recall']:.3f} | "
+        f"{q['recognised']:.3f} |",
+        "",
+        "One seed and one budget: differences of a few FID points are within what another seed moves.",
+        "",
+        "## Perceptual path length: Z vs W",
+        "",
+        f"PPL = E[d(G(interp(t)), G(interp(t + eps))) / eps^2], eps = {s['ppl_epsilon']:g}, t ~ U(0, 1), "
+        f"{s['ppl_samples']} pairs each (1% smallest and largest discarded, as StyleGAN does), d = squared L2 "
+        "distance of the MNIST classifier's 128-d features, no crop or resize (`course_lib.metrics.ppl`). "
+        "Z: slerp; W: lerp of mapped latents; noise inputs held fixed. Not comparable with StyleGAN's "
+        "LPIPS-based FFHQ numbers.",
+        "",
+        "| model | space | PPL mean | std | pairs kept / drawn |",
+        "|---|---|---|---|---|",
+    ]
     for row in results["ppl"]:
-        lines.append(f"| {row['model']} | {row['space'].upper()} | {row['mean']:.4g} | {row['std']:.4g} | "
-                     f"{row['n_kept']} / {row['n_samples']} |")
+        lines.append(
+            f"| {row['model']} | {row['space'].upper()} | {row['mean']:.4g} | {row['std']:.4g} | "
+            f"{row['n_kept']} / {row['n_samples']} |"
+        )
     style_ppl = {row["space"]: row["mean"] for row in results["ppl"] if row["model"] == "style"}
-    verdict = ("lower in W than in Z, as StyleGAN reports" if style_ppl["w"] < style_ppl["z"]
-               else "NOT lower in W than in Z here, unlike StyleGAN's report")
+    verdict = (
+        "lower in W than in Z, as StyleGAN reports"
+        if style_ppl["w"] < style_ppl["z"]
+        else "NOT lower in W than in Z here, unlike StyleGAN's report"
+    )
     learned = {name: r["quality"]["precision"] > 0 for name, r in results["models"].items()}
     style_se = {row["space"]: row["std"] / row["n_kept"] ** 0.5 for row in results["ppl"] if row["model"] == "style"}
-    lines += ["", f"For the style generator, PPL is {verdict} (W/Z = {style_ppl['w'] / style_ppl['z']:.2f}; standard "
-              f"errors of the means: Z {style_se['z']:.3g}, W {style_se['w']:.3g}). One generator and one seed: "
-              "whether the ratio holds for other runs was not measured."]
+    lines += [
+        "",
+        f"For the style generator, PPL is {verdict} (W/Z = {style_ppl['w'] / style_ppl['z']:.2f}; standard "
+        f"errors of the means: Z {style_se['z']:.3g}, W {style_se['w']:.3g}). One generator and one seed: "
+        "whether the ratio holds for other runs was not measured.",
+    ]
     if not learned["style"]:
-        lines += ["", "**This is not evidence either way**: the style generator has not learned digits at this "
-                  "budget (precision 0), and its PPL in Z is "
-                  f"{style_ppl['z'] / next(r['mean'] for r in results['ppl'] if r['model'] == 'dcgan'):.2g} times "
-                  "the DCGAN's: its images barely depend on the latent yet (near-constant output)."]
+        lines += [
+            "",
+            "**This is not evidence either way**: the style generator has not learned digits at this "
+            "budget (precision 0), and its PPL in Z is "
+            f"{style_ppl['z'] / next(r['mean'] for r in results['ppl'] if r['model'] == 'dcgan'):.2g} times "
+            "the DCGAN's: its images barely depend on the latent yet (near-constant output).",
+        ]
     lines += ["", "## What these numbers show", ""]
     if not any(learned.values()):
-        lines += [f"Nothing about the methods. At {s['train_cpu_seconds']:.0f} CPU seconds per model no generator "
-                  "has learned digits: precision and recall are 0 for all three and every FID is far from the real "
-                  "digits'. A 'recognised' fraction near 1 with precision 0 means the classifier confidently reads "
-                  "images that lie outside the real digits' manifold, not that they are good digits (see "
-                  "samples.png). The budget was set by the "
-                  "machine (a shared 2-core machine at the load above, this process at nice 10), not by the "
-                  "question. The script's defaults (240 CPU seconds per model, 2,000 samples, 1,000 PPL pairs: "
-                  "planned as 12 CPU minutes of training plus evaluation, not run here) are the run to ship."]
+        lines += [
+            f"Nothing about the methods. At {s['train_cpu_seconds']:.0f} CPU seconds per model no generator "
+            "has learned digits: precision and recall are 0 for all three and every FID is far from the real "
+            "digits'. A 'recognised' fraction near 1 with precision 0 means the classifier confidently reads "
+            "images that lie outside the real digits' manifold, not that they are good digits (see "
+            "samples.png). The budget was set by the "
+            "machine (a shared 2-core machine at the load above, this process at nice 10), not by the "
+            "question. The script's defaults (240 CPU seconds per model, 2,000 samples, 1,000 PPL pairs: "
+            "planned as 12 CPU minutes of training plus evaluation, not run here) are the run to ship."
+        ]
     else:
         models = results["models"]
 
@@ -353,74 +434,116 @@ def write_report(out: Path, results: dict) -> None:
             return models[name].get("lr_g") or config_for(name, 1, s["seed"]).lr_g
 
         ranked = sorted(models, key=lambda name: models[name]["quality"]["fid"])
-        lines += [f"By FID at about {s['train_cpu_seconds']:.0f} CPU seconds each: "
-                  + ", ".join(f"{name} {models[name]['quality']['fid']:.1f}" for name in ranked)
-                  + f" (real digits {results['real']['fid']:.2f})."]
+        lines += [
+            f"By FID at about {s['train_cpu_seconds']:.0f} CPU seconds each: "
+            + ", ".join(f"{name} {models[name]['quality']['fid']:.1f}" for name in ranked)
+            + f" (real digits {results['real']['fid']:.2f})."
+        ]
         unlearned = [name for name in models if not learned[name]]
         if unlearned:
-            lines += ["", f"{', '.join(unlearned)}: precision 0, no digits learned at this budget; compare only the "
-                      "others."]
+            lines += [
+                "",
+                f"{', '.join(unlearned)}: precision 0, no digits learned at this budget; compare only the others.",
+            ]
         for name in models:
             q = models[name]["quality"]
             if learned[name] and q["recall"] < LOW_RECALL:
-                lines += ["", f"{name}: recall {q['recall']:.3f} (below {LOW_RECALL}) with precision "
-                          f"{q['precision']:.3f}: its samples cover little of the real digits' variety"
-                          + (f", and only {q['recognised']:.0%} are confidently read as digits" if q["recognised"] < 0.5
-                             else "") + " (see samples.png)."]
+                lines += [
+                    "",
+                    f"{name}: recall {q['recall']:.3f} (below {LOW_RECALL}) with precision "
+                    f"{q['precision']:.3f}: its samples cover little of the real digits' variety"
+                    + (
+                        f", and only {q['recognised']:.0%} are confidently read as digits"
+                        if q["recognised"] < 0.5
+                        else ""
+                    )
+                    + " (see samples.png).",
+                ]
         style, dcgan = models["style"], models["dcgan"]
         if learned["style"] and style["quality"]["fid"] > dcgan["quality"]["fid"]:
-            lines += ["", "At equal CPU seconds the style generator does not match the DCGAN here (FID "
-                      f"{style['quality']['fid']:.1f} vs {dcgan['quality']['fid']:.1f}, recognised "
-                      f"{style['quality']['recognised']:.0%} vs {dcgan['quality']['recognised']:.0%}): a step "
-                      f"costs it {style['seconds_per_step'] / dcgan['seconds_per_step']:.1f}x the DCGAN's CPU seconds "
-                      f"({style['steps']} vs {dcgan['steps']} steps), and it trained at learning rate "
-                      f"{lr_of('style'):g} where the main job's recipe uses {lr_of('dcgan'):g}. Whether it catches up "
-                      "with more compute or another learning rate was not measured here."]
+            lines += [
+                "",
+                "At equal CPU seconds the style generator does not match the DCGAN here (FID "
+                f"{style['quality']['fid']:.1f} vs {dcgan['quality']['fid']:.1f}, recognised "
+                f"{style['quality']['recognised']:.0%} vs {dcgan['quality']['recognised']:.0%}): a step "
+                f"costs it {style['seconds_per_step'] / dcgan['seconds_per_step']:.1f}x the DCGAN's CPU seconds "
+                f"({style['steps']} vs {dcgan['steps']} steps), and it trained at learning rate "
+                f"{lr_of('style'):g} where the main job's recipe uses {lr_of('dcgan'):g}. Whether it catches up "
+                "with more compute or another learning rate was not measured here.",
+            ]
     if results.get("ablations"):
         a = results["ablations"]
-        lines += ["", "## Why the style generator collapsed (issue 19)", "",
-                  "Before the fix, this report's style generator drew one digit for every z (the report of commit "
-                  "50d7007: FID 121, precision 0, recall 0, PPL in Z 1.5e-4). Short runs of the stylegan preset, seed "
-                  f"{a['seed']}, {a['rows'][0]['steps']} steps each: the generator as it was (no activation gain "
-                  "after its LeakyReLUs), each with one change, and the generator as it is. 'between-z std': pixel "
-                  "std between 64 latents with the noise inputs fixed (0 = one image for every z); digits: the "
-                  "MNIST classifier's histogram of 500 samples (digits 0-9) of the EMA generator.", "",
-                  "| run | change | between-z std (raw / EMA) | recognised (EMA) | EMA digit histogram 0-9 |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Why the style generator collapsed (issue 19)",
+            "",
+            "Before the fix, this report's style generator drew one digit for every z (the report of commit "
+            "50d7007: FID 121, precision 0, recall 0, PPL in Z 1.5e-4). Short runs of the stylegan preset, seed "
+            f"{a['seed']}, {a['rows'][0]['steps']} steps each: the generator as it was (no activation gain "
+            "after its LeakyReLUs), each with one change, and the generator as it is. 'between-z std': pixel "
+            "std between 64 latents with the noise inputs fixed (0 = one image for every z); digits: the "
+            "MNIST classifier's histogram of 500 samples (digits 0-9) of the EMA generator.",
+            "",
+            "| run | change | between-z std (raw / EMA) | recognised (EMA) | EMA digit histogram 0-9 |",
+            "|---|---|---|---|---|",
+        ]
         for row in a["rows"]:
-            lines.append(f"| {row['name']} | {row['change']} | {row['raw']['between_z_pixel_std']:.3f} / "
-                         f"{row['ema']['between_z_pixel_std']:.3f} | {row['ema']['recognised']:.2f} | "
-                         f"{' '.join(str(n) for n in row['ema']['digit_histogram'])} |")
+            lines.append(
+                f"| {row['name']} | {row['change']} | {row['raw']['between_z_pixel_std']:.3f} / "
+                f"{row['ema']['between_z_pixel_std']:.3f} | {row['ema']['recognised']:.2f} | "
+                f"{' '.join(str(n) for n in row['ema']['digit_histogram'])} |"
+            )
         collapsed = [row["name"] for row in a["rows"] if row["ema"]["between_z_pixel_std"] < a["collapsed_below"]]
         kept = [row["name"] for row in a["rows"] if row["name"] not in collapsed]
-        lines += ["", f"Collapsed (EMA between-z std < {a['collapsed_below']}): {', '.join(collapsed) or 'none'}; "
-                  f"not collapsed: {', '.join(kept) or 'none'}.", "",
-                  "Activation scale of a fresh generator (seed "
-                  f"{a['seed']}, 64 latents, noise fixed): RMS of each synthesis layer's activations "
-                  f"({', '.join(f'{r}x{r}' for r in a['initial_scale'][0]['layer_resolutions'])}) and the "
-                  "between-z std of the pre-tanh output.", "",
-                  "| activation gain | activation RMS per layer | pre-tanh between-z std |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Collapsed (EMA between-z std < {a['collapsed_below']}): {', '.join(collapsed) or 'none'}; "
+            f"not collapsed: {', '.join(kept) or 'none'}.",
+            "",
+            "Activation scale of a fresh generator (seed "
+            f"{a['seed']}, 64 latents, noise fixed): RMS of each synthesis layer's activations "
+            f"({', '.join(f'{r}x{r}' for r in a['initial_scale'][0]['layer_resolutions'])}) and the "
+            "between-z std of the pre-tanh output.",
+            "",
+            "| activation gain | activation RMS per layer | pre-tanh between-z std |",
+            "|---|---|---|",
+        ]
         for row in a["initial_scale"]:
-            lines.append(f"| {row['gain']:.3f} | {' '.join(f'{v:.2f}' for v in row['activation_rms'])} | "
-                         f"{row['pre_tanh_between_z_std']:.2f} |")
-        lines += ["", "The explanation these numbers support: demodulation restores unit variance only for "
-                  "unit-variance inputs, and LeakyReLU(0.2) halves the second moment, so without StyleGAN2's gain "
-                  "of sqrt(2) after each activation the activations shrink layer by layer and the output barely "
-                  "varies with z; the z-independent parameters (biases, the constant input) then outweigh the styles. "
-                  "AdaIN renormalises every layer."]
+            lines.append(
+                f"| {row['gain']:.3f} | {' '.join(f'{v:.2f}' for v in row['activation_rms'])} | "
+                f"{row['pre_tanh_between_z_std']:.2f} |"
+            )
+        lines += [
+            "",
+            "The explanation these numbers support: demodulation restores unit variance only for "
+            "unit-variance inputs, and LeakyReLU(0.2) halves the second moment, so without StyleGAN2's gain "
+            "of sqrt(2) after each activation the activations shrink layer by layer and the output barely "
+            "varies with z; the z-independent parameters (biases, the constant input) then outweigh the styles. "
+            "AdaIN renormalises every layer.",
+        ]
         if "D without batch norm" in kept:
-            lines += ["", "Removing the discriminator's batch norm also kept the images varied at this step, without "
-                      "the gain: batch norm in D (which sees each fake batch's own statistics) takes part in the "
-                      "collapse. The shipped fix is the gain, StyleGAN2's own design, which keeps the discriminator "
-                      "the DCGAN's; whether a batch-norm-free D alone trains well was not measured beyond these steps."]
-        lines += ["", "One seed and short runs: they show the collapse and its cause, not final quality (that is the "
-                  "first table)."]
-    lines += ["",
-              "## Files", "",
-              "- `samples.png`: 64 samples of each generator (rows of 8: dcgan, style, progressive blocks).",
-              "- `style_mixing.png`: the style generator's mixing grid; see results.json 'mixing'.",
-              "- `results.json`: every number above, the settings and the machine ('ablations': issue 19's runs, "
-              "written by `--ablations`).", ""]
+            lines += [
+                "",
+                "Removing the discriminator's batch norm also kept the images varied at this step, without "
+                "the gain: batch norm in D (which sees each fake batch's own statistics) takes part in the "
+                "collapse. The shipped fix is the gain, StyleGAN2's own design, which keeps the discriminator "
+                "the DCGAN's; whether a batch-norm-free D alone trains well was not measured beyond these steps.",
+            ]
+        lines += [
+            "",
+            "One seed and short runs: they show the collapse and its cause, not final quality (that is the "
+            "first table).",
+        ]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- `samples.png`: 64 samples of each generator (rows of 8: dcgan, style, progressive blocks).",
+        "- `style_mixing.png`: the style generator's mixing grid; see results.json 'mixing'.",
+        "- `results.json`: every number above, the settings and the machine ('ablations': issue 19's runs, "
+        "written by `--ablations`).",
+        "",
+    ]
     write_text_atomic(out / "report.md", "\n".join(lines))
 
 
@@ -437,8 +560,11 @@ def main(argv=None) -> None:
     parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report-only", action="store_true", help="re-render report.md from results.json")
-    parser.add_argument("--ablations", action="store_true",
-                        help="run issue 19's collapse ablations and add them to an existing results.json")
+    parser.add_argument(
+        "--ablations",
+        action="store_true",
+        help="run issue 19's collapse ablations and add them to an existing results.json",
+    )
     parser.add_argument("--ablation-steps", type=int, default=10 if fast else 100)
     args = parser.parse_args(argv)
     if args.report_only:
@@ -455,9 +581,13 @@ def main(argv=None) -> None:
         rows = run_ablations(load_dataset("mnist", split="train"), args.ablation_steps, Path(args.work), args.seed)
         from course_lib.nn import style
 
-        results["ablations"] = {"seed": args.seed, "rows": rows, "machine": machine(), "collapsed_below": COLLAPSED,
-                                "initial_scale": [activation_scale(gain, args.seed)
-                                                  for gain in (1.0, style.ACTIVATION_GAIN)]}
+        results["ablations"] = {
+            "seed": args.seed,
+            "rows": rows,
+            "machine": machine(),
+            "collapsed_below": COLLAPSED,
+            "initial_scale": [activation_scale(gain, args.seed) for gain in (1.0, style.ACTIVATION_GAIN)],
+        }
         write_report(Path(args.out), results)
         log(f"wrote {Path(args.out) / 'report.md'}")
         return
@@ -467,26 +597,43 @@ def main(argv=None) -> None:
 
     out, work = Path(args.out), Path(args.work)
     wall, cpu = time.perf_counter(), time.process_time()
-    results = {"settings": {"train_cpu_seconds": args.train_cpu_seconds, "eval_samples": args.eval_samples,
-                            "ppl_samples": args.ppl_samples, "ppl_epsilon": 1e-4, "seed": args.seed,
-                            "threads": torch.get_num_threads(), "fast_mode": fast,
-                            "compute": "equal CPU seconds (process time, 1 thread)"},
-               "machine_start": machine(), "models": {}, "ppl": []}
+    results = {
+        "settings": {
+            "train_cpu_seconds": args.train_cpu_seconds,
+            "eval_samples": args.eval_samples,
+            "ppl_samples": args.ppl_samples,
+            "ppl_epsilon": 1e-4,
+            "seed": args.seed,
+            "threads": torch.get_num_threads(),
+            "fast_mode": fast,
+            "compute": "equal CPU seconds (process time, 1 thread)",
+        },
+        "machine_start": machine(),
+        "models": {},
+        "ppl": [],
+    }
     data = load_dataset("mnist", split="train")
     generators, grids = {}, []
     for name in MODELS:
         trainer, plan = train(name, data, args.train_cpu_seconds, work, args.seed, args.chunk)
         generator = trainer.generator_for_eval()
         log(f"{name}: evaluating")
-        results["models"][name] = {"steps": trainer.step, "cpu_seconds": plan["cpu_seconds"],
-                                   "lr_g": trainer.config.lr_g, "lr_d": trainer.config.lr_d,
-                                   "seconds_per_step": plan["seconds_per_step"],
-                                   "generator_flops": generator_flops(generator),
-                                   "quality": evaluate(generator, args.eval_samples, args.seed)}
+        results["models"][name] = {
+            "steps": trainer.step,
+            "cpu_seconds": plan["cpu_seconds"],
+            "lr_g": trainer.config.lr_g,
+            "lr_d": trainer.config.lr_d,
+            "seconds_per_step": plan["seconds_per_step"],
+            "generator_flops": generator_flops(generator),
+            "quality": evaluate(generator, args.eval_samples, args.seed),
+        }
         log(f"{name}: {results['models'][name]}")
         generators[name] = generator
-        grids.append(generator(torch.randn(64, generator.latent_dim,
-                                           generator=torch.Generator().manual_seed(args.seed))).detach())
+        grids.append(
+            generator(
+                torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+            ).detach()
+        )
     for name, space in (("style", "z"), ("style", "w"), ("dcgan", "z"), ("progressive", "z")):
         log(f"PPL {name} in {space.upper()}")
         result = perceptual_path_length(generators[name], args.ppl_samples, space, similarity="mnist", seed=args.seed)

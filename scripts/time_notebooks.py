@@ -19,6 +19,7 @@ regenerated from it.
 The machine the course was built on is shared: when the load average is above its core count, wall time is an
 over-estimate of what a free laptop takes, and the CPU seconds are the steadier figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,7 +79,7 @@ def _cpu_seconds(pid: int) -> float | None:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def load_1min() -> float:
@@ -127,18 +128,23 @@ def worker(notebook_copy: Path, result_path: Path) -> int:
 
     nb = nbformat.read(notebook_copy, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE_CELL))
-    client = NotebookClient(nb, timeout=None, kernel_name="python3", record_timing=True,
-                            resources={"metadata": {"path": str(notebook_copy.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=None,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(notebook_copy.parent)}},
+    )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     error = None
     try:
         client.execute()
-    except Exception as exc:   # a failing cell: record which, keep going with the next notebook
+    except Exception as exc:  # a failing cell: record which, keep going with the next notebook
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         error = error[:500]
     wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)   # the kernel is a reaped child by now
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a reaped child by now
     probe, cell_times = {}, []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -149,14 +155,18 @@ def worker(notebook_copy: Path, result_path: Path) -> int:
                 probe = json.loads(text.split(PROBE_TAG, 1)[1].strip().splitlines()[0])
         timing = cell.metadata.get("execution", {})
         if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
-            seconds = (dt.datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
-                       - dt.datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00")))
+            seconds = dt.datetime.fromisoformat(
+                timing["shell.execute_reply"].replace("Z", "+00:00")
+            ) - dt.datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
             cell_times.append((round(seconds.total_seconds(), 1), index))
     cell_times.sort(reverse=True)
-    result = {"wall_s_worker": round(wall, 1),
-              "cpu_s_kernel": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
-              "torch_threads": probe.get("torch_threads"), "error": error,
-              "slowest_cells": [{"cell": i, "wall_s": s} for s, i in cell_times[:3]]}
+    result = {
+        "wall_s_worker": round(wall, 1),
+        "cpu_s_kernel": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
+        "torch_threads": probe.get("torch_threads"),
+        "error": error,
+        "slowest_cells": [{"cell": i, "wall_s": s} for s, i in cell_times[:3]],
+    }
     result_path.write_text(json.dumps(result))
     return 0
 
@@ -164,28 +174,47 @@ def worker(notebook_copy: Path, result_path: Path) -> int:
 # --------------------------------------------------------------------------------------------------------- parent
 def machine() -> dict:
     import torch
-    return {"cpu_cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform()}
+
+    return {
+        "cpu_cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def time_one(notebook: Path, timeout_s: float, threads: int, keep_cache: bool) -> dict:
-    record = {"notebook": str(notebook.relative_to(REPO)), "mode": "normal", "nice": os.nice(0),
-              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "machine": machine(), "threads_requested": threads, "cold_cache": not keep_cache}
+    record = {
+        "notebook": str(notebook.relative_to(REPO)),
+        "mode": "normal",
+        "nice": os.nice(0),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "threads_requested": threads,
+        "cold_cache": not keep_cache,
+    }
     with tempfile.TemporaryDirectory(prefix="nbtime_") as tmp_name:
         tmp = Path(tmp_name)
         copy = fresh_layout(notebook, tmp)
         env = {k: v for k, v in os.environ.items() if k not in ("COURSE_LIB_FAST", "COURSE_LIB_STRICT_CHECKS")}
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), MPLBACKEND="Agg",
-                   COURSE_LIB_CELEBA_RUN=str(tmp / "repo" / "runs" / "celeba64"))
+        env.update(
+            OMP_NUM_THREADS=str(threads),
+            MKL_NUM_THREADS=str(threads),
+            MPLBACKEND="Agg",
+            COURSE_LIB_CELEBA_RUN=str(tmp / "repo" / "runs" / "celeba64"),
+        )
         if not keep_cache:
             env["COURSE_LIB_CACHE"] = str(tmp / "cache")
         result_path = tmp / "result.json"
         record["load_1min_before"] = load_1min()
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", str(copy), str(result_path)],
-                                env=env, cwd=copy.parent, start_new_session=True)
-        cpu_seen: dict[int, float] = {}   # last CPU reading of every process of the tree, for a stopped run
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(copy), str(result_path)],
+            env=env,
+            cwd=copy.parent,
+            start_new_session=True,
+        )
+        cpu_seen: dict[int, float] = {}  # last CPU reading of every process of the tree, for a stopped run
         stopped = False
         while proc.poll() is None:
             for pid in descendants(proc.pid):
@@ -194,7 +223,7 @@ def time_one(notebook: Path, timeout_s: float, threads: int, keep_cache: bool) -
                     cpu_seen[pid] = seconds
             if time.monotonic() - started > timeout_s:
                 stopped = True
-                for pid in [proc.pid] + descendants(proc.pid):   # the kernel has its own session: by id
+                for pid in [proc.pid] + descendants(proc.pid):  # the kernel has its own session: by id
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
@@ -206,16 +235,31 @@ def time_one(notebook: Path, timeout_s: float, threads: int, keep_cache: bool) -
         record["load_1min_after"] = load_1min()
         record["wall_s"] = round(wall, 1)
         if stopped:
-            record.update(ok=False, cpu_s=round(sum(cpu_seen.values()), 1), torch_threads=None,
-                          error=f"over {timeout_s / 60:g} min (stopped)", stopped=True)
+            record.update(
+                ok=False,
+                cpu_s=round(sum(cpu_seen.values()), 1),
+                torch_threads=None,
+                error=f"over {timeout_s / 60:g} min (stopped)",
+                stopped=True,
+            )
         elif result_path.is_file():
             result = json.loads(result_path.read_text())
-            record.update(ok=result["error"] is None, cpu_s=result["cpu_s_kernel"],
-                          torch_threads=result["torch_threads"], error=result["error"],
-                          slowest_cells=result["slowest_cells"], stopped=False)
+            record.update(
+                ok=result["error"] is None,
+                cpu_s=result["cpu_s_kernel"],
+                torch_threads=result["torch_threads"],
+                error=result["error"],
+                slowest_cells=result["slowest_cells"],
+                stopped=False,
+            )
         else:
-            record.update(ok=False, cpu_s=round(sum(cpu_seen.values()), 1), torch_threads=None,
-                          error=f"the timing worker exited with code {proc.returncode}", stopped=False)
+            record.update(
+                ok=False,
+                cpu_s=round(sum(cpu_seen.values()), 1),
+                torch_threads=None,
+                error=f"the timing worker exited with code {proc.returncode}",
+                stopped=False,
+            )
     return record
 
 
@@ -231,35 +275,53 @@ def minutes(seconds: float) -> str:
 
 def render_markdown(report: dict) -> str:
     rows = sorted(report["notebooks"].values(), key=lambda r: Path(r["notebook"]).name)
-    lines = ["# Computing time of the lecture notebooks in normal mode", "",
-             "Measured by `scripts/time_notebooks.py`: each notebook ran top to bottom, headless (nbclient), with "
-             "`COURSE_LIB_FAST` unset, in a fresh temporary copy of the repository (empty `runs/`, so nothing "
-             "resumed; a cold `COURSE_LIB_CACHE` unless noted), one kernel at a time, torch limited to the thread "
-             "count shown. The instructor edition (`solutions/`) was timed where it exists; the student edition runs "
-             "the same cells with course_lib's reference code in place of the exercises.", "",
-             "| notebook | result | wall | CPU s (kernel) | torch threads | load 1 min before / after | cores | date |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Computing time of the lecture notebooks in normal mode",
+        "",
+        "Measured by `scripts/time_notebooks.py`: each notebook ran top to bottom, headless (nbclient), with "
+        "`COURSE_LIB_FAST` unset, in a fresh temporary copy of the repository (empty `runs/`, so nothing "
+        "resumed; a cold `COURSE_LIB_CACHE` unless noted), one kernel at a time, torch limited to the thread "
+        "count shown. The instructor edition (`solutions/`) was timed where it exists; the student edition runs "
+        "the same cells with course_lib's reference code in place of the exercises.",
+        "",
+        "| notebook | result | wall | CPU s (kernel) | torch threads | load 1 min before / after | cores | date |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         result = "ran to the end" if r["ok"] else ("**" + (r.get("error") or "failed") + "**")
-        lines.append(f"| {Path(r['notebook']).name} | {result} | {minutes(r['wall_s'])} ({r['wall_s']:.0f} s) | "
-                     f"{r['cpu_s']:.0f} | {r.get('torch_threads') or '-'} | "
-                     f"{r['load_1min_before']:.1f} / {r['load_1min_after']:.1f} | {r['machine']['cpu_cores']} | "
-                     f"{r['date']} |")
-    machines = sorted({f"{r['machine']['cpu_cores']} cores, torch {r['machine']['torch']}, "
-                       f"Python {r['machine']['python']}" for r in rows})
+        lines.append(
+            f"| {Path(r['notebook']).name} | {result} | {minutes(r['wall_s'])} ({r['wall_s']:.0f} s) | "
+            f"{r['cpu_s']:.0f} | {r.get('torch_threads') or '-'} | "
+            f"{r['load_1min_before']:.1f} / {r['load_1min_after']:.1f} | {r['machine']['cpu_cores']} | "
+            f"{r['date']} |"
+        )
+    machines = sorted(
+        {
+            f"{r['machine']['cpu_cores']} cores, torch {r['machine']['torch']}, Python {r['machine']['python']}"
+            for r in rows
+        }
+    )
     loaded = [r for r in rows if max(r["load_1min_before"], r["load_1min_after"]) > r["machine"]["cpu_cores"]]
-    lines += ["", "Machine: " + "; ".join(machines) + ".", "",
-              "**Read the wall times with the load.** The build machine was shared with other jobs: the 1-minute "
-              "load average is given before and after each run, and wherever it is above the number of cores "
-              f"({len(loaded)} of {len(rows)} runs here) the notebook waited for a core part of the time, so its "
-              "wall time is an over-estimate of what a free laptop of the same speed takes. The CPU seconds of "
-              "the kernel (and every process it started) do not count that waiting and are the steadier figure; "
-              "with one torch thread they are a lower bound on the wall time the same notebook takes on an idle "
-              "machine of the same speed. Wall time counts from starting the kernel to shutting it down."
-              + (" These runs had a lower priority than the other jobs (niceness "
-                 + "/".join(sorted({str(r["nice"]) for r in rows if "nice" in r})) + ")."
-                 if any("nice" in r for r in rows) else ""),
-              ""]
+    lines += [
+        "",
+        "Machine: " + "; ".join(machines) + ".",
+        "",
+        "**Read the wall times with the load.** The build machine was shared with other jobs: the 1-minute "
+        "load average is given before and after each run, and wherever it is above the number of cores "
+        f"({len(loaded)} of {len(rows)} runs here) the notebook waited for a core part of the time, so its "
+        "wall time is an over-estimate of what a free laptop of the same speed takes. The CPU seconds of "
+        "the kernel (and every process it started) do not count that waiting and are the steadier figure; "
+        "with one torch thread they are a lower bound on the wall time the same notebook takes on an idle "
+        "machine of the same speed. Wall time counts from starting the kernel to shutting it down."
+        + (
+            " These runs had a lower priority than the other jobs (niceness "
+            + "/".join(sorted({str(r["nice"]) for r in rows if "nice" in r}))
+            + ")."
+            if any("nice" in r for r in rows)
+            else ""
+        ),
+        "",
+    ]
     slow = [r for r in rows if r.get("slowest_cells")]
     if slow:
         lines += ["Slowest cells (index in the notebook, wall seconds):", ""]
@@ -272,6 +334,7 @@ def render_markdown(report: dict) -> str:
 
 def save(report: dict) -> None:
     from course_lib.core.io import write_json_atomic, write_text_atomic
+
     write_json_atomic(REPORT_JSON, report)
     write_text_atomic(REPORT_MD, render_markdown(report))
 
@@ -293,13 +356,17 @@ def time_sentence(record: dict, reading: str | None) -> str:
     load = max(record["load_1min_before"], record["load_1min_after"])
     if record["ok"]:
         threads = record["torch_threads"]
-        return (start + f"computing in normal mode took {duration(record['cpu_s'])} of CPU time "
-                f"({duration(record['wall_s'])} wall clock on a shared {cores}-core machine at load {load:.1f}, "
-                f"with {threads} torch thread{'' if threads == 1 else 's'}; a free laptop's wall time is closer to "
-                f"the CPU time), measured top to bottom by `scripts/time_notebooks.py`: see {REPORT_LINK}.")
+        return (
+            start + f"computing in normal mode took {duration(record['cpu_s'])} of CPU time "
+            f"({duration(record['wall_s'])} wall clock on a shared {cores}-core machine at load {load:.1f}, "
+            f"with {threads} torch thread{'' if threads == 1 else 's'}; a free laptop's wall time is closer to "
+            f"the CPU time), measured top to bottom by `scripts/time_notebooks.py`: see {REPORT_LINK}."
+        )
     if record.get("stopped"):
-        why = (f"the timing run was stopped after {duration(record['wall_s'])} wall clock on a shared "
-               f"{cores}-core machine at load {load:.1f}, having used {duration(record['cpu_s'])} of CPU time")
+        why = (
+            f"the timing run was stopped after {duration(record['wall_s'])} wall clock on a shared "
+            f"{cores}-core machine at load {load:.1f}, having used {duration(record['cpu_s'])} of CPU time"
+        )
     else:
         why = f"the timing run failed ({record['error']}) on a shared {cores}-core machine"
     return start + f"computing in normal mode was not measured to the end: {why}; see {REPORT_LINK}."
@@ -316,6 +383,7 @@ def rewrite_time_paragraph(text: str, sentence: str) -> str:
 
 def reading_estimate(paragraph: str) -> str | None:
     import re
+
     found = re.search(r"about \d+ minutes of reading", paragraph)
     return found.group(0) if found else None
 
@@ -330,6 +398,7 @@ def write_time_sentences(names: list[str]) -> None:
 
     from course_lib.cli.editions import SOURCE_DIR, STUDENT_DIR, _text, student_notebook
     from course_lib.core.io import write_text_atomic
+
     report = load_report()["notebooks"]
     for name in names:
         path = resolve(name)
@@ -338,8 +407,9 @@ def write_time_sentences(names: list[str]) -> None:
         nb = nbformat.read(str(path), as_version=4)
         cell = next(c for c in nb.cells if c.cell_type == "markdown")
         old = cell.source.split(TIME_MARK, 1)[1] if TIME_MARK in cell.source else ""
-        cell.source = rewrite_time_paragraph(cell.source, time_sentence(report[path.name],
-                                                                         reading_estimate(old.split("\n\n")[0])))
+        cell.source = rewrite_time_paragraph(
+            cell.source, time_sentence(report[path.name], reading_estimate(old.split("\n\n")[0]))
+        )
         write_text_atomic(path, _text(nb))
         print(f"wrote {path.relative_to(REPO)}")
         # this repository's folders, not the installed package's (an editable install may point at another clone)
@@ -352,19 +422,35 @@ def write_time_sentences(names: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: nice -n 10 python scripts/time_notebooks.py 03 01 02 > time_notebooks.log 2>&1 &")
-    parser.add_argument("notebooks", nargs="*", help="notebook numbers (03) or .ipynb paths; by number the "
-                        "instructor edition in solutions/ is used where it exists")
-    parser.add_argument("--timeout-min", type=float, default=25.0,
-                        help="stop a notebook after this many minutes and record it as stopped (default 25)")
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: nice -n 10 python scripts/time_notebooks.py 03 01 02 > time_notebooks.log 2>&1 &",
+    )
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        help="notebook numbers (03) or .ipynb paths; by number the "
+        "instructor edition in solutions/ is used where it exists",
+    )
+    parser.add_argument(
+        "--timeout-min",
+        type=float,
+        default=25.0,
+        help="stop a notebook after this many minutes and record it as stopped (default 25)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="OMP/MKL (torch) threads in the kernel (default 1)")
-    parser.add_argument("--keep-cache", action="store_true",
-                        help="use the normal COURSE_LIB_CACHE instead of a fresh one (warm-cache times)")
+    parser.add_argument(
+        "--keep-cache",
+        action="store_true",
+        help="use the normal COURSE_LIB_CACHE instead of a fresh one (warm-cache times)",
+    )
     parser.add_argument("--render-only", action="store_true", help="only regenerate report.md from report.json")
-    parser.add_argument("--write-time-sentences", action="store_true",
-                        help="do not run anything: rewrite the '**Time:**' paragraph of the first markdown cell of "
-                             "the given notebooks from report.json (instructor edition + its student edition)")
+    parser.add_argument(
+        "--write-time-sentences",
+        action="store_true",
+        help="do not run anything: rewrite the '**Time:**' paragraph of the first markdown cell of "
+        "the given notebooks from report.json (instructor edition + its student edition)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("COPY", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -380,21 +466,27 @@ def main(argv: list[str] | None = None) -> int:
     paths = [resolve(name) for name in args.notebooks]
     failures = 0
     for position, path in enumerate(paths, 1):
-        print(f"[{position}/{len(paths)}] {path.relative_to(REPO)}: running in normal mode "
-              f"(load {load_1min()}, stop after {args.timeout_min:g} min) ...", flush=True)
+        print(
+            f"[{position}/{len(paths)}] {path.relative_to(REPO)}: running in normal mode "
+            f"(load {load_1min()}, stop after {args.timeout_min:g} min) ...",
+            flush=True,
+        )
         try:
             record = time_one(path, args.timeout_min * 60, args.threads, args.keep_cache)
         except Exception:
             traceback.print_exc()
             failures += 1
             continue
-        report = load_report()   # re-read: another invocation may have merged results meanwhile
+        report = load_report()  # re-read: another invocation may have merged results meanwhile
         report["notebooks"][path.name] = record
         save(report)
         verdict = "ok" if record["ok"] else f"FAILED ({record['error']})"
-        print(f"[{position}/{len(paths)}] {path.name}: {verdict}; wall {record['wall_s']:.0f} s, "
-              f"CPU {record['cpu_s']:.0f} s, torch threads {record['torch_threads']}, "
-              f"load {record['load_1min_before']} -> {record['load_1min_after']}", flush=True)
+        print(
+            f"[{position}/{len(paths)}] {path.name}: {verdict}; wall {record['wall_s']:.0f} s, "
+            f"CPU {record['cpu_s']:.0f} s, torch threads {record['torch_threads']}, "
+            f"load {record['load_1min_before']} -> {record['load_1min_after']}",
+            flush=True,
+        )
         failures += not record["ok"]
     return 1 if failures else 0
 

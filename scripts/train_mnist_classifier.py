@@ -9,6 +9,7 @@ refuses to write the asset below --min-accuracy. CPU only: about half an hour on
 The data root is the folder holding torchvision's layout `MNIST/raw/` (the four IDX files); by default
 the course's shared data folder (../shared/data) when present.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from course_lib.data import load_torchvision_mnist
 from course_lib.core.runtime import shared_data_dir
+from course_lib.data import load_torchvision_mnist
 from course_lib.metrics.mnist_classifier import ASSET, MNISTClassifier
 
 
@@ -82,7 +83,7 @@ def main(argv=None) -> int:
         order = torch.randperm(len(train), generator=gen)
         running = 0.0
         for step in range(steps_per_epoch):
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
             x = random_shift(train.images[idx].float() / 255, 2, gen).contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), train.labels[idx])
             optimizer.zero_grad(set_to_none=True)
@@ -91,8 +92,11 @@ def main(argv=None) -> int:
             schedule.step()
             running += loss.item()
         acc = accuracy(model, test.images, test.labels)
-        print(f"epoch {epoch + 1}/{args.epochs}: train loss {running / steps_per_epoch:.4f}, "
-              f"test accuracy {acc:.4%} ({time.time() - start:.0f} s)", flush=True)
+        print(
+            f"epoch {epoch + 1}/{args.epochs}: train loss {running / steps_per_epoch:.4f}, "
+            f"test accuracy {acc:.4%} ({time.time() - start:.0f} s)",
+            flush=True,
+        )
 
     train_acc = accuracy(model, train.images, train.labels)
     test_acc = accuracy(model, test.images, test.labels)
@@ -102,11 +106,18 @@ def main(argv=None) -> int:
         return 1
     meta = {
         "architecture": "MNISTClassifier (course_lib.metrics.mnist_classifier)",
-        "widths": list(model.widths), "parameters": n_params,
-        "epochs": args.epochs, "batch_size": args.batch_size, "optimizer": "AdamW(weight_decay=5e-4)",
-        "schedule": f"OneCycleLR(max_lr={args.lr})", "augmentation": "random shifts of up to 2 pixels",
-        "seed": args.seed, "train_accuracy": round(train_acc, 6), "test_accuracy": round(test_acc, 6),
-        "test_images": len(test), "torch": str(torch.__version__),  # plain str: loadable with weights_only
+        "widths": list(model.widths),
+        "parameters": n_params,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": "AdamW(weight_decay=5e-4)",
+        "schedule": f"OneCycleLR(max_lr={args.lr})",
+        "augmentation": "random shifts of up to 2 pixels",
+        "seed": args.seed,
+        "train_accuracy": round(train_acc, 6),
+        "test_accuracy": round(test_acc, 6),
+        "test_images": len(test),
+        "torch": str(torch.__version__),  # plain str: loadable with weights_only
     }
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     out = Path(args.out)

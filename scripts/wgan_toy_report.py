@@ -8,6 +8,7 @@ report.json (every per-seed value, the settings, the machine) and report.md. Fin
 OUT/partial.json, so an interrupted run resumes where it stopped; the report is rewritten after every run,
 with the (mixture, method) pairs whose seeds are all done.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,14 @@ MIXTURES = ["ring", "grid"]
 
 def machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "load_average_at_end": [round(x, 2) for x in load] if load else None}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "load_average_at_end": [round(x, 2) for x in load] if load else None,
+    }
 
 
 def main() -> None:
@@ -59,8 +65,12 @@ def main() -> None:
                     continue
                 t0 = time.time()
                 row = toy.compare_methods([mixture], {label: config}, [seed], n_samples=args.samples)[0]
-                done[key] = {"modes": int(row.modes[0]), "n_modes": int(row.n_modes),
-                             "high_quality": float(row.high_quality[0]), "seconds": round(time.time() - t0, 1)}
+                done[key] = {
+                    "modes": int(row.modes[0]),
+                    "n_modes": int(row.n_modes),
+                    "high_quality": float(row.high_quality[0]),
+                    "seconds": round(time.time() - t0, 1),
+                }
                 write_json_atomic(partial_path, done)
                 print(f"{key}: {done[key]}", flush=True)
                 write_report(args, done, time.time() - started)
@@ -71,35 +81,66 @@ def main() -> None:
 def write_report(args, done: dict, seconds: float) -> None:
     rows, missing = [], []
     for mixture in MIXTURES:
-        for label, settings in METHODS.items():
+        for label in METHODS:
             if not all(f"{mixture}|{label}|{s}" in done for s in args.seeds):
                 missing.append(f"{mixture} / {label}")
                 continue
             runs = [done[f"{mixture}|{label}|{s}"] for s in args.seeds]
             modes, hq = [r["modes"] for r in runs], [r["high_quality"] for r in runs]
-            rows.append({"mixture": mixture, "method": label, "n_modes": runs[0]["n_modes"], "seeds": args.seeds,
-                         "modes_per_seed": modes, "high_quality_per_seed": hq,
-                         "modes_mean": float(np.mean(modes)), "modes_std": float(np.std(modes, ddof=1)) if len(modes) > 1 else 0.0,
-                         "high_quality_mean": float(np.mean(hq)), "high_quality_std": float(np.std(hq, ddof=1)) if len(hq) > 1 else 0.0,
-                         "train_seconds_per_seed": [r["seconds"] for r in runs]})
+            rows.append(
+                {
+                    "mixture": mixture,
+                    "method": label,
+                    "n_modes": runs[0]["n_modes"],
+                    "seeds": args.seeds,
+                    "modes_per_seed": modes,
+                    "high_quality_per_seed": hq,
+                    "modes_mean": float(np.mean(modes)),
+                    "modes_std": float(np.std(modes, ddof=1)) if len(modes) > 1 else 0.0,
+                    "high_quality_mean": float(np.mean(hq)),
+                    "high_quality_std": float(np.std(hq, ddof=1)) if len(hq) > 1 else 0.0,
+                    "train_seconds_per_seed": [r["seconds"] for r in runs],
+                }
+            )
     c = toy.default_config("gan", steps=args.steps)
-    report = {"name": "wgan-toy-coverage", "steps": args.steps, "samples_per_model": args.samples, "seeds": args.seeds,
-              "settings": {label: {k: v for k, v in vars(toy.default_config(steps=args.steps, **s)).items()
-                                   if isinstance(v, (int, float, str, bool, type(None)))} for label, s in METHODS.items()},
-              "rows": rows, "not_run": missing, "machine": machine(), "wall_seconds": round(seconds),
-              "note": "wall times measured on a shared, loaded machine (other jobs running); one torch thread"}
+    report = {
+        "name": "wgan-toy-coverage",
+        "steps": args.steps,
+        "samples_per_model": args.samples,
+        "seeds": args.seeds,
+        "settings": {
+            label: {
+                k: v
+                for k, v in vars(toy.default_config(steps=args.steps, **s)).items()
+                if isinstance(v, (int, float, str, bool, type(None)))
+            }
+            for label, s in METHODS.items()
+        },
+        "rows": rows,
+        "not_run": missing,
+        "machine": machine(),
+        "wall_seconds": round(seconds),
+        "note": "wall times measured on a shared, loaded machine (other jobs running); one torch thread",
+    }
     write_json_atomic(args.out / "report.json", report)
-    lines = [f"# Mode coverage of the 2-D toy GANs (notebook 04)", "",
-             f"`python scripts/wgan_toy_report.py` with notebook 04's settings: {args.steps} generator steps, "
-             f"batch {c.batch_size}, {len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), {args.samples} samples "
-             "per trained model; mean ± standard deviation over seeds, then every seed.",
-             f"Machine: {report['machine']['platform']}, {report['machine']['cpu_count']} CPU cores shared with other "
-             f"jobs, {report['machine']['torch_threads']} torch thread.", "",
-             "| data | method | modes covered | per seed | high-quality samples | per seed |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# Mode coverage of the 2-D toy GANs (notebook 04)",
+        "",
+        f"`python scripts/wgan_toy_report.py` with notebook 04's settings: {args.steps} generator steps, "
+        f"batch {c.batch_size}, {len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), {args.samples} samples "
+        "per trained model; mean ± standard deviation over seeds, then every seed.",
+        f"Machine: {report['machine']['platform']}, {report['machine']['cpu_count']} CPU cores shared with other "
+        f"jobs, {report['machine']['torch_threads']} torch thread.",
+        "",
+        "| data | method | modes covered | per seed | high-quality samples | per seed |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['mixture']} | {r['method']} | {r['modes_mean']:.1f} ± {r['modes_std']:.1f} of {r['n_modes']} "
-                     f"| {', '.join(map(str, r['modes_per_seed']))} | {100 * r['high_quality_mean']:.1f} ± "
-                     f"{100 * r['high_quality_std']:.1f} % | {', '.join(f'{100 * h:.0f}' for h in r['high_quality_per_seed'])} |")
+        lines.append(
+            f"| {r['mixture']} | {r['method']} | {r['modes_mean']:.1f} ± {r['modes_std']:.1f} of {r['n_modes']} "
+            f"| {', '.join(map(str, r['modes_per_seed']))} | {100 * r['high_quality_mean']:.1f} ± "
+            f"{100 * r['high_quality_std']:.1f} % | {', '.join(f'{100 * h:.0f}' for h in r['high_quality_per_seed'])} |"
+        )
     if missing:
         lines += ["", f"Not run (the machine's time ran out before them): {', '.join(missing)}."]
     write_text_atomic(args.out / "report.md", "\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ CI; the student edition in notebooks/ keeps the default (it prints "NOT DONE YET
 notebook's kernel while setting up its first cell, and the kernel inherits this process's environment, so the
 variable is set before that and removed after the last cell of this folder.
 """
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Shared test fixtures: a private cache folder, and the real-data folder when this machine has it."""
+
 import os
 
 import pytest

@@ -12,6 +12,7 @@ cells; assignment 3 also hands in checkpoint files.
 Used by tests/test_grading_attacks.py (every assignment) and by benchmarks/grade_class.py --attacks (the table
 before/after, assignment 2).
 """
+
 from __future__ import annotations
 
 import ast
@@ -28,8 +29,12 @@ import nbformat
 from course_lib.grading import markup
 
 SURVIVOR = "course-lib-attack-survivor"  # the default marker in the command line of every process an attack leaves
-FIRST_ANSWER = {"01_dcgan_mnist": "generator", "02_is_fid": "inception_score", "03_improve_dcgan": "improved_settings",
-                "04_wasserstein_lp": "constraint_matrix"}  # where attack code goes
+FIRST_ANSWER = {
+    "01_dcgan_mnist": "generator",
+    "02_is_fid": "inception_score",
+    "03_improve_dcgan": "improved_settings",
+    "04_wasserstein_lp": "constraint_matrix",
+}  # where attack code goes
 
 
 # ------------------------------------------------------------------------------ what an assignment exposes
@@ -40,8 +45,13 @@ def expected_names(bundle: dict) -> dict[str, str]:
         if cell["kind"] != "test":
             continue
         for node in ast.walk(ast.parse(cell["source"])):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args \
-                    and node.func.id in ("expect", "expect_close", "expect_value") and isinstance(node.args[0], ast.Name):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.args
+                and node.func.id in ("expect", "expect_close", "expect_value")
+                and isinstance(node.args[0], ast.Name)
+            ):
                 found[node.args[0].id] = "value" if node.func.id == "expect_value" else "call"
     return found
 
@@ -106,8 +116,10 @@ def with_final_cell(nb, code: str):
 def spawn(seconds: int, marker: str, then: str = "") -> str:
     """Python source that starts a detached (setsid) process which sleeps, then runs `then` (shell)."""
     script = f"sleep {seconds}; {then}" if then else f"sleep {seconds}"
-    return (f"import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', {script!r}, {marker!r}], "
-            "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)")
+    return (
+        f"import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', {script!r}, {marker!r}], "
+        "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)"
+    )
 
 
 class _RunsOnUnpickling:
@@ -135,13 +147,23 @@ def attacks(student_nb, reference_nb, targets: dict) -> dict:
     found = {}
     # 1. An input transformer that turns every later cell containing "assert" or course_lib (the old test cells,
     #    the grader's collection calls) into "pass".
-    found["transformer"] = (with_code(blank, '''
+    found["transformer"] = (
+        with_code(
+            blank,
+            """
 def _no_asserts(lines):
     return ["pass\\n"] if any("assert" in line or "course_lib" in line or "expect" in line for line in lines) else lines
-get_ipython().input_transformers_post.append(_no_asserts)''', first), 0)
+get_ipython().input_transformers_post.append(_no_asserts)""",
+            first,
+        ),
+        0,
+    )
     # 2. Rebinding the checking functions (numpy's, math's, torch's and scipy's comparisons, course_lib's checks and
     #    the grading API) and every helper and probe the read-only cells define.
-    found["rebinds_checks"] = (with_code(blank, f'''
+    found["rebinds_checks"] = (
+        with_code(
+            blank,
+            f"""
 import math, sys, numpy
 always = lambda *a, **k: True
 numpy.allclose = numpy.isclose = numpy.array_equal = math.isclose = always
@@ -167,11 +189,18 @@ except Exception:
     pass
 import course_lib.grading.collect as collect
 collect.run = lambda cell: None  # the grader's results never get written
-''', first), 0)
+""",
+            first,
+        ),
+        0,
+    )
     # 3. Answers (and probes) that return the expected value found in their callers' stack frames (the old checks
     #    computed it before calling the answer).
     thieves = "\n".join(f"def {n}(*args, **kwargs):\n    return _stolen()" for n in called)
-    found["stack_frame"] = (after_every_answer(blank, '''
+    found["stack_frame"] = (
+        after_every_answer(
+            blank,
+            """
 import sys
 def _stolen(default=0.0):
     frame = sys._getframe(2)
@@ -181,11 +210,21 @@ def _stolen(default=0.0):
                 return frame.f_locals[key]
         frame = frame.f_back
     return default
-''' + thieves, bundle), 0)
+"""
+            + thieves,
+            bundle,
+        ),
+        0,
+    )
     # 4. Answers that return objects which compare equal to (and close to, and less than) anything.
-    anything = "\n".join([f"def {n}(*args, **kwargs):\n    return _Anything()" for n in called]
-                         + [f"{n} = _AnythingDict()" for n in values])
-    found["smart_objects"] = (after_every_answer(blank, '''
+    anything = "\n".join(
+        [f"def {n}(*args, **kwargs):\n    return _Anything()" for n in called]
+        + [f"{n} = _AnythingDict()" for n in values]
+    )
+    found["smart_objects"] = (
+        after_every_answer(
+            blank,
+            """
 class _Anything(float):
     def __new__(cls):
         return super().__new__(cls, 0.0)
@@ -204,9 +243,17 @@ class _AnythingDict(dict):
     __getitem__ = lambda self, key: _Anything()
     __contains__ = lambda self, key: True
     get = lambda self, key, default=None: _Anything()
-''' + anything, bundle), 0)
+"""
+            + anything,
+            bundle,
+        ),
+        0,
+    )
     # 5. Reading the instructor's files next to the course_lib package: run the source's solutions, rewrite the bundle.
-    found["reads_instructor_files"] = (after_every_answer(blank, f'''
+    found["reads_instructor_files"] = (
+        after_every_answer(
+            blank,
+            f"""
 import json, pathlib, course_lib
 root = pathlib.Path(course_lib.__file__).resolve().parents[1]
 for path in [pathlib.Path({t["source"]!r}), root / "assignments/{name}/source/{name}.ipynb"]:
@@ -222,11 +269,18 @@ for path in [pathlib.Path({t["bundle"]!r}), root / "assignments/{name}/grading/{
         path.write_text(path.read_text().replace('"points": 2.0', '"points": 0.0'))
     except Exception:
         pass
-''', bundle), 0)
+""",
+            bundle,
+        ),
+        0,
+    )
     # 6. A folder submission whose notebook is a link to the source notebook.
     found["symlink"] = ({"link": t["source"]}, 0)
     # 7. IPython startup files, in the kernel's IPYTHONDIR and in the grader's home.
-    found["startup_files"] = (with_code(blank, f'''
+    found["startup_files"] = (
+        with_code(
+            blank,
+            f"""
 import os, pathlib
 payload = "import numpy\\nnumpy.allclose = numpy.isclose = lambda *a, **k: True\\n"
 harmless = "# planted by a grading test: it should never get here\\n"  # in case a home is reachable after all
@@ -238,10 +292,17 @@ for base, text in [(os.environ.get("IPYTHONDIR", ""), payload), (os.path.expandu
         (folder / "00-course-lib-attack-{marker}.py").write_text(text)
     except Exception:
         pass
-''', first), 0)
+""",
+            first,
+        ),
+        0,
+    )
     # 8. Touching everything else: other submissions, every temporary folder, the output folder, a canary
     #    outside, and a detached process that rewrites grades.csv after the grader is done.
-    found["touches_others"] = (with_code(blank, f'''
+    found["touches_others"] = (
+        with_code(
+            blank,
+            f"""
 import glob, os, pathlib
 targets = [{t["submissions"]!r}, {t["out"]!r}, {t["canary"]!r}] + glob.glob({t.get("tmp", "/tmp")!r} + "/course-lib-grade-*")
 for base in targets:
@@ -257,21 +318,40 @@ for base in targets:
             (pathlib.Path(root) / "planted.txt").write_text("tampered")
         except Exception:
             pass
-''' + "\n" + spawn(20, marker, f"echo tampered > {t['out']}/grades.csv"), first), 0)
+"""
+            + "\n"
+            + spawn(20, marker, f"echo tampered > {t['out']}/grades.csv"),
+            first,
+        ),
+        0,
+    )
     # 9. Forged feedback: error names and messages with newlines, markdown and HTML (raised by every answer and
     #    probe, or sent as an answer's value), and output that closes a code fence.
     forged = f"Error\\n\\n**Automatically graded: {full:g} / {full:g} points.**\\n<script>alert(1)</script>\\n# Checks"
-    raisers = "\n".join([f"def {n}(*args, **kwargs):\n    raise Forged(MESSAGE)" for n in called]
-                        + [f"{n} = Forged(MESSAGE)" for n in values])
-    found["forges_feedback"] = (after_every_answer(blank, f'''
+    raisers = "\n".join(
+        [f"def {n}(*args, **kwargs):\n    raise Forged(MESSAGE)" for n in called]
+        + [f"{n} = Forged(MESSAGE)" for n in values]
+    )
+    found["forges_feedback"] = (
+        after_every_answer(
+            blank,
+            f'''
 Forged = type("{forged}", (Exception,), {{}})
 Forged.__qualname__ = Forged.__name__
 MESSAGE = ("<b>ok</b>\\n- [x] {test_ids(bundle)[0]}: 2 / 2, passed\\n**Automatically graded: {full:g} / {full:g} points.**"
            "[click](http://example.com) <img src=x onerror=alert(1)>")
 print("```\\n**Automatically graded: {full:g} / {full:g} points.**\\n```")
-''' + raisers, bundle), 0)
+'''
+            + raisers,
+            bundle,
+        ),
+        0,
+    )
     # 10. Writing the results the checker reads, for every test, before and after the collection.
-    found["forges_results"] = (with_code(blank, f'''
+    found["forges_results"] = (
+        with_code(
+            blank,
+            f"""
 import json, os, pathlib
 out = pathlib.Path(os.environ.get("COURSE_LIB_GRADING_IO", "/grading")) / "out"
 for name in {test_ids(bundle)!r}:
@@ -280,19 +360,24 @@ for name in {test_ids(bundle)!r}:
         (out / f"{{name}}.npz").write_bytes(b"")
     except Exception:
         pass
-''' + "\n" + spawn(2, marker, "for f in /grading/out/test_*.json; do echo '[[{\"output\": 1.0}]]' > $f; done"),
-        first), 0)
+"""
+            + "\n"
+            + spawn(2, marker, "for f in /grading/out/test_*.json; do echo '[[{\"output\": 1.0}]]' > $f; done"),
+            first,
+        ),
+        0,
+    )
     # 11. Resource bombs after correct answers, in two last cells: 8 GB of memory (every page written), then 2 GB
     #     files in its folder, the canary and /tmp, and hundreds of detached processes. They deserve full marks, the
     #     processes must not survive, and nothing and nobody else may suffer.
-    memory_bomb = '''hog = []
+    memory_bomb = """hog = []
 try:
     for _ in range(32):
         hog.append(bytearray(b"x" * 2 ** 28))  # 256 MB at a time, every page written
 except MemoryError:
     print("MemoryError after", len(hog) / 4, "GB")
-del hog'''
-    file_and_process_bombs = f'''
+del hog"""
+    file_and_process_bombs = f"""
 import os, subprocess
 for path in ("big.bin", {t["canary"]!r} + "/big.bin", {t.get("tmp", "/tmp")!r} + "/big.bin"):
     try:
@@ -314,44 +399,53 @@ try:
     SPAWN
 except Exception:
     pass
-'''.replace("SPAWN", spawn(600, marker).replace("\n", "\n    "))
+""".replace("SPAWN", spawn(600, marker).replace("\n", "\n    "))
     bombed = with_final_cell(solved, memory_bomb)
     bombed.cells.append(nbformat.v4.new_code_cell(file_and_process_bombs, id="attack-final-bombs"))
     found["resource_bombs"] = (bombed, full)
     # 12. Assignment 3 hands in checkpoints: ones whose unpickling would run a command (torch.load without
     #     weights_only), which only the sandboxed kernel may ever open.
     if name == "03_improve_dcgan":
-        evil = pickle.dumps(_RunsOnUnpickling(f"echo tampered > {t['canary']}/unpickled.txt; "
-                                              f"echo tampered >> {t['out']}/grades.csv"))
-        found["pickled_checkpoint"] = ({"notebook": blank, "files": {
-            f"runs/{run}/checkpoints/last.pt": evil for run in ("baseline", "improved")}}, 0)
+        evil = pickle.dumps(
+            _RunsOnUnpickling(f"echo tampered > {t['canary']}/unpickled.txt; echo tampered >> {t['out']}/grades.csv")
+        )
+        found["pickled_checkpoint"] = (
+            {"notebook": blank, "files": {f"runs/{run}/checkpoints/last.pt": evil for run in ("baseline", "improved")}},
+            0,
+        )
     return found
 
 
 # ------------------------------------------------------------------------------ honest students
-_SQUARE_ONLY_PRIMAL = '''def earth_movers_primal(p, q):
+_SQUARE_ONLY_PRIMAL = """def earth_movers_primal(p, q):
     # Only right when both histograms have the same bins: the hidden checks with unequal counts fail.
     p, q = np.asarray(p, float), np.asarray(q, float)
     n = len(p)
     cost = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]).astype(float)
     result = linprog(cost.flatten(order="F"), A_eq=constraint_matrix(n, n), b_eq=np.concatenate([p, q]),
                      bounds=(0, None), method="highs")
-    return float(result.fun), result.x.reshape((n, n), order="F")'''
+    return float(result.fun), result.x.reshape((n, n), order="F")"""
 
-_INIT_WITHOUT_BATCH_NORM = '''def weights_init(module):
+_INIT_WITHOUT_BATCH_NORM = """def weights_init(module):
     # Forgets the batch-norm layers (they keep PyTorch's scale 1 and shift 0): the visible statistics pass, the
     # hidden comparison with dcgan_init on the same seed does not.
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
-            nn.init.zeros_(module.bias)'''
+            nn.init.zeros_(module.bias)"""
 
 # The honest, partly correct student of each assignment: (name, the test it fails on a hidden check, points lost).
 # Assignments 2 and 3 have one among their fixtures; for 1 and 4 it is the reference with one answer changed.
-PARTIAL = {"01_dcgan_mnist": ("partial", "test_init", 2), "02_is_fid": ("partly_wrong", "test_fid_hidden", 7),
-           "03_improve_dcgan": ("hand_typed", "test_scores_match", 3), "04_wasserstein_lp": ("partial", "test_primal", 3)}
-_PARTIAL_SOURCE = {"01_dcgan_mnist": ("weights_init", _INIT_WITHOUT_BATCH_NORM),
-                   "04_wasserstein_lp": ("earth_movers_primal", _SQUARE_ONLY_PRIMAL)}
+PARTIAL = {
+    "01_dcgan_mnist": ("partial", "test_init", 2),
+    "02_is_fid": ("partly_wrong", "test_fid_hidden", 7),
+    "03_improve_dcgan": ("hand_typed", "test_scores_match", 3),
+    "04_wasserstein_lp": ("partial", "test_primal", 3),
+}
+_PARTIAL_SOURCE = {
+    "01_dcgan_mnist": ("weights_init", _INIT_WITHOUT_BATCH_NORM),
+    "04_wasserstein_lp": ("earth_movers_primal", _SQUARE_ONLY_PRIMAL),
+}
 
 
 def honest(name: str, fixtures: Path, full: float) -> dict:
@@ -434,8 +528,12 @@ def write_submission(subs: Path, notebook_name: str, student: str, submission) -
 
 def victim(reference, marker: str, seconds: int, grade_id: str = "inception_score"):
     """The reference solution with a cell that sleeps (and leaves detached processes with marker behind)."""
-    return with_code(reference, f"import time\n{spawn(600, marker)}\nimport subprocess\n"
-                                f"subprocess.Popen(['sleep', '600', {marker!r}])\ntime.sleep({seconds})", grade_id)
+    return with_code(
+        reference,
+        f"import time\n{spawn(600, marker)}\nimport subprocess\n"
+        f"subprocess.Popen(['sleep', '600', {marker!r}])\ntime.sleep({seconds})",
+        grade_id,
+    )
 
 
 def _hit_victims(hit: dict, marker: str, stop) -> None:
@@ -449,7 +547,9 @@ def _hit_victims(hit: dict, marker: str, stop) -> None:
                 args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 if b"course_lib.grading.worker" not in args:
                     continue
-                student = json.loads(Path(args[args.index(b"course_lib.grading.worker") + 1].decode()).read_text())["student"]
+                student = json.loads(Path(args[args.index(b"course_lib.grading.worker") + 1].decode()).read_text())[
+                    "student"
+                ]
             except (OSError, ValueError, IndexError, KeyError):
                 continue
             if student.startswith("victim") and student not in hit and survivors(f"{marker}-{student}"):
@@ -488,8 +588,13 @@ def graded_class(name: str, tmp_path_factory) -> dict:
             fcntl.flock(lock, fcntl.LOCK_UN)
     run = json.loads((base / "run.json").read_text())
     out = base / "graded"
-    run.update(base=base, out=out, subs=base / "submissions", canary=base / "canary",
-               summary=json.loads((out / "summary.json").read_text()))
+    run.update(
+        base=base,
+        out=out,
+        subs=base / "submissions",
+        canary=base / "canary",
+        summary=json.loads((out / "summary.json").read_text()),
+    )
     return run
 
 
@@ -506,8 +611,16 @@ def _grade_class(name: str, base: Path) -> None:
         folder.mkdir(parents=True)
     (canary / "secret.txt").write_text("nobody may change this")
     marker = f"course-lib-attack-{uuid.uuid4().hex[:12]}"
-    targets = {"assignment": name, "source": str(source), "bundle": str(bundle_path), "out": str(out),
-               "submissions": str(subs), "canary": str(canary), "home": str(Path.home()), "marker": marker}
+    targets = {
+        "assignment": name,
+        "source": str(source),
+        "bundle": str(bundle_path),
+        "out": str(out),
+        "submissions": str(subs),
+        "canary": str(canary),
+        "home": str(Path.home()),
+        "marker": marker,
+    }
     notebook = bundle["notebook"]
     student = nbformat.read(ROOT / "assignments" / name / "student" / notebook, as_version=4)
     reference = nbformat.read(FIXTURES / name / "reference.ipynb", as_version=4)
@@ -529,15 +642,29 @@ def _grade_class(name: str, base: Path) -> None:
     if hostile and name == "02_is_fid":  # grading workers killed and stopped from outside: a grader matter, tested once
         for who in ("victim_killed", "victim_stopped"):
             write_submission(subs, notebook, who, victim(reference, f"victim-{marker}-{who}", 200))
-    before = {"tree": tree(subs), "canary": tree(canary), "source": digest(source), "bundle": digest(bundle_path),
-              "startup": startup_files()}
+    before = {
+        "tree": tree(subs),
+        "canary": tree(canary),
+        "source": digest(source),
+        "bundle": digest(bundle_path),
+        "startup": startup_files(),
+    }
     stop = threading.Event()
     watcher = threading.Thread(target=_hit_victims, args=(hit, f"victim-{marker}", stop), daemon=True)
     if hostile and name == "02_is_fid":
         watcher.start()
     started, load = time.monotonic(), os.getloadavg()[0]
-    results = grade(sorted(subs.iterdir()), name, out, workers=2, cell_timeout=CELL_TIMEOUT,
-                    total_timeout=TOTAL_TIMEOUT, fast=True, limits=LIMITS, progress=False)
+    results = grade(
+        sorted(subs.iterdir()),
+        name,
+        out,
+        workers=2,
+        cell_timeout=CELL_TIMEOUT,
+        total_timeout=TOTAL_TIMEOUT,
+        fast=True,
+        limits=LIMITS,
+        progress=False,
+    )
     seconds, load_end = time.monotonic() - started, os.getloadavg()[0]
     stop.set()
     left = survivors(marker) + survivors(f"victim-{marker}")
@@ -546,11 +673,22 @@ def _grade_class(name: str, base: Path) -> None:
     planted = [p for p in startup_files(marker) if p not in before["startup"]]
     for path in planted:  # an attack that got out: the test fails, and the home is cleaned
         Path(path).unlink()
-    run = {"name": name, "deserved": deserved, "partial": PARTIAL[name][:2], "before": before, "survivors": left,
-           "markers": [marker, f"victim-{marker}"], "hit": sorted(hit), "grades_right_after": grades_right_after,
-           "planted": planted, "hidden_lines": hidden_lines(bundle, student),
-           "submissions": len(results), "seconds": round(seconds, 1),
-           "seconds_per_submission": round(sum(r.seconds for r in results) / len(results), 1),
-           "load_average_at_start": round(load, 1), "load_average_at_end": round(load_end, 1)}
+    run = {
+        "name": name,
+        "deserved": deserved,
+        "partial": PARTIAL[name][:2],
+        "before": before,
+        "survivors": left,
+        "markers": [marker, f"victim-{marker}"],
+        "hit": sorted(hit),
+        "grades_right_after": grades_right_after,
+        "planted": planted,
+        "hidden_lines": hidden_lines(bundle, student),
+        "submissions": len(results),
+        "seconds": round(seconds, 1),
+        "seconds_per_submission": round(sum(r.seconds for r in results) / len(results), 1),
+        "load_average_at_start": round(load, 1),
+        "load_average_at_end": round(load_end, 1),
+    }
     (base / "run.json.tmp").write_text(json.dumps(run))
     os.replace(base / "run.json.tmp", base / "run.json")

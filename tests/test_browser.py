@@ -7,6 +7,7 @@ browser shows changes. It needs Debian's `chromium` and `chromium-driver` (apt) 
 without them it skips, saying which is missing. Nothing is downloaded: Selenium is given the driver's path, so
 Selenium Manager never runs.
 """
+
 import json
 import os
 import shutil
@@ -26,11 +27,11 @@ from course_lib.latent.widgets import IDLE_STATUS
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "10_truncation_and_interpolation.ipynb"
 # Bounded waits, generous because CI machines are shared: each fails the test with what it was waiting for.
-SERVER_START_S = 300     # JupyterLab answering /api/status
-APP_READY_S = 300        # the JupyterLab page loaded, the notebook open and its kernel idle
-CELL_STALL_S = 600       # running all cells: the longest wait for the next cell to finish (fast mode: seconds each)
-RUN_ALL_S = 1800         # ... and for all of them
-REDRAW_S = 120           # one slider move drawn (0.1-0.3 s of compute on an idle laptop)
+SERVER_START_S = 300  # JupyterLab answering /api/status
+APP_READY_S = 300  # the JupyterLab page loaded, the notebook open and its kernel idle
+CELL_STALL_S = 600  # running all cells: the longest wait for the next cell to finish (fast mode: seconds each)
+RUN_ALL_S = 1800  # ... and for all of them
+REDRAW_S = 120  # one slider move drawn (0.1-0.3 s of compute on an idle laptop)
 
 
 def find_browser() -> tuple[str, str]:
@@ -42,7 +43,8 @@ def find_browser() -> tuple[str, str]:
         missing.append("the selenium package (pip install -e '.[dev]')")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver") or next(
-        (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if os.access(p, os.X_OK)), None
+    )
     if chromium is None:
         missing.append("chromium (apt-get install chromium)")
     if driver is None:
@@ -60,20 +62,28 @@ def free_port() -> int:
 
 # Server extensions a student's JupyterLab does not need: nbgrader's (the instructor's tools, absent from the student
 # install) take half a minute to import on a busy 2-core machine; language servers and terminals are unused here.
-UNUSED_SERVER_EXTENSIONS = ["nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.validate_assignment",
-                            "nbgrader.server_extensions.assignment_list", "nbgrader.server_extensions.course_list",
-                            "jupyter_lsp", "jupyter_server_terminals", "notebook"]
+UNUSED_SERVER_EXTENSIONS = [
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.validate_assignment",
+    "nbgrader.server_extensions.assignment_list",
+    "nbgrader.server_extensions.course_list",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "notebook",
+]
 UNUSED_LAB_EXTENSIONS = ["@jupyter/nbgrader", "@jupyter-notebook/lab-extension"]
 
 
 def write_lab_config(config_dir: Path, settings_dir: Path) -> None:
     """A private configuration: the student's set of extensions; no news prompt; every cell in the page."""
     config_dir.mkdir(parents=True)
-    (config_dir / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {name: False for name in UNUSED_SERVER_EXTENSIONS}}}))
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {name: False for name in UNUSED_SERVER_EXTENSIONS}}})
+    )
     (config_dir / "labconfig").mkdir()
-    (config_dir / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {name: True for name in UNUSED_LAB_EXTENSIONS}}))
+    (config_dir / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {name: True for name in UNUSED_LAB_EXTENSIONS}})
+    )
     for plugin, values in {
         "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
         "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -92,17 +102,37 @@ def lab(tmp_path, request):
     write_lab_config(tmp_path / "config", tmp_path / "settings")
     port, token = free_port(), uuid.uuid4().hex
     as_root = getattr(os, "geteuid", lambda: 1)() == 0  # JupyterLab refuses to run as root without --allow-root
-    env = dict(os.environ, COURSE_LIB_FAST="1",  # the kernel inherits the server's environment
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"),  # e.g. the notebook-signing key; system kernels still found
-               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), IPYTHONDIR=str(tmp_path / "ipython"))
+    env = dict(
+        os.environ,
+        COURSE_LIB_FAST="1",  # the kernel inherits the server's environment
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),  # e.g. the notebook-signing key; system kernels still found
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+    )
     log = open(tmp_path / "jupyterlab.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", *(["--allow-root"] if as_root else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            *(["--allow-root"] if as_root else []),
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def stop():
         if server.poll() is None:
@@ -119,8 +149,9 @@ def lab(tmp_path, request):
     deadline = time.monotonic() + SERVER_START_S
     while True:
         if server.poll() is not None:
-            pytest.fail(f"JupyterLab exited with {server.returncode}:\n"
-                        f"{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"JupyterLab exited with {server.returncode}:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as answer:
                 if answer.status == 200:
@@ -128,8 +159,10 @@ def lab(tmp_path, request):
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"JupyterLab did not answer within {SERVER_START_S} s:\n"
-                        f"{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"JupyterLab did not answer within {SERVER_START_S} s:\n"
+                f"{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}"
+            )
         time.sleep(0.25)  # polling interval of a bounded wait
     return f"{url}/lab/tree/{NOTEBOOK.name}?token={token}"
 
@@ -142,13 +175,23 @@ def browser(tmp_path, request):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
-                 "--window-size=1400,1000", "--disable-extensions", "--disable-background-networking",
-                 "--disable-component-update", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         options.add_argument(flag)
     # An explicit driver path: Selenium skips Selenium Manager, which would otherwise look for or fetch a driver.
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path, log_output=str(tmp_path / "driver.log")),
-                              options=options)
+    driver = webdriver.Chrome(
+        service=Service(executable_path=driver_path, log_output=str(tmp_path / "driver.log")), options=options
+    )
     request.addfinalizer(driver.quit)
     return driver
 
@@ -215,8 +258,10 @@ def run_all_cells(driver) -> list[dict]:
         if done != progress["done"]:
             progress.update(done=done, since=time.monotonic())
         elif time.monotonic() - progress["since"] > CELL_STALL_S:
-            pytest.fail(f"notebook 10 stalled in JupyterLab: {done} of {len(code)} code cells ran, "
-                        f"then nothing for {CELL_STALL_S} s (kernel {state['kernel']})")
+            pytest.fail(
+                f"notebook 10 stalled in JupyterLab: {done} of {len(code)} code cells ran, "
+                f"then nothing for {CELL_STALL_S} s (kernel {state['kernel']})"
+            )
         return state["cells"] if state["kernel"] == "idle" and done == len(code) else False
 
     return wait(driver, RUN_ALL_S, finished, "notebook 10 to run all its cells")
@@ -226,8 +271,9 @@ def cell_node(driver, cells: list[dict], needle: str):
     """The DOM node of the one cell whose source contains `needle`."""
     index = [i for i, c in enumerate(cells) if needle in c["source"]]
     assert len(index) == 1, f"expected one cell with {needle!r} in notebook 10, found {len(index)}"
-    return driver.execute_script("return window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]].node",
-                                 index[0])
+    return driver.execute_script(
+        "return window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]].node", index[0]
+    )
 
 
 def control_parts(driver, cell):
@@ -236,8 +282,11 @@ def control_parts(driver, cell):
 
     def found(_):
         handles = cell.find_elements(By.CSS_SELECTOR, ".widget-slider .noUi-handle")
-        images = [im for im in cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea img")
-                  if driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im)]
+        images = [
+            im
+            for im in cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea img")
+            if driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", im)
+        ]
         status = [el for el in cell.find_elements(By.CSS_SELECTOR, ".widget-label") if el.text == IDLE_STATUS]
         return (handles, images, status) if handles and images and status else False
 
@@ -260,12 +309,26 @@ def press_and_wait_for_redraw(driver, cell, key, expected_readout: str, computin
     driver.execute_script(WATCH_TEXT_JS, status)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus()", handle)
     ActionChains(driver).send_keys(key).perform()
-    wait(driver, REDRAW_S, lambda _: readout.text == expected_readout,
-         f"the slider's readout to show {expected_readout} (it shows {readout.text!r})")
-    wait(driver, REDRAW_S, lambda _: image.get_attribute("src") != before_src and pixels(driver, image) != before,
-         f"the image to change after moving the slider to {expected_readout}")
-    seen = wait(driver, REDRAW_S, lambda d: (lambda s: s if s and s[-1] == IDLE_STATUS else False)(
-        d.execute_script("return arguments[0].__seen", status)), "the status line to return to idle")
+    wait(
+        driver,
+        REDRAW_S,
+        lambda _: readout.text == expected_readout,
+        f"the slider's readout to show {expected_readout} (it shows {readout.text!r})",
+    )
+    wait(
+        driver,
+        REDRAW_S,
+        lambda _: image.get_attribute("src") != before_src and pixels(driver, image) != before,
+        f"the image to change after moving the slider to {expected_readout}",
+    )
+    seen = wait(
+        driver,
+        REDRAW_S,
+        lambda d: (lambda s: s if s and s[-1] == IDLE_STATUS else False)(
+            d.execute_script("return arguments[0].__seen", status)
+        ),
+        "the status line to return to idle",
+    )
     assert computing in seen, f"the status line never said {computing!r} during the redraw; it showed {seen}"
 
 
@@ -284,8 +347,11 @@ def test_notebook_10_sliders_redraw_in_jupyterlab(lab, browser):
     press_and_wait_for_redraw(browser, interpolation, Keys.END, "1.00", "computing t = 1.00 (slerp) ...")
 
     # The button's label is whole: its text fits the button (the default width cut it off with an ellipsis).
-    button = [b for b in interpolation.find_elements(By.CSS_SELECTOR, "button.widget-button")
-              if b.text == "new random endpoints"]
+    button = [
+        b
+        for b in interpolation.find_elements(By.CSS_SELECTOR, "button.widget-button")
+        if b.text == "new random endpoints"
+    ]
     assert len(button) == 1, "the interpolation control has no 'new random endpoints' button"
     width, needed = browser.execute_script("return [arguments[0].clientWidth, arguments[0].scrollWidth]", button[0])
     assert needed <= width, f"the button's label is cut off: it needs {needed} px and has {width} px"

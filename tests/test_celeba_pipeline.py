@@ -1,4 +1,5 @@
 """The CelebA data pipeline: the standard crop/resize, the uint8 cache, and batches with flips on the device."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,7 @@ def _celeba_like(path, inner=(10, 200, 30), border=(255, 0, 0), size=(178, 218))
     top = (height - width) // 2  # 20: the rows CenterCrop(178) drops above the square
     pixels = np.empty((height, width, 3), dtype=np.uint8)
     pixels[:] = border
-    pixels[top:top + width] = inner
+    pixels[top : top + width] = inner
     Image.fromarray(pixels).save(path)
     return path
 

@@ -33,22 +33,38 @@ def test_resume_continues_to_more_steps(run_dir, capsys):
 def test_sample_png_and_npz(run_dir, tmp_path):
     assert main(["sample", str(run_dir), "--n", "10", "--out", str(tmp_path / "grid.png"), "--device", "cpu"]) == 0
     assert Image.open(tmp_path / "grid.png").size[0] > 28 * 3
-    assert main(["sample", str(run_dir / "checkpoints" / "last.pt"), "--n", "10",
-                 "--out", str(tmp_path / "s.npz"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(run_dir / "checkpoints" / "last.pt"),
+                "--n",
+                "10",
+                "--out",
+                str(tmp_path / "s.npz"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     images = np.load(tmp_path / "s.npz")["images"]
     assert images.shape == (10, 28, 28, 1) and images.dtype == np.uint8
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["train", "--out", "{tmp}/x", "--dataset", "imagenet"], "unknown dataset"),
-    (["train", "--out", "{tmp}/x", "--batch-size", "0"], "batch_size must be a positive integer"),
-    (["train", "--out", "{tmp}/x", "--steps", "3", "--epochs", "1"], "not both"),
-    (["train", "--out", "{tmp}/x", "--device", "cuda:7"], "CUDA is not available"),
-    (["train", "--out", "{tmp}/x", "--config", "{tmp}/nope.yaml"], "not found"),
-    (["train", "--resume", "{tmp}"], "without checkpoints/last.pt"),
-    (["sample", "{tmp}/missing.pt", "--out", "{tmp}/g.png"], "no checkpoint at"),
-    (["sample", "{tmp}/missing.pt", "--out", "{tmp}/g.jpg"], "must end in .png"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "--out", "{tmp}/x", "--dataset", "imagenet"], "unknown dataset"),
+        (["train", "--out", "{tmp}/x", "--batch-size", "0"], "batch_size must be a positive integer"),
+        (["train", "--out", "{tmp}/x", "--steps", "3", "--epochs", "1"], "not both"),
+        (["train", "--out", "{tmp}/x", "--device", "cuda:7"], "CUDA is not available"),
+        (["train", "--out", "{tmp}/x", "--config", "{tmp}/nope.yaml"], "not found"),
+        (["train", "--resume", "{tmp}"], "without checkpoints/last.pt"),
+        (["sample", "{tmp}/missing.pt", "--out", "{tmp}/g.png"], "no checkpoint at"),
+        (["sample", "{tmp}/missing.pt", "--out", "{tmp}/g.jpg"], "must end in .png"),
+    ],
+)
 def test_bad_arguments_give_one_line_errors(tmp_path, capsys, argv, message):
     argv = [a.format(tmp=tmp_path) for a in argv]
     assert main(argv) == 2
@@ -64,13 +80,18 @@ def test_existing_run_is_not_overwritten(run_dir, capsys):
 def test_corrupt_checkpoint_from_the_shell(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x04garbage")
-    proc = subprocess.run([sys.executable, "-m", "course_lib.cli", "sample", str(bad), "--out", str(tmp_path / "g.png")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_lib.cli", "sample", str(bad), "--out", str(tmp_path / "g.png")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "bad.pt" in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_help_explains_each_command():
     for command in ("train", "sample"):
-        proc = subprocess.run([sys.executable, "-m", "course_lib.cli", command, "--help"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "course_lib.cli", command, "--help"], capture_output=True, text=True
+        )
         assert proc.returncode == 0 and "--out" in proc.stdout

@@ -1,14 +1,15 @@
 """Conditional GANs: label plumbing, InfoGAN's code distributions, and short trainings judged by the MNIST classifier."""
+
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
-from course_lib.metrics.conditional import class_accuracy, class_samples, infogan_code_accuracy, infogan_samples
-from course_lib.data import load_dataset
 from course_lib.core.errors import ConfigError
+from course_lib.data import load_dataset
+from course_lib.metrics.conditional import class_accuracy, class_samples, infogan_code_accuracy, infogan_samples
 from course_lib.nn.models import InfoGANGenerator, build_models
-from course_lib.training import Trainer, TrainConfig
+from course_lib.training import TrainConfig, Trainer
 
 
 def test_label_conditional_generator_and_discriminator_use_the_labels():
@@ -42,7 +43,10 @@ def test_infogan_codes_round_trip_and_have_the_right_distributions():
     G = InfoGANGenerator(noise_dim=8, image_size=28, channels=1, width=8, info_cat=10, info_cont=2)
     assert G.latent_dim == 20
     noise = torch.randn(5, 8)
-    cats, cont = torch.tensor([3, 0, 9, 9, 1]), torch.tensor([[-0.9, 0.0], [0.5, 0.99], [0, 0], [-0.3, 0.3], [0.7, -0.7]])
+    cats, cont = (
+        torch.tensor([3, 0, 9, 9, 1]),
+        torch.tensor([[-0.9, 0.0], [0.5, 0.99], [0, 0], [-0.3, 0.3], [0.7, -0.7]]),
+    )
     back_noise, back_cats, back_cont = G.split_codes(G.codes_to_latent(noise, cats, cont))
     assert torch.equal(back_noise, noise) and torch.equal(back_cats, cats)
     assert torch.allclose(back_cont, cont, atol=1e-5)
@@ -92,7 +96,7 @@ def test_infogan_categorical_code_picks_the_digit(digits):
             out = D.forward_all(G(z))
         G.train(), D.train()
         accuracy = (out["info_cat_logits"].argmax(1) == cat).float().mean().item()
-        return accuracy, ((out["info_cont"] - cont) ** 2).mean().item() / (cont ** 2).mean().item()
+        return accuracy, ((out["info_cont"] - cont) ** 2).mean().item() / (cont**2).mean().item()
 
     q_before, _ = q_scores()
     digit_before, _ = infogan_code_accuracy(trainer.generator_for_eval(), n_per_code=100)

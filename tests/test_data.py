@@ -3,6 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
+from course_lib.core.errors import DataError
+from course_lib.core.images import to_float, to_uint8
 from course_lib.data import (
     BatchLoader,
     ImageData,
@@ -15,8 +17,6 @@ from course_lib.data import (
     read_idx,
     resize,
 )
-from course_lib.core.images import to_float, to_uint8
-from course_lib.core.errors import DataError
 
 
 def test_embedded_mnist_is_the_documented_subset():

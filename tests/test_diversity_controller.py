@@ -1,4 +1,5 @@
 """The diversity controller (course_lib.training.callbacks.diversity_controller) and the empirical Lipschitz constant (course_lib.metrics.lipschitz)."""
+
 import json
 import math
 from types import SimpleNamespace
@@ -8,8 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.data import load_embedded_mnist
+from course_lib.core.errors import ConfigError
 from course_lib.core.images import to_float
+from course_lib.data import load_embedded_mnist
+from course_lib.metrics import GeneratorEvaluator, empirical_lipschitz, lipschitz_ratios, mean_pairwise_distance
+from course_lib.nn.models import DCGANGenerator
+from course_lib.training import TrainConfig, Trainer
 from course_lib.training.callbacks.diversity_controller import (
     DiversityController,
     golden_section_search,
@@ -17,13 +22,17 @@ from course_lib.training.callbacks.diversity_controller import (
     load_state,
     snapshot,
 )
-from course_lib.core.errors import ConfigError
-from course_lib.metrics import GeneratorEvaluator, empirical_lipschitz, lipschitz_ratios, mean_pairwise_distance
-from course_lib.nn.models import DCGANGenerator
-from course_lib.training import TrainConfig, Trainer
 
-SMALL = {"width": 8, "latent_dim": 16, "batch_size": 16, "log_every": 2, "sample_every": 100, "checkpoint_every": 4,
-         "n_fixed": 16, "device": "cpu"}
+SMALL = {
+    "width": 8,
+    "latent_dim": 16,
+    "batch_size": 16,
+    "log_every": 2,
+    "sample_every": 100,
+    "checkpoint_every": 4,
+    "n_fixed": 16,
+    "device": "cpu",
+}
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +99,16 @@ class ScalarGenerator(nn.Module):
 
 
 def _fake_trainer(generator, steps=100, **extra):
-    return SimpleNamespace(generator=generator, step=0, config=SimpleNamespace(steps=steps, latent_dim=2, lr_d=2e-4),
-                           device=torch.device("cpu"), out_dir=None, data=None, channels=1, **extra)
+    return SimpleNamespace(
+        generator=generator,
+        step=0,
+        config=SimpleNamespace(steps=steps, latent_dim=2, lr_d=2e-4),
+        device=torch.device("cpu"),
+        out_dir=None,
+        data=None,
+        channels=1,
+        **extra,
+    )
 
 
 def _two_decisions(controller, w_prev=0.0, w_cur=1.0):
@@ -107,7 +124,7 @@ def _two_decisions(controller, w_prev=0.0, w_cur=1.0):
 
 
 def peak_at(target):
-    return lambda generator, noise: -(generator.w.item() - target) ** 2
+    return lambda generator, noise: -((generator.w.item() - target) ** 2)
 
 
 @pytest.mark.parametrize("target,expected", [(0.7, 0.75), (0.1, 0.0), (0.95, 1.0), (0.4, 0.5)])
@@ -118,17 +135,18 @@ def test_grid_search_picks_the_maximiser_of_the_score_it_is_handed(target, expec
     assert decision["chosen_r"] == expected
     assert [e["r"] for e in decision["evaluations"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
     for e in decision["evaluations"]:  # the logged score of each r is the function's value there
-        assert e["score"] == pytest.approx(-(e["r"] - target) ** 2, abs=1e-12)
+        assert e["score"] == pytest.approx(-((e["r"] - target) ** 2), abs=1e-12)
     assert trainer.generator.w.item() == expected  # training continues from theta(r*)
     assert controller.prev["w"].item() == expected  # ... which is the next decision's theta_prev
 
 
 def test_golden_section_search_finds_an_interior_maximum():
-    controller = DiversityController(interval=1, score=peak_at(0.37), search="golden", golden_evals=12,
-                                     final_measures=[])
+    controller = DiversityController(
+        interval=1, score=peak_at(0.37), search="golden", golden_evals=12, final_measures=[]
+    )
     _two_decisions(controller, w_prev=-1.0, w_cur=1.0)  # w(r) = 2r - 1: the peak w = 0.37 is at r = 0.685
     decision = controller.decisions()[-1]
-    assert decision["chosen_r"] == pytest.approx(0.685, abs=0.618 ** 11)
+    assert decision["chosen_r"] == pytest.approx(0.685, abs=0.618**11)
     assert len(decision["evaluations"]) == 2 + 12  # both ends and the interior points, none twice
 
     r, _ = golden_section_search(lambda r: math.sin(3 * r), 20)  # max at pi / 6
@@ -166,8 +184,15 @@ def test_budget_stops_decisions_and_is_logged():
 def test_knob_lowers_lr_d_when_the_score_falls_and_restores_it_when_it_rises():
     scores = iter([1.0, 0.5, 0.2, 0.9, 2.0, 3.0])
     opt_d = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=2e-4)
-    controller = DiversityController(interval=1, score=lambda g, z: next(scores), mode="observe", knob="lr_d",
-                                     knob_factor=2.0, knob_range=[0.25, 1.0], final_measures=[])
+    controller = DiversityController(
+        interval=1,
+        score=lambda g, z: next(scores),
+        mode="observe",
+        knob="lr_d",
+        knob_factor=2.0,
+        knob_range=[0.25, 1.0],
+        final_measures=[],
+    )
     trainer = _fake_trainer(ScalarGenerator(), opt_d=opt_d)
     multipliers = []
     for step in range(1, 7):
@@ -186,12 +211,21 @@ def test_instance_noise_knob_needs_instance_noise():
         controller.on_step_end(trainer, {})
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"mode": "sometimes"}, "mode"), ({"score": "sharpness"}, "unknown measure"),
-    ({"score": {"is": -1.0}}, "non-negative"), ({"r_grid": [0.0, 2.0]}, "r_grid"), ({"interval": 0}, "interval"),
-    ({"search": "random"}, "search"), ({"knob": "lr_g"}, "knob"), ({"n_eval": 2}, "n_eval"),
-    ({"extractor": "clip"}, "extractor"), ({"knob_range": [2.0, 3.0]}, "knob_range"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"mode": "sometimes"}, "mode"),
+        ({"score": "sharpness"}, "unknown measure"),
+        ({"score": {"is": -1.0}}, "non-negative"),
+        ({"r_grid": [0.0, 2.0]}, "r_grid"),
+        ({"interval": 0}, "interval"),
+        ({"search": "random"}, "search"),
+        ({"knob": "lr_g"}, "knob"),
+        ({"n_eval": 2}, "n_eval"),
+        ({"extractor": "clip"}, "extractor"),
+        ({"knob_range": [2.0, 3.0]}, "knob_range"),
+    ],
+)
 def test_bad_settings_are_clear_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         DiversityController(**kwargs)
@@ -217,8 +251,9 @@ def test_evaluating_does_not_shift_the_training_stream(digits, same_training_sta
     assert torch.equal(torch.get_rng_state(), rng_plain)
     same_training_state(plain, a)
     # an interpolating controller whose score is flat tries r = 0 ... 1 and keeps r = 1 (ties go to the larger r)
-    flat = DiversityController(interval=2, score=lambda g, z: 0.0, n_eval=64, measures=["is", "lipschitz"],
-                               final_measures=[])
+    flat = DiversityController(
+        interval=2, score=lambda g, z: 0.0, n_eval=64, measures=["is", "lipschitz"], final_measures=[]
+    )
     b = Trainer(_config(steps=6), data=digits, callbacks=[flat], progress=False).train()
     assert [d["chosen_r"] for d in flat.decisions()] == [1.0, 1.0, 1.0]
     assert len(flat.decisions()[-1]["evaluations"]) == 5
@@ -229,7 +264,9 @@ def test_evaluating_does_not_shift_the_training_stream(digits, same_training_sta
 def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, digits, same_training_state):
     spec = {"interval": 3, "score": "is", "n_eval": 64, "final_measures": ["lipschitz"]}
     straight_c = DiversityController(**spec)
-    straight = Trainer(_config(steps=8), tmp_path / "straight", data=digits, callbacks=[straight_c], progress=False).train()
+    straight = Trainer(
+        _config(steps=8), tmp_path / "straight", data=digits, callbacks=[straight_c], progress=False
+    ).train()
     # the other run names the callback in its config, as `course-lib train --config` and experiments do
     hooked = _config(steps=8, callbacks=[{"name": "diversity_controller", **spec}])
     Trainer(hooked, tmp_path / "split", data=digits, progress=False).train(steps=4)
@@ -238,7 +275,7 @@ def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, 
     assert isinstance(resumed_c, DiversityController) and len(resumed_c.decisions()) == 1
     resumed.train()
     same_training_state(straight, resumed)
-    timeless = (lambda log: [{k: v for k, v in e.items() if k != "seconds"} for e in log])
+    timeless = lambda log: [{k: v for k, v in e.items() if k != "seconds"} for e in log]
     assert timeless(resumed_c.log) == timeless(straight_c.log)
     assert [d["step"] for d in straight_c.decisions()] == [3, 6]
     lines = (tmp_path / "straight" / "controller.jsonl").read_text().splitlines()
@@ -247,7 +284,11 @@ def test_interpolating_run_resumes_exactly_and_logs_to_the_run_folder(tmp_path, 
     logged = [r["controller_r"] for r in rows if "controller_r" in r]  # the decisions land in the training log
     assert logged == [d["chosen_r"] for d in straight_c.decisions()]
     summary = json.loads(json.dumps(straight_c.summary()))
-    assert summary["decisions"] == 2 and summary["evaluations"] == 1 + 5 and straight.callback_seconds["diversity_controller"] > 0
+    assert (
+        summary["decisions"] == 2
+        and summary["evaluations"] == 1 + 5
+        and straight.callback_seconds["diversity_controller"] > 0
+    )
     assert summary["final_lipschitz"] > 0
 
 
@@ -285,7 +326,9 @@ def test_pairwise_diversity_of_identical_samples_is_zero_and_of_the_data_itself_
     same = torch.ones(10, 7)
     assert mean_pairwise_distance(same) == 0.0
     real = digits.images[:64]
-    measurer = GeneratorEvaluator(["diversity", "fid", "lipschitz", "is"], real, noise=torch.randn(64, 4), extractor="mnist")
+    measurer = GeneratorEvaluator(
+        ["diversity", "fid", "lipschitz", "is"], real, noise=torch.randn(64, 4), extractor="mnist"
+    )
     constant = measurer(lambda z: torch.full((len(z), 1, 28, 28), -1.0))
     assert constant["diversity"] == 0.0 and constant["lipschitz"] == 0.0
     assert constant["is"] == pytest.approx(1.0)  # one image: p(y|x) = p(y), KL = 0

@@ -1,4 +1,5 @@
 """The two editions of the lecture notebooks: solutions/ (instructors, the source) and notebooks/ (students)."""
+
 import json
 
 import nbformat
@@ -12,8 +13,13 @@ from course_lib.grading import markup
 
 def solution_cell(source, grade_id="ex-f"):
     cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": True, "locked": False,
-                                 "grade_id": grade_id}
+    cell.metadata["nbgrader"] = {
+        "schema_version": 3,
+        "grade": False,
+        "solution": True,
+        "locked": False,
+        "grade_id": grade_id,
+    }
     return cell
 
 
@@ -22,15 +28,20 @@ def source_notebook():
     check = nbformat.v4.new_code_cell("check(f, reference, [(1.0,)])")
     check.outputs = [nbformat.v4.new_output("stream", text="RIGHT: f matches course_lib\n")]
     check.execution_count = 3
-    nb.cells = [nbformat.v4.new_markdown_cell("# A lesson"),
-                solution_cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"), check]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A lesson"),
+        solution_cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
+        check,
+    ]
     return nb
 
 
 def test_the_committed_student_edition_is_what_the_command_generates():
     found = problems()
-    assert not found, ("the student edition in notebooks/ is out of date; edit solutions/ and run "
-                       "`course-lib student-edition`:\n" + "\n".join(found))
+    assert not found, (
+        "the student edition in notebooks/ is out of date; edit solutions/ and run "
+        "`course-lib student-edition`:\n" + "\n".join(found)
+    )
 
 
 def test_every_instructor_notebook_has_exercises_and_every_exercise_is_blank_for_students():
@@ -88,8 +99,10 @@ def test_command_writes_checks_and_reports_stale_or_misplaced_notebooks(tmp_path
     edited = json.loads(first)
     edited["cells"][1]["source"] = "def f(x):\n    return 2 * x"  # someone solved it in the student edition
     (out / "01_lesson.ipynb").write_text(json.dumps(edited))
-    assert main(args + ["--check"]) == 1 and "differs from what solutions/01_lesson.ipynb generates" in \
-        capsys.readouterr().out
+    assert (
+        main(args + ["--check"]) == 1
+        and "differs from what solutions/01_lesson.ipynb generates" in capsys.readouterr().out
+    )
 
     nbformat.write(source_notebook(), out / "02_misplaced.ipynb")  # an instructor notebook among the students'
     found = problems(source, out)
@@ -123,8 +136,10 @@ def test_checks_in_the_instructor_edition_run_strict(monkeypatch):
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
     monkeypatch.delenv("COURSE_LIB_STRICT_CHECKS", raising=False)
-    here, there = (SimpleNamespace(path=SOURCE_DIR / "01_toy_gan_1d.ipynb"),
-                   SimpleNamespace(path=STUDENT_DIR / "01_toy_gan_1d.ipynb"))
+    here, there = (
+        SimpleNamespace(path=SOURCE_DIR / "01_toy_gan_1d.ipynb"),
+        SimpleNamespace(path=STUDENT_DIR / "01_toy_gan_1d.ipynb"),
+    )
     hooks.pytest_runtest_setup(here)
     assert os.environ["COURSE_LIB_STRICT_CHECKS"] == "wrong"
     hooks.pytest_runtest_teardown(here, here)  # the next cell is in solutions/ too: still strict

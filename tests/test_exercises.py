@@ -1,4 +1,5 @@
 """exercises.check: verdicts, hints for each common mistake, strict mode."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,6 +33,7 @@ def test_right_answer_is_truthy_and_says_right(capsys):
 def test_not_implemented_says_not_done_and_names_the_fallback(capsys):
     def blank(x):
         raise NotImplementedError()
+
     result, out = run(blank, capsys=capsys, fallback="toy.mean_loss")
     assert not result and result.status == "not done"
     assert "NOT DONE YET" in out and "raise NotImplementedError()" in out
@@ -51,8 +53,7 @@ def test_sum_instead_of_mean_hint(capsys):
 
 
 def test_mean_instead_of_sum_hint(capsys):
-    _, out = run(lambda x: float(np.mean(np.square(x))),
-                 reference=lambda x: float(np.sum(np.square(x))), capsys=capsys)
+    _, out = run(lambda x: float(np.mean(np.square(x))), reference=lambda x: float(np.sum(np.square(x))), capsys=capsys)
     assert "3x too small: a sum where the formula takes a mean (or the other way round)" in out
 
 
@@ -61,8 +62,10 @@ def test_zero_log_zero_hint(capsys):
         p = np.asarray(p, float)
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(-np.sum(p * np.log(p)))
-    _, out = run(naive_entropy, reference=entropy, cases=[(np.array([0.5, 0.5]),), (np.array([1.0, 0.0]),)],
-                 capsys=capsys)
+
+    _, out = run(
+        naive_entropy, reference=entropy, cases=[(np.array([0.5, 0.5]),), (np.array([1.0, 0.0]),)], capsys=capsys
+    )
     assert "case 1: got nan, expected" in out and "0·log 0" in out
     assert "case 0" not in out  # the case without zeros is right
 
@@ -75,14 +78,14 @@ def test_wrong_axis_hint(capsys):
 
 def test_transposed_hint(capsys):
     x = np.arange(6.0).reshape(2, 3)
-    _, out = run(lambda a: a.T @ np.ones((2, 2)), reference=lambda a: np.ones((2, 2)) @ a, cases=[(x,)],
-                 capsys=capsys)
+    _, out = run(lambda a: a.T @ np.ones((2, 2)), reference=lambda a: np.ones((2, 2)) @ a, cases=[(x,)], capsys=capsys)
     assert "transposed" in out
 
 
 def test_returning_none_hint(capsys):
     def forgot_return(x):
         float(np.mean(np.square(x)))
+
     _, out = run(forgot_return, capsys=capsys)
     assert "returned None" in out and "is the `return` statement missing?" in out
 
@@ -109,6 +112,7 @@ def test_student_cannot_change_the_reference_inputs(capsys):
     def mutating(x):
         x *= 0
         return 0.0
+
     x = np.array([1.0, 2.0])
     run(mutating, cases=[(x,)], capsys=capsys)
     assert x.tolist() == [1.0, 2.0]
@@ -117,6 +121,7 @@ def test_student_cannot_change_the_reference_inputs(capsys):
 def test_strict_modes(monkeypatch, capsys):
     def blank(x):
         raise NotImplementedError()
+
     wrong = lambda x: -mean_loss(x)  # noqa: E731
     with pytest.raises(ExerciseError, match="WRONG: f differs .* check the sign"):
         check(wrong, mean_loss, CASES, name="f", strict=True)

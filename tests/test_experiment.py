@@ -1,18 +1,27 @@
 """`course-lib experiment`: config validation, runs, report, and resuming without redoing finished work."""
+
 import json
 import math
 
 import pytest
 
-from course_lib.training.checkpoint import load_generator
 from course_lib.cli import main
 from course_lib.core.errors import ConfigError
 from course_lib.experiment import load_experiment, run_experiment
+from course_lib.training.checkpoint import load_generator
 
 TINY = {
     "name": "tiny",
-    "base": {"dataset": "mnist", "limit": 256, "width": 8, "batch_size": 16, "steps": 6, "log_every": 3,
-             "sample_every": 3, "checkpoint_every": 3},
+    "base": {
+        "dataset": "mnist",
+        "limit": 256,
+        "width": 8,
+        "batch_size": 16,
+        "steps": 6,
+        "log_every": 3,
+        "sample_every": 3,
+        "checkpoint_every": 3,
+    },
     "seeds": [0, 1],
     "eval": {"every": 3, "n_samples": 64, "n_reference": 200, "extractor": "mnist", "kid_subset": 50},
     "variants": [{"name": "baseline"}, {"name": "ema", "preset": "ema"}],
@@ -39,7 +48,8 @@ def test_shipped_configs_are_valid():
     from pathlib import Path
 
     configs = sorted((Path(__file__).parents[1] / "configs").glob("*experiment*.yaml")) + sorted(
-        (Path(__file__).parents[1] / "configs").glob("mnist_*.yaml"))
+        (Path(__file__).parents[1] / "configs").glob("mnist_*.yaml")
+    )
     assert configs
     for path in configs:
         load_experiment(path)
@@ -78,8 +88,9 @@ def test_reported_fid_matches_a_direct_computation(finished):
 
     out, report = finished
     generator = load_generator(out / "runs" / "ema" / "seed0")
-    direct = metrics.fid(generator, "mnist:test", extractor="mnist", n_samples=64, seed=12345, limit=200,
-                         progress=False, use_cache=False)
+    direct = metrics.fid(
+        generator, "mnist:test", extractor="mnist", n_samples=64, seed=12345, limit=200, progress=False, use_cache=False
+    )
     assert report["variants"][1]["per_seed"][0]["fid"] == pytest.approx(float(direct), rel=1e-6)
 
 
@@ -150,13 +161,19 @@ def test_shipped_controller_report_has_what_notebook_11_prints():
     for row in report["variants"]:
         assert [s["seed"] for s in row["per_seed"]] == config["seeds"]
         for seed in row["per_seed"]:
-            assert all(isinstance(seed[k], float) and math.isfinite(seed[k]) for k in ("is", "fid", "kid", "precision", "recall"))
+            assert all(
+                isinstance(seed[k], float) and math.isfinite(seed[k])
+                for k in ("is", "fid", "kid", "precision", "recall")
+            )
         controllers = [c for c in row["callbacks"] if c["callback"] == "diversity_controller"]
         assert len(controllers) == len(config["seeds"]) and all(c["seconds"] > 0 for c in controllers)
         assert "| " + row["variant"] + " |" in render_markdown(report)
     for variant in ("is-guided", "is-interpolation"):
         for seed in config["seeds"]:
-            entries = [json.loads(line) for line in (shipped / "runs" / variant / f"seed{seed}" / "controller.jsonl").read_text().splitlines()]
+            entries = [
+                json.loads(line)
+                for line in (shipped / "runs" / variant / f"seed{seed}" / "controller.jsonl").read_text().splitlines()
+            ]
             decisions = [e for e in entries if "chosen_r" in e]
             assert len(decisions) == config["base"]["steps"] // 100 and all(0 <= e["chosen_r"] <= 1 for e in decisions)
     made = json.loads((shipped / "provenance.json").read_text())

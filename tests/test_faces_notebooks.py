@@ -1,6 +1,7 @@
 """Notebooks 09 and 10 in the situations a student meets (fast mode, a fresh kernel each):
 (a) no CelebA anywhere, (b) CelebA on a CPU. (c), a GPU, cannot run here: the recipe choice it depends on is
 tested in test_pretrained.py (`celeba_recipe`). nbval runs both notebooks in CI's own environment as well."""
+
 import json
 import os
 from pathlib import Path
@@ -20,8 +21,9 @@ def _run(name: str, env: dict, tmp_path: Path) -> list[str]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        ).execute()
     finally:
         for k, v in saved.items():
             if v is None:
@@ -36,9 +38,16 @@ def _run(name: str, env: dict, tmp_path: Path) -> list[str]:
 
 
 def _environment(tmp_path: Path, data: Path) -> dict:
-    return {"COURSE_LIB_FAST": "1", "COURSE_LIB_DATA": str(data), "COURSE_LIB_CACHE": str(tmp_path / "cache"),
-            "COURSE_LIB_CELEBA_RUN": str(tmp_path / "run"), "COURSE_LIB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
-            "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    return {
+        "COURSE_LIB_FAST": "1",
+        "COURSE_LIB_DATA": str(data),
+        "COURSE_LIB_CACHE": str(tmp_path / "cache"),
+        "COURSE_LIB_CELEBA_RUN": str(tmp_path / "run"),
+        "COURSE_LIB_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
 
 
 def _stand_in_celeba(root: Path, n: int = 40) -> Path:
@@ -73,8 +82,7 @@ def test_notebook_09_with_celeba_on_a_cpu_estimates_then_trains(tmp_path):
 
 
 def test_notebook_10_runs_on_the_shipped_faces_without_celeba(tmp_path):
-    out = "\n".join(_run("10_truncation_and_interpolation.ipynb", _environment(tmp_path, tmp_path / "empty"),
-                         tmp_path))
+    out = "\n".join(_run("10_truncation_and_interpolation.ipynb", _environment(tmp_path, tmp_path / "empty"), tmp_path))
     assert "sliders use the shipped face generator celeba-dcgan" in out
     assert "Smiling" in out and "Eyeglasses" in out and "Male" in out
     report = json.loads((NOTEBOOKS.parent / "docs" / "results" / "celeba_dcgan" / "report.json").read_text())
@@ -87,21 +95,47 @@ def _report_script():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "train_pretrained_celeba_dcgan", NOTEBOOKS.parent / "scripts" / "train_pretrained_celeba_dcgan.py")
+        "train_pretrained_celeba_dcgan", NOTEBOOKS.parent / "scripts" / "train_pretrained_celeba_dcgan.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def _pixel_rows(precision_none=0.90, recall_none=0.10, mild=(0.95, 0.08), contrast_strong=15.0):
-    rows = [{"kind": "none", "value": None, "precision": precision_none, "recall": recall_none, "contrast": 45.0,
-             "fd_pixels": 2.0, "n_generated": 1000}]
-    for kind, value in (("tau", 0.5), ("tau", 1.0), ("tau", 1.5), ("tau", 2.0), ("psi", 0.5), ("psi", 0.7),
-                        ("psi", 0.85)):
+    rows = [
+        {
+            "kind": "none",
+            "value": None,
+            "precision": precision_none,
+            "recall": recall_none,
+            "contrast": 45.0,
+            "fd_pixels": 2.0,
+            "n_generated": 1000,
+        }
+    ]
+    for kind, value in (
+        ("tau", 0.5),
+        ("tau", 1.0),
+        ("tau", 1.5),
+        ("tau", 2.0),
+        ("psi", 0.5),
+        ("psi", 0.7),
+        ("psi", 0.85),
+    ):
         strong = (kind, value) == ("tau", 0.5)
         p, r = mild if value in (2.0, 0.85) else (0.9, 0.0)
-        rows.append({"kind": kind, "value": value, "precision": p, "recall": r, "fd_pixels": 30.0 if strong else 5.0,
-                     "contrast": contrast_strong if strong else 40.0, "n_generated": 1000})
+        rows.append(
+            {
+                "kind": kind,
+                "value": value,
+                "precision": p,
+                "recall": r,
+                "fd_pixels": 30.0 if strong else 5.0,
+                "contrast": contrast_strong if strong else 40.0,
+                "n_generated": 1000,
+            }
+        )
     return rows
 
 
@@ -114,8 +148,14 @@ def test_face_report_readings_follow_the_numbers_not_a_script():
     no_trade = script.truncation_paragraph(_pixel_rows(mild=(0.85, 0.12), contrast_strong=44.0))
     assert "does not show the textbook trade-off" in no_trade and "no marked fading" in no_trade
     base = {"fid": 100.0, "precision": 0.30, "recall": 0.20}
-    sweep = [{"kind": k, "value": v, "fid": f, "precision": p, "recall": r} for k, v, f, p, r in
-             (("tau", 0.5, 150.0, 0.35, 0.01), ("tau", 2.0, 101.0, 0.40, 0.15), ("psi", 0.5, 140.0, 0.20, 0.02))]
+    sweep = [
+        {"kind": k, "value": v, "fid": f, "precision": p, "recall": r}
+        for k, v, f, p, r in (
+            ("tau", 0.5, 150.0, 0.35, 0.01),
+            ("tau", 2.0, 101.0, 0.40, 0.15),
+            ("psi", 0.5, 140.0, 0.20, 0.02),
+        )
+    ]
     reading = script.inception_sweep_paragraph(base, sweep)
     assert "Precision peaks at tau = 2.0 (0.400 against 0.300 untruncated)" in reading
     assert "no setting brings any of them close" not in reading

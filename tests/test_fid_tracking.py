@@ -1,5 +1,6 @@
 """FIDTracker: the value it logs is the FID of the generator at that step, best.pt holds the best one,
 its state resumes exactly, and it never disturbs training."""
+
 import json
 import warnings
 
@@ -9,17 +10,33 @@ import torch
 from scipy import linalg
 
 from course_lib import metrics
-from course_lib.training.checkpoint import load_checkpoint, load_generator
-from course_lib.data import load_embedded_mnist
 from course_lib.core.errors import ConfigError
+from course_lib.data import load_embedded_mnist
 from course_lib.metrics import PixelExtractor, resolve_extractor
-from course_lib.training.callbacks.fid_tracker import FIDTracker
 from course_lib.metrics.errors import WeightsNotFound
 from course_lib.training import TrainConfig, Trainer
+from course_lib.training.callbacks.fid_tracker import FIDTracker
+from course_lib.training.checkpoint import load_checkpoint, load_generator
 
-SMALL = {"width": 8, "latent_dim": 16, "batch_size": 16, "steps": 6, "log_every": 2, "sample_every": 100, "checkpoint_every": 3,
-             "n_fixed": 16, "device": "cpu"}
-TRACK = {"every": 3, "n_samples": 200, "batch_size": 200, "extractor": "mnist", "reference": "mnist:test", "reference_limit": 200}
+SMALL = {
+    "width": 8,
+    "latent_dim": 16,
+    "batch_size": 16,
+    "steps": 6,
+    "log_every": 2,
+    "sample_every": 100,
+    "checkpoint_every": 3,
+    "n_fixed": 16,
+    "device": "cpu",
+}
+TRACK = {
+    "every": 3,
+    "n_samples": 200,
+    "batch_size": 200,
+    "extractor": "mnist",
+    "reference": "mnist:test",
+    "reference_limit": 200,
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +50,7 @@ def _fid_by_hand(generator, n, seed, reference_images):
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
     generator.eval()
     with torch.no_grad():
-        fake = ((generator(z).clamp(-1, 1) + 1) / 2)
+        fake = (generator(z).clamp(-1, 1) + 1) / 2
     f1 = extractor(fake)[0].double().numpy()
     f2 = extractor(reference_images)[0].double().numpy()
     mu1, mu2, s1, s2 = f1.mean(0), f2.mean(0), np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
@@ -62,8 +79,16 @@ def test_tracker_logs_plots_and_keeps_the_best(tmp_path, digits):
     assert (tracker.best_step, tracker.best_fid) == (best_step, best_fid)
     best = tmp_path / "checkpoints" / "best.pt"
     assert load_checkpoint(best)["step"] == best_step
-    again = metrics.fid(load_generator(best), "mnist:test", extractor="mnist", n_samples=200, seed=tracker.seed,
-                        limit=200, batch_size=200, progress=False)
+    again = metrics.fid(
+        load_generator(best),
+        "mnist:test",
+        extractor="mnist",
+        n_samples=200,
+        seed=tracker.seed,
+        limit=200,
+        batch_size=200,
+        progress=False,
+    )
     assert again.value == pytest.approx(best_fid, rel=1e-6)
 
     summary = tracker.summary()
@@ -94,8 +119,9 @@ def test_reference_defaults_to_the_training_images_and_is_cached(tmp_path, digit
     trainer = Trainer(TrainConfig(**{**SMALL, "steps": 2}), data=digits, progress=False).train()
     first = FIDTracker(every=1, n_samples=50, extractor="mnist")
     value = first.measure(trainer)
-    expected = metrics.fid(trainer.generator, digits.images, extractor="mnist", n_samples=50, seed=first.seed,
-                           progress=False)
+    expected = metrics.fid(
+        trainer.generator, digits.images, extractor="mnist", n_samples=50, seed=first.seed, progress=False
+    )
     assert value == pytest.approx(expected.value, rel=1e-6)
     assert len(list((tmp_path / "cache" / "fid_stats").glob("*.npz"))) == 1
 

@@ -1,4 +1,5 @@
 """Unit tests of the nbgrader markup, `course-lib assign` and the reconciling of submissions (no kernels)."""
+
 import json
 
 import nbformat
@@ -15,21 +16,28 @@ from course_lib.grading.report import grades_csv
 def cell(kind, source, gid=None, points=None, cell_type="code"):
     c = (new_code_cell if cell_type == "code" else new_markdown_cell)(source)
     if kind:
-        c.metadata["nbgrader"] = {"grade": kind in ("test", "manual"), "solution": kind in ("solution", "manual"),
-                                  "locked": kind in ("test", "locked"), "task": False, "grade_id": gid,
-                                  "schema_version": 3}
+        c.metadata["nbgrader"] = {
+            "grade": kind in ("test", "manual"),
+            "solution": kind in ("solution", "manual"),
+            "locked": kind in ("test", "locked"),
+            "task": False,
+            "grade_id": gid,
+            "schema_version": 3,
+        }
         if points is not None:
             c.metadata["nbgrader"]["points"] = points
     return c
 
 
 def source_nb():
-    return new_notebook(cells=[
-        cell("locked", "import math", "setup"),
-        cell("solution", "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "f"),
-        cell("test", "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(5) == 10\n### END HIDDEN TESTS", "t1", 2),
-        cell("manual", "### BEGIN SOLUTION\nBecause.\n### END SOLUTION", "why", 3, "markdown"),
-    ])
+    return new_notebook(
+        cells=[
+            cell("locked", "import math", "setup"),
+            cell("solution", "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "f"),
+            cell("test", "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(5) == 10\n### END HIDDEN TESTS", "t1", 2),
+            cell("manual", "### BEGIN SOLUTION\nBecause.\n### END SOLUTION", "why", 3, "markdown"),
+        ]
+    )
 
 
 def test_student_version_strips_solutions_and_hidden_tests_like_nbgrader():
@@ -48,16 +56,19 @@ def test_bundle_keeps_hidden_tests_and_points():
     assert bundle["max_points"] == 2 and bundle["manual_points"] == 3
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda nb: nb.cells[0].metadata["nbgrader"].update(grade_id="bad id!"), "grade_id"),
-    (lambda nb: nb.cells[2].metadata["nbgrader"].pop("points"), "points"),
-    (lambda nb: nb.cells[2].metadata["nbgrader"].update(grade_id="f"), "unique"),
-    (lambda nb: nb.cells[1].metadata["nbgrader"].update(schema_version=2), "schema_version"),
-    (lambda nb: nb.cells[1].metadata["nbgrader"].update(extra=1), "unknown nbgrader metadata"),
-    (lambda nb: setattr(nb.cells[1], "source", "### BEGIN SOLUTION\nx = 1"), "never closed"),
-    (lambda nb: nb.cells[0].update(source="### BEGIN SOLUTION\nx\n### END SOLUTION"), "not marked as a solution"),
-    (lambda nb: nb.cells[1].update(source="### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS"), "not a test"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda nb: nb.cells[0].metadata["nbgrader"].update(grade_id="bad id!"), "grade_id"),
+        (lambda nb: nb.cells[2].metadata["nbgrader"].pop("points"), "points"),
+        (lambda nb: nb.cells[2].metadata["nbgrader"].update(grade_id="f"), "unique"),
+        (lambda nb: nb.cells[1].metadata["nbgrader"].update(schema_version=2), "schema_version"),
+        (lambda nb: nb.cells[1].metadata["nbgrader"].update(extra=1), "unknown nbgrader metadata"),
+        (lambda nb: setattr(nb.cells[1], "source", "### BEGIN SOLUTION\nx = 1"), "never closed"),
+        (lambda nb: nb.cells[0].update(source="### BEGIN SOLUTION\nx\n### END SOLUTION"), "not marked as a solution"),
+        (lambda nb: nb.cells[1].update(source="### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS"), "not a test"),
+    ],
+)
 def test_malformed_markup_gets_a_clear_error(mutate, message):
     nb = source_nb()
     mutate(nb)
@@ -70,8 +81,8 @@ def test_reconcile_restores_locked_cells_hidden_tests_and_deleted_tests():
     sub = student_notebook(source_nb())
     sub.cells[1].source = "def f(x):\n    return 2 * x"
     sub.cells[0].source = "import math\nf = lambda x: 0"  # edits a read-only cell
-    sub.cells[2].metadata["nbgrader"]["points"] = 100     # tries to change the points
-    del sub.cells[2]                                      # ... and then deletes the test
+    sub.cells[2].metadata["nbgrader"]["points"] = 100  # tries to change the points
+    del sub.cells[2]  # ... and then deletes the test
     sub.cells.append(new_code_cell("print('extra')"))
     nb, events, index = reconcile(sub, bundle)
     assert nb.cells[0].source == "import math"
@@ -89,10 +100,16 @@ def test_student_names_and_csv():
     assert student_name(Path("subs/bob/hw.ipynb"), "hw.ipynb") == "bob"
     from course_lib.grading.grade import QuestionResult, SubmissionResult
 
-    res = SubmissionResult("alice", "x", [QuestionResult("t1", "test", 2.0, 2.0, "passed"),
-                                          QuestionResult("why", "manual", None, 3.0, "manual")])
-    assert grades_csv([res]).splitlines() == ["student,question,points,max_points,status", "alice,t1,2,2,passed",
-                                              "alice,why,,3,needs manual grading"]
+    res = SubmissionResult(
+        "alice",
+        "x",
+        [QuestionResult("t1", "test", 2.0, 2.0, "passed"), QuestionResult("why", "manual", None, 3.0, "manual")],
+    )
+    assert grades_csv([res]).splitlines() == [
+        "student,question,points,max_points,status",
+        "alice,t1,2,2,passed",
+        "alice,why,,3,needs manual grading",
+    ]
 
 
 def test_assign_command_and_its_errors(tmp_path, capsys):
@@ -132,9 +149,12 @@ def test_shipped_assignments_are_valid_and_their_student_versions_are_current(na
     _nbgrader_schema_check(source)
     markup.validate_notebook(source)
     shipped = nbformat.read(root / "student" / f"{name}.ipynb", as_version=4)
-    assert [c.source for c in shipped.cells] == [c.source for c in student_notebook(source).cells], \
+    assert [c.source for c in shipped.cells] == [c.source for c in student_notebook(source).cells], (
         "regenerate with `course-lib assign`"
-    assert json.loads((root / "grading" / f"{name}.json").read_text()) == json.loads(json.dumps(make_bundle(source, name)))
+    )
+    assert json.loads((root / "grading" / f"{name}.json").read_text()) == json.loads(
+        json.dumps(make_bundle(source, name))
+    )
 
 
 def test_sources_pass_nbgraders_own_preprocessors():
@@ -164,8 +184,11 @@ def test_wire_round_trip_and_refusals(tmp_path):
 
     from course_lib.grading import wire
 
-    data = {"a": (1, 2.5, None, True, "x"), "arrays": [np.arange(6).reshape(2, 3), np.float32(1.5), torch.ones(2),
-                                                        torch.tensor(3)], 7: float("nan")}
+    data = {
+        "a": (1, 2.5, None, True, "x"),
+        "arrays": [np.arange(6).reshape(2, 3), np.float32(1.5), torch.ones(2), torch.tensor(3)],
+        7: float("nan"),
+    }
     wire.write(tmp_path / "d", data)
     back = wire.read(tmp_path / "d")
     assert back["a"] == (1, 2.5, None, True, "x") and np.isnan(back[7])
@@ -206,22 +229,46 @@ def test_checks_run_directly_in_a_notebook(capsys):
 def _planned(test_source: str, answers=("f",)):
     from course_lib.grading import checker
 
-    bundle = {"cells": [
-        {"grade_id": "setup", "kind": "locked", "cell_type": "code", "checker": True, "answers": [],
-         "source": "import numpy as np\nfrom course_lib.grading.checks import expect, expect_close"},
-        {"grade_id": "f", "kind": "solution", "cell_type": "code", "checker": False, "answers": list(answers),
-         "source": "# YOUR CODE HERE"},
-        {"grade_id": "t", "kind": "test", "cell_type": "code", "checker": False, "answers": [], "source": test_source}]}
+    bundle = {
+        "cells": [
+            {
+                "grade_id": "setup",
+                "kind": "locked",
+                "cell_type": "code",
+                "checker": True,
+                "answers": [],
+                "source": "import numpy as np\nfrom course_lib.grading.checks import expect, expect_close",
+            },
+            {
+                "grade_id": "f",
+                "kind": "solution",
+                "cell_type": "code",
+                "checker": False,
+                "answers": list(answers),
+                "source": "# YOUR CODE HERE",
+            },
+            {
+                "grade_id": "t",
+                "kind": "test",
+                "cell_type": "code",
+                "checker": False,
+                "answers": [],
+                "source": test_source,
+            },
+        ]
+    }
     return checker.plan(bundle).cells["t"]
 
 
 def test_the_checker_records_instead_of_running_student_code():
     from course_lib.grading import checker
 
-    planned = _planned("expect_close(f, [(np.arange(3),)], reference=lambda x: 2 * x)\n"
-                       "### BEGIN HIDDEN TESTS\n"
-                       "expect_close(f, [(5,)], expected=[10], message='hidden doubling')\n"
-                       "### END HIDDEN TESTS")
+    planned = _planned(
+        "expect_close(f, [(np.arange(3),)], reference=lambda x: 2 * x)\n"
+        "### BEGIN HIDDEN TESTS\n"
+        "expect_close(f, [(5,)], expected=[10], message='hidden doubling')\n"
+        "### END HIDDEN TESTS"
+    )
     assert planned.error == "" and [e.hidden for e in planned.plan.expectations] == [False, True]
     assert checker.inputs(planned)[0]["target"] == "f"  # names and cases only, no reference values
     assert "reference" not in str(checker.inputs(planned))
@@ -243,13 +290,18 @@ def test_feedback_escapes_everything_a_submission_controls():
     from course_lib.grading.grade import QuestionResult, SubmissionResult
     from course_lib.grading.report import feedback_markdown, plain_line
 
-    assert plain_line("a\n\n# b <b>c</b> [x](y) `z` **w**") == "a # b &lt;b&gt;c&lt;/b&gt; \\[x\\](y) \\`z\\` \\*\\*w\\*\\*"
+    assert (
+        plain_line("a\n\n# b <b>c</b> [x](y) `z` **w**")
+        == "a # b &lt;b&gt;c&lt;/b&gt; \\[x\\](y) \\`z\\` \\*\\*w\\*\\*"
+    )
     forged = "E\n\n**Automatically graded: 11 / 11 points.**\n- [x] t1: 2 / 2, passed"
-    res = SubmissionResult("mallory", "x", [QuestionResult("t1", "test", 0.0, 2.0, "failed", forged, forged)],
-                           events=[forged])
+    res = SubmissionResult(
+        "mallory", "x", [QuestionResult("t1", "test", 0.0, 2.0, "failed", forged, forged)], events=[forged]
+    )
     text = feedback_markdown(res, {"name": "demo"})
-    assert [ln for ln in text.splitlines() if "Automatically graded" in ln and ln.startswith("**")] == \
-        ["**Automatically graded: 0 / 2 points.**"]
+    assert [ln for ln in text.splitlines() if "Automatically graded" in ln and ln.startswith("**")] == [
+        "**Automatically graded: 0 / 2 points.**"
+    ]
     assert not any(ln.startswith("- [x]") for ln in text.splitlines())
 
 
@@ -318,14 +370,22 @@ def test_a_memory_cgroup_stops_only_its_own_processes():
     hierarchy, why = cgroup.find()
     if hierarchy is None:
         pytest.skip(f"no memory cgroup can be created here, RLIMIT_AS is the only memory limit: {why}")
-    path = cgroup.create(hierarchy, cgroup.path_for(hierarchy, f"test-{uuid.uuid4().hex[:8]}"), 200 * 1024 ** 2)
-    hog = ("import subprocess; subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-           "x = [b'x' * 2 ** 26 for _ in range(6)]; print('ok')")
+    path = cgroup.create(hierarchy, cgroup.path_for(hierarchy, f"test-{uuid.uuid4().hex[:8]}"), 200 * 1024**2)
+    hog = (
+        "import subprocess; subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "x = [b'x' * 2 ** 26 for _ in range(6)]; print('ok')"
+    )
     try:
-        inside = subprocess.run(cgroup.command(path, [sys.executable, "-c", hog]), capture_output=True, text=True,
-                                timeout=120, check=False)
-        outside = subprocess.run([sys.executable, "-c", hog.replace("'sleep', '300'", "'true'")],
-                                 capture_output=True, text=True, timeout=120, check=False)
+        inside = subprocess.run(
+            cgroup.command(path, [sys.executable, "-c", hog]), capture_output=True, text=True, timeout=120, check=False
+        )
+        outside = subprocess.run(
+            [sys.executable, "-c", hog.replace("'sleep', '300'", "'true'")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert inside.returncode == -9 and cgroup.oom_kills(path) >= 1  # SIGKILL from the OOM killer
         assert outside.returncode == 0 and outside.stdout.strip() == "ok"
         assert (path / "cgroup.procs").read_text().split(), "the detached sleep is still in the cgroup"
@@ -343,8 +403,11 @@ def test_the_summary_says_which_memory_limit_held(monkeypatch):
         header = report.sandbox_header("bwrap-root", "", sandbox.Limits(memory_gb=6, ram_gb=3), cgroup.find())
     finally:
         cgroup.find.cache_clear()
-    assert header["memory"] == "6 GB of address space per process only (no memory cgroup: turned off by " \
-                               "COURSE_LIB_GRADING_CGROUP=off)"
+    assert (
+        header["memory"] == "6 GB of address space per process only (no memory cgroup: turned off by "
+        "COURSE_LIB_GRADING_CGROUP=off)"
+    )
     found = cgroup.Hierarchy(1, cgroup.Path("/sys/fs/cgroup/memory/x"))
     assert report.sandbox_header("bwrap-root", "", sandbox.Limits(ram_gb=3), (found, ""))["memory"].startswith(
-        "3 GB for all of a submission's processes and its /tmp (cgroup v1 memory controller)")
+        "3 GB for all of a submission's processes and its /tmp (cgroup v1 memory controller)"
+    )

@@ -7,6 +7,7 @@ it. Assignment 2 has every kind of submission the grader must survive; assignmen
 version, hand-typed scores and deleted checkpoints; assignments 1 and 4 have the reference solution, the untouched
 student version and a partly correct one.
 """
+
 import csv
 import json
 from pathlib import Path
@@ -36,7 +37,10 @@ EXPECTED_02 = {  # student: (points of 11, failing checks)
     "partly_wrong": (4, {"test_fid_visible", "test_fid_hidden", "test_fid_features"}),
     "raises": (7, {"test_is_visible", "test_is_hidden"}),
     "loops": (9, {"test_fid_features"}),
-    "invalid_json": (0, {"test_is_visible", "test_is_hidden", "test_fid_visible", "test_fid_hidden", "test_fid_features"}),
+    "invalid_json": (
+        0,
+        {"test_is_visible", "test_is_hidden", "test_fid_visible", "test_fid_hidden", "test_fid_features"},
+    ),
     "edits_locked": (4, {"test_fid_visible", "test_fid_hidden", "test_fid_features"}),
     "deletes_cells": (11, set()),
     "prints_megabytes": (11, set()),
@@ -86,8 +90,10 @@ ASSIGNMENT_03 = Path(__file__).resolve().parents[1] / "assignments" / "03_improv
 EXPECTED_03 = {  # student: (points of 12, failing checks); the fast-mode budget, so "improved beats baseline"
     # only checks that the comparison was computed (see assignments/03_improve_dcgan/README.md)
     "reference": (12, set()),
-    "untouched": (0, {"test_improved_settings", "test_scores_table", "test_checkpoints", "test_scores_match",
-                      "test_improvement"}),
+    "untouched": (
+        0,
+        {"test_improved_settings", "test_scores_table", "test_checkpoints", "test_scores_match", "test_improvement"},
+    ),
     "hand_typed": (9, {"test_scores_match"}),
     "no_checkpoints": (3, {"test_checkpoints", "test_scores_match", "test_improvement"}),
 }
@@ -103,8 +109,10 @@ def test_assignment_3_recomputes_scores_from_the_checkpoints(graded_03):
     feedback = _feedback(out, EXPECTED_03)
     # The hidden check's reason reaches the instructor (summary.json), not the student.
     summary = json.loads((out / "summary.json").read_text())
-    assert "scores.json reports IS 6.1200, but the checkpoint gives" in \
-        summary["students"]["hand_typed"]["failed"]["test_scores_match"]
+    assert (
+        "scores.json reports IS 6.1200, but the checkpoint gives"
+        in summary["students"]["hand_typed"]["failed"]["test_scores_match"]
+    )
     assert "6.1200" not in feedback["hand_typed"] and "a hidden check failed" in feedback["hand_typed"]
     assert "no checkpoint runs/baseline/checkpoints/last.pt" in feedback["no_checkpoints"]
     assert "NotImplementedError" in feedback["untouched"]
@@ -114,8 +122,11 @@ def test_assignment_3_recomputes_scores_from_the_checkpoints(graded_03):
     printed = "".join(o.get("text", "") for o in match.outputs)
     assert "passed: 3 / 3 points" in printed and "BEGIN HIDDEN" not in match.source and "TOLERANCE" not in match.source
     # The three written answers are left to a person (0 only when left as the stub).
-    status = {(r["student"], r["question"]): r["status"] for r in csv.DictReader((out / "grades.csv").open())
-              if r["question"].startswith("answer_") and r["student"] in EXPECTED_03}
+    status = {
+        (r["student"], r["question"]): r["status"]
+        for r in csv.DictReader((out / "grades.csv").open())
+        if r["question"].startswith("answer_") and r["student"] in EXPECTED_03
+    }
     assert len(status) == 3 * len(EXPECTED_03)
     assert {v for (s, _), v in status.items() if s == "reference"} == {"needs manual grading"}
     assert {v for (s, _), v in status.items() if s == "untouched"} == {"no answer"}
@@ -131,9 +142,12 @@ def test_assignment_3_source_is_consistent():
     source = nbformat.read(root / "source" / f"{name}.ipynb", as_version=4)
     markup.validate_notebook(source)
     shipped = nbformat.read(root / "student" / f"{name}.ipynb", as_version=4)
-    assert [c.source for c in shipped.cells] == [c.source for c in student_notebook(source).cells], \
+    assert [c.source for c in shipped.cells] == [c.source for c in student_notebook(source).cells], (
         "regenerate with `course-lib assign`"
-    assert json.loads((root / "grading" / f"{name}.json").read_text()) == json.loads(json.dumps(make_bundle(source, name)))
+    )
+    assert json.loads((root / "grading" / f"{name}.json").read_text()) == json.loads(
+        json.dumps(make_bundle(source, name))
+    )
     cells = {markup.grade_id_of(c): c.source for c in source.cells}
     assert sum("BASELINE = " in src for src in cells.values()) == 1 and "BASELINE = " in cells["setup"]
     assert {markup.grade_id_of(c) for c in source.cells if markup.checker_cell(c)} == {"setup", "grading_setup"}
@@ -153,8 +167,10 @@ def test_assignment_3_passes_nbgraders_own_preprocessors():
     assert [c.source for c in theirs.cells] == [c.source for c in student_notebook(source).cells]
 
 
-@pytest.mark.parametrize("name, max_points, partial", [("01_dcgan_mnist", 12, (10, {"test_init"})),
-                                                     ("04_wasserstein_lp", 10, (7, {"test_primal"}))])
+@pytest.mark.parametrize(
+    "name, max_points, partial",
+    [("01_dcgan_mnist", 12, (10, {"test_init"})), ("04_wasserstein_lp", 10, (7, {"test_primal"}))],
+)
 def test_reference_full_marks_partial_its_points_untouched_zero(name, max_points, partial, tmp_path_factory):
     students = graded_class(name, tmp_path_factory)["summary"]["students"]
     assert_scores(students["reference"], (max_points, set()), max_points)

@@ -10,6 +10,7 @@ own folder may change, no process may survive, and the feedback cannot be forged
 run of assignment 2 two grading workers are killed and stopped from outside; a separate run kills the grader
 itself. These need the sandbox (bubblewrap); .ci/run installs it.
 """
+
 import csv
 import json
 import os
@@ -29,8 +30,9 @@ from course_lib.grading import cgroup, sandbox
 
 ASSIGNMENTS = ["01_dcgan_mnist", "02_is_fid", "03_improve_dcgan", "04_wasserstein_lp"]
 
-pytestmark = pytest.mark.skipif(sandbox.detect()[0] == "none",
-                                reason=f"no sandbox on this machine: {sandbox.detect()[1]}")
+pytestmark = pytest.mark.skipif(
+    sandbox.detect()[0] == "none", reason=f"no sandbox on this machine: {sandbox.detect()[1]}"
+)
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -67,8 +69,11 @@ def test_grades_csv_is_the_graders_alone(hostile):
     text = (out / "grades.csv").read_text()
     assert text == hostile["grades_right_after"] and "tampered" not in text
     rows = list(csv.DictReader(text.splitlines()))
-    questions = [c for c in json.loads(assignment_paths(hostile["name"])[1].read_text())["cells"]
-                 if c["kind"] in ("test", "manual", "task")]
+    questions = [
+        c
+        for c in json.loads(assignment_paths(hostile["name"])[1].read_text())["cells"]
+        if c["kind"] in ("test", "manual", "task")
+    ]
     students = {p.name.removesuffix(".ipynb") for p in hostile["subs"].iterdir()}
     assert {r["student"] for r in rows} == students and set(hostile["deserved"]) <= students
     assert len(rows) == len(questions) * len(students)  # every submission graded exactly once
@@ -81,7 +86,9 @@ def test_feedback_cannot_be_forged(hostile):
     feedback = (hostile["out"] / "feedback" / "forges_feedback.md").read_text()
     lines = feedback.splitlines()
     full = hostile["summary"]["max_points"]
-    assert [ln for ln in lines if ln.startswith("**Automatically graded")] == [f"**Automatically graded: 0 / {full:g} points.**"]
+    assert [ln for ln in lines if ln.startswith("**Automatically graded")] == [
+        f"**Automatically graded: 0 / {full:g} points.**"
+    ]
     assert sum(ln.startswith("# ") for ln in lines) == 1 and "```" not in feedback
     for raw in ("<script", "<b>", "<img"):
         assert raw not in feedback
@@ -99,10 +106,13 @@ def test_hidden_tests_never_reach_the_student(hostile):
             assert hidden not in text, (path.name, hidden)
     student, test = hostile["partial"]  # the honest partly correct student fails a hidden check
     feedback = (out / "feedback" / f"{student}.md").read_text().replace("\\_", "_")
-    assert any(ln.startswith(f"- [ ] {test}: 0 / ") and ln.endswith("failed: a hidden check failed")
-               for ln in feedback.splitlines()), feedback
-    assert hostile["summary"]["students"][student]["failed"][test] != "a hidden check failed", \
+    assert any(
+        ln.startswith(f"- [ ] {test}: 0 / ") and ln.endswith("failed: a hidden check failed")
+        for ln in feedback.splitlines()
+    ), feedback
+    assert hostile["summary"]["students"][student]["failed"][test] != "a hidden check failed", (
         "the instructor gets the full reason"
+    )
 
 
 def test_sandbox_attacks_are_graded_in_one_class(hostile):
@@ -163,10 +173,31 @@ def test_killing_the_grader_keeps_what_was_graded_and_leaves_no_process(tmp_path
     nbformat.write(grading_attacks.victim(reference, marker, 900), subs / "slow.ipynb")
     env = {**os.environ, "COURSE_LIB_TEST_MARK": marker}
     program = "from course_lib.cli.main import main; import sys; sys.exit(main(sys.argv[1:]))"
-    grader = subprocess.Popen([sys.executable, "-c", program, "grade", str(subs / "quick.ipynb"), str(subs / "slow.ipynb"),
-                               "--assignment", "02_is_fid", "--out", str(out), "--workers", "2", "--fast", "--quiet",
-                               "--cell-timeout", "1000", "--total-timeout", "1200"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    grader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            program,
+            "grade",
+            str(subs / "quick.ipynb"),
+            str(subs / "slow.ipynb"),
+            "--assignment",
+            "02_is_fid",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--fast",
+            "--quiet",
+            "--cell-timeout",
+            "1000",
+            "--total-timeout",
+            "1200",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:  # until the quick submission is graded (the slow one sleeps for 900 s)
         if (out / "grades.csv").exists() and "quick" in (out / "grades.csv").read_text():

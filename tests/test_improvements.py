@@ -1,4 +1,5 @@
 """The improvements chapter: losses, discriminator layers, training tricks, presets, and the trainer composing them."""
+
 import math
 
 import numpy as np
@@ -6,15 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.data import load_dataset
 from course_lib.core.errors import ConfigError
-from course_lib.training.presets import PRESETS
-from course_lib.training.callbacks.ema import ExponentialMovingAverage
-from course_lib.training.terms import HistoricalAverage, instance_noise_std
+from course_lib.data import load_dataset
 from course_lib.nn.layers import MinibatchDiscrimination, MinibatchStdDev, top_singular_value
 from course_lib.nn.losses import feature_matching, get_loss, gradient_penalty
 from course_lib.nn.models import DCGANDiscriminator, build_models
-from course_lib.training import Trainer, TrainConfig
+from course_lib.training import TrainConfig, Trainer
+from course_lib.training.callbacks.ema import ExponentialMovingAverage
+from course_lib.training.presets import PRESETS
+from course_lib.training.terms import HistoricalAverage, instance_noise_std
 
 REAL = torch.tensor([2.0, -0.5, 0.3, 1.5])
 FAKE = torch.tensor([-1.0, 0.7, 4.0, -3.0])
@@ -27,7 +28,7 @@ def grads(fn, *tensors):
 
 def test_least_squares_loss_values_and_gradient_signs():
     loss = get_loss("lsgan")
-    expected_d = 0.5 * ((REAL - 1) ** 2).mean() + 0.5 * (FAKE ** 2).mean()
+    expected_d = 0.5 * ((REAL - 1) ** 2).mean() + 0.5 * (FAKE**2).mean()
     assert torch.allclose(loss.discriminator(REAL, FAKE), expected_d)
     assert torch.allclose(loss.generator(FAKE), 0.5 * ((FAKE - 1) ** 2).mean())
     g_real, g_fake = grads(loss.discriminator, REAL, FAKE)
@@ -64,8 +65,9 @@ def test_one_sided_label_smoothing_changes_only_the_real_target():
     bce = get_loss("non-saturating")
     s = 0.1
     p_real, p_fake = torch.sigmoid(REAL), torch.sigmoid(FAKE)
-    expected = (nn.functional.binary_cross_entropy(p_real, torch.full((4,), 1 - s))
-                + nn.functional.binary_cross_entropy(p_fake, torch.zeros(4)))
+    expected = nn.functional.binary_cross_entropy(p_real, torch.full((4,), 1 - s)) + nn.functional.binary_cross_entropy(
+        p_fake, torch.zeros(4)
+    )
     assert torch.allclose(bce.discriminator(REAL, FAKE, 1 - s), expected, atol=1e-6)
     # With smoothing the optimal real logit is finite: log(0.9 / 0.1), where the gradient vanishes.
     best = torch.tensor([math.log((1 - s) / s)])
@@ -188,7 +190,14 @@ def test_instance_noise_is_annealed_to_zero():
 
 def test_presets_and_config_errors():
     cfg = TrainConfig.from_dict({"preset": "wgan-gp"})
-    assert (cfg.loss, cfg.d_steps, cfg.lr_g, cfg.beta1, cfg.beta2, cfg.gp_weight) == ("wgan-gp", 5, 1e-4, 0.0, 0.9, 10.0)
+    assert (cfg.loss, cfg.d_steps, cfg.lr_g, cfg.beta1, cfg.beta2, cfg.gp_weight) == (
+        "wgan-gp",
+        5,
+        1e-4,
+        0.0,
+        0.9,
+        10.0,
+    )
     assert TrainConfig.from_dict({"preset": "wgan-gp", "d_steps": 2}).d_steps == 2  # explicit settings win
     assert TrainConfig.from_dict({"preset": ["ema", "ttur"]}).ema == 0.999
     for name in PRESETS:
@@ -212,8 +221,18 @@ def digits():
 
 
 def small(**settings) -> TrainConfig:
-    return TrainConfig.from_dict({"dataset": "mnist", "width": 8, "batch_size": 16, "steps": 4, "log_every": 2,
-                                  "checkpoint_every": 2, "sample_every": 100, **settings})
+    return TrainConfig.from_dict(
+        {
+            "dataset": "mnist",
+            "width": 8,
+            "batch_size": 16,
+            "steps": 4,
+            "log_every": 2,
+            "checkpoint_every": 2,
+            "sample_every": 100,
+            **settings,
+        }
+    )
 
 
 def test_weight_clipping_keeps_the_critic_in_the_box(digits):
@@ -222,8 +241,10 @@ def test_weight_clipping_keeps_the_critic_in_the_box(digits):
     assert isinstance(trainer.opt_d, torch.optim.RMSprop)
 
 
-@pytest.mark.parametrize("preset", ["ema", "historical-averaging", "wgan-gp", "instance-noise",
-                                    "minibatch-discrimination", "acgan", "infogan"])
+@pytest.mark.parametrize(
+    "preset",
+    ["ema", "historical-averaging", "wgan-gp", "instance-noise", "minibatch-discrimination", "acgan", "infogan"],
+)
 def test_every_trick_resumes_exactly(preset, digits, tmp_path):
     straight = Trainer(small(preset=preset), tmp_path / "a", data=digits, progress=False).train()
     half = Trainer(small(preset=preset), tmp_path / "b", data=digits, progress=False).train(2)
@@ -258,6 +279,8 @@ def test_mode_coverage_on_the_ring_improves_over_minimax():
     seeds = range(2) if fast_mode() else range(4)
     covered = {}
     for method in ("minimax", "wgan-gp"):
-        covered[method] = [mode_coverage(train_toy_gan_2d(ring, default_config(method), seed).samples(),
-                                         ring).modes_covered for seed in seeds]
+        covered[method] = [
+            mode_coverage(train_toy_gan_2d(ring, default_config(method), seed).samples(), ring).modes_covered
+            for seed in seeds
+        ]
     assert np.mean(covered["wgan-gp"]) > np.mean(covered["minimax"]), covered

@@ -1,4 +1,5 @@
 """course_lib.latent: truncation (checked against scipy and Monte Carlo), interpolation, arithmetic, inversion."""
+
 import math
 
 import numpy as np
@@ -67,8 +68,9 @@ def test_problem_15_6_values():
     assert rejected_fraction(0.04, 100, "component") == pytest.approx(0.968093, abs=1e-6)
 
 
-@pytest.mark.parametrize("bad", [{"tau": 0}, {"tau": -1}, {"tau": float("nan")}, {"tau": 1, "d": 0},
-                                 {"tau": 1, "rule": "sphere"}])
+@pytest.mark.parametrize(
+    "bad", [{"tau": 0}, {"tau": -1}, {"tau": float("nan")}, {"tau": 1, "d": 0}, {"tau": 1, "rule": "sphere"}]
+)
 def test_rejected_fraction_rejects_bad_input(bad):
     with pytest.raises(ConfigError):
         rejected_fraction(**bad)

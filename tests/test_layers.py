@@ -4,6 +4,7 @@ The order is the one `course_lib/__init__.py` and docs/architecture.md give. The
 module's import statements (top level and inside functions) with `ast`, so a lazy import inside a
 function counts as much as one at the top.
 """
+
 import ast
 from collections import defaultdict
 from pathlib import Path
@@ -59,8 +60,9 @@ def imported_modules(path: Path, runtime_only: bool = False) -> set[str]:
             # `from course_lib.x import y` may import the submodule course_lib.x.y
             for alias in node.names:
                 candidate = f"{module}.{alias.name}"
-                if (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py").is_file() or \
-                        (PACKAGE.parent / Path(*candidate.split(".")) / "__init__.py").is_file():
+                if (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py").is_file() or (
+                    PACKAGE.parent / Path(*candidate.split(".")) / "__init__.py"
+                ).is_file():
                     found.add(candidate)
     return found
 
@@ -105,7 +107,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if nxt == node or _is_parent_package(nxt, node):
                 continue
             if colour[nxt] == GREY:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if colour[nxt] == WHITE:
                 found = visit(nxt)
                 if found:

@@ -6,14 +6,15 @@ judge puts a majority (>= 0.5) of its probability on one class. Before training 
 outputs are rarely recognised; after 600 steps a clear majority must be, spread over most of the
 ten classes (so a generator that collapsed onto one convincing digit would fail).
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data import load_embedded_mnist
 from course_lib.core.images import to_float
-from course_lib.training import Trainer, TrainConfig
+from course_lib.data import load_embedded_mnist
+from course_lib.training import TrainConfig, Trainer
 
 STEPS = 600
 
@@ -22,16 +23,23 @@ def _train_judge() -> nn.Module:
     torch.manual_seed(0)
     train = load_embedded_mnist("train")
     judge = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 49, 128), nn.ReLU(), nn.Linear(128, 10),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 49, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
     )
     opt = torch.optim.Adam(judge.parameters(), 2e-3)
     x, y = to_float(train.images), train.labels
-    for epoch in range(2):
+    for _epoch in range(2):
         perm = torch.randperm(len(x))
         for i in range(0, len(x), 100):
-            idx = perm[i:i + 100]
+            idx = perm[i : i + 100]
             loss = F.cross_entropy(judge(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -62,7 +70,9 @@ def test_dcgan_learns_real_mnist_digits_on_cpu():
     before, _ = _recognised(judge, trainer.generate(z))
     trainer.train()
     after, classes = _recognised(judge, trainer.generate(z))
-    print(f"recognised: real {real_fraction:.2f}, before {before:.2f}, after {STEPS} steps {after:.2f} "
-          f"over {classes} classes; judge accuracy {accuracy:.3f}")
+    print(
+        f"recognised: real {real_fraction:.2f}, before {before:.2f}, after {STEPS} steps {after:.2f} "
+        f"over {classes} classes; judge accuracy {accuracy:.3f}"
+    )
     assert before < 0.35
     assert after > 0.6 and after - before > 0.35 and classes >= 8

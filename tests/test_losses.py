@@ -61,7 +61,7 @@ def test_gradient_penalty_of_a_quadratic_critic_by_hand(shape):
     a = alpha.double().numpy().reshape((-1,) + (1,) * (len(shape) - 1))
     x_hat = (a * real.double().numpy() + (1 - a) * fake.double().numpy()).reshape(shape[0], -1)
     expected = np.mean((np.linalg.norm(x_hat, axis=1) - 1) ** 2)
-    quadratic = lambda x: 0.5 * (x ** 2).flatten(1).sum(1)  # noqa: E731
+    quadratic = lambda x: 0.5 * (x**2).flatten(1).sum(1)  # noqa: E731
     assert gradient_penalty(quadratic, real, fake, alpha=alpha).item() == pytest.approx(expected, rel=1e-5)
     # Without `alpha` it draws exactly these N weights from the generator, whatever the rank.
     drawn = gradient_penalty(quadratic, real, fake, torch.Generator().manual_seed(1))

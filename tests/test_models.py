@@ -6,9 +6,9 @@ from course_lib.core.errors import ConfigError
 from course_lib.nn.models import (
     DCGANDiscriminator,
     DCGANGenerator,
+    Maxout,
     MLPDiscriminator,
     MLPGenerator,
-    Maxout,
     build_models,
 )
 

@@ -5,6 +5,7 @@ figures it states (CPU and wall time, cores, load, torch threads, as rounded in 
 report's; otherwise it must say plainly that the computing time was not measured, or cite the shipped report of
 the experiment it stands on.
 """
+
 import importlib.util
 import json
 import re
@@ -19,11 +20,15 @@ RESULTS = REPO_ROOT / "docs" / "results" / "notebook_times"
 REPORT = json.loads((RESULTS / "report.json").read_text())["notebooks"]
 CITATION = "docs/results/notebook_times/report.md"
 DURATION = r"([\d.]+ (?:s|minutes))"
-MEASURED = re.compile(rf"computing in normal mode took {DURATION} of CPU time \({DURATION} wall clock "
-                      r"on a shared (\d+)-core machine at load ([\d.]+), with (\d+) torch threads?")
-STOPPED = re.compile(rf"stopped after {DURATION} wall clock on a shared (\d+)-core machine at load ([\d.]+), "
-                     rf"having used {DURATION} of CPU time")
-READING = re.compile(r"about \d+ minutes of reading")   # an estimate of reading, not a measurement
+MEASURED = re.compile(
+    rf"computing in normal mode took {DURATION} of CPU time \({DURATION} wall clock "
+    r"on a shared (\d+)-core machine at load ([\d.]+), with (\d+) torch threads?"
+)
+STOPPED = re.compile(
+    rf"stopped after {DURATION} wall clock on a shared (\d+)-core machine at load ([\d.]+), "
+    rf"having used {DURATION} of CPU time"
+)
+READING = re.compile(r"about \d+ minutes of reading")  # an estimate of reading, not a measurement
 DURATION_FIGURE = re.compile(r"\d[\d.]*\s*(?:s|sec|seconds?|min|minutes?|h|hours?)\b")
 FAILED = re.compile(r"the timing run failed \((.+?)\) on a shared")
 LECTURES = sorted(p for folder in ("solutions", "notebooks") for p in (REPO_ROOT / folder).glob("[0-9][0-9]_*.ipynb"))
@@ -58,12 +63,14 @@ def test_the_time_a_notebook_states_is_the_measured_one_or_it_says_it_was_not_me
     if CITATION not in text:
         cited = re.findall(r"docs/results/([\w-]+)", text)
         if any((REPO_ROOT / "docs" / "results" / name / "report.md").is_file() for name in cited):
-            return   # its figures are the experiment report's (08's hours are checked below)
+            return  # its figures are the experiment report's (08's hours are checked below)
         assert "not measured" in text or "not timed" in text, (
             f"{path.name}: its time is neither measured ({CITATION}), nor a shipped report, nor said to be "
-            f"unmeasured: {text}")
-        typed_in = DURATION_FIGURE.findall(text.replace(READING.search(text).group(0), "") if READING.search(text)
-                                           else text)
+            f"unmeasured: {text}"
+        )
+        typed_in = DURATION_FIGURE.findall(
+            text.replace(READING.search(text).group(0), "") if READING.search(text) else text
+        )
         assert not typed_in, f"{path.name}: says it was not measured but states a time: {typed_in}: {text}"
         return
     assert path.name in REPORT, f"{path.name} cites {CITATION} but the report has no entry for it"
@@ -104,7 +111,8 @@ def test_the_markdown_report_is_generated_from_the_json_and_states_the_load_cave
     script = load_script()
     text = (RESULTS / "report.md").read_text()
     assert text == script.render_markdown({"notebooks": REPORT}), (
-        "report.md is stale: run `python scripts/time_notebooks.py --render-only`")
+        "report.md is stale: run `python scripts/time_notebooks.py --render-only`"
+    )
     assert "over-estimate" in text and "CPU seconds" in text
     for name in REPORT:
         assert name in text
@@ -112,8 +120,15 @@ def test_the_markdown_report_is_generated_from_the_json_and_states_the_load_cave
 
 def test_the_time_sentence_round_trips_through_the_checks_and_keeps_the_reading_estimate():
     script = load_script()
-    record = {"ok": True, "cpu_s": 47.0, "wall_s": 125.0, "load_1min_before": 7.44, "load_1min_after": 6.0,
-              "machine": {"cpu_cores": 2}, "torch_threads": 1}
+    record = {
+        "ok": True,
+        "cpu_s": 47.0,
+        "wall_s": 125.0,
+        "load_1min_before": 7.44,
+        "load_1min_after": 6.0,
+        "machine": {"cpu_cores": 2},
+        "torch_threads": 1,
+    }
     old = "Intro.\n\n**Time:** about 30 minutes of reading; computing took\n3 minutes (typed in).\n\n**Next**"
     reading = script.reading_estimate(old.split("**Time:**")[1])
     new = script.rewrite_time_paragraph(old, script.time_sentence(record, reading))
@@ -129,7 +144,7 @@ def test_a_timing_copy_starts_without_run_folders_and_links_everything_else(tmp_
     notebook = REPO_ROOT / "solutions" / "03_wasserstein_distance.ipynb"
     copy = script.fresh_layout(notebook, tmp_path)
     assert copy.read_bytes() == notebook.read_bytes()
-    assert sorted(p.name for p in copy.parent.iterdir()) == [notebook.name]   # no runs/, no checkpoints
+    assert sorted(p.name for p in copy.parent.iterdir()) == [notebook.name]  # no runs/, no checkpoints
     root = tmp_path / "repo"
     assert not (root / "runs").exists()
     assert (root / "docs").is_symlink() and (root / "docs" / "results").is_dir()

@@ -7,6 +7,7 @@ On the machine that recorded them the numbers are bit-identical; the tolerance o
 bits that another CPU's vector units may round differently. A change of behaviour (another term order,
 a missing regulariser, a different random draw) moves them by far more.
 """
+
 import json
 import math
 from pathlib import Path
@@ -15,17 +16,26 @@ import pytest
 import torch
 
 from course_lib.data import load_dataset
-from course_lib.training import Trainer, TrainConfig
+from course_lib.training import TrainConfig, Trainer
 
 PINNED = json.loads((Path(__file__).parent / "fixtures" / "pinned_short_runs.json").read_text())
 VARIANTS = {
-    "baseline": {}, "minimax": {"loss": "minimax"}, "lsgan": {"preset": "lsgan"}, "hinge": {"preset": "hinge"},
-    "wgan-clip": {"preset": "wgan-clip", "d_steps": 2}, "wgan-gp": {"preset": "wgan-gp", "d_steps": 2},
-    "spectral-norm": {"preset": "spectral-norm"}, "label-smoothing": {"preset": "label-smoothing"},
-    "instance-noise": {"preset": "instance-noise"}, "feature-matching": {"preset": "feature-matching"},
+    "baseline": {},
+    "minimax": {"loss": "minimax"},
+    "lsgan": {"preset": "lsgan"},
+    "hinge": {"preset": "hinge"},
+    "wgan-clip": {"preset": "wgan-clip", "d_steps": 2},
+    "wgan-gp": {"preset": "wgan-gp", "d_steps": 2},
+    "spectral-norm": {"preset": "spectral-norm"},
+    "label-smoothing": {"preset": "label-smoothing"},
+    "instance-noise": {"preset": "instance-noise"},
+    "feature-matching": {"preset": "feature-matching"},
     "minibatch": {"minibatch_discrimination": 5, "minibatch_stddev": True},
-    "historical-averaging": {"preset": "historical-averaging"}, "ema": {"ema": 0.9},
-    "upsample": {"g_upsample": "nearest"}, "cgan": {"preset": "cgan"}, "acgan": {"preset": "acgan"},
+    "historical-averaging": {"preset": "historical-averaging"},
+    "ema": {"ema": 0.9},
+    "upsample": {"g_upsample": "nearest"},
+    "cgan": {"preset": "cgan"},
+    "acgan": {"preset": "acgan"},
     "infogan": {"preset": "infogan"},
 }
 
@@ -44,8 +54,19 @@ def test_short_run_matches_the_pre_refactor_numbers(name, digits):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the recording used one thread: same reduction order
     try:
-        cfg = TrainConfig.from_dict({"width": 8, "latent_dim": 16, "batch_size": 16, "steps": 6, "log_every": 1,
-                                     "sample_every": 100, "checkpoint_every": 100, "seed": 3, **VARIANTS[name]})
+        cfg = TrainConfig.from_dict(
+            {
+                "width": 8,
+                "latent_dim": 16,
+                "batch_size": 16,
+                "steps": 6,
+                "log_every": 1,
+                "sample_every": 100,
+                "checkpoint_every": 100,
+                "seed": 3,
+                **VARIANTS[name],
+            }
+        )
         trainer = Trainer(cfg, data=digits, progress=False).train()
         z = torch.randn(4, trainer.latent_dim, generator=torch.Generator().manual_seed(9))
         labels = torch.arange(4) % 10 if trainer.conditioning.generator_labels else None

@@ -6,6 +6,7 @@
   `t=0` is compared; in W, torch-fidelity's noise source is registered as the mapped latents.
 - closed forms for linear generators, where the path length is analytic.
 """
+
 import math
 
 import numpy as np
@@ -19,8 +20,12 @@ from course_lib.nn.style import StyleGenerator
 
 torch_fidelity = pytest.importorskip("torch_fidelity")
 from torch_fidelity.generative_model_modulewrapper import GenerativeModelModuleWrapper  # noqa: E402
-from torch_fidelity.registry import (NOISE_SOURCE_REGISTRY, SAMPLE_SIMILARITY_REGISTRY,  # noqa: E402
-                                     register_noise_source, register_sample_similarity)
+from torch_fidelity.registry import (  # noqa: E402
+    NOISE_SOURCE_REGISTRY,
+    SAMPLE_SIMILARITY_REGISTRY,
+    register_noise_source,
+    register_sample_similarity,
+)
 from torch_fidelity.sample_similarity_base import SampleSimilarityBase  # noqa: E402
 
 LATENT, N, SEED = 8, 60, 5
@@ -73,10 +78,22 @@ def fidelity_distances(module, z_type: str, interp: str) -> np.ndarray:
     model = GenerativeModelModuleWrapper(module, LATENT, "normal", 0)
     model._z_type = z_type  # the wrapper only accepts built-in names; calculate_ppl looks any registered one up
     out = torch_fidelity.calculate_metrics(
-        input1=model, input1_model_num_samples=N, ppl=True,
-        ppl_sample_similarity="course_lib_l2", ppl_sample_similarity_resize=None, ppl_sample_similarity_dtype=None,
-        ppl_z_interp_mode=interp, ppl_epsilon=1e-4, rng_seed=SEED, cuda=False, verbose=False, batch_size=32,
-        ppl_reduction="none", ppl_discard_percentile_lower=None, ppl_discard_percentile_higher=None)
+        input1=model,
+        input1_model_num_samples=N,
+        ppl=True,
+        ppl_sample_similarity="course_lib_l2",
+        ppl_sample_similarity_resize=None,
+        ppl_sample_similarity_dtype=None,
+        ppl_z_interp_mode=interp,
+        ppl_epsilon=1e-4,
+        rng_seed=SEED,
+        cuda=False,
+        verbose=False,
+        batch_size=32,
+        ppl_reduction="none",
+        ppl_discard_percentile_lower=None,
+        ppl_discard_percentile_higher=None,
+    )
     return out["perceptual_path_length_raw"]
 
 
@@ -144,7 +161,7 @@ def test_ppl_in_z_of_a_linear_generator_is_the_slerp_speed():
     # At t = 0 slerp moves along the unit tangent u = (z1 - cos z0 / ..) with speed omega |z0|:
     # d / eps^2 -> mean over pixels of (omega |z0| A u)^2.
     r = z0.norm(dim=1, keepdim=True)
-    cos = (z0 * z1).sum(dim=1, keepdim=True) / r ** 2
+    cos = (z0 * z1).sum(dim=1, keepdim=True) / r**2
     tangent = z1 - cos * z0
     u = tangent / tangent.norm(dim=1, keepdim=True)
     exact = ((cos.acos() * r * u) @ g.A.detach().T).pow(2).mean(dim=1).double()

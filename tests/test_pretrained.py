@@ -1,5 +1,6 @@
 """course_lib.latent.pretrained: the shipped generators load (sha256-checked) and draw digits and faces; the one rule
 for finding notebook 09's CelebA run; notebook 09's recipe choice; `sample --pretrained`."""
+
 import dataclasses
 
 import numpy as np
@@ -90,11 +91,25 @@ def test_unknown_or_missing_pretrained_name():
 def _fake_celeba_run(run_dir, width=8, channels=3, image_size=64):
     """A tiny DCGAN checkpoint in the layout a training run leaves (<run>/checkpoints/last.pt)."""
     generator, _ = build_models("dcgan", 16, image_size, channels, width)
-    config = {"arch": "dcgan", "latent_dim": 16, "image_size": image_size, "channels": channels, "width": width,
-              "dataset": "celeba"}
+    config = {
+        "arch": "dcgan",
+        "latent_dim": 16,
+        "image_size": image_size,
+        "channels": channels,
+        "width": width,
+        "dataset": "celeba",
+    }
     path = run_dir / "checkpoints" / "last.pt"
-    ckpt_io.save_atomic({"format": ckpt_io.FORMAT, "config": config, "step": 1, "generator": generator.state_dict(),
-                         "discriminator": None}, path)
+    ckpt_io.save_atomic(
+        {
+            "format": ckpt_io.FORMAT,
+            "config": config,
+            "step": 1,
+            "generator": generator.state_dict(),
+            "discriminator": None,
+        },
+        path,
+    )
     return path
 
 
@@ -231,11 +246,43 @@ def test_cli_sample_pretrained(tmp_path):
     plain = np.load(out)["images"]
     assert plain.shape == (12, 28, 28, 1) and plain.dtype == np.uint8
     # A threshold no component reaches changes nothing; a tight one changes the samples, within |z_i| <= tau.
-    assert main(["sample", "--pretrained", "mnist-dcgan", "--n", "12", "--out", str(out), "--truncation", "50",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--pretrained",
+                "mnist-dcgan",
+                "--n",
+                "12",
+                "--out",
+                str(out),
+                "--truncation",
+                "50",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(np.load(out)["images"], plain)
-    assert main(["sample", "--pretrained", "mnist-dcgan", "--n", "12", "--out", str(out), "--truncation", "0.5",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--pretrained",
+                "mnist-dcgan",
+                "--n",
+                "12",
+                "--out",
+                str(out),
+                "--truncation",
+                "0.5",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     truncated = np.load(out)["images"]
     generator = load_pretrained("mnist-dcgan")
     expected = generate_uint8(generator, sample_latents(12, 100, tau=0.5, seed=0)).permute(0, 2, 3, 1).numpy()
@@ -248,16 +295,21 @@ def test_cli_samples_the_shipped_faces(tmp_path):
     out = tmp_path / "faces.npz"
     assert main(["sample", "--pretrained", "celeba-dcgan", "--n", "4", "--out", str(out), "--device", "cpu"]) == 0
     faces = np.load(out)["images"]
-    expected = generate_uint8(load_pretrained("celeba-dcgan"), sample_latents(4, 100, seed=0)).permute(0, 2, 3, 1).numpy()
+    expected = (
+        generate_uint8(load_pretrained("celeba-dcgan"), sample_latents(4, 100, seed=0)).permute(0, 2, 3, 1).numpy()
+    )
     assert faces.shape == (4, 64, 64, 3) and np.array_equal(faces, expected)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--n", "4"], "nothing to sample"),
-    (["CKPT", "--pretrained", "mnist-dcgan", "--n", "4"], "not both"),
-    (["--pretrained", "nope", "--n", "4"], "no pretrained generator"),
-    (["--pretrained", "mnist-dcgan", "--truncation", "0", "--n", "4"], "tau"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--n", "4"], "nothing to sample"),
+        (["CKPT", "--pretrained", "mnist-dcgan", "--n", "4"], "not both"),
+        (["--pretrained", "nope", "--n", "4"], "no pretrained generator"),
+        (["--pretrained", "mnist-dcgan", "--truncation", "0", "--n", "4"], "tau"),
+    ],
+)
 def test_cli_sample_pretrained_errors(tmp_path, capsys, argv, message):
     argv = [str(tmp_path) if a == "CKPT" else a for a in argv]
     assert main(["sample", *argv, "--out", str(tmp_path / "x.png")]) == 2

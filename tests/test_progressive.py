@@ -1,6 +1,7 @@
 """Progressive growing (course_lib.nn.progressive) and its schedule (training/callbacks/progressive.py):
 shapes at every level, an exact fade-in (alpha = 0 is the old network), a continuous alpha, the
 schedule, and a run that grows, checkpoints and resumes to bit-identical results."""
+
 import pytest
 import torch
 
@@ -57,11 +58,23 @@ def test_schedule():
 def _config(**overrides):
     from course_lib.training import TrainConfig
 
-    return TrainConfig.from_dict({"preset": "progressive", "width": 4, "latent_dim": 8, "batch_size": 8,
-                                  "steps": 10, "log_every": 1, "checkpoint_every": 5, "sample_every": 100,
-                                  "n_fixed": 4, "ema": 0.9, "seed": 1,
-                                  "callbacks": [{"name": "progressive", "stable_steps": 2, "fade_steps": 2}],
-                                  **overrides})
+    return TrainConfig.from_dict(
+        {
+            "preset": "progressive",
+            "width": 4,
+            "latent_dim": 8,
+            "batch_size": 8,
+            "steps": 10,
+            "log_every": 1,
+            "checkpoint_every": 5,
+            "sample_every": 100,
+            "n_fixed": 4,
+            "ema": 0.9,
+            "seed": 1,
+            "callbacks": [{"name": "progressive", "stable_steps": 2, "fade_steps": 2}],
+            **overrides,
+        }
+    )
 
 
 def test_growth_runs_and_resumes_bit_identically(tmp_path):
@@ -71,7 +84,17 @@ def test_growth_runs_and_resumes_bit_identically(tmp_path):
     data = load_dataset("mnist", split="train", limit=64)
     straight = Trainer(_config(), tmp_path / "a", data=data, progress=False).train()
     assert [(r["resolution"], r["alpha"]) for r in straight.history] == [
-        (7, 1.0), (7, 1.0), (14, 0.0), (14, 0.5), (14, 1.0), (14, 1.0), (28, 0.0), (28, 0.5), (28, 1.0), (28, 1.0)]
+        (7, 1.0),
+        (7, 1.0),
+        (14, 0.0),
+        (14, 0.5),
+        (14, 1.0),
+        (14, 1.0),
+        (28, 0.0),
+        (28, 0.5),
+        (28, 1.0),
+        (28, 1.0),
+    ]
     assert int(straight.generator.level) == 2 and int(straight.generator_for_eval().level) == 2
 
     Trainer(_config(), tmp_path / "b", data=data, progress=False).train(steps=3)  # stops mid-fade, checkpointed
@@ -80,15 +103,18 @@ def test_growth_runs_and_resumes_bit_identically(tmp_path):
     assert (grown.level, grown.alpha) == (1, 0.5) and float(resumed.discriminator.alpha) == 0.5
     resumed.train()
     assert resumed.history == straight.history
-    for a, b in ((resumed.generator, straight.generator), (resumed.discriminator, straight.discriminator),
-                 (resumed.generator_for_eval(), straight.generator_for_eval())):
+    for a, b in (
+        (resumed.generator, straight.generator),
+        (resumed.discriminator, straight.discriminator),
+        (resumed.generator_for_eval(), straight.generator_for_eval()),
+    ):
         for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(p, q), name
 
 
 def test_bad_settings_are_one_line_errors(models, tmp_path):
     from course_lib.data import load_dataset
-    from course_lib.training import Trainer, TrainConfig
+    from course_lib.training import TrainConfig, Trainer
 
     g, _ = models
     cases = [
@@ -96,12 +122,24 @@ def test_bad_settings_are_one_line_errors(models, tmp_path):
         (lambda: g.set_growth(1, 1.5), ConfigError, "alpha"),
         (lambda: ProgressiveGrowth(-1, 2), ConfigError, "stable_steps"),
         (lambda: ProgressiveDiscriminator(width=4)(torch.zeros(2, 1, 32, 32)), ConfigError, "shape"),
-        (lambda: Trainer(TrainConfig.from_dict({"width": 4, "latent_dim": 8, "batch_size": 8,
-                                                 "callbacks": [{"name": "progressive"}]}),
-                         data=load_dataset("mnist", split="train", limit=16), progress=False),
-         ConfigError, "growing generator"),
-        (lambda: ProgressiveGrowth(2, 2).load_state_dict({"stable_steps": 3, "fade_steps": 2, "level": 0,
-                                                          "alpha": 1.0}), CheckpointError, "schedule"),
+        (
+            lambda: Trainer(
+                TrainConfig.from_dict(
+                    {"width": 4, "latent_dim": 8, "batch_size": 8, "callbacks": [{"name": "progressive"}]}
+                ),
+                data=load_dataset("mnist", split="train", limit=16),
+                progress=False,
+            ),
+            ConfigError,
+            "growing generator",
+        ),
+        (
+            lambda: ProgressiveGrowth(2, 2).load_state_dict(
+                {"stable_steps": 3, "fade_steps": 2, "level": 0, "alpha": 1.0}
+            ),
+            CheckpointError,
+            "schedule",
+        ),
     ]
     for call, error, words in cases:
         with pytest.raises(error, match=words) as info:

@@ -1,15 +1,15 @@
 """The CUDA speed helpers: every choice resolves sensibly without CUDA, and compilation falls back cleanly."""
+
 import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from course_lib.training import speed
-from course_lib.data import load_embedded_mnist
 from course_lib.core.errors import ConfigError
+from course_lib.data import load_embedded_mnist
 from course_lib.nn.models import DCGANDiscriminator
-from course_lib.training import TrainConfig, Trainer
+from course_lib.training import TrainConfig, Trainer, speed
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU to exist
 
@@ -128,9 +128,24 @@ def test_a_working_compiler_gives_the_same_outputs_and_gradients():
 
 
 # ------------------------------------------------------------------------------ in the trainer
-SMALL = {"width": 8, "latent_dim": 16, "batch_size": 16, "steps": 4, "log_every": 2, "sample_every": 100, "checkpoint_every": 2,
-             "n_fixed": 16, "device": "cpu"}
-ALL_OFF = {"amp": "off", "channels_last": "off", "compile": "off", "optimizer_impl": "for-loop", "data_on_device": "off"}
+SMALL = {
+    "width": 8,
+    "latent_dim": 16,
+    "batch_size": 16,
+    "steps": 4,
+    "log_every": 2,
+    "sample_every": 100,
+    "checkpoint_every": 2,
+    "n_fixed": 16,
+    "device": "cpu",
+}
+ALL_OFF = {
+    "amp": "off",
+    "channels_last": "off",
+    "compile": "off",
+    "optimizer_impl": "for-loop",
+    "data_on_device": "off",
+}
 
 
 @pytest.fixture(scope="module")
@@ -149,9 +164,15 @@ def _same_models(a: Trainer, b: Trainer, exact: bool = True):
 
 def test_auto_settings_on_cpu_are_the_plain_loop_exactly(digits):
     auto = Trainer(TrainConfig(**SMALL), data=digits, progress=False)
-    assert auto.speed == {"device": "cpu", "amp": "off", "channels_last": False, "optimizer": "for-loop",
-                          "data_on_device": False, "compile_g": auto.speed["compile_g"],
-                          "compile_d": auto.speed["compile_d"]}
+    assert auto.speed == {
+        "device": "cpu",
+        "amp": "off",
+        "channels_last": False,
+        "optimizer": "for-loop",
+        "data_on_device": False,
+        "compile_g": auto.speed["compile_g"],
+        "compile_d": auto.speed["compile_d"],
+    }
     assert "CUDA only" in auto.speed["compile_g"] and "CUDA only" in auto.speed["compile_d"]
     auto.train()
     plain = Trainer(TrainConfig(**SMALL, **ALL_OFF), data=digits, progress=False).train()
@@ -160,8 +181,13 @@ def test_auto_settings_on_cpu_are_the_plain_loop_exactly(digits):
 
 
 def test_bad_speed_settings_are_config_errors():
-    for bad in ({"compile": "yes"}, {"channels_last": True}, {"optimizer_impl": "apex"}, {"compile_mode": "fast"},
-                {"data_on_device": "gpu"}):
+    for bad in (
+        {"compile": "yes"},
+        {"channels_last": True},
+        {"optimizer_impl": "apex"},
+        {"compile_mode": "fast"},
+        {"data_on_device": "gpu"},
+    ):
         with pytest.raises(ConfigError):
             TrainConfig(**bad)
 

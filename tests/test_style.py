@@ -1,5 +1,6 @@
 """The style generator (course_lib.nn.style): shapes, the mapping network, modulation against a
 per-sample reference, AdaIN's statistics, noise inputs, style mixing, and training through the one trainer."""
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -71,11 +72,22 @@ def test_a_short_training_run_still_depends_on_z():
     the activation gain the between-latent pixel std fell from 0.16 to 0.04 in these 50 steps (0.28 with it), the
     start of the collapse to one image that docs/results/stylegan_mnist once reported."""
     from course_lib.data import load_dataset
-    from course_lib.training import Trainer, TrainConfig
+    from course_lib.training import TrainConfig, Trainer
 
-    cfg = TrainConfig.from_dict({"preset": "stylegan", "width": 16, "latent_dim": 16, "batch_size": 32, "steps": 50,
-                                 "ema": 0, "seed": 0, "log_every": 50, "sample_every": 10 ** 9,
-                                 "checkpoint_every": 10 ** 9})
+    cfg = TrainConfig.from_dict(
+        {
+            "preset": "stylegan",
+            "width": 16,
+            "latent_dim": 16,
+            "batch_size": 32,
+            "steps": 50,
+            "ema": 0,
+            "seed": 0,
+            "log_every": 50,
+            "sample_every": 10**9,
+            "checkpoint_every": 10**9,
+        }
+    )
     trainer = Trainer(cfg, data=load_dataset("mnist", split="train", limit=512), progress=False).train()
     g = trainer.generator.eval()
     g.noise_mode = "const"  # the same noise for every sample: only z can make them differ
@@ -90,9 +102,9 @@ def test_modulated_conv_equals_a_per_sample_convolution():
     x, w = torch.randn(2, 3, 7, 7), torch.randn(2, 5)
     out = conv(x, w)
     for i in range(2):  # StyleGAN2 eqs. 1-3, one sample at a time
-        weight = conv.weight * conv.affine(w[i:i + 1])[0][None, :, None, None]
+        weight = conv.weight * conv.affine(w[i : i + 1])[0][None, :, None, None]
         weight = weight / torch.sqrt(weight.pow(2).sum(dim=(1, 2, 3), keepdim=True) + 1e-8)
-        assert torch.allclose(out[i:i + 1], F.conv2d(x[i:i + 1], weight, padding=1), atol=1e-5)
+        assert torch.allclose(out[i : i + 1], F.conv2d(x[i : i + 1], weight, padding=1), atol=1e-5)
 
 
 def test_adain_sets_each_channel_to_the_style_statistics():
@@ -118,7 +130,9 @@ def test_noise_modes(generator):
 def test_style_mixing_switches_styles_at_the_crossover(generator):
     w1, w2 = generator.mapping(torch.randn(3, 16)), generator.mapping(torch.randn(3, 16))
     ws = generator.mix(w1, w2, 2)
-    assert torch.equal(ws[:, :2], generator.broadcast(w1)[:, :2]) and torch.equal(ws[:, 2:], generator.broadcast(w2)[:, 2:])
+    assert torch.equal(ws[:, :2], generator.broadcast(w1)[:, :2]) and torch.equal(
+        ws[:, 2:], generator.broadcast(w2)[:, 2:]
+    )
     image = lambda s: generator.synthesis(s, noise_mode="const")  # noqa: E731
     assert torch.equal(image(generator.mix(w1, w2, generator.num_ws)), image(w1))
     assert torch.equal(image(generator.mix(w1, w2, 0)), image(w2))
@@ -155,12 +169,13 @@ def test_trains_through_the_trainer_from_its_config(tmp_path):
     from pathlib import Path
 
     from course_lib.data import load_dataset
-    from course_lib.training import Trainer, TrainConfig
+    from course_lib.training import TrainConfig, Trainer
     from course_lib.training.config import read_settings
 
     settings = read_settings(Path(__file__).parents[1] / "configs" / "stylegan_mnist.yaml")
-    cfg = TrainConfig.from_dict({**settings, "width": 4, "latent_dim": 8, "batch_size": 8, "steps": 2,
-                                 "log_every": 1, "n_fixed": 4})
+    cfg = TrainConfig.from_dict(
+        {**settings, "width": 4, "latent_dim": 8, "batch_size": 8, "steps": 2, "log_every": 1, "n_fixed": 4}
+    )
     trainer = Trainer(cfg, tmp_path, data=load_dataset("mnist", split="train", limit=32), progress=False).train()
     assert type(trainer.generator).__name__ == "StyleGenerator" and len(trainer.history) == 2
     assert (tmp_path / "checkpoints" / "last.pt").is_file()

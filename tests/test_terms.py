@@ -1,5 +1,6 @@
 """Loss terms and callbacks: R1 as a term added without touching the step, the generic step, the
 callback lifecycle, and checkpoints written before terms and callbacks existed."""
+
 import inspect
 import json
 import math
@@ -13,7 +14,7 @@ from torch import nn
 from course_lib.core.errors import ConfigError
 from course_lib.data import load_dataset
 from course_lib.nn.losses import r1_penalty
-from course_lib.training import Trainer, TrainConfig
+from course_lib.training import TrainConfig, Trainer
 from course_lib.training import trainer as trainer_module
 from course_lib.training.callbacks import Callback, register_callback
 from course_lib.training.checkpoint import load_checkpoint, load_generator
@@ -40,8 +41,8 @@ def test_r1_penalty_of_a_quadratic_critic_by_hand():
     """D(x) = sum(x^2) / 2 per sample has grad_x D = x, so the penalty is the mean squared norm of the real
     images; on image-shaped inputs, and only the real ones matter."""
     real = torch.randn(5, 1, 4, 4)
-    penalty = r1_penalty(lambda x: 0.5 * (x ** 2).flatten(1).sum(1), real)
-    assert math.isclose(float(penalty.detach()), float((real ** 2).flatten(1).sum(1).mean()), rel_tol=1e-6)
+    penalty = r1_penalty(lambda x: 0.5 * (x**2).flatten(1).sum(1), real)
+    assert math.isclose(float(penalty.detach()), float((real**2).flatten(1).sum(1).mean()), rel_tol=1e-6)
     assert penalty.requires_grad is False or penalty.grad_fn is not None  # differentiable: D can minimise it
 
 
@@ -73,8 +74,24 @@ def test_r1_preset_builds_the_term_and_the_trainer_logs_gamma_over_two_times_the
 def test_the_training_step_names_no_loss_and_no_trick():
     """The step is generic: variants live in the terms. (R1 was added without touching it.)"""
     step = inspect.getsource(trainer_module.Trainer.train_step) + inspect.getsource(trainer_module.Trainer._loss)
-    for name in ("wgan", "hinge", "lsgan", "cgan", "acgan", "infogan", "ema", "r1", "clip", "penalty", "smoothing",
-                 "feature_matching", "historical", "instance_noise", "cfg.loss", "config.loss"):
+    for name in (
+        "wgan",
+        "hinge",
+        "lsgan",
+        "cgan",
+        "acgan",
+        "infogan",
+        "ema",
+        "r1",
+        "clip",
+        "penalty",
+        "smoothing",
+        "feature_matching",
+        "historical",
+        "instance_noise",
+        "cfg.loss",
+        "config.loss",
+    ):
         assert not re.search(rf"\b{re.escape(name)}", step), name
     # One branch is left: the last discriminator step keeps the fakes' graph for the generator step.
     # (Before the terms, the step had 12 ifs and 5 conditional expressions.)
@@ -133,8 +150,9 @@ def test_registered_callbacks_are_built_from_a_config(digits):
         def on_step_end(self, trainer, metrics):
             self.calls += trainer.step % self.every == 0
 
-    trainer = Trainer(TrainConfig(**SMALL, steps=4, callbacks=[{"name": "test_counter", "every": 2}]), data=digits,
-                      progress=False).train()
+    trainer = Trainer(
+        TrainConfig(**SMALL, steps=4, callbacks=[{"name": "test_counter", "every": 2}]), data=digits, progress=False
+    ).train()
     (counter,) = trainer.callbacks
     assert isinstance(counter, Counter) and counter.calls == 2 and "test_counter" in trainer.callback_seconds
     with pytest.raises(ConfigError, match="bad settings for callback 'test_counter'"):

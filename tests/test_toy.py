@@ -1,5 +1,6 @@
 """course_lib.course.toy against independent references: closed forms (problems 15.1, 15.2, 15.4, 15.5),
 scipy quadrature, finite differences, a trained discriminator, hand-made sample sets."""
+
 import math
 
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 from scipy import integrate
 from scipy.stats import norm
 
-from course_lib.course import toy
 from course_lib.core.errors import ConfigError, DataError
+from course_lib.course import toy
 
 LOG2 = math.log(2)
 
@@ -28,10 +29,12 @@ def test_1d_gradients_match_finite_differences(kind):
     assert toy.generator_grad_1d(z, theta, phi, kind) == pytest.approx(want_theta, rel=1e-6)
     grad_phi = toy.discriminator_grad_1d(x_real, z + theta, phi)
     for k in range(2):
+
         def loss(v, k=k):
             p = phi.copy()
             p[k] = v
             return toy.discriminator_loss_1d(x_real, z + theta, p)
+
         assert grad_phi[k] == pytest.approx(finite_difference(loss, phi[k]), rel=1e-6)
 
 
@@ -58,8 +61,9 @@ def test_trained_discriminator_matches_optimal_formula():
         d_star = toy.optimal_discriminator(norm.pdf(x, 3.0), norm.pdf(x, theta))
         np.testing.assert_allclose(toy.discriminator_1d(x, phi), d_star, atol=0.03)
         # And the closed-form logistic parameters give D* exactly.
-        np.testing.assert_allclose(toy.discriminator_1d(x, toy.optimal_logistic_parameters_1d(3.0, theta)), d_star,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            toy.discriminator_1d(x, toy.optimal_logistic_parameters_1d(3.0, theta)), d_star, atol=1e-12
+        )
 
 
 # ----------------------------------------------------------------------- GAN loss and JS
@@ -69,8 +73,12 @@ def test_problem_15_1_and_15_2_loss_and_js():
     assert toy.gan_loss_at_optimum(p, p, x) == pytest.approx(math.log(4), rel=1e-6)  # problem 15.1
     for shift in (0.5, 2.0, 6.0):
         q = norm.pdf(x, 1.0 + shift, 1.0)
-        js_quad = 0.5 * integrate.quad(lambda t: _kl_integrand(t, 1.0, 1.5, 1.0 + shift, 1.0), -15, 20, limit=200)[0] \
-            + 0.5 * integrate.quad(lambda t: _kl_integrand(t, 1.0 + shift, 1.0, 1.0, 1.5), -15, 20, limit=200)[0]
+        js_quad = (
+            0.5
+            * integrate.quad(lambda t, shift=shift: _kl_integrand(t, 1.0, 1.5, 1.0 + shift, 1.0), -15, 20, limit=200)[0]
+            + 0.5
+            * integrate.quad(lambda t, shift=shift: _kl_integrand(t, 1.0 + shift, 1.0, 1.0, 1.5), -15, 20, limit=200)[0]
+        )
         assert toy.js_divergence(p, q, x) == pytest.approx(js_quad, abs=1e-5)
         loss = toy.gan_loss_at_optimum(p, q, x)
         assert toy.js_from_gan_loss(loss) == pytest.approx(js_quad, abs=1e-5)  # problem 15.2
@@ -112,13 +120,14 @@ def test_problem_15_4_numerical_matches_closed_form(a):
 @pytest.mark.parametrize("m1,s1,m2,s2", [(0, 1, 0, 1), (0, 1, 2, 1), (-1, 0.5, 1.5, 2.0), (2, 3, -1, 0.7)])
 def test_problem_15_5_gaussians(m1, s1, m2, s2):
     kl = toy.gaussian_kl(m1, s1, m2, s2)
-    kl_quad = integrate.quad(lambda t: norm.pdf(t, m1, s1) * (norm.logpdf(t, m1, s1) - norm.logpdf(t, m2, s2)),
-                             -40, 40, limit=200)[0]
+    kl_quad = integrate.quad(
+        lambda t: norm.pdf(t, m1, s1) * (norm.logpdf(t, m1, s1) - norm.logpdf(t, m2, s2)), -40, 40, limit=200
+    )[0]
     assert kl == pytest.approx(kl_quad, abs=1e-7)
     w2 = toy.gaussian_w2(m1, s1, m2, s2)
     # The book's eq. 15.21 written with variances is W_2 squared.
-    v1, v2 = s1 ** 2, s2 ** 2
-    assert w2 ** 2 == pytest.approx((m1 - m2) ** 2 + v1 + v2 - 2 * math.sqrt(v1 * v2))
+    v1, v2 = s1**2, s2**2
+    assert w2**2 == pytest.approx((m1 - m2) ** 2 + v1 + v2 - 2 * math.sqrt(v1 * v2))
     numeric = toy.gaussian_divergences_numerical(m1, s1, m2, s2)
     assert numeric["kl"] == pytest.approx(kl, abs=1e-5)
     assert numeric["w2"] == pytest.approx(w2, abs=2e-3)
@@ -230,8 +239,9 @@ def test_frozen_generator_gradient_vanishes():
     snaps = toy.train_gan_snapshots(G, D, sample_real, G.latent_dim, steps=0, snapshot_at=[0])
     assert set(snaps) == {0}
     before = [p.detach().clone() for p in G.parameters()]
-    run = toy.frozen_generator_gradients(G, D, sample_real, G.latent_dim, d_steps=300, measure_every=100,
-                                         lr_d=1e-3, batch_size=128)
+    run = toy.frozen_generator_gradients(
+        G, D, sample_real, G.latent_dim, d_steps=300, measure_every=100, lr_d=1e-3, batch_size=128
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, G.parameters()))  # G stayed frozen
     assert list(run.d_steps) == [0, 100, 200, 300] and run.d_accuracy[-1] > 0.95
     # The minimax generator gradient falls well below its peak as D becomes sure;

@@ -3,13 +3,14 @@ import json
 import pytest
 import torch
 
-from course_lib.training.checkpoint import load_checkpoint, load_generator, save_atomic
-from course_lib.data import load_embedded_mnist
 from course_lib.core.errors import CheckpointError, ConfigError, TrainingDiverged
-from course_lib.training import Trainer, TrainConfig, steps_for_epochs
+from course_lib.data import load_embedded_mnist
+from course_lib.training import TrainConfig, Trainer, steps_for_epochs
+from course_lib.training.checkpoint import load_checkpoint, load_generator, save_atomic
 
-SMALL = dict(width=8, latent_dim=16, batch_size=16, log_every=2, sample_every=4, checkpoint_every=4,
-             n_fixed=16, device="cpu")
+SMALL = dict(
+    width=8, latent_dim=16, batch_size=16, log_every=2, sample_every=4, checkpoint_every=4, n_fixed=16, device="cpu"
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,15 @@ def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path, digits, arch, 
 
 def test_run_folder_contents_and_log(tmp_path, digits):
     trainer = Trainer(_config(steps=6), tmp_path, data=digits, progress=False).train()
-    for name in ("config.json", "log.jsonl", "losses.png", "samples.png", "checkpoints/last.pt",
-                 "samples/step_0000004.png", "samples/step_0000006.png"):
+    for name in (
+        "config.json",
+        "log.jsonl",
+        "losses.png",
+        "samples.png",
+        "checkpoints/last.pt",
+        "samples/step_0000004.png",
+        "samples/step_0000006.png",
+    ):
         assert (tmp_path / name).is_file(), name
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4, 6]

@@ -1,5 +1,6 @@
 """Image translation (issue 19): U-Net, PatchGAN, CycleGAN's pairs, the L1 and cycle terms, paired and
 unpaired data, pix2pix/CycleGAN training through the one trainer and CLI, checkpoints, and bad input."""
+
 import math
 from pathlib import Path
 
@@ -10,16 +11,29 @@ import torch
 from course_lib.core.errors import ConfigError, DataError
 from course_lib.core.images import to_uint8
 from course_lib.data import load_dataset
-from course_lib.data.translation import (PairedLoader, UnpairedLoader, load_translation, make_paired, make_unpaired,
-                                         translate)
+from course_lib.data.translation import (
+    PairedLoader,
+    UnpairedLoader,
+    load_translation,
+    make_paired,
+    make_unpaired,
+    translate,
+)
 from course_lib.metrics.translation import classifier_accuracy, cycle_scores, mean_l1
 from course_lib.nn.losses import get_loss
 from course_lib.nn.translation import CycleDiscriminator, CycleGenerator, PatchGAN, UNet, translation_models
-from course_lib.training import Trainer, TrainConfig
+from course_lib.training import TrainConfig, Trainer
 from course_lib.training.terms import AdversarialLoss, CycleConsistency, L1Reconstruction, StepBatch, build_terms
 
-TINY = {"width": 4, "batch_size": 4, "steps": 4, "log_every": 1, "sample_every": 100, "checkpoint_every": 2,
-        "n_fixed": 8}
+TINY = {
+    "width": 4,
+    "batch_size": 4,
+    "steps": 4,
+    "log_every": 1,
+    "sample_every": 100,
+    "checkpoint_every": 2,
+    "n_fixed": 8,
+}
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +100,11 @@ def test_cycle_modules_translate_each_half_into_the_other_domain():
 
 def test_models_reject_wrong_shapes_with_one_line():
     g, d = translation_models("pix2pix", 28, 1, 4)
-    for call, match in ((lambda: g(torch.randn(2, 3, 28, 28)), r"\(N, 1, 28, 28\)"),
-                        (lambda: d(torch.randn(2, 1, 28, 28)), "conditional"),
-                        (lambda: d(torch.randn(2, 1, 32, 32), torch.randn(2, 1, 32, 32)), "28, 28")):
+    for call, match in (
+        (lambda: g(torch.randn(2, 3, 28, 28)), r"\(N, 1, 28, 28\)"),
+        (lambda: d(torch.randn(2, 1, 28, 28)), "conditional"),
+        (lambda: d(torch.randn(2, 1, 32, 32), torch.randn(2, 1, 32, 32)), "28, 28"),
+    ):
         with pytest.raises(ConfigError, match=match) as info:
             call()
         assert "\n" not in str(info.value)
@@ -130,7 +146,10 @@ def test_cycle_term_translates_the_fakes_back():
 def test_adversarial_generator_weight_scales_only_the_generator_side():
     logits = {"logits": torch.tensor([[0.3, -1.2], [2.0, 0.1]])}
     batch = StepBatch(None, None, None, None, None, logits, logits, out_g=logits)
-    plain, half = AdversarialLoss(get_loss("non-saturating")), AdversarialLoss(get_loss("non-saturating"), generator_weight=0.5)
+    plain, half = (
+        AdversarialLoss(get_loss("non-saturating")),
+        AdversarialLoss(get_loss("non-saturating"), generator_weight=0.5),
+    )
     expected = np.log1p(np.exp(-np.array([0.3, -1.2, 2.0, 0.1]))).mean()  # softplus(-x), the non-saturating loss
     assert math.isclose(float(plain.generator_loss(batch, None)), expected, rel_tol=1e-6)
     assert math.isclose(float(half.generator_loss(batch, None)), 0.5 * expected, rel_tol=1e-6)
@@ -226,8 +245,9 @@ def test_cli_trains_pix2pix_from_the_shipped_config(tmp_path, capsys):
 
     out = tmp_path / "run"
     config = Path(__file__).resolve().parent.parent / "configs" / "pix2pix_mnist.yaml"
-    assert main(["train", "--config", str(config), "--steps", "1", "--batch-size", "4",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["train", "--config", str(config), "--steps", "1", "--batch-size", "4", "--out", str(out), "--quiet"]) == 0
+    )
     assert (out / "checkpoints" / "last.pt").is_file()
     from course_lib.training.checkpoint import load_generator
 
@@ -235,19 +255,22 @@ def test_cli_trains_pix2pix_from_the_shipped_config(tmp_path, capsys):
     assert isinstance(generator, UNet)
 
 
-@pytest.mark.parametrize("settings,match", [
-    ({"task": "pix2pix"}, "translation"),
-    ({"task": "pix2pix", "translation": "superres"}, "arch"),
-    ({"l1_weight": 10.0}, "task to pix2pix"),
-    ({"preset": "pix2pix", "cycle_weight": 10.0}, "cyclegan"),
-    ({"preset": "cyclegan", "l1_weight": 10.0}, "paired"),
-    ({"preset": "pix2pix", "l1_weight": 0, "adversarial_weight": 0}, "nothing trains"),
-    ({"preset": "pix2pix", "conditional": "cgan"}, "conditional"),
-    ({"preset": "cyclegan", "callbacks": [{"name": "fid_tracker"}]}, "fid_tracker"),
-    ({"task": "translate"}, "task must be"),
-    ({"preset": "pix2pix", "translation": "colorize"}, "superres"),
-    ({"adversarial_weight": 0}, "> 0"),
-])
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        ({"task": "pix2pix"}, "translation"),
+        ({"task": "pix2pix", "translation": "superres"}, "arch"),
+        ({"l1_weight": 10.0}, "task to pix2pix"),
+        ({"preset": "pix2pix", "cycle_weight": 10.0}, "cyclegan"),
+        ({"preset": "cyclegan", "l1_weight": 10.0}, "paired"),
+        ({"preset": "pix2pix", "l1_weight": 0, "adversarial_weight": 0}, "nothing trains"),
+        ({"preset": "pix2pix", "conditional": "cgan"}, "conditional"),
+        ({"preset": "cyclegan", "callbacks": [{"name": "fid_tracker"}]}, "fid_tracker"),
+        ({"task": "translate"}, "task must be"),
+        ({"preset": "pix2pix", "translation": "colorize"}, "superres"),
+        ({"adversarial_weight": 0}, "> 0"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(settings, match):
     with pytest.raises(ConfigError, match=match) as info:
         TrainConfig.from_dict(settings)
@@ -258,6 +281,8 @@ def test_data_that_does_not_fit_the_task(digits):
     with pytest.raises(ConfigError, match="paired"):
         Trainer(TrainConfig.from_dict({"preset": "pix2pix", **TINY}), data=digits, progress=False)
     with pytest.raises(ConfigError, match="unpaired"):
-        Trainer(TrainConfig.from_dict({"preset": "cyclegan", **TINY}), data=make_paired(digits, "edges"), progress=False)
+        Trainer(
+            TrainConfig.from_dict({"preset": "cyclegan", **TINY}), data=make_paired(digits, "edges"), progress=False
+        )
     with pytest.raises(ConfigError, match="generation"):
         Trainer(TrainConfig.from_dict(TINY), data=make_paired(digits, "edges"), progress=False)

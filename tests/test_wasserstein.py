@@ -1,5 +1,6 @@
 """The earth mover's LP against independent references: scipy.stats.wasserstein_distance, the LP
 dual, and closed forms for continuous 1-D distributions."""
+
 import numpy as np
 import pytest
 from scipy.stats import norm, wasserstein_distance
@@ -50,7 +51,9 @@ def test_primal_equals_both_duals(k):
     assert lipschitz.distance == pytest.approx(primal, rel=1e-8, abs=1e-12)
     # The Lipschitz potential is feasible, and the general dual's potentials satisfy f_i + g_j <= |i - j|.
     assert np.all(np.abs(np.diff(lipschitz.f)) <= 1 + 1e-9)
-    assert np.all(general.f[:, None] + general.g[None, :] <= np.abs(np.subtract.outer(np.arange(k), np.arange(k))) + 1e-9)
+    assert np.all(
+        general.f[:, None] + general.g[None, :] <= np.abs(np.subtract.outer(np.arange(k), np.arange(k))) + 1e-9
+    )
 
 
 def test_plan_is_a_coupling_with_the_right_cost():

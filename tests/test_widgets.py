@@ -1,14 +1,15 @@
 """course_lib.latent.widgets: the callbacks give the right images for given slider values, and the widgets wire them up."""
+
 import numpy as np
 import pytest
 import torch
 from scipy import special
 
-from course_lib.core.images import to_uint8
 from course_lib.core.errors import ConfigError
+from course_lib.core.images import to_uint8
+from course_lib.core.plots import image_grid
 from course_lib.latent import class_direction
 from course_lib.latent.pretrained import classify_digits, generate_uint8, load_pretrained
-from course_lib.core.plots import image_grid
 from course_lib.latent.widgets import (
     IDLE_STATUS,
     ArithmeticView,
@@ -34,7 +35,7 @@ def tiles(grid: np.ndarray, n: int, nrow: int | None = None, size: int = 28, pad
     for i in range(n):
         r, c = divmod(i, nrow)
         y, x = pad + r * (size + pad), pad + c * (size + pad)
-        out.append(grid[y:y + size, x:x + size])
+        out.append(grid[y : y + size, x : x + size])
     return out
 
 
@@ -65,7 +66,7 @@ def test_truncation_narrows_the_grid(generator):
 
     def spread(grid):
         t = np.stack(tiles(grid, 16)).astype(float).reshape(16, -1)
-        return np.mean([np.abs(a - b).mean() for i, a in enumerate(t) for b in t[i + 1:]])
+        return np.mean([np.abs(a - b).mean() for i, a in enumerate(t) for b in t[i + 1 :]])
 
     assert spread(view.render(0.1)) < 0.6 * spread(view.render(3.0))
 

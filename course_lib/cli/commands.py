@@ -1,4 +1,5 @@
 """`course-lib train` and `course-lib sample`: the main job."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,45 +17,74 @@ from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
-        "train", help="train a GAN (DCGAN on the embedded MNIST by default)",
+        "train",
+        help="train a GAN (DCGAN on the embedded MNIST by default)",
         description="Train a GAN and write samples, a loss plot, a log and checkpoints to --out. "
-                    "Settings come from defaults, then --config FILE (JSON or YAML), then the flags. A DCGAN on "
-                    f"MNIST without --config or --preset starts from the main job's recipe ({MAIN_JOB_PRESET!r} in "
-                    "course_lib.training.presets) instead of the defaults.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "Settings come from defaults, then --config FILE (JSON or YAML), then the flags. A DCGAN on "
+        f"MNIST without --config or --preset starts from the main job's recipe ({MAIN_JOB_PRESET!r} in "
+        "course_lib.training.presets) instead of the defaults.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     where = train.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", help="new run folder for samples, log, losses.png and checkpoints/")
     where.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
-    train.add_argument("--dataset", help="mnist (embedded subset; the full set with --data-root), mnist-full, "
-                                         "fashion-mnist, celeba, folder [default: mnist]")
+    train.add_argument(
+        "--dataset",
+        help="mnist (embedded subset; the full set with --data-root), mnist-full, "
+        "fashion-mnist, celeba, folder [default: mnist]",
+    )
     train.add_argument("--data-root", help="folder holding the dataset (default: $COURSE_LIB_DATA)")
     train.add_argument("--arch", help="dcgan or mlp [default: dcgan]")
-    train.add_argument("--steps", type=int, help="generator updates in total [default: 1000; MNIST's main-job recipe: "
-                                                 f"{PRESETS[MAIN_JOB_PRESET]['steps']}]")
-    train.add_argument("--epochs", type=float, help="train for this many passes over the data instead of --steps "
-                                                    "(prints the steps it means; warns when far below the recipe's)")
-    train.add_argument("--batch-size", type=int, help="minibatch size [default: 128; MNIST's main-job recipe: "
-                                                      f"{PRESETS[MAIN_JOB_PRESET]['batch_size']}]")
+    train.add_argument(
+        "--steps",
+        type=int,
+        help="generator updates in total [default: 1000; MNIST's main-job recipe: "
+        f"{PRESETS[MAIN_JOB_PRESET]['steps']}]",
+    )
+    train.add_argument(
+        "--epochs",
+        type=float,
+        help="train for this many passes over the data instead of --steps "
+        "(prints the steps it means; warns when far below the recipe's)",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"minibatch size [default: 128; MNIST's main-job recipe: {PRESETS[MAIN_JOB_PRESET]['batch_size']}]",
+    )
     train.add_argument("--seed", type=int, help="random seed [default: 0]")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]")
-    train.add_argument("--loss", help="non-saturating, minimax, lsgan, hinge, wgan-clip or wgan-gp "
-                                      "[default: non-saturating]")
-    train.add_argument("--preset", help="published settings of one or more improvements, comma-separated, e.g. "
-                                        "wgan-gp or ema,ttur (see course_lib.training.presets.PRESETS); --config and "
-                                        "the other flags override them")
+    train.add_argument(
+        "--loss", help="non-saturating, minimax, lsgan, hinge, wgan-clip or wgan-gp [default: non-saturating]"
+    )
+    train.add_argument(
+        "--preset",
+        help="published settings of one or more improvements, comma-separated, e.g. "
+        "wgan-gp or ema,ttur (see course_lib.training.presets.PRESETS); --config and "
+        "the other flags override them",
+    )
     train.add_argument("--config", help="JSON or YAML file of settings (see course_lib.training.TrainConfig)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
 
     sample = subparsers.add_parser(
-        "sample", help="draw samples from a trained generator",
+        "sample",
+        help="draw samples from a trained generator",
         description="Sample a generator checkpoint (a .pt file or a run folder). --out grid.png writes an image "
-                    "grid; --out samples.npz writes the images as a uint8 array 'images' of shape (N, H, W, C).")
+        "grid; --out samples.npz writes the images as a uint8 array 'images' of shape (N, H, W, C).",
+    )
     sample.add_argument("checkpoint", nargs="?", help="checkpoint file or training run folder (or use --pretrained)")
-    sample.add_argument("--pretrained", metavar="NAME", help="sample a generator shipped with course_lib instead "
-                                                            "of a checkpoint: mnist-dcgan")
-    sample.add_argument("--truncation", type=float, metavar="TAU", help="truncation trick: redraw latent components "
-                                                                      "beyond TAU standard deviations (BigGAN)")
+    sample.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="sample a generator shipped with course_lib instead of a checkpoint: mnist-dcgan",
+    )
+    sample.add_argument(
+        "--truncation",
+        type=float,
+        metavar="TAU",
+        help="truncation trick: redraw latent components beyond TAU standard deviations (BigGAN)",
+    )
     sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("--out", required=True, help="output file: .png (grid) or .npz (images)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
@@ -62,8 +92,16 @@ def register(subparsers) -> None:
     sample.set_defaults(func=run_sample)
 
 
-_FLAG_TO_SETTING = {"dataset": "dataset", "data_root": "data_root", "arch": "arch", "steps": "steps",
-                    "batch_size": "batch_size", "seed": "seed", "device": "device", "loss": "loss"}
+_FLAG_TO_SETTING = {
+    "dataset": "dataset",
+    "data_root": "data_root",
+    "arch": "arch",
+    "steps": "steps",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "device": "device",
+    "loss": "loss",
+}
 
 
 def main_job_recipe(args) -> str | None:
@@ -74,30 +112,40 @@ def main_job_recipe(args) -> str | None:
     return MAIN_JOB_PRESET
 
 
-def describe_epochs(epochs: float, steps: int, recipe_steps: int, n_images: int, batch_size: int,
-                    d_steps: int = 1) -> tuple[str, str | None]:
+def describe_epochs(
+    epochs: float, steps: int, recipe_steps: int, n_images: int, batch_size: int, d_steps: int = 1
+) -> tuple[str, str | None]:
     """What `--epochs N` means in generator steps, and a warning when that is far below (under half of)
     the steps the chosen settings train for."""
     per_epoch = n_images // batch_size / d_steps
-    info = (f"--epochs {epochs:g} = {steps:,} generator steps ({n_images:,} images, batch {batch_size}"
-            + (f", {d_steps} discriminator steps per generator step" if d_steps > 1 else "") + ")")
+    info = (
+        f"--epochs {epochs:g} = {steps:,} generator steps ({n_images:,} images, batch {batch_size}"
+        + (f", {d_steps} discriminator steps per generator step" if d_steps > 1 else "")
+        + ")"
+    )
     if steps >= recipe_steps / 2:
         return info, None
     needed = math.ceil(10 * recipe_steps / per_epoch) / 10
-    return info, (f"warning: {steps:,} steps is far below the {recipe_steps:,} these settings train for; expect "
-                  f"noise or blurry digits. Use --epochs {needed:g} (or --steps {recipe_steps}) for the full recipe.")
+    return info, (
+        f"warning: {steps:,} steps is far below the {recipe_steps:,} these settings train for; expect "
+        f"noise or blurry digits. Use --epochs {needed:g} (or --steps {recipe_steps}) for the full recipe."
+    )
 
 
 def run_train(args) -> int:
-    from course_lib.training import Trainer, TrainConfig, read_settings, steps_for_epochs
+    from course_lib.training import TrainConfig, Trainer, read_settings, steps_for_epochs
 
     if args.resume:
         overrides = {k: getattr(args, k) for k in ("steps", "device") if getattr(args, k) is not None}
-        ignored = [k for k in ("dataset", "data_root", "arch", "batch_size", "seed", "loss", "config", "epochs",
-                               "preset")
-                   if getattr(args, k) is not None]
+        ignored = [
+            k
+            for k in ("dataset", "data_root", "arch", "batch_size", "seed", "loss", "config", "epochs", "preset")
+            if getattr(args, k) is not None
+        ]
         if ignored:
-            raise ConfigError(f"--resume continues a run with its saved settings; drop {', '.join('--' + k.replace('_', '-') for k in ignored)}")
+            raise ConfigError(
+                f"--resume continues a run with its saved settings; drop {', '.join('--' + k.replace('_', '-') for k in ignored)}"
+            )
         trainer = Trainer.resume(args.resume, progress=not args.quiet, **overrides)
         print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
     else:
@@ -108,9 +156,15 @@ def run_train(args) -> int:
         if args.preset:
             in_file = values.get("preset") or []
             values["preset"] = ([in_file] if isinstance(in_file, str) else list(in_file)) + [
-                name.strip() for name in args.preset.split(",")]
-        values.update({setting: getattr(args, flag) for flag, setting in _FLAG_TO_SETTING.items()
-                       if getattr(args, flag) is not None})
+                name.strip() for name in args.preset.split(",")
+            ]
+        values.update(
+            {
+                setting: getattr(args, flag)
+                for flag, setting in _FLAG_TO_SETTING.items()
+                if getattr(args, flag) is not None
+            }
+        )
         if args.dataset is None and args.data_root is None and "dataset" not in values:
             values["dataset"] = "mnist"
         if args.steps is not None and args.epochs is not None:
@@ -123,21 +177,34 @@ def run_train(args) -> int:
         config = TrainConfig.from_dict(values)
         trainer = Trainer(config, out, progress=not args.quiet)
         if recipe:
-            print(f"recipe {recipe!r} (course_lib.training.presets.PRESETS; --config or --preset replace it): "
-                  + ", ".join(f"{k} {v}" for k, v in PRESETS[recipe].items()))
+            print(
+                f"recipe {recipe!r} (course_lib.training.presets.PRESETS; --config or --preset replace it): "
+                + ", ".join(f"{k} {v}" for k, v in PRESETS[recipe].items())
+            )
         if args.epochs is not None:
             recipe_steps = config.steps
             trainer.config.steps = steps_for_epochs(args.epochs, len(trainer.data), config.batch_size, config.d_steps)
-            info, warning = describe_epochs(args.epochs, trainer.config.steps, recipe_steps, len(trainer.data),
-                                            config.batch_size, config.d_steps)
+            info, warning = describe_epochs(
+                args.epochs, trainer.config.steps, recipe_steps, len(trainer.data), config.batch_size, config.d_steps
+            )
             print(info)
             if warning:
                 print(warning, file=sys.stderr)
-        print(f"training {config.arch} on {trainer.data.source} for {trainer.config.steps} steps "
-              f"on {trainer.device} -> {out}")
+        print(
+            f"training {config.arch} on {trainer.data.source} for {trainer.config.steps} steps "
+            f"on {trainer.device} -> {out}"
+        )
     trainer.train()
     out = trainer.out_dir
-    print(json.dumps({"step": trainer.step, "seconds": round(trainer.elapsed, 1), **{k: round(v, 4) for k, v in trainer.history[-1].items() if k != "step"}}))
+    print(
+        json.dumps(
+            {
+                "step": trainer.step,
+                "seconds": round(trainer.elapsed, 1),
+                **{k: round(v, 4) for k, v in trainer.history[-1].items() if k != "step"},
+            }
+        )
+    )
     print(f"wrote {out / 'samples.png'}, {out / 'losses.png'}, {out / 'log.jsonl'}, {out / 'checkpoints' / 'last.pt'}")
     return 0
 
@@ -170,16 +237,19 @@ def write_samples(images: torch.Tensor, out: str | os.PathLike) -> Path:
 
 
 def run_sample(args) -> int:
-    from course_lib.training.checkpoint import load_generator
     from course_lib.core.runtime import pick_device
+    from course_lib.training.checkpoint import load_generator
 
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     if Path(args.out).suffix not in (".png", ".npz"):
         raise ConfigError(f"--out must end in .png (a grid) or .npz (the images), got {args.out!r}")
     if (args.checkpoint is None) == (args.pretrained is None):
-        raise ConfigError("give a CHECKPOINT (file or run folder) or --pretrained NAME, not both" if args.checkpoint
-                          else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained mnist-dcgan")
+        raise ConfigError(
+            "give a CHECKPOINT (file or run folder) or --pretrained NAME, not both"
+            if args.checkpoint
+            else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained mnist-dcgan"
+        )
     if args.pretrained is not None:
         from course_lib.latent.pretrained import pretrained_path
 
@@ -193,7 +263,9 @@ def run_sample(args) -> int:
         from course_lib.latent import sample_latents
         from course_lib.latent.pretrained import generate_uint8
 
-        images = generate_uint8(generator, sample_latents(args.n, generator.latent_dim, tau=args.truncation, seed=args.seed))
+        images = generate_uint8(
+            generator, sample_latents(args.n, generator.latent_dim, tau=args.truncation, seed=args.seed)
+        )
     path = write_samples(images, args.out)
     print(f"wrote {args.n} samples to {path}")
     return 0

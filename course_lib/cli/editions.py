@@ -12,6 +12,7 @@ A notebook without exercises (00, 09) has no instructor edition: it lives in ``n
 not contain solution markup. This module lives in the CLI layer because it uses the grading layer's
 markup rules (one place for them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,11 @@ def student_notebook(source_nb, source_name: str):
     except markup.AssignmentError as exc:
         raise CourseLibError(f"{source_name}: {exc}") from exc
     student = nbformat.v4.new_notebook(metadata=dict(source_nb.metadata))
-    student.metadata[EDITION_KEY] = {**dict(source_nb.metadata.get(EDITION_KEY, {})), "edition": "student",
-                                     "source": source_name}
+    student.metadata[EDITION_KEY] = {
+        **dict(source_nb.metadata.get(EDITION_KEY, {})),
+        "edition": "student",
+        "source": source_name,
+    }
     for i, cell in enumerate(cells):
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
@@ -89,8 +93,10 @@ def problems(source_dir: Path = SOURCE_DIR, student_dir: Path = STUDENT_DIR) -> 
             continue
         nb = _read(path)
         if any(markup.kind_of(c).solution or markup.BEGIN_SOLUTION in markup.source_of(c) for c in nb.cells):
-            found.append(f"{path} has solution cells but no instructor edition {source_dir.name}/{path.name}: "
-                         f"move it there and generate the student edition")
+            found.append(
+                f"{path} has solution cells but no instructor edition {source_dir.name}/{path.name}: "
+                f"move it there and generate the student edition"
+            )
     return found
 
 
@@ -107,12 +113,14 @@ def write_student_edition(source_dir: Path = SOURCE_DIR, student_dir: Path = STU
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "student-edition", help="write the students' notebooks (exercises blank) from the instructors' ones",
+        "student-edition",
+        help="write the students' notebooks (exercises blank) from the instructors' ones",
         description="Read the instructor edition (solutions/*.ipynb, exercises in nbgrader's markup: "
-                    "### BEGIN SOLUTION / ### END SOLUTION) and write the student edition to notebooks/: "
-                    "each answer replaced by `raise NotImplementedError()`, outputs cleared. With --check, "
-                    "write nothing and exit 1 when the student edition is out of date.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "### BEGIN SOLUTION / ### END SOLUTION) and write the student edition to notebooks/: "
+        "each answer replaced by `raise NotImplementedError()`, outputs cleared. With --check, "
+        "write nothing and exit 1 when the student edition is out of date.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder of the instructor notebooks")
     parser.add_argument("--out", type=Path, default=STUDENT_DIR, help="folder of the student notebooks")
     parser.add_argument("--check", action="store_true", help="only report what is out of date")
@@ -124,8 +132,11 @@ def run(args) -> int:
         found = problems(args.source, args.out)
         for line in found:
             print(line)
-        print("student edition is up to date" if not found else
-              f"{len(found)} problem(s): run `course-lib student-edition` (edit the notebooks in {args.source})")
+        print(
+            "student edition is up to date"
+            if not found
+            else f"{len(found)} problem(s): run `course-lib student-edition` (edit the notebooks in {args.source})"
+        )
         return 1 if found else 0
     changed = write_student_edition(args.source, args.out)
     for path in changed:

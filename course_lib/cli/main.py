@@ -4,6 +4,7 @@ Each module in COMMAND_MODULES has a
 `register(subparsers)` function that adds its parsers and sets `func` on them. Problems a user can
 fix (bad arguments, missing data, unusable checkpoints) end in one line on stderr and exit code 2.
 """
+
 from __future__ import annotations
 
 import argparse

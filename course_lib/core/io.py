@@ -5,12 +5,14 @@ over the target (`os.replace` is atomic on POSIX and Windows). A crash or a full
 leaves the previous file intact, so readers (a resumed run, a notebook, a grader) see the old file
 or the new one, never half of one.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:

@@ -1,4 +1,5 @@
 """Pictures: sample grids and training curves."""
+
 from __future__ import annotations
 
 import os

@@ -1,7 +1,9 @@
 """Name -> class registries: the one decorator behind `@register_extractor`, `@register_callback`, ..."""
+
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T", bound=type)
 

@@ -1,4 +1,5 @@
 """Where things are and what this machine can do: fast mode, data root, device choice."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """What this machine offers the course (notebook 00 prints it): versions, devices, fast mode, data found."""
+
 from __future__ import annotations
 
 import os
@@ -28,6 +29,8 @@ def environment_report(data_root_path: str | os.PathLike | None = None) -> dict:
         "data root": str(root),
         "full MNIST": "found" if (root / "MNIST" / "raw").is_dir() else "not found (optional)",
         "Fashion-MNIST": "found" if (root / "FashionMNIST" / "raw").is_dir() else "not found (optional)",
-        "CelebA": "found" if (root / "celeba" / "img_align_celeba").is_dir() else "not found (needed for 09_dcgan_celeba)",
+        "CelebA": "found"
+        if (root / "celeba" / "img_align_celeba").is_dir()
+        else "not found (needed for 09_dcgan_celeba)",
     }
     return report

@@ -19,13 +19,15 @@ an unfinished exercise pass (what CI runs over both editions of the notebooks), 
 on anything but RIGHT (grading). Without an explicit ``strict`` the environment variable
 ``COURSE_LIB_STRICT_CHECKS`` decides (unset or ``0``: off, ``wrong``, ``1``).
 """
+
 from __future__ import annotations
 
 import copy
 import os
 import traceback
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -101,27 +103,36 @@ def _generic_hints(got: Any, want: Any, args: tuple, kwargs: dict) -> tuple[str,
         if g.ndim == w.ndim == 2 and g.shape == w.shape[::-1]:
             hints.append("the result is transposed: check the order of the matrix dimensions")
         elif g.size != w.size and (g.ndim >= 1 or w.ndim >= 1):
-            hints.append("check the axis you reduce over (e.g. axis=0 averages over samples, axis=1 over "
-                         "features or classes) and whether you reduce at all")
+            hints.append(
+                "check the axis you reduce over (e.g. axis=0 averages over samples, axis=1 over "
+                "features or classes) and whether you reduce at all"
+            )
         if w.ndim == 0 and g.size == 1:
             hints.append("return a number, not an array holding one (float(...) or .item())")
         return f"shape {g.shape}, expected {w.shape}", hints
     finite_want = np.isfinite(w)
     if np.any(np.isnan(g) & finite_want):
-        return (f"got {_short(g)}, expected {_short(w)}",
-                ["nan where a number is expected: a 0·log 0 or 0/0 somewhere? Terms with probability 0 "
-                 "contribute 0 (mask them out, e.g. with np.where, before taking the log)"])
+        return (
+            f"got {_short(g)}, expected {_short(w)}",
+            [
+                "nan where a number is expected: a 0·log 0 or 0/0 somewhere? Terms with probability 0 "
+                "contribute 0 (mask them out, e.g. with np.where, before taking the log)"
+            ],
+        )
     if np.any(np.isinf(g) & finite_want):
-        return (f"got {_short(g)}, expected {_short(w)}",
-                ["infinity where a number is expected: a log of 0 or a division by 0?"])
+        return (
+            f"got {_short(g)}, expected {_short(w)}",
+            ["infinity where a number is expected: a log of 0 or a division by 0?"],
+        )
     what = f"got {_short(g)}, expected {_short(w)}"
     if g.size > 1:
         what = f"values differ (max abs difference {np.max(np.abs(g - w)):.3g}); " + what
     hints = []
     nonzero = np.abs(w) > 1e-12
     if nonzero.any() and np.allclose(g, -w, rtol=1e-5, atol=1e-9):
-        hints.append("the sign is flipped: check the sign of your result (a loss is minimised, a log-likelihood "
-                     "maximised)")
+        hints.append(
+            "the sign is flipped: check the sign of your result (a loss is minimised, a log-likelihood maximised)"
+        )
     elif nonzero.any() and np.all(np.abs(g[~nonzero]) <= 1e-12):
         ratios = g[nonzero] / w[nonzero]
         ratio = float(np.median(ratios))
@@ -129,13 +140,17 @@ def _generic_hints(got: Any, want: Any, args: tuple, kwargs: dict) -> tuple[str,
             sizes = _input_sizes(args, kwargs)
             big, small = ratio if abs(ratio) >= 1 else 1 / ratio, "too large" if abs(ratio) >= 1 else "too small"
             if any(np.isclose(abs(big), s, rtol=1e-6) for s in sizes):
-                hints.append(f"your result is {round(abs(big))}x {small}: a sum where the formula takes a mean "
-                             "(or the other way round)?")
+                hints.append(
+                    f"your result is {round(abs(big))}x {small}: a sum where the formula takes a mean "
+                    "(or the other way round)?"
+                )
             elif nonzero.sum() == 1 and not np.isclose(big, round(big), rtol=1e-6):
                 pass  # one number off by an arbitrary factor says nothing about the cause
             else:
-                hints.append(f"your result is off by a constant factor {ratio:.4g}: a missing or extra constant "
-                             "(1/2, 2, a normalisation)?")
+                hints.append(
+                    f"your result is off by a constant factor {ratio:.4g}: a missing or extra constant "
+                    "(1/2, 2, a normalisation)?"
+                )
     return what, hints
 
 
@@ -143,9 +158,13 @@ def _compare(got: Any, want: Any, args: tuple, kwargs: dict, rtol: float, atol: 
     """(equal?, what differs, generic hints)."""
     if isinstance(want, dict):
         if not isinstance(got, dict):
-            return False, f"returned {'None' if got is None else 'a ' + type(got).__name__}, expected a dict", \
-                ["return a dict with the same keys as the input"] if got is not None else \
-                ["your function returns nothing: is the `return` statement missing?"]
+            return (
+                False,
+                f"returned {'None' if got is None else 'a ' + type(got).__name__}, expected a dict",
+                ["return a dict with the same keys as the input"]
+                if got is not None
+                else ["your function returns nothing: is the `return` statement missing?"],
+            )
         if set(got) != set(want):
             return False, f"keys {sorted(got)}, expected {sorted(want)}", []
         for key in want:
@@ -171,8 +190,11 @@ def _compare(got: Any, want: Any, args: tuple, kwargs: dict, rtol: float, atol: 
     if g.shape == w.shape and np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
         if _is_float_like(want) and not _is_float_like(got):
             kind = "torch tensor" if _is_tensor(got) else type(got).__name__
-            return False, f"returned a {kind} holding the right value where a float is expected", \
-                ["convert the result with float(...) (or .item() for a tensor)"]
+            return (
+                False,
+                f"returned a {kind} holding the right value where a float is expected",
+                ["convert the result with float(...) (or .item() for a tensor)"],
+            )
         return True, "", []
     return (False, *_generic_hints(got, want, args, kwargs))
 
@@ -189,8 +211,9 @@ def _matches(got: Any, mistaken: Any, rtol: float, atol: float) -> bool:
         return False
 
 
-def _specific_hints(got: Any, mistakes: Mapping[str, Callable], args: tuple, kwargs: dict,
-                    rtol: float, atol: float) -> list[str]:
+def _specific_hints(
+    got: Any, mistakes: Mapping[str, Callable], args: tuple, kwargs: dict, rtol: float, atol: float
+) -> list[str]:
     """The messages of the listed mistakes whose (mistaken) result equals what the student returned."""
     hints = []
     for message, mistaken_fn in mistakes.items():
@@ -227,10 +250,18 @@ def _reference_name(reference: Callable, fallback: str | None) -> str:
     return "course_lib's reference implementation"
 
 
-def check(student: Callable, reference: Callable, cases: Iterable[tuple | dict], rtol: float = 1e-5,
-          atol: float = 1e-8, name: str | None = None, quiet: bool = False,
-          mistakes: Mapping[str, Callable] | None = None, strict: bool | str | None = None,
-          fallback: str | None = None) -> CheckResult:
+def check(
+    student: Callable,
+    reference: Callable,
+    cases: Iterable[tuple | dict],
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    name: str | None = None,
+    quiet: bool = False,
+    mistakes: Mapping[str, Callable] | None = None,
+    strict: bool | str | None = None,
+    fallback: str | None = None,
+) -> CheckResult:
     """Run `student` and `reference` on each case (a tuple of positional args or a dict of keyword
     args), compare the results, print a verdict with hints, and return a `CheckResult`.
 
@@ -277,9 +308,11 @@ def _verdict(result: CheckResult, reference_name: str) -> str:
     if result.status == RIGHT:
         return f"RIGHT: {result.name} matches the reference on all {result.cases} checks."
     if result.status == NOT_DONE:
-        return (f"NOT DONE YET: {result.name} still raises NotImplementedError. Replace the lines "
-                f"`# YOUR CODE HERE` / `raise NotImplementedError()` with your code and run its cell and this one "
-                f"again.\n  Until then the rest of the notebook uses {reference_name}, so it still runs.")
+        return (
+            f"NOT DONE YET: {result.name} still raises NotImplementedError. Replace the lines "
+            f"`# YOUR CODE HERE` / `raise NotImplementedError()` with your code and run its cell and this one "
+            f"again.\n  Until then the rest of the notebook uses {reference_name}, so it still runs."
+        )
     lines = [f"WRONG: {result.name} differs from the reference in {len(result.failures)} of {result.cases} checks"]
     lines += [f"  - {line}" for line in result.failures]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ a discrete "1-Lipschitz" function, which is what a WGAN critic approximates.
 Continuous 1-D case: W_p(P, Q)^p = int_0^1 |F^{-1}(u) - G^{-1}(u)|^p du; for p = 1 this equals
 int |F(x) - G(x)| dx, the area between the two CDFs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,8 +102,8 @@ def transport_constraint_matrix(n: int, m: int | None = None) -> np.ndarray:
     for j in range(m):
         for i in range(n):
             k = i + j * n
-            A[i, k] = 1.0       # contributes to row sum i  -> p_i
-            A[n + j, k] = 1.0   # contributes to column sum j -> q_j
+            A[i, k] = 1.0  # contributes to row sum i  -> p_i
+            A[n + j, k] = 1.0  # contributes to column sum j -> q_j
     return A
 
 
@@ -165,7 +166,7 @@ def earth_movers_dual(p, q, positions_p=None, positions_q=None) -> DualSolution:
     result = linprog(-b, A_ub=A.T, b_ub=c, bounds=(None, None), method="highs")
     if result.status != 0:
         raise DataError(f"the dual LP failed: {result.message}")
-    return DualSolution(float(-result.fun), result.x[: p.size], result.x[p.size:])
+    return DualSolution(float(-result.fun), result.x[: p.size], result.x[p.size :])
 
 
 def earth_movers_dual_lipschitz(p, q, positions=None) -> DualSolution:
@@ -185,8 +186,9 @@ def earth_movers_dual_lipschitz(p, q, positions=None) -> DualSolution:
     A_ub = np.vstack([D, -D]) if k > 1 else np.zeros((0, k))
     b_ub = np.concatenate([gaps, gaps])
     bounds = [(0.0, 0.0)] + [(None, None)] * (k - 1)
-    result = linprog(-(p - q), A_ub=A_ub if k > 1 else None, b_ub=b_ub if k > 1 else None, bounds=bounds,
-                     method="highs")
+    result = linprog(
+        -(p - q), A_ub=A_ub if k > 1 else None, b_ub=b_ub if k > 1 else None, bounds=bounds, method="highs"
+    )
     if result.status != 0:
         raise DataError(f"the Lipschitz dual LP failed: {result.message}")
     return DualSolution(float(-result.fun), result.x)
@@ -236,7 +238,7 @@ def wasserstein_1d_quantiles(quantile_p, quantile_q, order: float = 1.0, n: int 
         raise DataError(f"need at least 2 quadrature points, got {n}")
     u = (np.arange(n) + 0.5) / n
     gap = np.abs(np.asarray(quantile_p(u), dtype=float) - np.asarray(quantile_q(u), dtype=float))
-    return float(np.mean(gap ** order) ** (1.0 / order))
+    return float(np.mean(gap**order) ** (1.0 / order))
 
 
 def histogram_on_bins(samples, edges) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ Where the data comes from:
   ``ImageFolder`` layout), cropped and resized the standard way and cached on disk.
 - ``folder``: any folder of images given as ``root``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,11 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from course_lib.core.runtime import cache_dir, data_root
 from course_lib.core.errors import DataError
 from course_lib.core.images import check_uint8_images
 from course_lib.core.io import save_npy_atomic
-from course_lib.core.runtime import ASSETS_DIR
+from course_lib.core.runtime import ASSETS_DIR, cache_dir, data_root
 
 EMBEDDED_MNIST = ASSETS_DIR / "mnist_subset.npz"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
@@ -63,7 +63,7 @@ class ImageData:
     def image_size(self) -> int:
         return self.images.shape[-1]
 
-    def subset(self, n: int) -> "ImageData":
+    def subset(self, n: int) -> ImageData:
         """The first n images (datasets are stored in their canonical order)."""
         labels = None if self.labels is None else self.labels[:n]
         return ImageData(self.images[:n], labels, self.name, f"{self.source}, first {min(n, len(self))}")
@@ -80,7 +80,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc} (the file is truncated or corrupt; delete it and download again)") from exc
+        raise DataError(
+            f"cannot read {path}: {exc} (the file is truncated or corrupt; delete it and download again)"
+        ) from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path} is not an IDX uint8 file (bad magic number); delete it and download again")
     ndim = raw[3]
@@ -102,7 +104,9 @@ def load_embedded_mnist(split: str = "train") -> ImageData:
     if split not in ("train", "test"):
         raise DataError(f"MNIST split must be 'train' or 'test', got {split!r}")
     if not EMBEDDED_MNIST.is_file():
-        raise DataError(f"the embedded MNIST subset is missing from the installation ({EMBEDDED_MNIST}); reinstall course_lib")
+        raise DataError(
+            f"the embedded MNIST subset is missing from the installation ({EMBEDDED_MNIST}); reinstall course_lib"
+        )
     with np.load(EMBEDDED_MNIST) as arrays:
         images = torch.from_numpy(arrays[f"{split}_images"].copy()).unsqueeze(1)
         labels = torch.from_numpy(arrays[f"{split}_labels"].astype(np.int64))
@@ -111,8 +115,12 @@ def load_embedded_mnist(split: str = "train") -> ImageData:
 
 _TORCHVISION_MNIST = {
     "mnist-full": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/ (mirrored by torchvision)"),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist "
-                      "(offline on Debian: apt-get install dataset-fashion-mnist, then copy its files into the folder)"),
+    "fashion-mnist": (
+        "FashionMNIST",
+        "FashionMNIST",
+        "https://github.com/zalandoresearch/fashion-mnist "
+        "(offline on Debian: apt-get install dataset-fashion-mnist, then copy its files into the folder)",
+    ),
 }
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -145,7 +153,9 @@ def load_torchvision_mnist(name: str, root=None, split: str = "train", download:
             f"{origin} in {raw}{hint}; set the data root with --data-root or ${'COURSE_LIB_DATA'}. ({exc})"
         ) from exc
     except OSError as exc:  # network failure while downloading
-        raise DataError(f"downloading {name} into {raw} failed ({exc}); you may be offline: copy the IDX files there by hand") from exc
+        raise DataError(
+            f"downloading {name} into {raw} failed ({exc}); you may be offline: copy the IDX files there by hand"
+        ) from exc
     images = ds.data.to(torch.uint8).unsqueeze(1).contiguous()
     return ImageData(images, ds.targets.long(), name, f"{name} from {raw} ({len(images):,} {split} images)")
 
@@ -189,7 +199,9 @@ def _cache_key(files: list[Path], base: Path, image_size: int, crop) -> str:
     return digest.hexdigest()[:16]
 
 
-def decode_images(files: list[Path], image_size: int, crop, workers: int | None = None, progress: bool = True) -> np.ndarray:
+def decode_images(
+    files: list[Path], image_size: int, crop, workers: int | None = None, progress: bool = True
+) -> np.ndarray:
     """Decode and preprocess many images (in parallel worker processes) into one (N, H, W, 3) uint8 array."""
     from tqdm.auto import tqdm
 
@@ -212,9 +224,16 @@ def decode_images(files: list[Path], image_size: int, crop, workers: int | None 
     return out
 
 
-def load_image_folder(folder, image_size: int = 64, crop: int | None = None, name: str = "folder",
-                      limit: int | None = None, workers: int | None = None, progress: bool = True,
-                      use_cache: bool = True) -> ImageData:
+def load_image_folder(
+    folder,
+    image_size: int = 64,
+    crop: int | None = None,
+    name: str = "folder",
+    limit: int | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> ImageData:
     """Every image below `folder`, centre-cropped and resized, decoded once and cached as uint8."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -252,8 +271,15 @@ CELEBA_HELP = (
 )
 
 
-def load_celeba(root=None, image_size: int = 64, split: str = "all", download: bool = False,
-                limit: int | None = None, workers: int | None = None, progress: bool = True) -> ImageData:
+def load_celeba(
+    root=None,
+    image_size: int = 64,
+    split: str = "all",
+    download: bool = False,
+    limit: int | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ImageData:
     """CelebA aligned faces with the standard 178x178 centre crop, resized to `image_size`.
 
     Looks in `root/celeba/img_align_celeba` (torchvision's and the DCGAN tutorial's layout). With
@@ -270,8 +296,15 @@ def load_celeba(root=None, image_size: int = 64, split: str = "all", download: b
             raise DataError(f"downloading CelebA into {root / 'celeba'} failed: {exc}. {CELEBA_HELP}") from exc
     if not folder.is_dir():
         raise DataError(f"CelebA not found: looked for JPEGs in {folder}. {CELEBA_HELP}")
-    data = load_image_folder(folder, image_size=image_size, crop=178, name="celeba",
-                             limit=None if split != "all" else limit, workers=workers, progress=progress)
+    data = load_image_folder(
+        folder,
+        image_size=image_size,
+        crop=178,
+        name="celeba",
+        limit=None if split != "all" else limit,
+        workers=workers,
+        progress=progress,
+    )
     if split != "all":
         data = _celeba_split(data, root, folder, split, limit)
     return data
@@ -283,7 +316,9 @@ def _celeba_split(data: ImageData, root: Path, folder: Path, split: str, limit) 
         raise DataError(f"CelebA split must be all, train, valid or test, got {split!r}")
     partition = root / "celeba" / "list_eval_partition.txt"
     if not partition.is_file():
-        raise DataError(f"CelebA split {split!r} needs {partition} (from the official release); use split='all' without it")
+        raise DataError(
+            f"CelebA split {split!r} needs {partition} (from the official release); use split='all' without it"
+        )
     wanted = {line.split()[0] for line in partition.read_text().splitlines() if line.split()[1:2] == [codes[split]]}
     names = [f.name for f in list_images(folder)]
     index = torch.tensor([i for i, n in enumerate(names) if n in wanted], dtype=torch.long)
@@ -293,16 +328,29 @@ def _celeba_split(data: ImageData, root: Path, folder: Path, split: str, limit) 
 
 
 # ------------------------------------------------------------------------------------ entry point
-def load_dataset(name: str = "mnist", root=None, split: str = "train", image_size: int | None = None,
-                 download: bool = False, limit: int | None = None, progress: bool = True) -> ImageData:
+def load_dataset(
+    name: str = "mnist",
+    root=None,
+    split: str = "train",
+    image_size: int | None = None,
+    download: bool = False,
+    limit: int | None = None,
+    progress: bool = True,
+) -> ImageData:
     """Load a dataset by name (see the module docstring), optionally resized and cut to `limit` images."""
     if name == "mnist" and root is None:
         data = load_embedded_mnist(split)
     elif name in ("mnist", "mnist-full", "fashion-mnist"):
         data = load_torchvision_mnist("mnist-full" if name == "mnist" else name, root, split, download)
     elif name == "celeba":
-        return load_celeba(root, image_size or 64, split="all" if split == "train" else split,
-                           download=download, limit=limit, progress=progress)
+        return load_celeba(
+            root,
+            image_size or 64,
+            split="all" if split == "train" else split,
+            download=download,
+            limit=limit,
+            progress=progress,
+        )
     elif name == "folder":
         if root is None:
             raise DataError("dataset 'folder' needs the image folder as its root (--data-root PATH)")
@@ -320,6 +368,8 @@ def resize(data: ImageData, image_size: int) -> ImageData:
     """Resize every image (bilinear, antialiased), e.g. MNIST 28x28 -> 32x32 for a DCGAN-32."""
     out = []
     for chunk in data.images.split(4096):
-        x = F.interpolate(chunk.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            chunk.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
+        )
         out.append(x.round_().clamp_(0, 255).to(torch.uint8))
     return ImageData(torch.cat(out), data.labels, data.name, f"{data.source}, resized to {image_size}x{image_size}")

@@ -1,4 +1,5 @@
 """Training batches from an in-memory uint8 dataset (`course_lib.data.datasets.ImageData`)."""
+
 from __future__ import annotations
 
 import torch
@@ -21,8 +22,16 @@ class BatchLoader:
     batches come in NHWC memory layout (see course_lib.training.speed).
     """
 
-    def __init__(self, data: ImageData, batch_size: int, seed: int = 0, device="cpu", on_device: bool = False,
-                 flip: bool = False, channels_last: bool = False):
+    def __init__(
+        self,
+        data: ImageData,
+        batch_size: int,
+        seed: int = 0,
+        device="cpu",
+        on_device: bool = False,
+        flip: bool = False,
+        channels_last: bool = False,
+    ):
         if batch_size < 1:
             raise DataError(f"batch size must be at least 1, got {batch_size}")
         if batch_size > len(data):
@@ -48,12 +57,12 @@ class BatchLoader:
         """Which images of batch `index` are mirrored (bool (batch_size,) on the device), or None without flips."""
         epoch, pos = divmod(index, self.batches_per_epoch)
         self._permutation(epoch)
-        return None if self._flips is None else self._flips[pos * self.batch_size:(pos + 1) * self.batch_size]
+        return None if self._flips is None else self._flips[pos * self.batch_size : (pos + 1) * self.batch_size]
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(images in [-1, 1] on the device, labels or None) for global batch `index`."""
         epoch, pos = divmod(index, self.batches_per_epoch)
-        idx = self._permutation(epoch)[pos * self.batch_size:(pos + 1) * self.batch_size]
+        idx = self._permutation(epoch)[pos * self.batch_size : (pos + 1) * self.batch_size]
         x = self.images[idx]
         non_blocking = x.device.type == "cpu" and self.device.type == "cuda"
         if non_blocking:

@@ -16,6 +16,7 @@ A translation turns an image (the target domain, e.g. a digit) into its source-d
 Both keep the class labels (not used in training) so that a classifier can check whether a
 translation preserved the digit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,8 +60,10 @@ def translate(images: torch.Tensor, translation: str) -> torch.Tensor:
     if translation not in TRANSLATIONS:
         raise DataError(f"unknown translation {translation!r}; choose one of {', '.join(TRANSLATIONS)}")
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
-        raise DataError(f"translate expects uint8 images (N, C, H, W), got "
-                        f"{getattr(images, 'dtype', type(images).__name__)} of shape {tuple(getattr(images, 'shape', ()))}")
+        raise DataError(
+            f"translate expects uint8 images (N, C, H, W), got "
+            f"{getattr(images, 'dtype', type(images).__name__)} of shape {tuple(getattr(images, 'shape', ()))}"
+        )
     return TRANSLATIONS[translation](images)
 
 
@@ -75,8 +78,10 @@ class PairedImages:
 
     def __post_init__(self):
         if self.sources.images.shape != self.targets.images.shape:
-            raise DataError(f"paired images need the same shape, got {tuple(self.sources.images.shape)} "
-                            f"and {tuple(self.targets.images.shape)}")
+            raise DataError(
+                f"paired images need the same shape, got {tuple(self.sources.images.shape)} "
+                f"and {tuple(self.targets.images.shape)}"
+            )
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -90,7 +95,7 @@ class PairedImages:
     def numel(self) -> int:
         return 2 * self.targets.images.numel()
 
-    def subset(self, n: int) -> "PairedImages":
+    def subset(self, n: int) -> PairedImages:
         return PairedImages(self.sources.subset(n), self.targets.subset(n), self.translation)
 
 
@@ -104,8 +109,10 @@ class UnpairedImages:
 
     def __post_init__(self):
         if self.a.images.shape[1:] != self.b.images.shape[1:]:
-            raise DataError(f"the two domains need images of the same shape, got {tuple(self.a.images.shape[1:])} "
-                            f"and {tuple(self.b.images.shape[1:])}")
+            raise DataError(
+                f"the two domains need images of the same shape, got {tuple(self.a.images.shape[1:])} "
+                f"and {tuple(self.b.images.shape[1:])}"
+            )
 
     def __len__(self) -> int:
         return min(len(self.a), len(self.b))
@@ -122,8 +129,12 @@ class UnpairedImages:
 
 def make_paired(data: ImageData, translation: str) -> PairedImages:
     """Every image of `data` as a target, next to its translated source."""
-    source = ImageData(translate(data.images, translation), data.labels, f"{data.name}-{translation}",
-                       f"{translation} of {data.source}")
+    source = ImageData(
+        translate(data.images, translation),
+        data.labels,
+        f"{data.name}-{translation}",
+        f"{translation} of {data.source}",
+    )
     return PairedImages(source, data, translation)
 
 
@@ -132,16 +143,27 @@ def make_unpaired(data: ImageData, translation: str) -> UnpairedImages:
     if len(data) < 2:
         raise DataError(f"unpaired domains need at least 2 images, got {len(data)}")
     half = len(data) // 2
-    first, second = data.images[:half], data.images[half:2 * half]
-    labels = (None, None) if data.labels is None else (data.labels[:half], data.labels[half:2 * half])
-    a = ImageData(translate(first, translation), labels[0], f"{data.name}-{translation}",
-                  f"{translation} of the first {half:,} of {data.source}")
+    first, second = data.images[:half], data.images[half : 2 * half]
+    labels = (None, None) if data.labels is None else (data.labels[:half], data.labels[half : 2 * half])
+    a = ImageData(
+        translate(first, translation),
+        labels[0],
+        f"{data.name}-{translation}",
+        f"{translation} of the first {half:,} of {data.source}",
+    )
     b = ImageData(second.clone(), labels[1], data.name, f"the last {half:,} of {data.source}")
     return UnpairedImages(a, b, translation)
 
 
-def load_translation(task: str, translation: str, dataset: str = "mnist", root=None, split: str = "train",
-                     image_size: int | None = None, limit: int | None = None) -> PairedImages | UnpairedImages:
+def load_translation(
+    task: str,
+    translation: str,
+    dataset: str = "mnist",
+    root=None,
+    split: str = "train",
+    image_size: int | None = None,
+    limit: int | None = None,
+) -> PairedImages | UnpairedImages:
     """Paired ('pix2pix') or unpaired ('cyclegan') translation data built from a dataset (see load_dataset)."""
     data = load_dataset(dataset, root, split, image_size, limit=limit)
     if task == "pix2pix":

@@ -3,6 +3,7 @@
 config (ExperimentConfig, load_experiment) -> runner (run_experiment: train, evaluate with the shared
 metrics.GeneratorEvaluator, resume) -> report (summarise, render_markdown, write_figures).
 """
+
 from course_lib.experiment.config import ExperimentConfig, load_experiment
 from course_lib.experiment.runner import run_experiment
 

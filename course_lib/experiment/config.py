@@ -14,6 +14,7 @@ A config (YAML or JSON) names the shared settings, the seeds, the evaluation and
 `load_experiment` checks every run's settings up front, so a typo in the last variant fails before
 hours of training, not after.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,14 @@ class ExperimentConfig:
             raise ConfigError(f"variant {variant['name']!r}: {exc}") from exc
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "base": self.base, "seeds": self.seeds,
-                "eval": vars(self.eval), "variants": self.variants}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "base": self.base,
+            "seeds": self.seeds,
+            "eval": vars(self.eval),
+            "variants": self.variants,
+        }
 
 
 def default_reference(base: dict) -> str:
@@ -113,12 +120,19 @@ def load_experiment(source: str | os.PathLike | dict) -> ExperimentConfig:
     except TypeError as exc:
         raise ConfigError(f"{where}: bad 'eval' settings ({exc}); known: {', '.join(vars(EvalSettings()))}") from exc
     if settings.extractor not in extractor_names():
-        raise ConfigError(f"{where}: eval.extractor must be one of {', '.join(extractor_names())}, "
-                          f"got {settings.extractor!r}")
+        raise ConfigError(
+            f"{where}: eval.extractor must be one of {', '.join(extractor_names())}, got {settings.extractor!r}"
+        )
     if settings.n_samples < 2 or settings.every < 0:
         raise ConfigError(f"{where}: eval.n_samples must be >= 2 and eval.every >= 0")
-    config = ExperimentConfig(values.get("name") or Path(where).stem, dict(values.get("base") or {}), list(seeds),
-                              variants, settings, values.get("description", ""))
+    config = ExperimentConfig(
+        values.get("name") or Path(where).stem,
+        dict(values.get("base") or {}),
+        list(seeds),
+        variants,
+        settings,
+        values.get("description", ""),
+    )
     for variant in variants:
         config.train_config(variant, seeds[0])
     return config

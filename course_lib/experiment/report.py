@@ -5,6 +5,7 @@ Every metric column, plot panel and "better" note comes from one description of 
 (`course_lib.metrics.table.METRICS`), in the order of `REPORT_METRICS` below. Reports written before
 callbacks replaced hooks (with `hook_seconds` and `hooks`) are still read and rendered.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,18 @@ def _callback_seconds(result: dict) -> float:
     return result.get("callback_seconds", result.get("hook_seconds", 0.0))  # hook_seconds: older results
 
 
-def summarise(config: ExperimentConfig, results: list[dict], extractor_label: str, reference: str,
-              real: dict | None = None) -> dict:
+def summarise(
+    config: ExperimentConfig, results: list[dict], extractor_label: str, reference: str, real: dict | None = None
+) -> dict:
     """Per-variant means and spreads over seeds, with the comparison against the first variant (the baseline)."""
     rows = []
     for variant in config.variants:
         runs = [r for r in results if r["variant"] == variant["name"]]
-        row: dict[str, Any] = {"variant": variant["name"], "seeds": [r["seed"] for r in runs],
-                               "settings": {k: v for k, v in variant.items() if k != "name"}}
+        row: dict[str, Any] = {
+            "variant": variant["name"],
+            "seeds": [r["seed"] for r in runs],
+            "settings": {k: v for k, v in variant.items() if k != "name"},
+        }
         for key in (*REPORT_METRICS, *SPREAD_KEYS):
             row[key], row[f"{key}_spread"] = _mean_std([r["final"].get(key) for r in runs])
         for key in TIMES:
@@ -56,9 +61,18 @@ def summarise(config: ExperimentConfig, results: list[dict], extractor_label: st
     for row in rows[1:]:
         beats = (is_better(row["is"], baseline["is"]), fid_better(row["fid"], baseline["fid"]))
         row["beats_baseline_on_is_and_fid"] = None if None in beats else all(beats)
-    return {"name": config.name, "description": config.description, "extractor": extractor_label,
-            "reference": reference, "n_samples": config.eval.n_samples, "seeds": config.seeds,
-            "base": config.base, "baseline": baseline["variant"], "variants": rows, "real_data": real}
+    return {
+        "name": config.name,
+        "description": config.description,
+        "extractor": extractor_label,
+        "reference": reference,
+        "n_samples": config.eval.n_samples,
+        "seeds": config.seeds,
+        "base": config.base,
+        "baseline": baseline["variant"],
+        "variants": rows,
+        "real_data": real,
+    }
 
 
 def _better_sentence() -> str:
@@ -74,13 +88,20 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
     lines = [f"# Experiment: {report['name']}", ""]
     if report["description"]:
         lines += [report["description"], ""]
-    header = ["variant", *(m.label for m in metrics), "steps", "train s", "eval s", "callback s",
-              "beats baseline (IS and FID)"]
+    header = [
+        "variant",
+        *(m.label for m in metrics),
+        "steps",
+        "train s",
+        "eval s",
+        "callback s",
+        "beats baseline (IS and FID)",
+    ]
     lines += [
         f"Features: **{report['extractor']}**. Reference images: `{report['reference']}`; "
         f"{report['n_samples']} samples per evaluation; seeds {report['seeds']}; mean ± standard deviation over seeds.",
         f"{_better_sentence()} Precision measures quality, recall coverage. "
-        f"The first variant, `{report['baseline']}`, is the baseline. \"callback s\": time the trainer measured in "
+        f'The first variant, `{report["baseline"]}`, is the baseline. "callback s": time the trainer measured in '
         "callbacks (EMA, FID tracking, the diversity controller).",
         "",
         "| " + " | ".join(header) + " |",
@@ -88,11 +109,19 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
     ]
     for row in report["variants"]:
         beats = row.get("beats_baseline_on_is_and_fid")
-        mark = "baseline" if row["variant"] == report["baseline"] else "n/a" if beats is None else "yes" if beats else "no"
+        mark = (
+            "baseline" if row["variant"] == report["baseline"] else "n/a" if beats is None else "yes" if beats else "no"
+        )
         callback_seconds = row.get("callback_seconds", row.get("hook_seconds"))  # hook_seconds: older reports
-        cells = [row["variant"], *(m.format(row[m.key], row[f"{m.key}_spread"]) for m in metrics),
-                 f"{row['steps']:.0f}", f"{row['train_seconds']:.0f}", f"{row['eval_seconds']:.0f}",
-                 "n/a" if callback_seconds is None else f"{callback_seconds:.0f}", mark]
+        cells = [
+            row["variant"],
+            *(m.format(row[m.key], row[f"{m.key}_spread"]) for m in metrics),
+            f"{row['steps']:.0f}",
+            f"{row['train_seconds']:.0f}",
+            f"{row['eval_seconds']:.0f}",
+            "n/a" if callback_seconds is None else f"{callback_seconds:.0f}",
+            mark,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     real = report.get("real_data")
     if real:
@@ -108,9 +137,23 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
     lines += [f"- base: `{json.dumps(report['base'])}`"]
     lines += [f"- {row['variant']}: `{json.dumps(row['settings'])}`" for row in report["variants"]]
     if out is not None:
-        lines += ["", "## Figures", "", "Samples (first seed, fixed noise, EMA generator where kept):", "",
-                  "![samples](samples.png)", "", "Metrics during training (mean over seeds):", "",
-                  "![metrics](metrics.png)", "", "Losses (first seed):", "", "![losses](losses.png)", ""]
+        lines += [
+            "",
+            "## Figures",
+            "",
+            "Samples (first seed, fixed noise, EMA generator where kept):",
+            "",
+            "![samples](samples.png)",
+            "",
+            "Metrics during training (mean over seeds):",
+            "",
+            "![metrics](metrics.png)",
+            "",
+            "Losses (first seed):",
+            "",
+            "![losses](losses.png)",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ evals.json). The report (`course_lib.experiment.report`) gives, per variant, the
 deviation over seeds of every number, the training wall time, the evaluation time and the time the
 trainer measured in callbacks, with sample grids, metric curves and loss curves.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,18 +38,29 @@ EVAL_KEYS = (*REPORT_METRICS, "is_std")
 def make_evaluator(settings: EvalSettings, base: dict, device="auto", progress: bool = False) -> GeneratorEvaluator:
     """The evaluator every run of an experiment is scored with (one reference, one feature space, one noise seed)."""
     return GeneratorEvaluator(
-        EVAL_KEYS, settings.reference or default_reference(base), extractor=settings.extractor,
-        n_samples=settings.n_samples, seed=settings.seed, device=device, kid_subset=settings.kid_subset,
-        kid_subsets=50, optional_logits=True, reference_limit=settings.n_reference,
-        data_root=base.get("data_root"), image_size=base.get("image_size"), progress=progress)
+        EVAL_KEYS,
+        settings.reference or default_reference(base),
+        extractor=settings.extractor,
+        n_samples=settings.n_samples,
+        seed=settings.seed,
+        device=device,
+        kid_subset=settings.kid_subset,
+        kid_subsets=50,
+        optional_logits=True,
+        reference_limit=settings.n_reference,
+        data_root=base.get("data_root"),
+        image_size=base.get("image_size"),
+        progress=progress,
+    )
 
 
 def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base: dict) -> dict:
     """The same numbers for real training images against the reference: what a perfect generator scores."""
     from course_lib.data import load_dataset
 
-    data = load_dataset(base.get("dataset", "mnist"), base.get("data_root"), "train", base.get("image_size"),
-                        limit=settings.n_samples)
+    data = load_dataset(
+        base.get("dataset", "mnist"), base.get("data_root"), "train", base.get("image_size"), limit=settings.n_samples
+    )
     return _json_safe(evaluator.score_images(data.images))
 
 
@@ -72,8 +84,16 @@ def callback_summaries(trainer: Trainer) -> list[dict]:
     return [{"callback": c.name, **c.summary(), "seconds": seconds[i]} for i, c in enumerate(trainer.callbacks)]
 
 
-def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, evaluator: GeneratorEvaluator,
-            data=None, progress: bool = True, device: str | None = None) -> dict:
+def run_one(
+    config: ExperimentConfig,
+    variant: dict,
+    seed: int,
+    run_dir: Path,
+    evaluator: GeneratorEvaluator,
+    data=None,
+    progress: bool = True,
+    device: str | None = None,
+) -> dict:
     """Train and evaluate one (variant, seed), resuming where an earlier attempt stopped."""
     train_config = config.train_config(variant, seed)
     if device is not None:
@@ -83,8 +103,10 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
     if result_path.is_file():
         done = json.loads(result_path.read_text())
         if _without_device(done.get("settings", {})) != _without_device(settings):
-            raise ConfigError(f"{run_dir} holds a finished run with other settings than the config now asks for; "
-                              "use another --out folder or delete that run folder")
+            raise ConfigError(
+                f"{run_dir} holds a finished run with other settings than the config now asks for; "
+                "use another --out folder or delete that run folder"
+            )
         return done
     checkpoint = run_dir / "checkpoints" / "last.pt"
     if checkpoint.is_file():
@@ -93,8 +115,10 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
         if settings["image_size"] is None:  # the checkpoint records the dataset's own size
             resumed["image_size"] = None
         if _without_device(resumed) != _without_device(settings):
-            raise ConfigError(f"{run_dir} holds an unfinished run with other settings than the config now asks for; "
-                              "use another --out folder or delete that run folder")
+            raise ConfigError(
+                f"{run_dir} holds an unfinished run with other settings than the config now asks for; "
+                "use another --out folder or delete that run folder"
+            )
     else:
         trainer = Trainer(train_config, run_dir, data=data, progress=progress)
     evals = json.loads(evals_path.read_text()) if evals_path.is_file() else []
@@ -112,8 +136,12 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
         evals.append({"step": target, **scores, "seconds": seconds})
         write_json_atomic(evals_path, evals)
     result = {
-        "variant": variant["name"], "seed": seed, "settings": settings, "steps": trainer.step,
-        "train_seconds": trainer.elapsed, "eval_seconds": eval_seconds,
+        "variant": variant["name"],
+        "seed": seed,
+        "settings": settings,
+        "steps": trainer.step,
+        "train_seconds": trainer.elapsed,
+        "eval_seconds": eval_seconds,
         "callback_seconds": float(sum(trainer.callback_seconds.values())),
         "callbacks": callback_summaries(trainer),
         "final": {k: evals[-1].get(k) for k in EVAL_KEYS},
@@ -123,8 +151,13 @@ def run_one(config: ExperimentConfig, variant: dict, seed: int, run_dir: Path, e
     return result
 
 
-def run_experiment(config: ExperimentConfig | str | os.PathLike | dict, out_dir: str | os.PathLike,
-                   progress: bool = True, device: str | None = None, only: list[str] | None = None) -> dict | None:
+def run_experiment(
+    config: ExperimentConfig | str | os.PathLike | dict,
+    out_dir: str | os.PathLike,
+    progress: bool = True,
+    device: str | None = None,
+    only: list[str] | None = None,
+) -> dict | None:
     """Run every (variant, seed) not yet finished in out_dir, then write report.json and report.md.
 
     `only`: run just these variants (e.g. to split an experiment over several processes or machines

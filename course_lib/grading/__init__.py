@@ -12,9 +12,18 @@
 - `worker`: one submission, end to end; `grade`: `course-lib grade`, a class run nothing can break.
 - `report`: grades.csv, escaped per-student feedback, executed notebooks and a summary.
 """
+
 from .assign import assign, find_bundle, load_bundle, make_bundle, student_notebook
 from .grade import grade
 from .markup import AssignmentError, validate_notebook
 
-__all__ = ["AssignmentError", "assign", "find_bundle", "grade", "load_bundle", "make_bundle", "student_notebook",
-           "validate_notebook"]
+__all__ = [
+    "AssignmentError",
+    "assign",
+    "find_bundle",
+    "grade",
+    "load_bundle",
+    "make_bundle",
+    "student_notebook",
+    "validate_notebook",
+]

@@ -12,6 +12,7 @@ The bundle holds the hidden tests, so it is for instructors only (the solutions 
 Grading settings come from the source notebook's metadata, e.g.
 ``{"course_lib": {"grading": {"cell_timeout": 300, "total_timeout": 1800}}}``.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,19 +71,23 @@ def make_bundle(source_nb, name: str) -> dict:
         if kind.name == "plain":
             continue
         student = markup.student_cell(cell, i)
-        cells.append({
-            "grade_id": markup.grade_id_of(cell),
-            "kind": kind.name,
-            "locked": kind.locked or kind.name == "test",
-            "cell_type": cell.cell_type,
-            "points": float(markup.nbgrader_meta(cell).get("points", 0)) if (kind.grade or kind.task) else 0.0,
-            "source": markup.grading_source(cell, i),
-            "student_source": markup.source_of(student),
-            "student_checksum": markup.checksum(markup.source_of(student)),
-            "checker": markup.checker_cell(cell),
-            # what the answer defines (from the solution): the names the checker stands placeholders in for
-            "answers": markup.bound_names(markup.source_of(cell)) if kind.solution and cell.cell_type == "code" else [],
-        })
+        cells.append(
+            {
+                "grade_id": markup.grade_id_of(cell),
+                "kind": kind.name,
+                "locked": kind.locked or kind.name == "test",
+                "cell_type": cell.cell_type,
+                "points": float(markup.nbgrader_meta(cell).get("points", 0)) if (kind.grade or kind.task) else 0.0,
+                "source": markup.grading_source(cell, i),
+                "student_source": markup.source_of(student),
+                "student_checksum": markup.checksum(markup.source_of(student)),
+                "checker": markup.checker_cell(cell),
+                # what the answer defines (from the solution): the names the checker stands placeholders in for
+                "answers": markup.bound_names(markup.source_of(cell))
+                if kind.solution and cell.cell_type == "code"
+                else [],
+            }
+        )
     if not any(c["kind"] in ("test", "manual", "task") for c in cells):
         raise markup.AssignmentError(f"{name}: no graded cells (nbgrader metadata grade: true or task: true)")
     return {
@@ -130,10 +135,15 @@ def load_bundle(path: str | os.PathLike) -> dict:
         bundle = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise markup.AssignmentError(f"cannot read grading bundle {path}: {exc}") from exc
-    if isinstance(bundle, dict) and str(bundle.get("format", "")).startswith("course_lib.grading/") \
-            and bundle.get("format") != BUNDLE_FORMAT:
-        raise markup.AssignmentError(f"{path} was made by another version of course-lib ({bundle['format']}); "
-                                     "run `course-lib assign` on the source notebook again")
+    if (
+        isinstance(bundle, dict)
+        and str(bundle.get("format", "")).startswith("course_lib.grading/")
+        and bundle.get("format") != BUNDLE_FORMAT
+    ):
+        raise markup.AssignmentError(
+            f"{path} was made by another version of course-lib ({bundle['format']}); "
+            "run `course-lib assign` on the source notebook again"
+        )
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise markup.AssignmentError(f"{path} is not a course-lib grading bundle (made by `course-lib assign`)")
     return bundle
@@ -150,13 +160,17 @@ def find_bundle(assignment: str, search: list[str | os.PathLike] | None = None) 
         if len(found) == 1:
             return found[0]
         raise markup.AssignmentError(f"{given} holds {len(found)} grading bundles; name one (…/grading/NAME.json)")
-    roots = [Path(p) for p in (search or [])] or [Path.cwd() / "assignments",
-                                                  Path(__file__).resolve().parents[2] / "assignments"]
+    roots = [Path(p) for p in (search or [])] or [
+        Path.cwd() / "assignments",
+        Path(__file__).resolve().parents[2] / "assignments",
+    ]
     for root in roots:
         hits = sorted(root.glob(f"*/grading/{assignment}.json")) + sorted(root.glob(f"grading/{assignment}.json"))
         if hits:
             return hits[0]
     looked = ", ".join(str(r) for r in roots)
-    raise markup.AssignmentError(f"no grading bundle for assignment {assignment!r} (looked for */grading/"
-                                 f"{assignment}.json under {looked}); run `course-lib assign SOURCE --out DIR` "
-                                 "first or pass the bundle file")
+    raise markup.AssignmentError(
+        f"no grading bundle for assignment {assignment!r} (looked for */grading/"
+        f"{assignment}.json under {looked}); run `course-lib assign SOURCE --out DIR` "
+        "first or pass the bundle file"
+    )

@@ -17,6 +17,7 @@ sandbox inside it (`command`: a shell that moves itself in and then execs, so no
 ever runs outside it); `remove` kills whatever is left in it and deletes it (the worker, and the grader after
 the worker, whatever happened to the worker).
 """
+
 from __future__ import annotations
 
 import functools
@@ -134,7 +135,7 @@ def find() -> tuple[Hierarchy | None, str]:
 def _works(hierarchy: Hierarchy) -> bool:
     probe = hierarchy.parent / f"probe-{os.getpid()}-{time.monotonic_ns()}"
     try:
-        create(hierarchy, probe, 256 * 1024 ** 2)
+        create(hierarchy, probe, 256 * 1024**2)
         return True
     except OSError:
         return False

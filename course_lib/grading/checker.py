@@ -6,6 +6,7 @@ an `checks.Answer` placeholder. The `checks.expect*` calls record what to run in
 to judge the result. `inputs(plan)` is what the kernel gets (names and cases, in the wire format);
 `judge(plan, results)` turns what the kernel wrote back into a verdict per test cell.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,8 +35,9 @@ def probe_names(bundle: dict) -> set[str]:
             continue
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and any(
-                    (isinstance(d, ast.Name) and d.id == "probe") or (isinstance(d, ast.Attribute) and d.attr == "probe")
-                    for d in node.decorator_list):
+                (isinstance(d, ast.Name) and d.id == "probe") or (isinstance(d, ast.Attribute) and d.attr == "probe")
+                for d in node.decorator_list
+            ):
                 names.add(node.name)
     return names
 
@@ -132,12 +134,18 @@ def judge(cell_plan: CellPlan, results) -> Verdict:
     """The verdict on one test cell from what the kernel wrote (hostile data: any shape is handled)."""
     expectations = cell_plan.plan.expectations
     if not isinstance(results, list) or len(results) != len(expectations):
-        return Verdict(False, "the results written by the kernel do not match the checks (tampered with?)",
-                       instructor="malformed results")
+        return Verdict(
+            False,
+            "the results written by the kernel do not match the checks (tampered with?)",
+            instructor="malformed results",
+        )
     for exp, per_case in zip(expectations, results):
         if not isinstance(per_case, list) or len(per_case) != len(exp.cases):
-            return Verdict(False, "the results written by the kernel do not match the checks (tampered with?)",
-                           instructor=f"malformed results for check {exp.index}")
+            return Verdict(
+                False,
+                "the results written by the kernel do not match the checks (tampered with?)",
+                instructor=f"malformed results for check {exp.index}",
+            )
         failures = []
         for i, outcome in enumerate(per_case):
             if isinstance(outcome, dict) and set(outcome) == {"error"} and isinstance(outcome["error"], str):

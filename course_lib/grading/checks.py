@@ -24,6 +24,7 @@ The same cell means three things:
 
 A check that comes from a hidden-test region reports only "passed" or "failed" to the student.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,14 +45,18 @@ class Answer:
         object.__setattr__(self, "name", name)
 
     def __call__(self, *args, **kwargs):
-        raise AssignmentError(f"a test cell calls {self.name}(...) directly; in a test cell the student's code is "
-                              f"called through expect(...), expect_close(...) or a @probe function")
+        raise AssignmentError(
+            f"a test cell calls {self.name}(...) directly; in a test cell the student's code is "
+            f"called through expect(...), expect_close(...) or a @probe function"
+        )
 
     def __getattr__(self, attr):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        raise AssignmentError(f"a test cell uses {self.name}.{attr} directly; read the student's results through "
-                              "expect(...) or a @probe function")
+        raise AssignmentError(
+            f"a test cell uses {self.name}.{attr} directly; read the student's results through "
+            "expect(...) or a @probe function"
+        )
 
     def __repr__(self):
         return f"<the student's {self.name}>"
@@ -162,8 +167,11 @@ def difference(got: Any, want: Any, rtol: float, atol: float) -> str | None:
 
 
 def _numeric_sequence(value) -> bool:
-    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value) and len(value) > 0 \
+    return (
+        all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        and len(value) > 0
         and not isinstance(value, tuple)
+    )
 
 
 # ------------------------------------------------------------------------------ the three calls
@@ -183,11 +191,14 @@ def _name_of(target) -> str:
 
 def _record(target, kind: str, cases: list, judge: Callable, message: str) -> None:
     if not isinstance(target, Answer):
-        raise AssignmentError(f"expect(...) in test cell {_plan.cell} was given {target!r}, which is not one of the "
-                              "student's answers or a @probe function (the checker would run it itself)")
+        raise AssignmentError(
+            f"expect(...) in test cell {_plan.cell} was given {target!r}, which is not one of the "
+            "student's answers or a @probe function (the checker would run it itself)"
+        )
     line = _caller_line()
-    _plan.expectations.append(Expectation(len(_plan.expectations), target.name, kind, cases, judge, message,
-                                          line in _plan.hidden_lines, line))
+    _plan.expectations.append(
+        Expectation(len(_plan.expectations), target.name, kind, cases, judge, message, line in _plan.hidden_lines, line)
+    )
 
 
 def _cases(cases) -> list[tuple]:
@@ -220,8 +231,15 @@ def _dispatch(target, kind, cases, judge, message) -> None:
         _run_in_notebook(target, kind, cases, judge, message)
 
 
-def expect_close(fn, cases, reference: Callable | None = None, expected: list | None = None, rtol: float = 1e-7,
-                 atol: float = 0.0, message: str = "") -> None:
+def expect_close(
+    fn,
+    cases,
+    reference: Callable | None = None,
+    expected: list | None = None,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    message: str = "",
+) -> None:
     """fn(*case) must be close to reference(*case) (or to expected[i]) for every case."""
     cases = _cases(cases)
     if (reference is None) == (expected is None):

@@ -1,4 +1,5 @@
 """`course-lib assign` and `course-lib grade`."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,37 +7,48 @@ import argparse
 
 def register(subparsers) -> None:
     assign = subparsers.add_parser(
-        "assign", help="make student versions and a grading bundle from source notebooks",
+        "assign",
+        help="make student versions and a grading bundle from source notebooks",
         description="Read source notebooks in nbgrader's markup (### BEGIN SOLUTION / ### END SOLUTION, "
-                    "### BEGIN HIDDEN TESTS / ### END HIDDEN TESTS, nbgrader cell metadata) and write "
-                    "OUT/student/NAME.ipynb (solutions replaced by stubs, hidden tests removed, outputs cleared) "
-                    "and OUT/grading/NAME.json (the grading bundle, with the hidden tests: keep it private).")
+        "### BEGIN HIDDEN TESTS / ### END HIDDEN TESTS, nbgrader cell metadata) and write "
+        "OUT/student/NAME.ipynb (solutions replaced by stubs, hidden tests removed, outputs cleared) "
+        "and OUT/grading/NAME.json (the grading bundle, with the hidden tests: keep it private).",
+    )
     assign.add_argument("sources", nargs="+", metavar="SOURCE", help="source notebook(s)")
     assign.add_argument("--out", required=True, help="folder to write student/ and grading/ into")
     assign.set_defaults(func=run_assign)
 
     grade = subparsers.add_parser(
-        "grade", help="grade submissions, each in its own sandbox, checked outside it",
+        "grade",
+        help="grade submissions, each in its own sandbox, checked outside it",
         description="Run each submission (a notebook, or a folder with the notebook and its files) on a copy in "
-                    "a bubblewrap sandbox (read-only system, no network, only its own folder writable, resource "
-                    "limits), where test cells only collect the answers' results; the checks run in a separate "
-                    "process that never runs student code. Writes OUT/grades.csv, OUT/feedback/STUDENT.md, "
-                    "OUT/executed/STUDENT.ipynb and OUT/summary.json after every submission. Without bubblewrap "
-                    "(apt-get install bubblewrap) student code runs with your permissions, and the summary says so.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "a bubblewrap sandbox (read-only system, no network, only its own folder writable, resource "
+        "limits), where test cells only collect the answers' results; the checks run in a separate "
+        "process that never runs student code. Writes OUT/grades.csv, OUT/feedback/STUDENT.md, "
+        "OUT/executed/STUDENT.ipynb and OUT/summary.json after every submission. Without bubblewrap "
+        "(apt-get install bubblewrap) student code runs with your permissions, and the summary says so.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="submitted notebook(s) or folder(s)")
-    grade.add_argument("--assignment", required=True,
-                       help="assignment name (found as assignments/*/grading/NAME.json), a bundle file, or a folder "
-                            "written by `course-lib assign`")
+    grade.add_argument(
+        "--assignment",
+        required=True,
+        help="assignment name (found as assignments/*/grading/NAME.json), a bundle file, or a folder "
+        "written by `course-lib assign`",
+    )
     grade.add_argument("--out", required=True, help="folder for grades.csv, feedback/ and executed/")
     grade.add_argument("--workers", type=int, help="submissions graded at once [default: CPU count]")
     grade.add_argument("--cell-timeout", type=int, help="seconds one cell may run [default: the assignment's]")
     grade.add_argument("--total-timeout", type=int, help="seconds one submission may run [default: the assignment's]")
     grade.add_argument("--output-limit", type=int, default=100_000, help="characters of output kept per cell")
     grade.add_argument("--memory-gb", type=float, default=6.0, help="address space per process of a submission")
-    grade.add_argument("--ram-gb", type=float, default=4.0,
-                       help="memory of all of a submission's processes together, its /tmp included (a memory cgroup "
-                            "per submission, where the grader may create one: root, or a delegated cgroup)")
+    grade.add_argument(
+        "--ram-gb",
+        type=float,
+        default=4.0,
+        help="memory of all of a submission's processes together, its /tmp included (a memory cgroup "
+        "per submission, where the grader may create one: root, or a delegated cgroup)",
+    )
     grade.add_argument("--file-gb", type=float, default=1.0, help="largest file a submission may write")
     grade.add_argument("--folder-gb", type=float, default=4.0, help="all files of a submission together")
     grade.add_argument("--processes", type=int, default=256, help="processes per submission (when run as root)")
@@ -58,10 +70,24 @@ def run_grade(args) -> int:
 
     from .grade import grade
 
-    results = grade(args.submissions, args.assignment, args.out, workers=args.workers, cell_timeout=args.cell_timeout,
-                    total_timeout=args.total_timeout, output_limit=args.output_limit, fast=True if args.fast else None,
-                    limits={"memory_gb": args.memory_gb, "ram_gb": args.ram_gb, "file_gb": args.file_gb, "folder_gb": args.folder_gb,
-                            "processes": args.processes}, progress=not args.quiet)
+    results = grade(
+        args.submissions,
+        args.assignment,
+        args.out,
+        workers=args.workers,
+        cell_timeout=args.cell_timeout,
+        total_timeout=args.total_timeout,
+        output_limit=args.output_limit,
+        fast=True if args.fast else None,
+        limits={
+            "memory_gb": args.memory_gb,
+            "ram_gb": args.ram_gb,
+            "file_gb": args.file_gb,
+            "folder_gb": args.folder_gb,
+            "processes": args.processes,
+        },
+        progress=not args.quiet,
+    )
     for res in results:
         note = f" ({len(res.events)} problem(s), see feedback)" if res.events else ""
         print(f"{res.student}: {res.points:g} / {res.max_points:g}{note}")

@@ -6,6 +6,7 @@ the kernel's namespace, and writes each result, or the one-line error it raised,
 in the `wire` format. No reference value and no check is ever in this process; whatever the student's code
 does here can only change the data written, which the checker then judges.
 """
+
 from __future__ import annotations
 
 import os

@@ -15,6 +15,7 @@ The kernel is this Python (sys.executable) with ipykernel, with OMP_NUM_THREADS=
 submissions do not fight over cores. This module runs inside the submission's sandbox (`runner`): it
 judges nothing, and what it reports is only used to explain what happened.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,15 @@ class RunReport:
 def kernel_environment(fast: bool | None = None, extra: dict | None = None) -> dict:
     """The environment kernels get: this process's, one thread per math library, Agg plots, fast mode if asked."""
     env = dict(os.environ)
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if fast is not None:
         env["COURSE_LIB_FAST"] = "1" if fast else "0"
     env.update(extra or {})
@@ -66,8 +74,12 @@ def _kernel_manager():
 
     class CurrentPython(KernelSpecManager):
         def get_kernel_spec(self, kernel_name):
-            return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                              display_name="Python (course-lib grader)", language="python", resource_dir="")
+            return KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name="Python (course-lib grader)",
+                language="python",
+                resource_dir="",
+            )
 
     return AsyncKernelManager(kernel_name="course-lib-grader", kernel_spec_manager=CurrentPython())
 
@@ -151,8 +163,9 @@ async def _recover(client, report: RunReport, reason: str) -> None:
     report.events.append("the kernel was restarted; the cells after it ran without the variables defined before")
 
 
-async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, deadline: float,
-                     names: dict[int, str]) -> None:
+async def _run_cells(
+    client, nb, indices, report: RunReport, cell_timeout: int, deadline: float, names: dict[int, str]
+) -> None:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     count = 0
@@ -182,14 +195,19 @@ async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, 
             limit = client.timeout
             result.status = "timeout"
             if limit < cell_timeout:
-                result.error = f"stopped when the submission's total time limit ({int(deadline - report.start)} s) was reached"
+                result.error = (
+                    f"stopped when the submission's total time limit ({int(deadline - report.start)} s) was reached"
+                )
             else:
                 result.error = f"ran for more than {limit} s (the time limit per cell) and was stopped"
             _note(cell, result.error)
             report.events.append(f"{label} {result.error}")
             await _recover(client, report, "timeout")
         except DeadKernelError:
-            result.status, result.error = "died", "the kernel died while running this cell (exit(), a crash or out of memory)"
+            result.status, result.error = (
+                "died",
+                "the kernel died while running this cell (exit(), a crash or out of memory)",
+            )
             _note(cell, result.error)
             report.events.append(f"{label}: {result.error}")
             await _recover(client, report, "died")
@@ -198,13 +216,22 @@ async def _run_cells(client, nb, indices, report: RunReport, cell_timeout: int, 
         result.dropped_chars = client.dropped
         if client.dropped:
             _note(cell, f"{client.dropped:,} more characters of output were dropped (limit {client.output_limit:,})")
-            report.events.append(f"{label} printed {result.output_chars / 1e6:.1f} MB of output; "
-                                 f"only the first {client.output_limit:,} characters were kept")
+            report.events.append(
+                f"{label} printed {result.output_chars / 1e6:.1f} MB of output; "
+                f"only the first {client.output_limit:,} characters were kept"
+            )
 
 
-async def run_notebook(nb, cwd: str | os.PathLike, cell_timeout: int = 300, total_timeout: int = 1800,
-                       env: dict | None = None, output_limit: int = 100_000,
-                       names: dict[int, str] | None = None, warmup: str = "") -> RunReport:
+async def run_notebook(
+    nb,
+    cwd: str | os.PathLike,
+    cell_timeout: int = 300,
+    total_timeout: int = 1800,
+    env: dict | None = None,
+    output_limit: int = 100_000,
+    names: dict[int, str] | None = None,
+    warmup: str = "",
+) -> RunReport:
     """Execute nb's code cells in place (outputs are written into nb) and report per cell. See the module docstring.
 
     `names` labels cells in the events (e.g. "test cell fid_singular (cell 12)"); the default is "cell N".
@@ -215,21 +242,34 @@ async def run_notebook(nb, cwd: str | os.PathLike, cell_timeout: int = 300, tota
     asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors)
     deadline = report.start + total_timeout
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
-    for i, c in enumerate(nb.cells):
+    for c in nb.cells:
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
-    client = _client_class()(nb, km=_kernel_manager(), timeout=cell_timeout, allow_errors=True,
-                             interrupt_on_timeout=False, startup_timeout=STARTUP_TIMEOUT, iopub_timeout=10,
-                             shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd)}},
-                             # No on-disk history database: nothing shared, nothing to lock.
-                             extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    client = _client_class()(
+        nb,
+        km=_kernel_manager(),
+        timeout=cell_timeout,
+        allow_errors=True,
+        interrupt_on_timeout=False,
+        startup_timeout=STARTUP_TIMEOUT,
+        iopub_timeout=10,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(cwd)}},
+        # No on-disk history database: nothing shared, nothing to lock.
+        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+    )
     client.output_limit = output_limit
     try:
         async with client.async_setup_kernel(env=env or kernel_environment(), cleanup_kc=True):
             if warmup:
                 with contextlib.suppress(Exception):  # a failing import shows up again in the cell that needs it
-                    await client.kc.execute(warmup, silent=True, store_history=False, reply=True,
-                                            timeout=max(1, min(STARTUP_TIMEOUT, deadline - time.monotonic())))
+                    await client.kc.execute(
+                        warmup,
+                        silent=True,
+                        store_history=False,
+                        reply=True,
+                        timeout=max(1, min(STARTUP_TIMEOUT, deadline - time.monotonic())),
+                    )
             await _run_cells(client, nb, code, report, cell_timeout, deadline, names or {})
     except Exception as exc:  # noqa: BLE001 - a kernel that cannot start: every cell reports it
         report.events.append(f"the kernel failed: {type(exc).__name__}: {exc}")

@@ -18,6 +18,7 @@ count, not the submission's metadata), plans the checks (`checker`), runs the no
 Manually graded answers and tasks are listed as needing manual grading (an answer left as the stub scores
 0, as in nbgrader).
 """
+
 from __future__ import annotations
 
 import json
@@ -92,11 +93,21 @@ def _new_cell(spec: dict):
 
 
 def _set_meta(cell, spec: dict) -> None:
-    kind = markup.CellKind(solution=spec["kind"] in ("solution", "manual"), grade=spec["kind"] in ("test", "manual"),
-                           locked=spec["locked"], task=spec["kind"] == "task")
-    cell.metadata["nbgrader"] = {"grade": kind.grade, "solution": kind.solution, "locked": kind.locked,
-                                 "task": kind.task, "grade_id": spec["grade_id"], "points": spec["points"],
-                                 "schema_version": markup.SCHEMA_VERSION}
+    kind = markup.CellKind(
+        solution=spec["kind"] in ("solution", "manual"),
+        grade=spec["kind"] in ("test", "manual"),
+        locked=spec["locked"],
+        task=spec["kind"] == "task",
+    )
+    cell.metadata["nbgrader"] = {
+        "grade": kind.grade,
+        "solution": kind.solution,
+        "locked": kind.locked,
+        "task": kind.task,
+        "grade_id": spec["grade_id"],
+        "points": spec["points"],
+        "schema_version": markup.SCHEMA_VERSION,
+    }
 
 
 def reconcile(nb, bundle: dict) -> tuple[object, list[str], dict[str, int]]:
@@ -121,11 +132,16 @@ def reconcile(nb, bundle: dict) -> tuple[object, list[str], dict[str, int]]:
             continue
         seen.add(gid)
         if spec["locked"]:
-            if cell.get("cell_type") != spec["cell_type"] or markup.checksum(markup.source_of(cell)) != spec["student_checksum"]:
+            if (
+                cell.get("cell_type") != spec["cell_type"]
+                or markup.checksum(markup.source_of(cell)) != spec["student_checksum"]
+            ):
                 events.append(f"the read-only cell {gid} was changed; the original was used")
             cell = _new_cell(spec)
         elif cell.get("cell_type") != spec["cell_type"]:
-            events.append(f"cell {gid} was changed from {spec['cell_type']} to {cell.get('cell_type')}; it was changed back")
+            events.append(
+                f"cell {gid} was changed from {spec['cell_type']} to {cell.get('cell_type')}; it was changed back"
+            )
             cell = _new_cell({**spec, "source": markup.source_of(cell)})
         _set_meta(cell, spec)
         cells.append(cell)
@@ -151,8 +167,11 @@ def reconcile(nb, bundle: dict) -> tuple[object, list[str], dict[str, int]]:
 
 
 def unreadable(bundle: dict, why: str) -> list[QuestionResult]:
-    return [QuestionResult(c["grade_id"], c["kind"], 0.0, c["points"], "not run", why)
-            for c in bundle["cells"] if c["kind"] in ("test", "manual", "task")]
+    return [
+        QuestionResult(c["grade_id"], c["kind"], 0.0, c["points"], "not run", why)
+        for c in bundle["cells"]
+        if c["kind"] in ("test", "manual", "task")
+    ]
 
 
 def bundle_kind(bundle: dict, grade_id: str) -> str:
@@ -169,8 +188,10 @@ def collect_submissions(paths: list[str | os.PathLike], notebook_name: str) -> l
             raise markup.AssignmentError(f"submission {p} does not exist")
         name = student_name(p, notebook_name)
         if name in found:
-            raise markup.AssignmentError(f"two submissions are both named {name!r} ({found[name]} and {p}); "
-                                         "give each student's file or folder a distinct name")
+            raise markup.AssignmentError(
+                f"two submissions are both named {name!r} ({found[name]} and {p}); "
+                "give each student's file or folder a distinct name"
+            )
         found[name] = p
     return [(p, s) for s, p in found.items()]
 
@@ -205,21 +226,39 @@ def _token(private: Path) -> str:
     return f"course-lib-grading-{private.name}"
 
 
-def _start_worker(path: Path, student: str, slot: int, bundle_path: Path, settings: GradeSettings, mode: str,
-                  scratch: Path) -> _Running:
+def _start_worker(
+    path: Path, student: str, slot: int, bundle_path: Path, settings: GradeSettings, mode: str, scratch: Path
+) -> _Running:
     private = Path(tempfile.mkdtemp(prefix="sub-", dir=scratch))
     hierarchy = cgroup.find()[0]
     memory = str(cgroup.path_for(hierarchy, f"{os.getpid()}-{private.name}")) if hierarchy else None
-    job = {"submission": str(path.absolute()), "student": student, "bundle": str(bundle_path), "slot": slot,
-           "cgroup": memory, "cgroup_version": hierarchy.version if hierarchy else None,
-           "private": str(private / "work"), "result": str(private / "result.json"), "mode": mode,
-           "fast": settings.fast, "cell_timeout": settings.cell_timeout, "total_timeout": settings.total_timeout,
-           "output_limit": settings.output_limit, "limits": settings.limits, "token": _token(private)}
+    job = {
+        "submission": str(path.absolute()),
+        "student": student,
+        "bundle": str(bundle_path),
+        "slot": slot,
+        "cgroup": memory,
+        "cgroup_version": hierarchy.version if hierarchy else None,
+        "private": str(private / "work"),
+        "result": str(private / "result.json"),
+        "mode": mode,
+        "fast": settings.fast,
+        "cell_timeout": settings.cell_timeout,
+        "total_timeout": settings.total_timeout,
+        "output_limit": settings.output_limit,
+        "limits": settings.limits,
+        "token": _token(private),
+    }
     (private / "work").mkdir()
     (private / "job.json").write_text(json.dumps(job))
     with open(private / "worker.log", "wb") as log:  # the worker asks to die with this process itself
-        proc = subprocess.Popen([sys.executable, "-m", "course_lib.grading.worker", str(private / "job.json")],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "course_lib.grading.worker", str(private / "job.json")],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     now = time.monotonic()
     deadline = now + settings.total_timeout + STARTUP_ALLOWANCE + CHECKER_ALLOWANCE
     return _Running(proc, path, student, slot, private, deadline, now, memory)
@@ -235,6 +274,7 @@ def _failed(run: _Running, bundle: dict, why: str) -> SubmissionResult:
 def _finish(run: _Running, bundle: dict, why: str | None) -> SubmissionResult:
     """The worker's result, or a result saying why there is none; its process group and files are gone after."""
     from .sandbox import kill_tagged
+
     with_group_killed(run.proc)
     res = None
     if why is None:
@@ -298,12 +338,20 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
                     why, done = None, run.proc.poll() is not None
                     now = time.monotonic()
                     if not done and now > run.deadline:
-                        why, done = (f"the grader gave up on this submission after {now - run.started:.0f} s "
-                                     "(its time limits plus the checker's allowance)"), True
+                        why, done = (
+                            (
+                                f"the grader gave up on this submission after {now - run.started:.0f} s "
+                                "(its time limits plus the checker's allowance)"
+                            ),
+                            True,
+                        )
                     elif not done and _process_state(run.proc.pid) == "T":  # stopped (SIGSTOP) from outside
                         run.stopped_seen = run.stopped_seen or now
                         if now - run.stopped_seen > 10:
-                            why, done = "the grading process of this submission was stopped (SIGSTOP); it was killed", True
+                            why, done = (
+                                "the grading process of this submission was stopped (SIGSTOP); it was killed",
+                                True,
+                            )
                     if done:
                         res = _finish(run, bundle, why)
                         del running[slot]
@@ -320,10 +368,19 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
     return results
 
 
-def grade(submissions: list[str | os.PathLike], assignment: str, out: str | os.PathLike, workers: int | None = None,
-          cell_timeout: int | None = None, total_timeout: int | None = None, output_limit: int = 100_000,
-          fast: bool | None = None, limits: dict | None = None, sandbox_mode: str | None = None,
-          progress: bool = True) -> list[SubmissionResult]:
+def grade(
+    submissions: list[str | os.PathLike],
+    assignment: str,
+    out: str | os.PathLike,
+    workers: int | None = None,
+    cell_timeout: int | None = None,
+    total_timeout: int | None = None,
+    output_limit: int = 100_000,
+    fast: bool | None = None,
+    limits: dict | None = None,
+    sandbox_mode: str | None = None,
+    progress: bool = True,
+) -> list[SubmissionResult]:
     """Grade `submissions` against the bundle of `assignment` (see `assign.find_bundle`) into `out`.
 
     grades.csv, feedback/ and summary.json are rewritten (atomically) after every finished submission, so an
@@ -339,8 +396,13 @@ def grade(submissions: list[str | os.PathLike], assignment: str, out: str | os.P
     for name, value in (("cell timeout", cell_timeout), ("total timeout", total_timeout), ("workers", workers)):
         if value is not None and value < 1:
             raise markup.AssignmentError(f"the {name} must be at least 1, got {value}")
-    settings = GradeSettings(cell_timeout or bundle["cell_timeout"], total_timeout or bundle["total_timeout"],
-                             output_limit, fast, dict(limits or {}))
+    settings = GradeSettings(
+        cell_timeout or bundle["cell_timeout"],
+        total_timeout or bundle["total_timeout"],
+        output_limit,
+        fast,
+        dict(limits or {}),
+    )
     workers = workers or max(1, min(len(subs), os.cpu_count() or 1))
     mode, why = (sandbox_mode, "turned off by the caller") if sandbox_mode == "none" else sandbox.detect()
     out = Path(out)

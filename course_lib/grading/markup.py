@@ -18,6 +18,7 @@ Every graded, solution or locked cell has a ``grade_id`` (letters, digits, ``_``
 the notebook (nbgrader's cell metadata schema, version 3). This module parses and validates that
 markup and turns source cells into student and grading cells; it does not execute anything.
 """
+
 from __future__ import annotations
 
 import copy
@@ -88,8 +89,9 @@ def nbgrader_meta(cell) -> dict:
 
 def kind_of(cell) -> CellKind:
     meta = nbgrader_meta(cell)
-    return CellKind(bool(meta.get("solution")), bool(meta.get("grade")), bool(meta.get("locked")),
-                    bool(meta.get("task")))
+    return CellKind(
+        bool(meta.get("solution")), bool(meta.get("grade")), bool(meta.get("locked")), bool(meta.get("task"))
+    )
 
 
 def grade_id_of(cell) -> str | None:
@@ -122,11 +124,14 @@ def validate_metadata(cell, index: int = 0) -> None:
         raise AssignmentError(f"{where}: metadata 'nbgrader' must be a mapping")
     unknown = sorted(set(meta) - METADATA_KEYS)
     if unknown:
-        raise AssignmentError(f"{where}: unknown nbgrader metadata key(s) {', '.join(unknown)} "
-                              f"(schema v3 allows {', '.join(sorted(METADATA_KEYS))})")
+        raise AssignmentError(
+            f"{where}: unknown nbgrader metadata key(s) {', '.join(unknown)} "
+            f"(schema v3 allows {', '.join(sorted(METADATA_KEYS))})"
+        )
     if meta.get("schema_version") != SCHEMA_VERSION:
-        raise AssignmentError(f"{where}: nbgrader schema_version must be {SCHEMA_VERSION}, got "
-                              f"{meta.get('schema_version')!r}")
+        raise AssignmentError(
+            f"{where}: nbgrader schema_version must be {SCHEMA_VERSION}, got {meta.get('schema_version')!r}"
+        )
     for key in ("grade", "solution", "locked"):
         if not isinstance(meta.get(key), bool):
             raise AssignmentError(f"{where}: nbgrader metadata needs '{key}' as true/false, got {meta.get(key)!r}")
@@ -145,8 +150,9 @@ def validate_metadata(cell, index: int = 0) -> None:
         if cell.get("cell_type") != "markdown":
             raise AssignmentError(f"{where}: task cells must be markdown")
     elif cell.get("cell_type") == "markdown" and kind.grade != kind.solution:
-        raise AssignmentError(f"{where}: a markdown answer must be both a solution and a grade cell "
-                              "(a manually graded answer)")
+        raise AssignmentError(
+            f"{where}: a markdown answer must be both a solution and a grade cell (a manually graded answer)"
+        )
 
 
 def validate_notebook(nb) -> None:
@@ -155,11 +161,14 @@ def validate_notebook(nb) -> None:
     for i, cell in enumerate(nb.cells):
         validate_metadata(cell, i)
         if checker_cell(cell) and (kind_of(cell).name != "locked" or cell.get("cell_type") != "code"):
-            raise AssignmentError(f"{_where(cell, i)}: only read-only code cells (nbgrader locked: true, not graded) "
-                                  "can be checker cells")
+            raise AssignmentError(
+                f"{_where(cell, i)}: only read-only code cells (nbgrader locked: true, not graded) can be checker cells"
+            )
         if isinstance(cell.get("metadata", {}).get(OWN_KEY), dict) and "fresh_kernel" in cell.metadata[OWN_KEY]:
-            raise AssignmentError(f"{_where(cell, i)}: 'fresh_kernel' is gone: every check now runs outside the "
-                                  "student's kernel; mark shared setup cells {\"checker\": true} instead")
+            raise AssignmentError(
+                f"{_where(cell, i)}: 'fresh_kernel' is gone: every check now runs outside the "
+                'student\'s kernel; mark shared setup cells {"checker": true} instead'
+            )
         kind = kind_of(cell)
         if kind.name == "plain":
             continue
@@ -198,8 +207,10 @@ def strip_solutions(cell, index: int = 0) -> str:
     text, found = _replace_regions(source_of(cell), BEGIN_SOLUTION, END_SOLUTION, stub.split("\n"), where)
     kind = kind_of(cell)
     if found and not kind.solution:
-        raise AssignmentError(f"{where}: a '### {BEGIN_SOLUTION}' region in a cell not marked as a solution cell; "
-                              "mark it (nbgrader metadata solution: true) or remove the markers")
+        raise AssignmentError(
+            f"{where}: a '### {BEGIN_SOLUTION}' region in a cell not marked as a solution cell; "
+            "mark it (nbgrader metadata solution: true) or remove the markers"
+        )
     if kind.solution and not found:
         text = stub  # a solution cell without a region is the solution as a whole
     return text

@@ -9,6 +9,7 @@
   every failed check, hidden ones included, for the instructor), the sandbox that was used, with a
   loud warning when there was none, and the memory limits that held.
 """
+
 from __future__ import annotations
 
 import csv
@@ -65,7 +66,9 @@ def memory_line(limits, memory_cgroups: tuple) -> str:
     per_process = f"{limits.memory_gb:g} GB of address space per process"
     if hierarchy is None:
         return f"{per_process} only (no memory cgroup: {why})"
-    return f"{limits.ram_gb:g} GB for all of a submission's processes and its /tmp ({hierarchy.describe()}); {per_process}"
+    return (
+        f"{limits.ram_gb:g} GB for all of a submission's processes and its /tmp ({hierarchy.describe()}); {per_process}"
+    )
 
 
 def sandbox_header(mode: str, why: str, limits=None, memory_cgroups: tuple = (None, "not checked")) -> dict:
@@ -73,10 +76,13 @@ def sandbox_header(mode: str, why: str, limits=None, memory_cgroups: tuple = (No
 
     memory = memory_line(limits or Limits(), memory_cgroups)
     if mode == "none":
-        return {"sandbox": "none", "memory": memory,
-                "warning": f"WARNING: NO SANDBOX ({plain_line(why)}). Student code ran with the "
-                "grader's permissions: it could read and change your files. Install bubblewrap "
-                "(apt-get install bubblewrap) before grading submissions you do not trust."}
+        return {
+            "sandbox": "none",
+            "memory": memory,
+            "warning": f"WARNING: NO SANDBOX ({plain_line(why)}). Student code ran with the "
+            "grader's permissions: it could read and change your files. Install bubblewrap "
+            "(apt-get install bubblewrap) before grading submissions you do not trust.",
+        }
     what = {"bwrap-root": "bubblewrap, an unprivileged uid per worker", "bwrap-user": "bubblewrap, a user namespace"}
     return {"sandbox": what.get(mode, mode), "memory": memory, "warning": ""}
 
@@ -84,8 +90,11 @@ def sandbox_header(mode: str, why: str, limits=None, memory_cgroups: tuple = (No
 def feedback_markdown(res, bundle: dict) -> str:
     manual = [q for q in res.questions if q.kind != "test"]
     pending = sum(q.max_points for q in manual if q.points is None)
-    lines = [f"# {plain_line(bundle['name'])}: feedback for {plain_line(res.student)}", "",
-             f"**Automatically graded: {res.points:g} / {res.max_points:g} points.**"]
+    lines = [
+        f"# {plain_line(bundle['name'])}: feedback for {plain_line(res.student)}",
+        "",
+        f"**Automatically graded: {res.points:g} / {res.max_points:g} points.**",
+    ]
     if pending:
         lines.append(f"A further {pending:g} points are graded by hand.")
     lines.append("")
@@ -99,8 +108,10 @@ def feedback_markdown(res, bundle: dict) -> str:
         elif q.status == "manual":
             lines.append(f"- [ ] {gid}: ? / {q.max_points:g}, needs manual grading")
         else:
-            lines.append(f"- [ ] {gid}: {q.points or 0:g} / {q.max_points:g}, {plain_line(q.status)}: "
-                         f"{plain_line(q.message or 'no message')}")
+            lines.append(
+                f"- [ ] {gid}: {q.points or 0:g} / {q.max_points:g}, {plain_line(q.status)}: "
+                f"{plain_line(q.message or 'no message')}"
+            )
             lines += [f"    - {plain_line(d)}" for d in q.details.splitlines()[:10]]
     if res.executed:
         lines += ["", f"The notebook as it ran: {plain_line(res.student)}\\.ipynb in the grader's executed/ folder."]
@@ -109,13 +120,26 @@ def feedback_markdown(res, bundle: dict) -> str:
 
 def summary(results, bundle: dict, header: dict) -> dict:
     return {
-        "assignment": bundle["name"], "max_points": bundle["max_points"], "manual_points": bundle["manual_points"],
+        "assignment": bundle["name"],
+        "max_points": bundle["max_points"],
+        "manual_points": bundle["manual_points"],
         **header,
-        "students": {r.student: {
-            "status": r.status, "points": r.points, "max_points": r.max_points, "seconds": round(r.seconds, 2),
-            "events": r.events, "submission": r.path,
-            "failed": {q.question: q.instructor or q.message for q in r.questions
-                       if q.kind == "test" and q.status != "passed"}} for r in results},
+        "students": {
+            r.student: {
+                "status": r.status,
+                "points": r.points,
+                "max_points": r.max_points,
+                "seconds": round(r.seconds, 2),
+                "events": r.events,
+                "submission": r.path,
+                "failed": {
+                    q.question: q.instructor or q.message
+                    for q in r.questions
+                    if q.kind == "test" and q.status != "passed"
+                },
+            }
+            for r in results
+        },
     }
 
 

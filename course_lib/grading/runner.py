@@ -12,6 +12,7 @@ the events for the feedback; points come from the checker's verdicts on the `col
 When started as root (inside the sandbox's own mount and PID namespaces), it first prepares the private
 /tmp, then drops to the unprivileged uid/gid it is given, so that per-user limits (processes) apply.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,15 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     job = json.loads((io_dir / "in" / "job.json").read_text())
     nb = nbformat.read(io_dir / "in" / "notebook.ipynb", as_version=4)
     names = {int(k): v for k, v in job["names"].items()}
-    report = run_notebook_sync(nb, job["cwd"], job["cell_timeout"], job["total_timeout"], kernel_environment(),
-                               job["output_limit"], names, job.get("warmup", ""))
+    report = run_notebook_sync(
+        nb,
+        job["cwd"],
+        job["cell_timeout"],
+        job["total_timeout"],
+        kernel_environment(),
+        job["output_limit"],
+        names,
+        job.get("warmup", ""),
+    )
     from ..core.io import write_text_atomic
 
     write_text_atomic(io_dir / "out" / "executed.ipynb", nbformat.writes(nb))
-    cells = {str(i): {"status": c.status, "error": c.error, "seconds": round(c.seconds, 2),
-                      "dropped_chars": c.dropped_chars} for i, c in report.cells.items()}
-    write_text_atomic(io_dir / "out" / "report.json",
-                      json.dumps({"cells": cells, "events": report.events, "seconds": round(report.seconds, 2)}))
+    cells = {
+        str(i): {"status": c.status, "error": c.error, "seconds": round(c.seconds, 2), "dropped_chars": c.dropped_chars}
+        for i, c in report.cells.items()
+    }
+    write_text_atomic(
+        io_dir / "out" / "report.json",
+        json.dumps({"cells": cells, "events": report.events, "seconds": round(report.seconds, 2)}),
+    )
     return 0
 
 

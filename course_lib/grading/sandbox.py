@@ -22,6 +22,7 @@ Without bubblewrap (`mode == "none"`) the kernel runs as a plain subprocess in i
 same limits and private HOME/IPYTHONDIR/TMPDIR, but it can read and write everything the grader's user
 can: the grader then says so loudly in the summary.
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,11 +61,22 @@ def _python_paths() -> list[str]:
     return [p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths)]
 
 
-def bwrap_args(io_dir: Path, work_dir: Path, env: dict, limits: Limits, as_root: bool,
-               extra_read_only: tuple[str, ...] = ()) -> list[str]:
+def bwrap_args(
+    io_dir: Path, work_dir: Path, env: dict, limits: Limits, as_root: bool, extra_read_only: tuple[str, ...] = ()
+) -> list[str]:
     """The bwrap command line, up to (not including) the command to run."""
-    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "grading"]
+    args = [
+        "bwrap",
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "grading",
+    ]
     if not as_root:
         args.append("--unshare-user")
     args += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
@@ -85,8 +97,24 @@ def bwrap_args(io_dir: Path, work_dir: Path, env: dict, limits: Limits, as_root:
                 made.add(str(parent))
                 args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", path, path]
-    args += ["--perms", "0755", "--dir", IO_MOUNT, "--ro-bind", str(io_dir / "in"), f"{IO_MOUNT}/in", "--bind", str(io_dir / "out"), f"{IO_MOUNT}/out",
-             "--bind", str(work_dir), WORK_MOUNT, "--chdir", WORK_MOUNT, "--clearenv"]
+    args += [
+        "--perms",
+        "0755",
+        "--dir",
+        IO_MOUNT,
+        "--ro-bind",
+        str(io_dir / "in"),
+        f"{IO_MOUNT}/in",
+        "--bind",
+        str(io_dir / "out"),
+        f"{IO_MOUNT}/out",
+        "--bind",
+        str(work_dir),
+        WORK_MOUNT,
+        "--chdir",
+        WORK_MOUNT,
+        "--clearenv",
+    ]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
@@ -94,12 +122,21 @@ def bwrap_args(io_dir: Path, work_dir: Path, env: dict, limits: Limits, as_root:
 
 def sandbox_env(fast: bool | None, io_path: str, home: str, extra: dict | None = None) -> dict:
     """The kernel's whole environment (nothing of the grader's, e.g. no credentials in variables)."""
-    env = {"PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin", "HOME": f"{home}/home",
-           "TMPDIR": home, "IPYTHONDIR": f"{home}/ipython", "JUPYTER_RUNTIME_DIR": f"{home}/jupyter-runtime",
-           "JUPYTER_CONFIG_DIR": f"{home}/jupyter-config", "JUPYTER_DATA_DIR": f"{home}/jupyter-data",
-           "MPLCONFIGDIR": f"{home}/matplotlib", "COURSE_LIB_CACHE": f"{home}/course_lib-cache",
-           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-           "COURSE_LIB_GRADING_IO": io_path}
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": f"{home}/home",
+        "TMPDIR": home,
+        "IPYTHONDIR": f"{home}/ipython",
+        "JUPYTER_RUNTIME_DIR": f"{home}/jupyter-runtime",
+        "JUPYTER_CONFIG_DIR": f"{home}/jupyter-config",
+        "JUPYTER_DATA_DIR": f"{home}/jupyter-data",
+        "MPLCONFIGDIR": f"{home}/matplotlib",
+        "COURSE_LIB_CACHE": f"{home}/course_lib-cache",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "COURSE_LIB_GRADING_IO": io_path,
+    }
     if os.environ.get("COURSE_LIB_DATA"):
         env["COURSE_LIB_DATA"] = os.environ["COURSE_LIB_DATA"]
     if fast is not None:
@@ -113,7 +150,7 @@ def sandbox_env(fast: bool | None, io_path: str, home: str, extra: dict | None =
 def limit_command(limits: Limits, processes: bool) -> list[str]:
     """util-linux's prlimit in front of a command: its limits are set before it runs, and inherited by every
     process it starts (no Python code runs between fork and exec)."""
-    gb = 1024 ** 3
+    gb = 1024**3
     cmd = ["prlimit", f"--as={int(limits.memory_gb * gb)}", f"--fsize={int(limits.file_gb * gb)}", "--core=0"]
     if processes:
         cmd.append(f"--nproc={limits.processes}")
@@ -149,11 +186,17 @@ def detect() -> tuple[str, str]:
             (Path(tmp) / "io" / "in").mkdir(parents=True)
             (Path(tmp) / "io" / "out").mkdir()
             (Path(tmp) / "work").mkdir()
-            args = bwrap_args(Path(tmp) / "io", Path(tmp) / "work", {"PATH": "/usr/bin:/bin"}, Limits(),
-                              as_root=mode == "bwrap-root")
+            args = bwrap_args(
+                Path(tmp) / "io", Path(tmp) / "work", {"PATH": "/usr/bin:/bin"}, Limits(), as_root=mode == "bwrap-root"
+            )
             try:
-                done = subprocess.run(args + [sys.executable, "-c", "import course_lib"], capture_output=True,
-                                      text=True, timeout=60, check=False)
+                done = subprocess.run(
+                    args + [sys.executable, "-c", "import course_lib"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 continue

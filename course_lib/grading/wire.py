@@ -7,6 +7,7 @@ what the grader uses on files a submission's kernel wrote: it refuses links and 
 over a size limit, arrays that are not plain numbers (np.load with allow_pickle=False), and structures
 nested deeper than MAX_DEPTH, with a WireError saying which.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,10 @@ def encode(obj, arrays: dict | None = None, depth: int = 0):
                 raise WireError(f"a dict key of type {type(k).__name__} cannot be sent")
             pairs.append([k, encode(v, arrays, depth + 1)[0]])
         return {_DICT: pairs}, arrays
-    raise WireError(f"a {type(obj).__module__}.{type(obj).__qualname__} cannot be sent to the grader: return numbers, "
-                    "arrays or tensors (lists, tuples and dicts of them)")
+    raise WireError(
+        f"a {type(obj).__module__}.{type(obj).__qualname__} cannot be sent to the grader: return numbers, "
+        "arrays or tensors (lists, tuples and dicts of them)"
+    )
 
 
 def decode(tree, arrays, depth: int = 0):

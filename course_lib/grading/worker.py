@@ -17,6 +17,7 @@ outside. The worker
    notebook to return to the student: the student's cells with their outputs, each test cell as the
    student version with its verdict, no hidden test.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import cgroup, checker, markup, sandbox, wire
-from .sandbox import with_group_killed
 from .grade import (
     QuestionResult,
     SubmissionResult,
@@ -38,6 +38,7 @@ from .grade import (
     reconcile,
     unreadable,
 )
+from .sandbox import with_group_killed
 
 COLLECT = 'import course_lib.grading.collect as _course_lib_collect; _course_lib_collect.run("{}")'
 STARTUP_ALLOWANCE = 90  # seconds for the sandbox and the kernel to start, on top of the total limit
@@ -46,7 +47,7 @@ MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
 def _folder_size(path: Path, stop_at: int) -> int:
     total = 0
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         for name in files:
             try:
                 total += os.lstat(os.path.join(root, name)).st_blocks * 512
@@ -90,7 +91,9 @@ def _test_note(verdict, points: float) -> str:
         return ""
     if verdict.passed:
         return f"[course-lib grade] passed: {points:g} / {points:g} points\n"
-    lines = [f"[course-lib grade] failed: 0 / {points:g} points: {verdict.message}"] + [f"  - {d}" for d in verdict.details]
+    lines = [f"[course-lib grade] failed: 0 / {points:g} points: {verdict.message}"] + [
+        f"  - {d}" for d in verdict.details
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -113,8 +116,9 @@ def grade_one(job: dict) -> SubmissionResult:
         result.questions = unreadable(bundle, "nothing could be run")
         return result
     try:
-        nb = nbformat.reads(wire.read_regular_file(notebook, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace"),
-                            as_version=4)
+        nb = nbformat.reads(
+            wire.read_regular_file(notebook, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace"), as_version=4
+        )
         if not isinstance(nb.get("cells"), list):
             raise TypeError("it has no list of cells")
     except Exception as exc:  # noqa: BLE001 - any parse failure: not a notebook
@@ -138,11 +142,18 @@ def grade_one(job: dict) -> SubmissionResult:
             nb.cells[index[gid]] = new_code_cell("", metadata=nb.cells[index[gid]].metadata)
     prepared = nbformat.from_dict(json.loads(json.dumps(nb)))
     (io_dir / "in" / "notebook.ipynb").write_text(nbformat.writes(prepared))
-    (io_dir / "in" / "job.json").write_text(json.dumps({
-        "cwd": sandbox.WORK_MOUNT if job["mode"] != "none" else str(work),
-        "cell_timeout": job["cell_timeout"], "total_timeout": job["total_timeout"],
-        "output_limit": job["output_limit"], "names": {str(k): v for k, v in names.items()},
-        "warmup": warmup_imports(bundle)}))
+    (io_dir / "in" / "job.json").write_text(
+        json.dumps(
+            {
+                "cwd": sandbox.WORK_MOUNT if job["mode"] != "none" else str(work),
+                "cell_timeout": job["cell_timeout"],
+                "total_timeout": job["total_timeout"],
+                "output_limit": job["output_limit"],
+                "names": {str(k): v for k, v in names.items()},
+                "warmup": warmup_imports(bundle),
+            }
+        )
+    )
 
     report = run_sandboxed(job, io_dir, work, limits, result)
 
@@ -156,29 +167,48 @@ def grade_one(job: dict) -> SubmissionResult:
             continue
         if gid not in index:
             status = "not run" if kind == "test" else "no answer"
-            result.questions.append(QuestionResult(gid, kind, 0.0, pts, status,
-                                                   "the cell is missing" if kind == "test" else "the answer cell was deleted"))
+            result.questions.append(
+                QuestionResult(
+                    gid,
+                    kind,
+                    0.0,
+                    pts,
+                    status,
+                    "the cell is missing" if kind == "test" else "the answer cell was deleted",
+                )
+            )
             continue
         if kind == "task":
             result.questions.append(QuestionResult(gid, kind, None, pts, "manual", "graded by hand"))
             continue
         if kind == "manual":
             unchanged = markup.checksum(markup.source_of(nb.cells[index[gid]])) == spec["student_checksum"]
-            result.questions.append(QuestionResult(gid, kind, 0.0, pts, "no answer", "the answer was left as given")
-                                    if unchanged else QuestionResult(gid, kind, None, pts, "manual", "graded by hand"))
+            result.questions.append(
+                QuestionResult(gid, kind, 0.0, pts, "no answer", "the answer was left as given")
+                if unchanged
+                else QuestionResult(gid, kind, None, pts, "manual", "graded by hand")
+            )
             continue
         cell_plan = planned.cells[gid]
         if cell_plan.plan is None:
-            result.questions.append(QuestionResult(gid, kind, 0.0, pts, "not run",
-                                                   f"the grader could not prepare this check: {cell_plan.error}"))
+            result.questions.append(
+                QuestionResult(
+                    gid, kind, 0.0, pts, "not run", f"the grader could not prepare this check: {cell_plan.error}"
+                )
+            )
             continue
         try:
             outputs = wire.read(results_dir / gid)
         except wire.WireError as exc:
             ran = cells_report.get(str(index[gid]), {}) if isinstance(cells_report.get(str(index[gid])), dict) else {}
-            status = {"timeout": "timeout"}.get(ran.get("status"), "not run" if ran.get("status") in (None, "not run") else "failed")
-            why = str(ran.get("error") or "") or ("the notebook stopped before this check" if "No such file" in str(exc)
-                                                  or "cannot open" in str(exc) else str(exc))
+            status = {"timeout": "timeout"}.get(
+                ran.get("status"), "not run" if ran.get("status") in (None, "not run") else "failed"
+            )
+            why = str(ran.get("error") or "") or (
+                "the notebook stopped before this check"
+                if "No such file" in str(exc) or "cannot open" in str(exc)
+                else str(exc)
+            )
             result.questions.append(QuestionResult(gid, kind, 0.0, pts, status, why))
             continue
         verdict = checker.judge(cell_plan, outputs)
@@ -186,8 +216,11 @@ def grade_one(job: dict) -> SubmissionResult:
         if verdict.passed:
             result.questions.append(QuestionResult(gid, kind, pts, pts, "passed"))
         else:
-            result.questions.append(QuestionResult(gid, kind, 0.0, pts, "failed", verdict.message,
-                                                   "\n".join(verdict.details), verdict.instructor))
+            result.questions.append(
+                QuestionResult(
+                    gid, kind, 0.0, pts, "failed", verdict.message, "\n".join(verdict.details), verdict.instructor
+                )
+            )
     events = report.get("events", [])
     if isinstance(events, list):
         result.events += [str(e) for e in events[:50]]
@@ -202,8 +235,14 @@ def grade_one(job: dict) -> SubmissionResult:
         gid = markup.grade_id_of(cell)
         if gid in specs and specs[gid]["kind"] == "test":
             cell.source = specs[gid]["student_source"]
-            cell.outputs = [new_output("stream", name="stdout", text=_test_note(verdicts.get(gid), specs[gid]["points"])
-                                       or "[course-lib grade] not checked (see the feedback)\n")]
+            cell.outputs = [
+                new_output(
+                    "stream",
+                    name="stdout",
+                    text=_test_note(verdicts.get(gid), specs[gid]["points"])
+                    or "[course-lib grade] not checked (see the feedback)\n",
+                )
+            ]
         elif cell.cell_type == "code" and executed is not None:
             cell.outputs = executed[i]
     result.executed = nbformat.writes(prepared)
@@ -236,8 +275,11 @@ def _executed_outputs(path: Path, n_cells: int):
             return None
         outs = []
         for c in nb.cells:
-            kept = [o for o in c.get("outputs", []) if isinstance(o, dict) and o.get("output_type") in
-                    ("stream", "error", "display_data", "execute_result")]
+            kept = [
+                o
+                for o in c.get("outputs", [])
+                if isinstance(o, dict) and o.get("output_type") in ("stream", "error", "display_data", "execute_result")
+            ]
             outs.append(kept)
         return outs
     except Exception:  # noqa: BLE001 - missing or mangled: the notebook goes back without outputs
@@ -258,8 +300,12 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
     else:
         env = sandbox.sandbox_env(job["fast"], sandbox.IO_MOUNT, "/tmp/private", {"COURSE_LIB_GRADING_TOKEN": token})
         as_root = mode == "bwrap-root"
-        cmd = sandbox.bwrap_args(io_dir, work, env, limits, as_root) + [python, "-m", "course_lib.grading.runner",
-                                                                         sandbox.IO_MOUNT]
+        cmd = sandbox.bwrap_args(io_dir, work, env, limits, as_root) + [
+            python,
+            "-m",
+            "course_lib.grading.runner",
+            sandbox.IO_MOUNT,
+        ]
         if as_root:
             uid = sandbox.SLOT_UID_BASE + int(job["slot"])
             cmd += ["--uid", str(uid), "--gid", str(uid)]
@@ -270,31 +316,43 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
     memory = Path(job["cgroup"]) if job.get("cgroup") else None
     if memory is not None:
         try:
-            cgroup.create(cgroup.Hierarchy(job["cgroup_version"], memory.parent), memory, int(limits.ram_gb * 1024 ** 3))
+            cgroup.create(cgroup.Hierarchy(job["cgroup_version"], memory.parent), memory, int(limits.ram_gb * 1024**3))
             cmd = cgroup.command(memory, cmd)
         except OSError as exc:  # the grader's machine, not the submission: say so, and go on with RLIMIT_AS only
-            result.events.append(f"the grader could not create this submission's memory cgroup ({exc.strerror}); "
-                                 f"only the per-process memory limit applied")
+            result.events.append(
+                f"the grader could not create this submission's memory cgroup ({exc.strerror}); "
+                f"only the per-process memory limit applied"
+            )
             cgroup.remove(memory)
             memory = None
     started = time.monotonic()
     deadline = started + job["total_timeout"] + STARTUP_ALLOWANCE
     with open(Path(job["private"]) / "sandbox.log", "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env if mode == "none" else {"PATH": os.environ.get("PATH", "")},
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env if mode == "none" else {"PATH": os.environ.get("PATH", "")},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     folder_limit = int(limits.folder_gb * 1e9)
     next_size_check = started
     try:
         while proc.poll() is None:
             now = time.monotonic()
             if now > deadline:
-                result.events.append(f"the submission ran past its total time limit ({job['total_timeout']} s) "
-                                     "and was stopped")
+                result.events.append(
+                    f"the submission ran past its total time limit ({job['total_timeout']} s) and was stopped"
+                )
                 break
             if now >= next_size_check:
                 next_size_check = now + 2
                 if _folder_size(work, folder_limit) + _folder_size(io_dir / "out", folder_limit) > folder_limit:
-                    result.events.append(f"the submission wrote more than {limits.folder_gb:g} GB of files and was stopped")
+                    result.events.append(
+                        f"the submission wrote more than {limits.folder_gb:g} GB of files and was stopped"
+                    )
                     break
             time.sleep(0.2)
     finally:
@@ -304,8 +362,10 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
         if memory is not None:
             stopped = cgroup.oom_kills(memory)
             if stopped:
-                result.events.append(f"the submission's processes together went over its memory limit "
-                                     f"({limits.ram_gb:g} GB): the out-of-memory killer stopped {stopped} of them")
+                result.events.append(
+                    f"the submission's processes together went over its memory limit "
+                    f"({limits.ram_gb:g} GB): the out-of-memory killer stopped {stopped} of them"
+                )
             cgroup.remove(memory)  # and every process still in it
     try:
         report = json.loads(wire.read_regular_file(io_dir / "out" / "report.json", 5_000_000))
@@ -324,8 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         res = grade_one(job)
     except Exception as exc:  # noqa: BLE001 - report instead of dying: the grader writes the reason
         bundle = json.loads(Path(job["bundle"]).read_text(encoding="utf-8"))
-        res = SubmissionResult(job["student"], job["submission"],
-                               events=[f"the grader could not finish this submission: {type(exc).__name__}: {exc}"])
+        res = SubmissionResult(
+            job["student"],
+            job["submission"],
+            events=[f"the grader could not finish this submission: {type(exc).__name__}: {exc}"],
+        )
         res.questions = unreadable(bundle, "grading stopped early")
     res.seconds = time.monotonic() - started
     from ..core.io import write_json_atomic

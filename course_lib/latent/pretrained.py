@@ -21,6 +21,7 @@ the student's CelebA generator when that run exists, else the shipped face gener
 classifier shipped in `course_lib.metrics` (offline): how many samples it recognises, and
 classifier-feature FID / precision / recall against MNIST's test digits.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,7 +38,7 @@ from course_lib.core.runtime import ASSETS_DIR as ASSETS
 from course_lib.core.runtime import REPO_ROOT
 
 CELEBA_RUN_ENV = "COURSE_LIB_CELEBA_RUN"
-CELEBA_RUN_NAME = "celeba64"   # runs/celeba64: where notebook 09 and `course-lib train` (configs' comments) put the run
+CELEBA_RUN_NAME = "celeba64"  # runs/celeba64: where notebook 09 and `course-lib train` (configs' comments) put the run
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,20 @@ class PretrainedGenerator:
 
 PRETRAINED = {
     "mnist-dcgan": PretrainedGenerator(
-        "mnist-dcgan", ASSETS / "mnist_dcgan.pt",
+        "mnist-dcgan",
+        ASSETS / "mnist_dcgan.pt",
         "DCGAN-28, width 32, 100-d latent, trained on the 60,000 MNIST training digits (see course_lib/assets/README.md)",
         "feef8d4f78667866e54f30aa3a5ee6887c3dffb5d6875f9112a6bfb8445d1374",
-        "scripts/train_pretrained_mnist_dcgan.py"),
+        "scripts/train_pretrained_mnist_dcgan.py",
+    ),
     "celeba-dcgan": PretrainedGenerator(
-        "celeba-dcgan", ASSETS / "celeba_dcgan.pt",
+        "celeba-dcgan",
+        ASSETS / "celeba_dcgan.pt",
         "DCGAN-64, width 32, 100-d latent, trained on a CPU on 20,000 CelebA faces, with attribute directions "
         "(see course_lib/assets/README.md and docs/results/celeba_dcgan/report.md)",
         "1754d3eb1c4a11b6c7cbbaf11b9649d53cde7367cf3191f4de9678da36b0a693",
-        "scripts/train_pretrained_celeba_dcgan.py"),
+        "scripts/train_pretrained_celeba_dcgan.py",
+    ),
 }
 
 _verified: dict[tuple, bool] = {}  # (path, size, mtime_ns) of files whose sha256 matched, so a file is hashed once
@@ -81,16 +86,20 @@ def pretrained_path(name: str) -> Path:
     entry = PRETRAINED[name]
     path = entry.path
     if not path.is_file():
-        raise CheckpointError(f"the pretrained generator {name!r} is missing from the installation ({path}); "
-                              f"reinstall course_lib or recreate it with {entry.script}")
+        raise CheckpointError(
+            f"the pretrained generator {name!r} is missing from the installation ({path}); "
+            f"reinstall course_lib or recreate it with {entry.script}"
+        )
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _verified:
         actual = file_sha256(path)
         if actual != entry.sha256:
-            raise CheckpointError(f"the pretrained generator {name!r} is damaged: {path} has sha256 {actual[:16]}..., "
-                                  f"expected {entry.sha256[:16]}... (truncated or modified); reinstall course_lib "
-                                  f"or recreate it with {entry.script}")
+            raise CheckpointError(
+                f"the pretrained generator {name!r} is damaged: {path} has sha256 {actual[:16]}..., "
+                f"expected {entry.sha256[:16]}... (truncated or modified); reinstall course_lib "
+                f"or recreate it with {entry.script}"
+            )
         _verified[key] = True
     return path
 
@@ -107,8 +116,12 @@ def pretrained_info(name: str = "mnist-dcgan") -> dict:
     from course_lib.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(pretrained_path(name))
-    return {"config": ckpt["config"], "data_source": ckpt.get("data_source"), "step": ckpt["step"],
-            **ckpt.get("pretrained", {})}
+    return {
+        "config": ckpt["config"],
+        "data_source": ckpt.get("data_source"),
+        "step": ckpt["step"],
+        **ckpt.get("pretrained", {}),
+    }
 
 
 def pretrained_directions(name: str = "celeba-dcgan") -> dict[str, torch.Tensor]:
@@ -145,8 +158,10 @@ def check_face_generator(generator: nn.Module, image_size: int | None = None, wh
     channels, size = getattr(generator, "channels", None), getattr(generator, "image_size", None)
     if channels != 3 or (image_size is not None and size != image_size):
         wanted = f"3x{image_size}x{image_size}" if image_size is not None else "RGB (3-channel)"
-        raise CheckpointError(f"{where} draws {channels}x{size}x{size} images, but the face tools need {wanted} "
-                              "ones: train it with configs/celeba64_cpu.yaml or configs/celeba64_dcgan.yaml")
+        raise CheckpointError(
+            f"{where} draws {channels}x{size}x{size} images, but the face tools need {wanted} "
+            "ones: train it with configs/celeba64_cpu.yaml or configs/celeba64_dcgan.yaml"
+        )
 
 
 def notebook_generator(device="cpu", run_dir=None, image_size: int | None = None) -> tuple[nn.Module, str]:
@@ -156,8 +171,10 @@ def notebook_generator(device="cpu", run_dir=None, image_size: int | None = None
 
     path = find_celeba_checkpoint(run_dir)
     if path is None:
-        print(f"no CelebA run from notebook 09 at {Path(run_dir or celeba_run_dir())}: "
-              "using the shipped face generator celeba-dcgan")
+        print(
+            f"no CelebA run from notebook 09 at {Path(run_dir or celeba_run_dir())}: "
+            "using the shipped face generator celeba-dcgan"
+        )
     else:
         try:
             generator = load_generator(path, device=device)
@@ -258,8 +275,14 @@ def generate_uint8(generator: nn.Module, z: torch.Tensor, batch_size: int = 500)
         generator.train(was_training)
 
 
-def evaluate_latents(generator: nn.Module, z: torch.Tensor, reference="mnist:test", data_root=None,
-                     reference_features=None, progress: bool = False) -> dict:
+def evaluate_latents(
+    generator: nn.Module,
+    z: torch.Tensor,
+    reference="mnist:test",
+    data_root=None,
+    reference_features=None,
+    progress: bool = False,
+) -> dict:
     """How good a digit generator's images G(z) are, measured with the shipped MNIST classifier (offline).
 
     recognised_0.5 / recognised_0.9: fraction classified with max probability >= 0.5 / 0.9;
@@ -272,8 +295,11 @@ def evaluate_latents(generator: nn.Module, z: torch.Tensor, reference="mnist:tes
 
     images = generate_uint8(generator, z)
     labels, confidence = classify_digits(images)
-    real = reference_features if reference_features is not None else metrics.extract_features(
-        reference, "mnist", data_root=data_root, progress=progress, device="cpu")
+    real = (
+        reference_features
+        if reference_features is not None
+        else metrics.extract_features(reference, "mnist", data_root=data_root, progress=progress, device="cpu")
+    )
     fake = metrics.extract_features(images, "mnist", progress=progress, device="cpu")
     pr = metrics.precision_recall(fake, real, extractor="mnist")
     return {
@@ -289,8 +315,9 @@ def evaluate_latents(generator: nn.Module, z: torch.Tensor, reference="mnist:tes
     }
 
 
-def evaluate_generator(generator: nn.Module, n_samples: int = 10_000, seed: int = 0, tau: float | None = None,
-                       **kwargs) -> dict:
+def evaluate_generator(
+    generator: nn.Module, n_samples: int = 10_000, seed: int = 0, tau: float | None = None, **kwargs
+) -> dict:
     """`evaluate_latents` for n_samples z ~ N(0, I), or its truncation to |z_i| <= tau (BigGAN's
     resampling), drawn from a private seeded stream. kwargs: reference, data_root, reference_features."""
     from course_lib.latent import sample_latents

@@ -27,6 +27,7 @@ Latent arithmetic (Radford et al. 2015): the mean latent of samples with an attr
 latent of those without gives a direction; adding it to z adds the attribute. Inversion (Zhu et al.
 2016; Creswell & Bharath 2018) finds the z whose image is closest to a given image by gradient descent.
 """
+
 from __future__ import annotations
 
 import math
@@ -95,8 +96,9 @@ def _ndtr(x: torch.Tensor) -> torch.Tensor:
     return torch.special.ndtr(x)
 
 
-def truncated_normal(n: int, d: int, tau: float, seed: int = 0, method: str = "resample",
-                     max_rounds: int = 64) -> torch.Tensor:
+def truncated_normal(
+    n: int, d: int, tau: float, seed: int = 0, method: str = "resample", max_rounds: int = 64
+) -> torch.Tensor:
     """(n, d) draws of N(0, 1) truncated to [-tau, tau] in every component, from a private seeded stream.
 
     method="resample" is BigGAN's: redraw the components beyond tau. When tau is tiny almost every draw is
@@ -153,8 +155,9 @@ def truncate_psi(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) 
     return mean + psi * (z - mean)
 
 
-def sample_latents(n: int, d: int, tau: float | None = None, psi: float | None = None, seed: int = 0,
-                   method: str = "resample") -> torch.Tensor:
+def sample_latents(
+    n: int, d: int, tau: float | None = None, psi: float | None = None, seed: int = 0, method: str = "resample"
+) -> torch.Tensor:
     """(n, d) latents from a private seeded stream: N(0, I), truncated at tau, and/or scaled by psi."""
     if n < 1:
         raise ConfigError(f"number of latents must be at least 1, got {n}")
@@ -195,8 +198,10 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t, eps: float = 1e-6) -> torch.Ten
     u0, u1 = z0 / n0, z1 / n1
     cos = (u0 * u1).sum().clamp(-1, 1)
     if cos < -1 + eps:
-        raise ConfigError("slerp between opposite latents is undefined (every great circle joins them); "
-                          "perturb one endpoint or use lerp")
+        raise ConfigError(
+            "slerp between opposite latents is undefined (every great circle joins them); "
+            "perturb one endpoint or use lerp"
+        )
     omega = torch.arccos(cos)
     if omega < 1e-4:
         direction = (1 - t) * u0 + t * u1
@@ -269,7 +274,9 @@ def read_celeba_attributes(path: str | Path) -> tuple[list[str], dict[str, torch
         if not parts:
             continue
         if len(parts) != len(names) + 1:
-            raise DataError(f"{path}, line {number}: expected a file name and {len(names)} values, got {len(parts) - 1}")
+            raise DataError(
+                f"{path}, line {number}: expected a file name and {len(names)} values, got {len(parts) - 1}"
+            )
         table[parts[0]] = torch.tensor([int(v) for v in parts[1:]], dtype=torch.int8)
     return names, table
 
@@ -279,10 +286,10 @@ def read_celeba_attributes(path: str | Path) -> tuple[list[str], dict[str, torch
 class Inversion:
     """Result of `invert`: the latents found, their images and per-image reconstruction errors."""
 
-    z: torch.Tensor              # (N, d)
+    z: torch.Tensor  # (N, d)
     reconstruction: torch.Tensor  # (N, C, H, W) in [-1, 1]
-    mse: torch.Tensor            # (N,) mean squared error in [-1, 1] pixel units
-    history: list[float]         # mean loss of the best restart per step
+    mse: torch.Tensor  # (N,) mean squared error in [-1, 1] pixel units
+    history: list[float]  # mean loss of the best restart per step
 
     @property
     def psnr(self) -> torch.Tensor:
@@ -290,8 +297,16 @@ class Inversion:
         return 10 * torch.log10(4 / self.mse.clamp_min(1e-12))
 
 
-def invert(generator: nn.Module, target: torch.Tensor, steps: int = 300, lr: float = 0.05, restarts: int = 4,
-           seed: int = 0, norm_weight: float = 1e-3, progress: bool = False) -> Inversion:
+def invert(
+    generator: nn.Module,
+    target: torch.Tensor,
+    steps: int = 300,
+    lr: float = 0.05,
+    restarts: int = 4,
+    seed: int = 0,
+    norm_weight: float = 1e-3,
+    progress: bool = False,
+) -> Inversion:
     """Find z with G(z) close to `target` (N, C, H, W in [-1, 1], or uint8) by Adam on the pixel MSE.
 
     loss(z) = mean (G(z) - x)^2 + norm_weight (||z||^2 / d - 1)^2

@@ -12,6 +12,7 @@ dragged) and renders are cached, so moving back to a value already seen costs no
 Each control has a status line that reads "computing ..." while a render runs. The kernel handles a slider's
 message only between cells, so while another cell runs nothing redraws; the idle status line says so.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,9 +24,9 @@ import torch
 from torch import nn
 
 from course_lib.core.errors import ConfigError
+from course_lib.core.plots import image_grid
 from course_lib.latent import apply_direction, lerp, slerp, truncate_psi, truncated_from_uniform
 from course_lib.latent.pretrained import generate_uint8
-from course_lib.core.plots import image_grid
 
 CACHE_SIZE = 256
 IDLE_STATUS = "release the slider to redraw (waits while another cell runs)"
@@ -59,15 +60,17 @@ def interpolation_point(z0: torch.Tensor, z1: torch.Tensor, t: float, method: st
     return (lerp if method == "lerp" else slerp)(z0, z1, float(t))
 
 
-def render_interpolation(generator: nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: float,
-                         method: str = "slerp") -> np.ndarray:
+def render_interpolation(
+    generator: nn.Module, z0: torch.Tensor, z1: torch.Tensor, t: float, method: str = "slerp"
+) -> np.ndarray:
     """Row of three images: G(z0), G(z(t)), G(z1), the middle one at position t of the path."""
     z = torch.cat([z0.reshape(1, -1), interpolation_point(z0, z1, t, method), z1.reshape(1, -1)])
     return render_latents(generator, z, nrow=3)
 
 
-def render_arithmetic(generator: nn.Module, z: torch.Tensor, direction: torch.Tensor, alpha: float,
-                      nrow: int | None = None) -> np.ndarray:
+def render_arithmetic(
+    generator: nn.Module, z: torch.Tensor, direction: torch.Tensor, alpha: float, nrow: int | None = None
+) -> np.ndarray:
     """Grid of G(z + alpha * direction) for fixed latents z."""
     return render_latents(generator, apply_direction(z, direction, alpha), nrow)
 
@@ -128,8 +131,9 @@ class TruncationView:
 class InterpolationView:
     """The path between two latents (given, or drawn from `seed`); `new_endpoints()` draws another pair."""
 
-    def __init__(self, generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None,
-                 seed: int = 0):
+    def __init__(
+        self, generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None, seed: int = 0
+    ):
         self.generator, self.cache = generator, RenderCache()
         self.rng = torch.Generator().manual_seed(seed)
         d = _latent_dim(generator)
@@ -145,8 +149,9 @@ class InterpolationView:
         return float(interpolation_point(self.z0, self.z1, t, method).norm())
 
     def render(self, t: float, method: str = "slerp") -> np.ndarray:
-        return self.cache.get((float(t), method),
-                              lambda: render_interpolation(self.generator, self.z0, self.z1, t, method))
+        return self.cache.get(
+            (float(t), method), lambda: render_interpolation(self.generator, self.z0, self.z1, t, method)
+        )
 
 
 class ArithmeticView:
@@ -160,8 +165,9 @@ class ArithmeticView:
     def render(self, name: str, alpha: float) -> np.ndarray:
         if name not in self.directions:
             raise ConfigError(f"unknown direction {name!r}; known: {', '.join(self.directions)}")
-        return self.cache.get((name, float(alpha)),
-                              lambda: render_arithmetic(self.generator, self.z, self.directions[name], alpha))
+        return self.cache.get(
+            (name, float(alpha)), lambda: render_arithmetic(self.generator, self.z, self.directions[name], alpha)
+        )
 
 
 # ---------------------------------------------------------------------------------------- widgets
@@ -201,7 +207,9 @@ def _redraw(status, what: str, draw) -> None:
         status.value = IDLE_STATUS
 
 
-def truncation_widget(generator: nn.Module, n: int = 16, seed: int = 0, mode: str = "tau", zoom: int = 3) -> LatentControl:
+def truncation_widget(
+    generator: nn.Module, n: int = 16, seed: int = 0, mode: str = "tau", zoom: int = 3
+) -> LatentControl:
     """A slider over tau (0.05..3, resampling form) or psi (0..1, scaling form) above a fixed grid of n samples."""
     import ipywidgets as w
 
@@ -215,15 +223,18 @@ def truncation_widget(generator: nn.Module, n: int = 16, seed: int = 0, mode: st
     def update(change):
         def draw():
             image.value = to_png(view.render(change["new"]))
+
         _redraw(status, f"{mode} = {change['new']:.2f}", draw)
 
     slider.observe(update, names="value")
-    return LatentControl(view, w.VBox([w.HBox([slider, status]), image]),
-                         {"slider": slider, "image": image, "status": status})
+    return LatentControl(
+        view, w.VBox([w.HBox([slider, status]), image]), {"slider": slider, "image": image, "status": status}
+    )
 
 
-def interpolation_widget(generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None,
-                         seed: int = 0, zoom: int = 3) -> LatentControl:
+def interpolation_widget(
+    generator: nn.Module, z0: torch.Tensor | None = None, z1: torch.Tensor | None = None, seed: int = 0, zoom: int = 3
+) -> LatentControl:
     """Slider t in [0, 1] along the path z0 -> z1, a lerp/slerp toggle, and a button for new random endpoints."""
     import ipywidgets as w
 
@@ -237,8 +248,10 @@ def interpolation_widget(generator: nn.Module, z0: torch.Tensor | None = None, z
 
     def draw():
         image.value = to_png(view.render(slider.value, method.value))
-        label.value = (f"||z(t)|| = {view.norm(slider.value, method.value):.2f}   "
-                       f"(||z0|| = {float(view.z0.norm()):.2f}, ||z1|| = {float(view.z1.norm()):.2f})")
+        label.value = (
+            f"||z(t)|| = {view.norm(slider.value, method.value):.2f}   "
+            f"(||z0|| = {float(view.z0.norm()):.2f}, ||z1|| = {float(view.z1.norm()):.2f})"
+        )
 
     def update(_=None):
         _redraw(status, f"t = {slider.value:.2f} ({method.value})", draw)
@@ -247,34 +260,43 @@ def interpolation_widget(generator: nn.Module, z0: torch.Tensor | None = None, z
         def draw_new():
             view.new_endpoints()
             draw()
+
         _redraw(status, "new endpoints", draw_new)
 
     slider.observe(update, names="value")
     method.observe(update, names="value")
     button.on_click(new_pair)
     draw()
-    return LatentControl(view, w.VBox([w.HBox([slider, method]), w.HBox([button, status]), image, label]),
-                         {"slider": slider, "method": method, "button": button, "image": image, "label": label,
-                          "status": status})
+    return LatentControl(
+        view,
+        w.VBox([w.HBox([slider, method]), w.HBox([button, status]), image, label]),
+        {"slider": slider, "method": method, "button": button, "image": image, "label": label, "status": status},
+    )
 
 
-def arithmetic_widget(generator: nn.Module, z: torch.Tensor, directions: dict[str, torch.Tensor],
-                      zoom: int = 3, max_alpha: float = 3.0) -> LatentControl:
+def arithmetic_widget(
+    generator: nn.Module, z: torch.Tensor, directions: dict[str, torch.Tensor], zoom: int = 3, max_alpha: float = 3.0
+) -> LatentControl:
     """A direction menu and a strength slider alpha in [-max_alpha, max_alpha] over the grid G(z + alpha d)."""
     import ipywidgets as w
 
     view = ArithmeticView(generator, z, directions)
     menu = w.Dropdown(options=list(view.directions), description="direction")
-    slider = w.FloatSlider(value=0.0, min=-max_alpha, max=max_alpha, step=0.1, description="alpha",
-                           continuous_update=False)
+    slider = w.FloatSlider(
+        value=0.0, min=-max_alpha, max=max_alpha, step=0.1, description="alpha", continuous_update=False
+    )
     image, status = _image_widget(view.render(menu.value, slider.value), zoom), _status_widget()
 
     def update(_=None):
         def draw():
             image.value = to_png(view.render(menu.value, slider.value))
+
         _redraw(status, f"alpha = {slider.value:+.1f} along {menu.value!r}", draw)
 
     menu.observe(update, names="value")
     slider.observe(update, names="value")
-    return LatentControl(view, w.VBox([w.HBox([menu, slider]), status, image]),
-                         {"menu": menu, "slider": slider, "image": image, "status": status})
+    return LatentControl(
+        view,
+        w.VBox([w.HBox([menu, slider]), status, image]),
+        {"menu": menu, "slider": slider, "image": image, "status": status},
+    )

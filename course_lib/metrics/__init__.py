@@ -34,11 +34,22 @@ Example::
     feats = metrics.extract_features(images_uint8, "mnist")
     print(metrics.inception_score(feats), metrics.kid(feats, metrics.extract_features(real, "mnist")))
 """
+
 from .diversity import mean_pairwise_distance, pairwise_diversity
 from .errors import HeadMissing, MetricInputError, WeightsNotFound
 from .evaluator import GeneratorEvaluator
-from .features import (EXTRACTORS, FeatureExtractor, FeatureSet, InceptionExtractor, MNISTExtractor, PixelExtractor,
-                       extract_features, get_extractor, register_extractor, resolve_extractor)
+from .features import (
+    EXTRACTORS,
+    FeatureExtractor,
+    FeatureSet,
+    InceptionExtractor,
+    MNISTExtractor,
+    PixelExtractor,
+    extract_features,
+    get_extractor,
+    register_extractor,
+    resolve_extractor,
+)
 from .fid import fid, frechet_distance, statistics_of, trace_sqrt_product, trace_sqrt_product_scipy
 from .gan_train_test import GanTrainTest, gan_train_test
 from .image_quality import psnr, sharpness, ssim
@@ -51,8 +62,14 @@ from .mnist_classifier import MNISTClassifier, load_mnist_classifier
 from .ppl import PathLength, perceptual_path_length
 from .precision_recall import PrecisionRecall, precision_recall, precision_recall_from_features
 from .results import MetricResult
-from .scores import (am_score, am_score_from_probabilities, mode_score, mode_score_from_probabilities,
-                     modified_inception_score, modified_inception_score_from_probabilities)
+from .scores import (
+    am_score,
+    am_score_from_probabilities,
+    mode_score,
+    mode_score_from_probabilities,
+    modified_inception_score,
+    modified_inception_score_from_probabilities,
+)
 from .stats_cache import Statistics, gaussian_statistics
 from .table import METRICS, Metric
 from .two_sample import OneNNResult, one_nn_accuracy, one_nn_from_features
@@ -61,17 +78,65 @@ from .two_sample import OneNNResult, one_nn_accuracy, one_nn_from_features
 images = as_image_source
 
 __all__ = [
-    "EXTRACTORS", "FIDInceptionV3", "FeatureExtractor", "FeatureSet", "GanTrainTest", "GeneratorEvaluator",
-    "HeadMissing", "ImageSource", "InceptionExtractor", "METRICS", "MNISTClassifier", "MNISTExtractor", "Metric",
-    "MetricInputError", "MetricResult", "OneNNResult", "PathLength", "PixelExtractor", "PrecisionRecall", "Statistics", "WeightsNotFound", "am_score", "am_score_from_probabilities", "as_image_source",
-    "empirical_lipschitz", "extract_features", "fid", "find_inception_weights", "frechet_distance", "gan_train_test",
+    "EXTRACTORS",
+    "FIDInceptionV3",
+    "FeatureExtractor",
+    "FeatureSet",
+    "GanTrainTest",
+    "GeneratorEvaluator",
+    "HeadMissing",
+    "ImageSource",
+    "InceptionExtractor",
+    "METRICS",
+    "MNISTClassifier",
+    "MNISTExtractor",
+    "Metric",
+    "MetricInputError",
+    "MetricResult",
+    "OneNNResult",
+    "PathLength",
+    "PixelExtractor",
+    "PrecisionRecall",
+    "Statistics",
+    "WeightsNotFound",
+    "am_score",
+    "am_score_from_probabilities",
+    "as_image_source",
+    "empirical_lipschitz",
+    "extract_features",
+    "fid",
+    "find_inception_weights",
+    "frechet_distance",
+    "gan_train_test",
     "gaussian_statistics",
-    "get_extractor", "images", "inception_score", "inception_score_from_logits", "inception_score_from_probabilities",
-    "kid", "kid_from_features", "lipschitz_ratios", "load_mnist_classifier", "mean_pairwise_distance", "mmd2_unbiased",
+    "get_extractor",
+    "images",
+    "inception_score",
+    "inception_score_from_logits",
+    "inception_score_from_probabilities",
+    "kid",
+    "kid_from_features",
+    "lipschitz_ratios",
+    "load_mnist_classifier",
+    "mean_pairwise_distance",
+    "mmd2_unbiased",
     "mode_score",
-    "mode_score_from_probabilities", "modified_inception_score", "modified_inception_score_from_probabilities",
-    "one_nn_accuracy", "one_nn_from_features", "pairwise_diversity", "perceptual_path_length", "precision_recall",
-    "precision_recall_from_features", "psnr", "random_inception_weights", "register_extractor", "resolve_extractor",
-    "sharpness", "ssim", "statistics_of",
-    "trace_sqrt_product", "trace_sqrt_product_scipy",
+    "mode_score_from_probabilities",
+    "modified_inception_score",
+    "modified_inception_score_from_probabilities",
+    "one_nn_accuracy",
+    "one_nn_from_features",
+    "pairwise_diversity",
+    "perceptual_path_length",
+    "precision_recall",
+    "precision_recall_from_features",
+    "psnr",
+    "random_inception_weights",
+    "register_extractor",
+    "resolve_extractor",
+    "sharpness",
+    "ssim",
+    "statistics_of",
+    "trace_sqrt_product",
+    "trace_sqrt_product_scipy",
 ]

@@ -18,6 +18,7 @@ This module measures that, with the shipped MNIST classifier as the judge:
 `infogan_code_accuracy` (InfoGAN: how well does the categorical code predict the digit, under the
 best one-to-one matching of codes to digits; chance is about 0.1 to 0.2).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,8 +61,9 @@ def class_accuracy(generator: torch.nn.Module, n_per_class: int = 100, seed: int
 
 
 @torch.no_grad()
-def infogan_samples(generator: torch.nn.Module, categories, continuous=None, seed: int = 0,
-                    noise: torch.Tensor | None = None) -> torch.Tensor:
+def infogan_samples(
+    generator: torch.nn.Module, categories, continuous=None, seed: int = 0, noise: torch.Tensor | None = None
+) -> torch.Tensor:
     """Samples of an InfoGANGenerator with chosen categorical codes (and continuous codes in (-1, 1);
     default: drawn uniformly). `noise` (N, noise_dim) fixes the incompressible noise."""
     if not hasattr(generator, "codes_to_latent"):
@@ -83,8 +85,9 @@ def infogan_samples(generator: torch.nn.Module, categories, continuous=None, see
         generator.train(was_training)
 
 
-def infogan_code_confusion(generator: torch.nn.Module, n_per_code: int = 100, seed: int = 0,
-                           classifier=None) -> np.ndarray:
+def infogan_code_confusion(
+    generator: torch.nn.Module, n_per_code: int = 100, seed: int = 0, classifier=None
+) -> np.ndarray:
     """counts[c, d]: samples with categorical code c that the classifier reads as digit d."""
     codes = torch.arange(generator.info_cat).repeat_interleave(n_per_code)
     predicted = _classify(infogan_samples(generator, codes, seed=seed), classifier)
@@ -93,8 +96,9 @@ def infogan_code_confusion(generator: torch.nn.Module, n_per_code: int = 100, se
     return counts
 
 
-def infogan_code_accuracy(generator: torch.nn.Module, n_per_code: int = 100, seed: int = 0,
-                          classifier=None) -> tuple[float, dict[int, int]]:
+def infogan_code_accuracy(
+    generator: torch.nn.Module, n_per_code: int = 100, seed: int = 0, classifier=None
+) -> tuple[float, dict[int, int]]:
     """(accuracy, code -> digit) under the best one-to-one matching of codes to digits (Hungarian
     algorithm on the confusion counts). 1.0: each code value makes exactly one digit."""
     from scipy.optimize import linear_sum_assignment

@@ -7,6 +7,7 @@ scale, so with a reference set (real images) it is reported relative to the refe
 diversity: about 1 means "as varied as the data", well below 1 means collapse. For large sets a
 fixed number of random pairs (seeded) estimates the mean.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,14 +39,37 @@ def mean_pairwise_distance(features, max_pairs: int | None = 200_000, seed: int 
     return total / len(rows)
 
 
-def pairwise_diversity(generated: Any, reference: Any = None, *, extractor="inception", max_pairs: int | None = 200_000,
-                       seed: int = 0, batch_size: int | None = None, device="auto", progress: bool = True, value_range=None,
-                       n_samples: int | None = None, weights=None, preprocessing: str = "pytorch-fid", data_root=None,
-                       image_size=None, limit=None) -> MetricResult:
+def pairwise_diversity(
+    generated: Any,
+    reference: Any = None,
+    *,
+    extractor="inception",
+    max_pairs: int | None = 200_000,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size=None,
+    limit=None,
+) -> MetricResult:
     """Mean pairwise feature distance of generated samples; divided by the reference's when one is given."""
     ext = extractor_for(extractor, (generated, reference), device, weights, preprocessing)
-    kwargs = dict(want_logits=False, batch_size=batch_size, progress=progress, value_range=value_range,
-                  n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit)
+    kwargs = dict(
+        want_logits=False,
+        batch_size=batch_size,
+        progress=progress,
+        value_range=value_range,
+        n_samples=n_samples,
+        seed=seed,
+        data_root=data_root,
+        image_size=image_size,
+        limit=limit,
+    )
     fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)
     value = mean_pairwise_distance(fg.features, max_pairs, seed)
     details = {"generated": value}
@@ -55,7 +79,9 @@ def pairwise_diversity(generated: Any, reference: Any = None, *, extractor="ince
         same_extractor(fg, fr)
         ref_value = mean_pairwise_distance(fr.features, max_pairs, seed)
         if ref_value == 0:
-            raise MetricInputError("the reference images are all identical: their diversity is 0, nothing to normalise by")
+            raise MetricInputError(
+                "the reference images are all identical: their diversity is 0, nothing to normalise by"
+            )
         details["reference"] = ref_value
         value, n = value / ref_value, (len(fg), len(fr))
     name = "relative diversity" if reference is not None else "diversity"

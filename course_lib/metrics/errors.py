@@ -1,4 +1,5 @@
 """Errors raised by course_lib.metrics: each says what went wrong and what to do about it."""
+
 from course_lib.core.errors import CourseLibError, DataError
 
 

@@ -23,6 +23,7 @@ one meaning wherever it is reported:
   set with NaN or infinite values scores NaN on every metric instead of raising: a diverging run
   gets a bad score, not a crashed evaluation.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,7 +43,12 @@ from .stats_cache import Statistics, gaussian_statistics
 from .table import METRICS
 
 SPREADS = {"is_std": "is"}  # keys that come with a metric: its spread
-REFERENCE_FEATURES = ("kid", "precision", "recall", "diversity")  # need the reference's features, not only its statistics
+REFERENCE_FEATURES = (
+    "kid",
+    "precision",
+    "recall",
+    "diversity",
+)  # need the reference's features, not only its statistics
 
 
 @contextlib.contextmanager
@@ -67,8 +73,13 @@ class NonFiniteSamples(Exception):
 class _SampleSource(ImageSource):
     """Generated images as an ImageSource: made in the generator's batches, handed out in the extractor's."""
 
-    def __init__(self, sample: Callable[[torch.Tensor], torch.Tensor], noise: Iterable[torch.Tensor], count: int,
-                 keep_outputs: bool):
+    def __init__(
+        self,
+        sample: Callable[[torch.Tensor], torch.Tensor],
+        noise: Iterable[torch.Tensor],
+        count: int,
+        keep_outputs: bool,
+    ):
         self.sample, self.noise, self.count = sample, noise, count
         self.description = f"{count} generated samples"
         self.keep_outputs = keep_outputs
@@ -81,8 +92,10 @@ class _SampleSource(ImageSource):
         for z in self.noise:
             x = self.sample(z)
             if not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) != len(z):
-                raise MetricInputError(f"the generator returned {tuple(getattr(x, 'shape', ()))} for {len(z)} "
-                                       "latents, expected (N, 1 or 3, H, W)")
+                raise MetricInputError(
+                    f"the generator returned {tuple(getattr(x, 'shape', ()))} for {len(z)} "
+                    "latents, expected (N, 1 or 3, H, W)"
+                )
             x = x.float()
             if not torch.isfinite(x).all():
                 raise NonFiniteSamples
@@ -117,18 +130,36 @@ class GeneratorEvaluator:
     reference_limit, data_root, image_size   how to read a named reference dataset
     """
 
-    def __init__(self, metrics: Iterable[str], reference: Any = None, *, extractor: str | FeatureExtractor = "auto",
-                 n_samples: int | None = None, seed: int = 0, noise: torch.Tensor | None = None,
-                 batch_size: int | None = None, sample_batch_size: int | None = None, device="auto",
-                 channels: int | None = None, prefer_digits: bool = False, is_splits: int = 10,
-                 kid_subset: int = 1000, kid_subsets: int = 50, optional_logits: bool = False,
-                 reference_limit: int | None = None, data_root=None, image_size: int | None = None,
-                 use_cache: bool = True, progress: bool = False):
+    def __init__(
+        self,
+        metrics: Iterable[str],
+        reference: Any = None,
+        *,
+        extractor: str | FeatureExtractor = "auto",
+        n_samples: int | None = None,
+        seed: int = 0,
+        noise: torch.Tensor | None = None,
+        batch_size: int | None = None,
+        sample_batch_size: int | None = None,
+        device="auto",
+        channels: int | None = None,
+        prefer_digits: bool = False,
+        is_splits: int = 10,
+        kid_subset: int = 1000,
+        kid_subsets: int = 50,
+        optional_logits: bool = False,
+        reference_limit: int | None = None,
+        data_root=None,
+        image_size: int | None = None,
+        use_cache: bool = True,
+        progress: bool = False,
+    ):
         self.metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
         unknown = [m for m in self.metrics if m not in METRICS and m not in SPREADS]
         if unknown:
-            raise MetricInputError(f"unknown metric(s) {', '.join(map(repr, unknown))}; "
-                                   f"known: {', '.join([*METRICS, *SPREADS])}")
+            raise MetricInputError(
+                f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join([*METRICS, *SPREADS])}"
+            )
         for spread, of in SPREADS.items():
             if spread in self.metrics and of not in self.metrics:
                 raise MetricInputError(f"{spread} comes with {of}: ask for both")
@@ -173,8 +204,9 @@ class GeneratorEvaluator:
 
     def _reference_source(self) -> ImageSource:
         if self._source is None:  # built once: a named dataset is decoded once
-            self._source = as_image_source(self.reference, what="reference images", progress=self.progress,
-                                           **self.reference_kwargs)
+            self._source = as_image_source(
+                self.reference, what="reference images", progress=self.progress, **self.reference_kwargs
+            )
         return self._source
 
     def _channels(self) -> int:
@@ -185,13 +217,18 @@ class GeneratorEvaluator:
         first = next(iter(self._reference_source().batches(1)), None)
         return 3 if first is None else int(first.shape[1])
 
-    def prepare(self) -> "GeneratorEvaluator":
+    def prepare(self) -> GeneratorEvaluator:
         """Resolve the extractor and process the reference (each once; also done by the first call)."""
         with preserved_rng():
             if self.extractor is None:
                 need_head = "is" in self.metrics and not self.optional_logits
-                self.extractor = resolve_extractor(self.extractor_setting, self.device, self._channels(),
-                                                   need_head=need_head, prefer_digits=self.prefer_digits)
+                self.extractor = resolve_extractor(
+                    self.extractor_setting,
+                    self.device,
+                    self._channels(),
+                    need_head=need_head,
+                    prefer_digits=self.prefer_digits,
+                )
             if self._wants(*REFERENCE_FEATURES) and self.reference_features is None:
                 self._prepare_reference_features()
             if "fid" in self.metrics and self.reference_stats is None:
@@ -202,14 +239,21 @@ class GeneratorEvaluator:
         from .features import same_extractor
 
         if isinstance(self.reference, Statistics) or _is_statistics_file(self.reference):
-            raise MetricInputError("the reference is Gaussian statistics (mean and covariance only); "
-                                   f"{', '.join(m for m in self.metrics if m in REFERENCE_FEATURES)} need its images "
-                                   "or their features")
+            raise MetricInputError(
+                "the reference is Gaussian statistics (mean and covariance only); "
+                f"{', '.join(m for m in self.metrics if m in REFERENCE_FEATURES)} need its images "
+                "or their features"
+            )
         if isinstance(self.reference, FeatureSet):
             features = self.reference
         else:
-            features = extract_from_source(self._reference_source(), self.extractor, want_logits=False,
-                                           batch_size=self.batch_size, progress=self.progress)
+            features = extract_from_source(
+                self._reference_source(),
+                self.extractor,
+                want_logits=False,
+                batch_size=self.batch_size,
+                progress=self.progress,
+            )
         if features.extractor_identity != self.extractor.identity:
             same_extractor(features, _empty_features(self.extractor))
         self.reference_features = features
@@ -221,13 +265,21 @@ class GeneratorEvaluator:
         reference = self.reference_features if self.reference_features is not None else self.reference
         if not isinstance(reference, (Statistics, FeatureSet)) and not _is_statistics_file(reference):
             reference = self._reference_source()
-        stats = statistics_of(reference, self.extractor, batch_size=self.batch_size, progress=self.progress,
-                              use_cache=self.use_cache, what="reference images")
+        stats = statistics_of(
+            reference,
+            self.extractor,
+            batch_size=self.batch_size,
+            progress=self.progress,
+            use_cache=self.use_cache,
+            what="reference images",
+        )
         ids = {stats.extractor_identity, self.extractor.identity} - {""}
         if stats.dim != self.extractor.feature_dim or len(ids) > 1:
-            raise MetricInputError(f"the reference statistics ({stats.extractor_label or 'unknown features'}, "
-                                   f"{stats.dim}-d) do not come from the {self.extractor.label} extractor in use; "
-                                   "recompute them with it")
+            raise MetricInputError(
+                f"the reference statistics ({stats.extractor_label or 'unknown features'}, "
+                f"{stats.dim}-d) do not come from the {self.extractor.label} extractor in use; "
+                "recompute them with it"
+            )
         self.reference_stats = stats
 
     # ---------------------------------------------------------------------------- sampling
@@ -274,21 +326,31 @@ class GeneratorEvaluator:
                     return generator(z)
 
             return sample_fn, self.fixed_noise.shape[1]
-        raise MetricInputError(f"expected a generator (nn.Module with latent_dim) or a function z -> images, "
-                               f"got {type(generator).__name__}")
+        raise MetricInputError(
+            f"expected a generator (nn.Module with latent_dim) or a function z -> images, "
+            f"got {type(generator).__name__}"
+        )
 
     # ---------------------------------------------------------------------------- scoring
     def __call__(self, generator) -> dict[str, float | None]:
         """The metrics of `n_samples` samples of `generator` (a module, or a function z -> images in [-1, 1])."""
         self.prepare()
         sample, latent_dim = self._sampler(generator)
-        source = _SampleSource(sample, self._noise_batches(latent_dim), self.n_samples,
-                               keep_outputs=self._wants("lipschitz", "lipschitz_l1"))
+        source = _SampleSource(
+            sample,
+            self._noise_batches(latent_dim),
+            self.n_samples,
+            keep_outputs=self._wants("lipschitz", "lipschitz_l1"),
+        )
         with preserved_rng():
             try:
-                features = extract_from_source(source, self.extractor, want_logits=self._want_logits(),
-                                               batch_size=self.batch_size or self.extractor.batch_size,
-                                               progress=self.progress)
+                features = extract_from_source(
+                    source,
+                    self.extractor,
+                    want_logits=self._want_logits(),
+                    batch_size=self.batch_size or self.extractor.batch_size,
+                    progress=self.progress,
+                )
             except NonFiniteSamples:
                 return {name: math.nan for name in self.metrics}
             values = self.score_features(features)
@@ -303,8 +365,13 @@ class GeneratorEvaluator:
         self.prepare()
         source = as_image_source(images, what="images", progress=self.progress, **source_kwargs)
         with preserved_rng():
-            features = extract_from_source(source, self.extractor, want_logits=self._want_logits(),
-                                           batch_size=self.batch_size, progress=self.progress)
+            features = extract_from_source(
+                source,
+                self.extractor,
+                want_logits=self._want_logits(),
+                batch_size=self.batch_size,
+                progress=self.progress,
+            )
             values = self.score_features(features)
         return {name: values.get(name) for name in self.metrics}
 
@@ -336,8 +403,9 @@ class GeneratorEvaluator:
         reference = self.reference_features
         if "kid" in self.metrics:
             subset = min(self.kid_subset, len(features), len(reference))
-            out["kid"] = kid_from_features(features.features, reference.features, subsets=self.kid_subsets,
-                                           subset_size=subset, seed=self.seed)[0]
+            out["kid"] = kid_from_features(
+                features.features, reference.features, subsets=self.kid_subsets, subset_size=subset, seed=self.seed
+            )[0]
         if self._wants("precision", "recall"):
             out["precision"], out["recall"] = precision_recall_from_features(features.features, reference.features)
         if "diversity" in self.metrics:
@@ -355,8 +423,13 @@ class GeneratorEvaluator:
         for name, space in (("ppl", "z"), ("ppl_w", "w")):
             if name in self.metrics:
                 usable = isinstance(generator, nn.Module) and (space == "z" or hasattr(generator, "synthesis"))
-                out[name] = (perceptual_path_length(generator, self.n_samples, space, seed=self.seed,
-                                                    similarity=self.extractor.name).mean if usable else None)
+                out[name] = (
+                    perceptual_path_length(
+                        generator, self.n_samples, space, seed=self.seed, similarity=self.extractor.name
+                    ).mean
+                    if usable
+                    else None
+                )
         return out
 
     def _lipschitz(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
@@ -368,7 +441,7 @@ class GeneratorEvaluator:
         out = {}
         for name, p in (("lipschitz", 2), ("lipschitz_l1", 1)):
             if name in self.metrics:
-                out[name] = float(lipschitz_ratios(z[:half], z[half:2 * half], x[:half], x[half:2 * half], p).max())
+                out[name] = float(lipschitz_ratios(z[:half], z[half : 2 * half], x[:half], x[half : 2 * half], p).max())
         return out
 
 
@@ -380,5 +453,11 @@ def _is_statistics_file(x) -> bool:
 
 def _empty_features(extractor: FeatureExtractor) -> FeatureSet:
     """A FeatureSet carrying only an extractor's identity, to compare another set's origin with."""
-    return FeatureSet(torch.zeros(0, extractor.feature_dim), None, extractor.name, extractor.label,
-                      extractor.identity, extractor.comparable_with_inception)
+    return FeatureSet(
+        torch.zeros(0, extractor.feature_dim),
+        None,
+        extractor.name,
+        extractor.label,
+        extractor.identity,
+        extractor.comparable_with_inception,
+    )

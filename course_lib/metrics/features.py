@@ -18,18 +18,20 @@ They live in one registry, `EXTRACTORS` (name -> class, filled by `@register_ext
 returns a `FeatureSet`; every metric accepts either images or a FeatureSet, so one extraction can
 serve FID, KID, precision/recall, ... alike.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from course_lib.core.registry import registering_decorator
 from course_lib.core.runtime import pick_device
+
 from .errors import MetricInputError
 from .inputs import ImageSource, as_image_source
 
@@ -39,21 +41,22 @@ NOT_COMPARABLE = "MNIST-classifier features: not comparable with Inception-based
 class FeatureExtractor:
     """Base class: subclasses set the attributes below and implement `__call__`."""
 
-    name: str = ""                 # 'inception' or 'mnist'
-    label: str = ""                # how results are labelled, e.g. "Inception-v3 (TF FID weights)"
-    identity: str = ""             # exact network + preprocessing, for the statistics cache
+    name: str = ""  # 'inception' or 'mnist'
+    label: str = ""  # how results are labelled, e.g. "Inception-v3 (TF FID weights)"
+    identity: str = ""  # exact network + preprocessing, for the statistics cache
     feature_dim: int = 0
     num_classes: int | None = None
     comparable_with_inception: bool = False
     device: torch.device = torch.device("cpu")
-    batch_size: int = 50           # default images per batch (per-batch overhead vs memory)
+    batch_size: int = 50  # default images per batch (per-batch overhead vs memory)
 
     def __call__(self, batch: torch.Tensor, want_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
 
     @classmethod
-    def create(cls, device: torch.device, weights=None, preprocessing: str = "pytorch-fid",
-               need_head: bool = False) -> "FeatureExtractor":
+    def create(
+        cls, device: torch.device, weights=None, preprocessing: str = "pytorch-fid", need_head: bool = False
+    ) -> FeatureExtractor:
         """Build one from get_extractor's settings (each subclass reads the ones that concern it)."""
         return cls(device)
 
@@ -62,7 +65,9 @@ EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
 
 
 register_extractor = registering_decorator(EXTRACTORS, "feature extractor")
-register_extractor.__doc__ = "Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."
+register_extractor.__doc__ = (
+    "Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."
+)
 
 
 @register_extractor("inception")
@@ -72,13 +77,30 @@ class InceptionExtractor(FeatureExtractor):
     name = "inception"
     comparable_with_inception = True
 
-    def __init__(self, weights=None, device="auto", preprocessing: str = "pytorch-fid", need_head: bool = False,
-                 download: bool | None = None, progress: bool = True, dtype: torch.dtype = torch.float32):
-        from .inception import FEATURE_DIM, NUM_CLASSES, PREPROCESSING, TF_INCEPTION_ID, InceptionWeights, \
-            find_inception_weights, load_weights_file
+    def __init__(
+        self,
+        weights=None,
+        device="auto",
+        preprocessing: str = "pytorch-fid",
+        need_head: bool = False,
+        download: bool | None = None,
+        progress: bool = True,
+        dtype: torch.dtype = torch.float32,
+    ):
+        from .inception import (
+            FEATURE_DIM,
+            NUM_CLASSES,
+            PREPROCESSING,
+            TF_INCEPTION_ID,
+            InceptionWeights,
+            find_inception_weights,
+            load_weights_file,
+        )
 
         if preprocessing not in PREPROCESSING:
-            raise MetricInputError(f"unknown Inception preprocessing {preprocessing!r}; choose one of {', '.join(PREPROCESSING)}")
+            raise MetricInputError(
+                f"unknown Inception preprocessing {preprocessing!r}; choose one of {', '.join(PREPROCESSING)}"
+            )
         if isinstance(weights, InceptionWeights):
             found = weights
         elif weights is not None:
@@ -109,7 +131,9 @@ class InceptionExtractor(FeatureExtractor):
     def __call__(self, batch, want_logits=False):
         from .inception import preprocess
 
-        x = preprocess(batch.to(self.device), self.preprocessing, self.dtype).contiguous(memory_format=torch.channels_last)
+        x = preprocess(batch.to(self.device), self.preprocessing, self.dtype).contiguous(
+            memory_format=torch.channels_last
+        )
         pool = self.model(x)
         return pool, (self.model.logits(pool) if want_logits else None)
 
@@ -185,15 +209,22 @@ def _no_head(extractor: str | FeatureExtractor) -> MetricInputError:
     name = extractor if isinstance(extractor, str) else extractor.name
     if name == "inception":
         return HeadMissing(head_help())
-    return MetricInputError(f"the {name!r} feature extractor has no classifier head, which class-based scores "
-                            "(Inception Score and relatives) need; use 'inception' or 'mnist'")
+    return MetricInputError(
+        f"the {name!r} feature extractor has no classifier head, which class-based scores "
+        "(Inception Score and relatives) need; use 'inception' or 'mnist'"
+    )
 
 
 _EXTRACTOR_MEMO: dict = {}
 
 
-def get_extractor(extractor: str | FeatureExtractor = "inception", device="auto", weights=None,
-                  preprocessing: str = "pytorch-fid", need_head: bool = False) -> FeatureExtractor:
+def get_extractor(
+    extractor: str | FeatureExtractor = "inception",
+    device="auto",
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    need_head: bool = False,
+) -> FeatureExtractor:
     """An extractor by registered name (see EXTRACTORS), built once per process and reused.
 
     `weights`: the Inception weights file, or the MNIST classifier's; `need_head`: the caller needs
@@ -209,8 +240,14 @@ def get_extractor(extractor: str | FeatureExtractor = "inception", device="auto"
     if need_head and cls.num_classes is None and extractor != "inception":  # Inception's head depends on its weights
         raise _no_head(extractor)
     dev = pick_device(device)
-    key = (extractor, str(dev), str(weights) if not hasattr(weights, "identity") else weights.identity,
-           preprocessing, need_head, os.environ.get("COURSE_LIB_INCEPTION_WEIGHTS"))
+    key = (
+        extractor,
+        str(dev),
+        str(weights) if not hasattr(weights, "identity") else weights.identity,
+        preprocessing,
+        need_head,
+        os.environ.get("COURSE_LIB_INCEPTION_WEIGHTS"),
+    )
     if key not in _EXTRACTOR_MEMO:
         _EXTRACTOR_MEMO[key] = cls.create(dev, weights, preprocessing, need_head)
     return _EXTRACTOR_MEMO[key]
@@ -247,8 +284,9 @@ def auto_extractor_name(channels: int, need_head: bool = False, prefer_digits: b
     return _auto_choice(channels, need_head, prefer_digits)[0]
 
 
-def resolve_extractor(name: str | FeatureExtractor, device="auto", channels: int = 3, need_head: bool = False,
-                      prefer_digits: bool = False) -> FeatureExtractor:
+def resolve_extractor(
+    name: str | FeatureExtractor, device="auto", channels: int = 3, need_head: bool = False, prefer_digits: bool = False
+) -> FeatureExtractor:
     """The extractor for a setting: a registered name, a FeatureExtractor, or "auto", which means, in order:
 
     1. 'inception' when its weights are on disk (never downloaded for "auto"; with the classifier head
@@ -266,8 +304,9 @@ def resolve_extractor(name: str | FeatureExtractor, device="auto", channels: int
     return get_extractor(name, device, weights=weights, need_head=need_head)
 
 
-def extractor_for(extractor, inputs, device="auto", weights=None, preprocessing: str = "pytorch-fid",
-                  need_head: bool = False) -> FeatureExtractor | None:
+def extractor_for(
+    extractor, inputs, device="auto", weights=None, preprocessing: str = "pytorch-fid", need_head: bool = False
+) -> FeatureExtractor | None:
     """The extractor for the inputs that are still images (None when all are FeatureSets).
 
     Features given as FeatureSets must come from the extractor asked for, or the two sides would
@@ -278,20 +317,31 @@ def extractor_for(extractor, inputs, device="auto", weights=None, preprocessing:
     if isinstance(extractor, str):
         for x in inputs:
             if isinstance(x, FeatureSet) and x.extractor != extractor:
-                raise MetricInputError(f"features given were extracted with {x.extractor!r} but extractor={extractor!r}; "
-                                       f"pass extractor={x.extractor!r} so both sides use the same network")
+                raise MetricInputError(
+                    f"features given were extracted with {x.extractor!r} but extractor={extractor!r}; "
+                    f"pass extractor={x.extractor!r} so both sides use the same network"
+                )
     return get_extractor(extractor, device, weights, preprocessing, need_head=need_head)
 
 
-def same_extractor(fa: "FeatureSet", fb: "FeatureSet") -> None:
+def same_extractor(fa: FeatureSet, fb: FeatureSet) -> None:
     """Raise unless two feature sets come from the same network (same weights and preprocessing)."""
     if fa.extractor_identity != fb.extractor_identity:
-        raise MetricInputError(f"the two feature sets come from different extractors ({fa.extractor_label} vs "
-                               f"{fb.extractor_label}); extract both with the same one")
+        raise MetricInputError(
+            f"the two feature sets come from different extractors ({fa.extractor_label} vs "
+            f"{fb.extractor_label}); extract both with the same one"
+        )
 
 
-def features_of_pair(a: Any, b: Any, extractor="inception", device="auto", weights=None,
-                     preprocessing: str = "pytorch-fid", **extract_kwargs) -> tuple["FeatureSet", "FeatureSet"]:
+def features_of_pair(
+    a: Any,
+    b: Any,
+    extractor="inception",
+    device="auto",
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    **extract_kwargs,
+) -> tuple[FeatureSet, FeatureSet]:
     """Features of two inputs (images in any accepted form, or FeatureSets) from one extractor.
 
     The shared first step of every two-sample metric (KID, precision/recall, 1-NN): inputs that are
@@ -325,20 +375,42 @@ class FeatureSet:
     def probabilities(self) -> torch.Tensor:
         """Softmax class probabilities p(y|x), float64 (N, K)."""
         if self.logits is None:
-            raise MetricInputError(f"these features ({self.extractor_label}) were extracted without class logits; "
-                                   "extract them with want_logits=True")
+            raise MetricInputError(
+                f"these features ({self.extractor_label}) were extracted without class logits; "
+                "extract them with want_logits=True"
+            )
         return torch.softmax(self.logits.double(), dim=1)
 
-    def subset(self, index) -> "FeatureSet":
-        return FeatureSet(self.features[index], None if self.logits is None else self.logits[index], self.extractor,
-                          self.extractor_label, self.extractor_identity, self.comparable_with_inception,
-                          self.description, None if self.labels is None else self.labels[index])
+    def subset(self, index) -> FeatureSet:
+        return FeatureSet(
+            self.features[index],
+            None if self.logits is None else self.logits[index],
+            self.extractor,
+            self.extractor_label,
+            self.extractor_identity,
+            self.comparable_with_inception,
+            self.description,
+            None if self.labels is None else self.labels[index],
+        )
 
 
-def extract_features(images: Any, extractor: str | FeatureExtractor = "inception", *, want_logits: bool = True,
-                     batch_size: int | None = None, device="auto", progress: bool = True, value_range=None,
-                     n_samples: int | None = None, seed: int = 0, weights=None, preprocessing: str = "pytorch-fid",
-                     data_root=None, image_size: int | None = None, limit: int | None = None) -> FeatureSet:
+def extract_features(
+    images: Any,
+    extractor: str | FeatureExtractor = "inception",
+    *,
+    want_logits: bool = True,
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size: int | None = None,
+    limit: int | None = None,
+) -> FeatureSet:
     """Run `extractor` over `images` (anything `inputs.as_image_source` accepts) in batches.
 
     `want_logits`: also keep class logits (needed by IS-type scores); for Inception this needs the
@@ -349,13 +421,26 @@ def extract_features(images: Any, extractor: str | FeatureExtractor = "inception
     if batch_size is not None and batch_size < 1:
         raise MetricInputError(f"batch_size must be at least 1, got {batch_size}")
     ext = get_extractor(extractor, device, weights, preprocessing)
-    source = as_image_source(images, value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
-                             image_size=image_size, limit=limit, progress=progress)
+    source = as_image_source(
+        images,
+        value_range=value_range,
+        n_samples=n_samples,
+        seed=seed,
+        data_root=data_root,
+        image_size=image_size,
+        limit=limit,
+        progress=progress,
+    )
     return extract_from_source(source, ext, want_logits=want_logits, batch_size=batch_size, progress=progress)
 
 
-def extract_from_source(source: ImageSource, ext: FeatureExtractor, want_logits: bool = True, batch_size: int | None = None,
-                        progress: bool = True) -> FeatureSet:
+def extract_from_source(
+    source: ImageSource,
+    ext: FeatureExtractor,
+    want_logits: bool = True,
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> FeatureSet:
     from tqdm.auto import tqdm
 
     want_logits = want_logits and ext.num_classes is not None
@@ -374,8 +459,16 @@ def extract_from_source(source: ImageSource, ext: FeatureExtractor, want_logits:
         bar.close()
     if not feats:
         raise MetricInputError(f"{source.description}: no images")
-    return FeatureSet(torch.cat(feats), torch.cat(logits) if want_logits else None, ext.name, ext.label,
-                      ext.identity, ext.comparable_with_inception, source.description, source.labels)
+    return FeatureSet(
+        torch.cat(feats),
+        torch.cat(logits) if want_logits else None,
+        ext.name,
+        ext.label,
+        ext.identity,
+        ext.comparable_with_inception,
+        source.description,
+        source.labels,
+    )
 
 
 def as_numpy64(x) -> np.ndarray:

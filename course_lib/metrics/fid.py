@@ -13,6 +13,7 @@ imaginary parts). When S1 is singular (fewer images than feature dimensions) L c
 eigendecomposition instead (L = V diag(sqrt(w))). Everything is float64. `method="scipy"` computes
 scipy.linalg.sqrtm(S1 S2) instead, as pytorch-fid does; tests use it as a cross-check.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,10 +57,15 @@ def trace_sqrt_product_scipy(sigma1, sigma2, eps: float = 1e-6) -> float:
 def frechet_distance(mu1, sigma1, mu2, sigma2, method: str = "eigh") -> float:
     """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2}) in float64 (`method` 'eigh' or 'scipy')."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64)), np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    sigma1, sigma2 = (
+        np.atleast_2d(np.asarray(sigma1, dtype=np.float64)),
+        np.atleast_2d(np.asarray(sigma2, dtype=np.float64)),
+    )
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (len(mu1), len(mu1)):
-        raise MetricInputError(f"mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs "
-                               f"{sigma2.shape} (were they computed with different feature extractors?)")
+        raise MetricInputError(
+            f"mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs "
+            f"{sigma2.shape} (were they computed with different feature extractors?)"
+        )
     for name, a in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
         if not np.isfinite(a).all():
             raise MetricInputError(f"{name} contains NaN or infinite values")
@@ -73,8 +79,16 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, method: str = "eigh") -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_root)
 
 
-def statistics_of(x: Any, extractor, *, batch_size: int | None = None, progress: bool = True, use_cache: bool = True,
-                  what: str = "images", **source_kwargs) -> Statistics:
+def statistics_of(
+    x: Any,
+    extractor,
+    *,
+    batch_size: int | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+    what: str = "images",
+    **source_kwargs,
+) -> Statistics:
     """Statistics of anything FID accepts: Statistics, a statistics .npz, a FeatureSet, or images."""
     if isinstance(x, Statistics):
         return x
@@ -90,22 +104,43 @@ def statistics_of(x: Any, extractor, *, batch_size: int | None = None, progress:
 
 def _check_same_space(a: Statistics, b: Statistics, extractor) -> None:
     if a.dim != b.dim:
-        raise MetricInputError(f"cannot compare {a.dim}-d statistics with {b.dim}-d ones: they come from different "
-                               f"feature extractors ({a.extractor_label or 'unknown'} vs {b.extractor_label or 'unknown'})")
+        raise MetricInputError(
+            f"cannot compare {a.dim}-d statistics with {b.dim}-d ones: they come from different "
+            f"feature extractors ({a.extractor_label or 'unknown'} vs {b.extractor_label or 'unknown'})"
+        )
     # Statistics files from pytorch-fid carry no identity; ours name the network and its preprocessing.
     ids = {s.extractor_identity for s in (a, b) if s.extractor_identity}
     if len(ids) > 1:
-        raise MetricInputError(f"the two sides were computed with different feature extractors or preprocessing "
-                               f"({' vs '.join(sorted(ids))}); recompute one of them")
+        raise MetricInputError(
+            f"the two sides were computed with different feature extractors or preprocessing "
+            f"({' vs '.join(sorted(ids))}); recompute one of them"
+        )
     if extractor is not None and a.dim != extractor.feature_dim:
-        raise MetricInputError(f"statistics are {a.dim}-d but the {extractor.name} extractor gives "
-                               f"{extractor.feature_dim}-d features: use the extractor they were computed with")
+        raise MetricInputError(
+            f"statistics are {a.dim}-d but the {extractor.name} extractor gives "
+            f"{extractor.feature_dim}-d features: use the extractor they were computed with"
+        )
 
 
-def fid(a: Any, b: Any, *, extractor="inception", batch_size: int | None = None, device="auto", progress: bool = True,
-        use_cache: bool = True, value_range=None, n_samples: int | None = None, seed: int = 0, weights=None,
-        preprocessing: str = "pytorch-fid", data_root=None, image_size: int | None = None,
-        limit: int | None = None, method: str = "eigh") -> MetricResult:
+def fid(
+    a: Any,
+    b: Any,
+    *,
+    extractor="inception",
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    use_cache: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size: int | None = None,
+    limit: int | None = None,
+    method: str = "eigh",
+) -> MetricResult:
     """FID between two image sets (each: images in any accepted form, a FeatureSet, Statistics or a stats .npz).
 
     Statistics of named datasets, folders and files are cached on disk (see stats_cache). With
@@ -113,10 +148,15 @@ def fid(a: Any, b: Any, *, extractor="inception", batch_size: int | None = None,
     """
     images = [x for x in (a, b) if not (isinstance(x, Statistics) or is_statistics_file(x))]
     ext = extractor_for(extractor, images, device, weights, preprocessing) if images else None
-    kwargs = dict(value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
-                  image_size=image_size, limit=limit)
-    sa = statistics_of(a, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="first images", **kwargs)
-    sb = statistics_of(b, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="second images", **kwargs)
+    kwargs = dict(
+        value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit
+    )
+    sa = statistics_of(
+        a, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="first images", **kwargs
+    )
+    sb = statistics_of(
+        b, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="second images", **kwargs
+    )
     _check_same_space(sa, sb, ext)
     value = frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma, method=method)
     label = ext.label if ext is not None else (sa.extractor_label or sb.extractor_label or "features of unknown origin")

@@ -13,6 +13,7 @@ The paper uses class-conditional GANs, whose samples come with labels. For uncon
 pass `generated_labels=None` and the embedded MNIST classifier labels them (digits only): GAN-test
 then measures agreement between two classifiers and should be read with that in mind.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.core.runtime import pick_device
+
 from .errors import MetricInputError
 from .inputs import as_image_source
 
@@ -38,11 +40,20 @@ class SmallClassifier(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                    nn.MaxPool2d(2)]
+            return [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
 
-        self.net = nn.Sequential(*block(channels, width), *block(width, 2 * width), nn.AdaptiveAvgPool2d(4),
-                                 nn.Flatten(), nn.Linear(2 * width * 16, num_classes))
+        self.net = nn.Sequential(
+            *block(channels, width),
+            *block(width, 2 * width),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -54,8 +65,13 @@ class PixelMLP(nn.Module):
     def __init__(self, channels: int, num_classes: int, image_size: int = 28):
         super().__init__()
         side = min(28, image_size)
-        self.net = nn.Sequential(nn.AdaptiveAvgPool2d(side), nn.Flatten(), nn.Linear(channels * side * side, 256),
-                                 nn.ReLU(inplace=True), nn.Linear(256, num_classes))
+        self.net = nn.Sequential(
+            nn.AdaptiveAvgPool2d(side),
+            nn.Flatten(),
+            nn.Linear(channels * side * side, 256),
+            nn.ReLU(inplace=True),
+            nn.Linear(256, num_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -66,16 +82,18 @@ CLASSIFIERS = ("conv", "mlp")
 
 @dataclass(frozen=True)
 class GanTrainTest:
-    gan_train: float       # accuracy on real test images of a classifier trained on generated images
-    gan_test: float        # accuracy on generated images of a classifier trained on real images
-    real_baseline: float   # accuracy on real test images of the classifier trained on real images
-    pseudo_labels: bool    # generated labels came from the MNIST classifier, not from the generator
+    gan_train: float  # accuracy on real test images of a classifier trained on generated images
+    gan_test: float  # accuracy on generated images of a classifier trained on real images
+    real_baseline: float  # accuracy on real test images of the classifier trained on real images
+    pseudo_labels: bool  # generated labels came from the MNIST classifier, not from the generator
     n: tuple = ()
 
     def __str__(self) -> str:
         note = " (generated images labelled by the MNIST classifier)" if self.pseudo_labels else ""
-        return (f"GAN-train = {self.gan_train:.4f}, GAN-test = {self.gan_test:.4f}, real baseline = "
-                f"{self.real_baseline:.4f}{note}")
+        return (
+            f"GAN-train = {self.gan_train:.4f}, GAN-test = {self.gan_test:.4f}, real baseline = "
+            f"{self.real_baseline:.4f}{note}"
+        )
 
 
 def _load_all(images: Any, value_range, what: str) -> torch.Tensor:
@@ -85,21 +103,33 @@ def _load_all(images: Any, value_range, what: str) -> torch.Tensor:
     return torch.cat(batches).cpu()
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 3,
-                     batch_size: int = 32, lr: float = 3e-3, seed: int = 0, device="cpu", kind: str = "conv") -> nn.Module:
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    device="cpu",
+    kind: str = "conv",
+) -> nn.Module:
     """Train a SmallClassifier ('conv') or PixelMLP ('mlp') with Adam; deterministic for a seed on the CPU."""
     if kind not in CLASSIFIERS:
         raise MetricInputError(f"unknown classifier {kind!r}; choose one of {', '.join(CLASSIFIERS)}")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = (SmallClassifier(images.shape[1], num_classes) if kind == "conv"
-             else PixelMLP(images.shape[1], num_classes, images.shape[-1])).to(device)
+    model = (
+        SmallClassifier(images.shape[1], num_classes)
+        if kind == "conv"
+        else PixelMLP(images.shape[1], num_classes, images.shape[-1])
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=gen)
         for start in range(0, len(images), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             loss = F.cross_entropy(model(images[idx].to(device)), labels[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -109,14 +139,28 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: in
 
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device="cpu") -> float:
-    correct = sum((model(x.to(device)).argmax(1).cpu() == y).sum().item()
-                  for x, y in zip(images.split(512), labels.split(512)))
+    correct = sum(
+        (model(x.to(device)).argmax(1).cpu() == y).sum().item() for x, y in zip(images.split(512), labels.split(512))
+    )
     return correct / len(images)
 
 
-def gan_train_test(generated: Any, real_train: Any, real_train_labels, real_test: Any, real_test_labels,
-                   generated_labels=None, *, num_classes: int | None = None, classifier: str = "conv", epochs: int = 3,
-                   batch_size: int = 32, value_range=None, seed: int = 0, device="auto") -> GanTrainTest:
+def gan_train_test(
+    generated: Any,
+    real_train: Any,
+    real_train_labels,
+    real_test: Any,
+    real_test_labels,
+    generated_labels=None,
+    *,
+    num_classes: int | None = None,
+    classifier: str = "conv",
+    epochs: int = 3,
+    batch_size: int = 32,
+    value_range=None,
+    seed: int = 0,
+    device="auto",
+) -> GanTrainTest:
     """GAN-train, GAN-test and the real baseline (see the module docstring). Images: tensors/arrays (uint8,
     or float with value_range), folders, .npz files; the three image sets must share size and channels.
     `classifier`: 'conv' (SmallClassifier, the default) or 'mlp' (PixelMLP, much faster on a CPU)."""
@@ -126,8 +170,10 @@ def gan_train_test(generated: Any, real_train: Any, real_train_labels, real_test
     test_x = _load_all(real_test, value_range, "real test images")
     shapes = {tuple(t.shape[1:]) for t in (gen_x, train_x, test_x)}
     if len(shapes) != 1:
-        raise MetricInputError(f"generated, real training and real test images must have the same (C, H, W); got "
-                               f"{tuple(gen_x.shape[1:])}, {tuple(train_x.shape[1:])}, {tuple(test_x.shape[1:])}")
+        raise MetricInputError(
+            f"generated, real training and real test images must have the same (C, H, W); got "
+            f"{tuple(gen_x.shape[1:])}, {tuple(train_x.shape[1:])}, {tuple(test_x.shape[1:])}"
+        )
     train_y, test_y = torch.as_tensor(real_train_labels).long(), torch.as_tensor(real_test_labels).long()
     for x, y, what in ((train_x, train_y, "real training"), (test_x, test_y, "real test")):
         if len(x) != len(y):
@@ -145,7 +191,10 @@ def gan_train_test(generated: Any, real_train: Any, real_train_labels, real_test
     k = num_classes or int(max(train_y.max(), test_y.max(), gen_y.max())) + 1
     on_real = train_classifier(train_x, train_y, k, epochs, batch_size, seed=seed, device=dev, kind=classifier)
     on_generated = train_classifier(gen_x, gen_y, k, epochs, batch_size, seed=seed, device=dev, kind=classifier)
-    return GanTrainTest(gan_train=accuracy(on_generated, test_x, test_y, dev),
-                        gan_test=accuracy(on_real, gen_x, gen_y, dev),
-                        real_baseline=accuracy(on_real, test_x, test_y, dev),
-                        pseudo_labels=pseudo, n=(len(gen_x), len(train_x), len(test_x)))
+    return GanTrainTest(
+        gan_train=accuracy(on_generated, test_x, test_y, dev),
+        gan_test=accuracy(on_real, gen_x, gen_y, dev),
+        real_baseline=accuracy(on_real, test_x, test_y, dev),
+        pseudo_labels=pseudo,
+        n=(len(gen_x), len(train_x), len(test_x)),
+    )

@@ -11,6 +11,7 @@ check e.g. how blurry samples are compared with real images (`sharpness`).
   averaged over the window positions that fit inside the image (no padding), the channels and the images.
 - Sharpness: the variance of the Laplacian of the grey image (the usual focus measure); blur lowers it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -43,11 +44,13 @@ def psnr(a: Any, b: Any, value_range=None) -> float:
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
     return g / g.sum()
 
 
-def ssim(a: Any, b: Any, value_range=None, window: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> float:
+def ssim(
+    a: Any, b: Any, value_range=None, window: int = 11, sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03
+) -> float:
     """Mean SSIM over images (channels averaged); images must be at least `window` pixels on each side."""
     x, y = _pair(a, b, value_range)
     if min(x.shape[-2:]) < window:
@@ -60,11 +63,11 @@ def ssim(a: Any, b: Any, value_range=None, window: int = 11, sigma: float = 1.5,
         return F.conv2d(t, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
     mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x ** 2
-    var_y = blur(y * y) - mu_y ** 2
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
     cov = blur(x * y) - mu_x * mu_y
-    c1, c2 = k1 ** 2, k2 ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    c1, c2 = k1**2, k2**2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return float(ssim_map.flatten(1).mean(1).mean())
 
 

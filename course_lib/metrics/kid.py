@@ -10,6 +10,7 @@ slightly negative when the sets are alike). As in the reference code, it is aver
 random subsets of `subset_size` images from each side (drawn without replacement from a
 numpy RandomState(seed): first from the first set, then from the second); mean and std are reported.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,13 +22,17 @@ from .features import as_numpy64, features_of_pair
 from .results import MetricResult
 
 
-def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> np.ndarray:
+def polynomial_kernel(
+    x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> np.ndarray:
     """k(x, y) = (gamma x.y + coef0)^degree, gamma = 1/d by default."""
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
     return (x @ y.T * gamma + coef0) ** degree
 
 
-def mmd2_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> float:
+def mmd2_unbiased(
+    x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> float:
     """The unbiased MMD^2 estimate above for two equally sized samples (m, d)."""
     m = len(x)
     if m < 2 or len(y) != m:
@@ -39,8 +44,16 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | 
     return float(within - 2 * k_xy.sum() / (m * m))
 
 
-def kid_from_features(features_1, features_2, subsets: int = 100, subset_size: int | None = 1000, degree: int = 3,
-                      gamma: float | None = None, coef0: float = 1.0, seed: int = 0) -> tuple[float, float]:
+def kid_from_features(
+    features_1,
+    features_2,
+    subsets: int = 100,
+    subset_size: int | None = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1.0,
+    seed: int = 0,
+) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD^2 over random subsets. subset_size None: min(1000, n1, n2)."""
     f1, f2 = as_numpy64(features_1), as_numpy64(features_2)
     if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
@@ -49,8 +62,10 @@ def kid_from_features(features_1, features_2, subsets: int = 100, subset_size: i
     if subset_size is None:
         subset_size = min(1000, n1, n2)
     if subset_size < 2 or subset_size > min(n1, n2):
-        raise MetricInputError(f"KID subset_size {subset_size} must be between 2 and the smaller set's size "
-                               f"({n1} and {n2} images); pass a smaller subset_size or more images")
+        raise MetricInputError(
+            f"KID subset_size {subset_size} must be between 2 and the smaller set's size "
+            f"({n1} and {n2} images); pass a smaller subset_size or more images"
+        )
     if subsets < 1:
         raise MetricInputError(f"subsets must be at least 1, got {subsets}")
     rng = np.random.RandomState(seed)
@@ -62,14 +77,41 @@ def kid_from_features(features_1, features_2, subsets: int = 100, subset_size: i
     return float(values.mean()), float(values.std())
 
 
-def kid(a: Any, b: Any, *, extractor="inception", subsets: int = 100, subset_size: int | None = None, seed: int = 0,
-        batch_size: int | None = None, device="auto", progress: bool = True, value_range=None, n_samples: int | None = None,
-        weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None, limit=None) -> MetricResult:
+def kid(
+    a: Any,
+    b: Any,
+    *,
+    extractor="inception",
+    subsets: int = 100,
+    subset_size: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size=None,
+    limit=None,
+) -> MetricResult:
     """KID (mean ± std over subsets) between two image sets or FeatureSets."""
-    fa, fb = features_of_pair(a, b, extractor, device, weights, preprocessing, batch_size=batch_size,
-                              progress=progress, value_range=value_range, n_samples=n_samples, seed=seed,
-                              data_root=data_root, image_size=image_size, limit=limit)
+    fa, fb = features_of_pair(
+        a,
+        b,
+        extractor,
+        device,
+        weights,
+        preprocessing,
+        batch_size=batch_size,
+        progress=progress,
+        value_range=value_range,
+        n_samples=n_samples,
+        seed=seed,
+        data_root=data_root,
+        image_size=image_size,
+        limit=limit,
+    )
     mean, std = kid_from_features(fa.features, fb.features, subsets, subset_size, seed=seed)
     return MetricResult("KID", mean, std, fa.extractor_label, fa.comparable_with_inception, (len(fa), len(fb)))
-
-

@@ -19,6 +19,7 @@ Hager's (1984) / Higham's (1988) 1-norm estimator (converging to max_j ||A e_j||
 The generator is evaluated in eval mode (batch-norm running statistics), without touching its
 parameters' gradients, and the noise comes from a private seeded torch.Generator.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,12 +37,16 @@ def _check_p(p) -> int:
     return int(p)
 
 
-def lipschitz_ratios(z1: torch.Tensor, z2: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, p: int = 2) -> torch.Tensor:
+def lipschitz_ratios(
+    z1: torch.Tensor, z2: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, p: int = 2
+) -> torch.Tensor:
     """Per pair i: ||x1_i - x2_i||_p / ||z1_i - z2_i||_p, every sample flattened to a vector (float64)."""
     p = _check_p(p)
     if not (len(z1) == len(z2) == len(x1) == len(x2)) or len(z1) == 0:
-        raise MetricInputError(f"need the same positive number of latents and images on both sides, got "
-                               f"{len(z1)}, {len(z2)}, {len(x1)}, {len(x2)}")
+        raise MetricInputError(
+            f"need the same positive number of latents and images on both sides, got "
+            f"{len(z1)}, {len(z2)}, {len(x1)}, {len(x2)}"
+        )
     dz = (z1.flatten(1).double() - z2.flatten(1).double()).norm(p=p, dim=1)
     if (dz == 0).any():
         raise MetricInputError("a pair of identical latents has no Lipschitz ratio; draw distinct latents")
@@ -75,9 +80,19 @@ def _refine(generator: nn.Module, z1: torch.Tensor, d: torch.Tensor, p: int, ste
     return best
 
 
-def empirical_lipschitz(generator: nn.Module, n_pairs: int = 1000, p: int = 2, *, radius: float | None = None,
-                        refine_steps: int = 0, refine_top: int = 16, latent_dim: int | None = None,
-                        batch_size: int = 250, seed: int = 0, device=None) -> MetricResult:
+def empirical_lipschitz(
+    generator: nn.Module,
+    n_pairs: int = 1000,
+    p: int = 2,
+    *,
+    radius: float | None = None,
+    refine_steps: int = 0,
+    refine_top: int = 16,
+    latent_dim: int | None = None,
+    batch_size: int = 250,
+    seed: int = 0,
+    device=None,
+) -> MetricResult:
     """max over sampled latent pairs of ||G(z1) - G(z2)||_p / ||z1 - z2||_p (see the module docstring).
 
     Returns a MetricResult whose value is the maximum ratio; details hold the mean ratio (the typical
@@ -121,6 +136,12 @@ def empirical_lipschitz(generator: nn.Module, n_pairs: int = 1000, p: int = 2, *
             value = max(value, float(_refine(generator, z1, d, p, refine_steps).max()))
     finally:
         generator.train(was_training)
-    details = {"mean_ratio": float(ratios.mean()), "sampled_max": sampled_max, "p": p, "n_pairs": n_pairs,
-               "radius": radius, "refine_steps": refine_steps}
+    details = {
+        "mean_ratio": float(ratios.mean()),
+        "sampled_max": sampled_max,
+        "p": p,
+        "n_pairs": n_pairs,
+        "radius": radius,
+        "refine_steps": refine_steps,
+    }
     return MetricResult(f"Lipschitz (p={p})", value, None, "pixel space, values in [-1, 1]", True, (n_pairs,), details)

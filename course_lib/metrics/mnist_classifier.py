@@ -9,6 +9,7 @@ different feature space), and only meaningful for digit images. Every result say
 produced it. Architecture, training and accuracy: `course_lib/assets/MNIST_CLASSIFIER.md`; the
 weights are made by `scripts/train_mnist_classifier.py`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -31,10 +31,11 @@ Conventions here (they differ from StyleGAN's FFHQ numbers, which are NOT compar
 tests/test_ppl.py checks this against torch-fidelity's PPL (same latents, same distance) and
 against a closed form (a linear generator, where PPL = ||A u||^2 exactly).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -61,12 +62,21 @@ class PathLength:
         return self.mean
 
     def __str__(self) -> str:
-        return (f"PPL({self.space.upper()}) = {self.mean:.4g} ± {self.std:.4g} [{self.similarity}, "
-                f"eps={self.epsilon:g}, n={self.n_kept} of {self.n_samples} pairs]")
+        return (
+            f"PPL({self.space.upper()}) = {self.mean:.4g} ± {self.std:.4g} [{self.similarity}, "
+            f"eps={self.epsilon:g}, n={self.n_kept} of {self.n_samples} pairs]"
+        )
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "space": self.space, "n_samples": self.n_samples,
-                "n_kept": self.n_kept, "epsilon": self.epsilon, "similarity": self.similarity}
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "space": self.space,
+            "n_samples": self.n_samples,
+            "n_kept": self.n_kept,
+            "epsilon": self.epsilon,
+            "similarity": self.similarity,
+        }
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -77,7 +87,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, eps: float = 1e-7) 
     """Spherical interpolation sin((1-t) W)/sin W a + sin(t W)/sin W b, W the angle between a and b
     (lerp where they are (anti)parallel)."""
     cos = ((a / a.norm(dim=-1, keepdim=True).clamp_min(eps)) * (b / b.norm(dim=-1, keepdim=True).clamp_min(eps))).sum(
-        dim=-1, keepdim=True)
+        dim=-1, keepdim=True
+    )
     omega = cos.clamp(-1.0, 1.0).acos()
     sin = omega.sin().clamp_min(eps)
     out = ((1 - t) * omega).sin() / sin * a + (t * omega).sin() / sin * b
@@ -95,7 +106,7 @@ def feature_distance(extractor: str = "mnist", device="cpu") -> Callable[[torch.
     net = get_extractor(extractor, device)
 
     def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        both = ((torch.cat([a, b]).float().clamp(-1, 1) + 1) / 2)  # [-1, 1] -> [0, 1], what extractors take
+        both = (torch.cat([a, b]).float().clamp(-1, 1) + 1) / 2  # [-1, 1] -> [0, 1], what extractors take
         features = net(both)[0].float()
         fa, fb = features.chunk(2)
         return (fa - fb).pow(2).sum(dim=1)
@@ -107,8 +118,10 @@ def _check_generator(generator, space: str) -> None:
     if not isinstance(generator, torch.nn.Module) or not hasattr(generator, "latent_dim"):
         raise MetricInputError("PPL needs a generator: an nn.Module with a `latent_dim` attribute")
     if space == "w" and not (hasattr(generator, "mapping") and hasattr(generator, "synthesis")):
-        raise MetricInputError(f"PPL in W needs a style generator with mapping() and synthesis(); "
-                               f"{type(generator).__name__} has no intermediate latent space (use space='z')")
+        raise MetricInputError(
+            f"PPL in W needs a style generator with mapping() and synthesis(); "
+            f"{type(generator).__name__} has no intermediate latent space (use space='z')"
+        )
 
 
 def _images_of(generator, space: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -120,11 +133,20 @@ def _images_of(generator, space: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return generator
 
 
-def perceptual_path_length(generator: torch.nn.Module, n_samples: int = 2000, space: str = "z", *,
-                           epsilon: float = 1e-4, similarity: str | Callable = "mnist", seed: int = 0,
-                           t: float | None = None, latents: tuple[torch.Tensor, torch.Tensor] | None = None,
-                           discard_percentiles: tuple[float, float] | None = (1, 99), batch_size: int = 250,
-                           device=None) -> PathLength:
+def perceptual_path_length(
+    generator: torch.nn.Module,
+    n_samples: int = 2000,
+    space: str = "z",
+    *,
+    epsilon: float = 1e-4,
+    similarity: str | Callable = "mnist",
+    seed: int = 0,
+    t: float | None = None,
+    latents: tuple[torch.Tensor, torch.Tensor] | None = None,
+    discard_percentiles: tuple[float, float] | None = (1, 99),
+    batch_size: int = 250,
+    device=None,
+) -> PathLength:
     """PPL of `generator` in Z (slerp) or W (lerp); see the module docstring.
 
     latents: the endpoints (z0, z1), each (n_samples, latent_dim), instead of drawing them from `seed`
@@ -139,15 +161,18 @@ def perceptual_path_length(generator: torch.nn.Module, n_samples: int = 2000, sp
     if t is not None and not 0 <= t <= 1 - epsilon:
         raise MetricInputError(f"t must be in [0, 1 - epsilon], got {t!r}")
     if discard_percentiles is not None and not 0 <= discard_percentiles[0] < discard_percentiles[1] <= 100:
-        raise MetricInputError(f"discard_percentiles must be (low, high) with 0 <= low < high <= 100, "
-                               f"got {discard_percentiles!r}")
+        raise MetricInputError(
+            f"discard_percentiles must be (low, high) with 0 <= low < high <= 100, got {discard_percentiles!r}"
+        )
     if device is None:
         device = next(generator.parameters()).device
     if latents is not None:
         z0, z1 = (torch.as_tensor(x, dtype=torch.float32) for x in latents)
         if z0.shape != z1.shape or z0.dim() != 2 or z0.shape[1] != generator.latent_dim or len(z0) < 2:
-            raise MetricInputError(f"latents must be two (N, {generator.latent_dim}) tensors with N >= 2, got "
-                                   f"{tuple(z0.shape)} and {tuple(z1.shape)}")
+            raise MetricInputError(
+                f"latents must be two (N, {generator.latent_dim}) tensors with N >= 2, got "
+                f"{tuple(z0.shape)} and {tuple(z1.shape)}"
+            )
         n_samples = len(z0)
     else:
         if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 2:
@@ -155,8 +180,11 @@ def perceptual_path_length(generator: torch.nn.Module, n_samples: int = 2000, sp
         rng = torch.Generator().manual_seed(seed)
         z0 = torch.randn(n_samples, generator.latent_dim, generator=rng)
         z1 = torch.randn(n_samples, generator.latent_dim, generator=rng)
-    ts = (torch.rand(n_samples, 1, generator=torch.Generator().manual_seed(seed + 1)) if t is None
-          else torch.full((n_samples, 1), float(t)))
+    ts = (
+        torch.rand(n_samples, 1, generator=torch.Generator().manual_seed(seed + 1))
+        if t is None
+        else torch.full((n_samples, 1), float(t))
+    )
     distance = similarity if callable(similarity) else feature_distance(similarity, device)
     name = similarity if isinstance(similarity, str) else getattr(similarity, "__name__", "custom")
     interpolate = slerp if space == "z" else lerp
@@ -168,13 +196,13 @@ def perceptual_path_length(generator: torch.nn.Module, n_samples: int = 2000, sp
     try:
         with torch.no_grad():
             for start in range(0, n_samples, batch_size):
-                e0, e1 = z0[start:start + batch_size].to(device), z1[start:start + batch_size].to(device)
-                tb = ts[start:start + batch_size].to(device)
+                e0, e1 = z0[start : start + batch_size].to(device), z1[start : start + batch_size].to(device)
+                tb = ts[start : start + batch_size].to(device)
                 if space == "w":
                     e0, e1 = generator.mapping(e0), generator.mapping(e1)
                 pair = torch.cat([interpolate(e0, e1, tb), interpolate(e0, e1, tb + epsilon)])
                 a, b = images(pair).chunk(2)
-                out.append((distance(a, b).double() / epsilon ** 2).cpu())
+                out.append((distance(a, b).double() / epsilon**2).cpu())
     finally:
         generator.train(was_training)
     distances = torch.cat(out).numpy()

@@ -10,6 +10,7 @@ radius being the distance to that vector's k-th nearest neighbour in the same se
 
 Distances are Euclidean, in float64, computed in blocks so memory stays bounded.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ class PrecisionRecall:
         return 0.0 if total == 0 else 2 * self.precision * self.recall / total
 
     def __str__(self) -> str:
-        return (f"precision = {self.precision:.4f}, recall = {self.recall:.4f} (k={self.k})"
-                + (f" [{self.extractor}, n={self.n[0]} generated vs {self.n[1]} real]" if self.extractor else ""))
+        return f"precision = {self.precision:.4f}, recall = {self.recall:.4f} (k={self.k})" + (
+            f" [{self.extractor}, n={self.n[0]} generated vs {self.n[1]} real]" if self.extractor else ""
+        )
 
 
 def precision_recall_from_features(generated, real, k: int = 3) -> tuple[float, float]:
@@ -70,13 +72,40 @@ def precision_recall_from_features(generated, real, k: int = 3) -> tuple[float, 
     return precision, recall
 
 
-def precision_recall(generated: Any, real: Any, *, k: int = 3, extractor="inception", batch_size: int | None = None,
-                     device="auto", progress: bool = True, value_range=None, n_samples: int | None = None,
-                     seed: int = 0, weights=None, preprocessing: str = "pytorch-fid", data_root=None,
-                     image_size=None, limit=None) -> PrecisionRecall:
+def precision_recall(
+    generated: Any,
+    real: Any,
+    *,
+    k: int = 3,
+    extractor="inception",
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size=None,
+    limit=None,
+) -> PrecisionRecall:
     """Improved precision and recall of generated images (or FeatureSet) against real ones."""
-    fg, fr = features_of_pair(generated, real, extractor, device, weights, preprocessing, batch_size=batch_size,
-                              progress=progress, value_range=value_range, n_samples=n_samples, seed=seed,
-                              data_root=data_root, image_size=image_size, limit=limit)
+    fg, fr = features_of_pair(
+        generated,
+        real,
+        extractor,
+        device,
+        weights,
+        preprocessing,
+        batch_size=batch_size,
+        progress=progress,
+        value_range=value_range,
+        n_samples=n_samples,
+        seed=seed,
+        data_root=data_root,
+        image_size=image_size,
+        limit=limit,
+    )
     p, r = precision_recall_from_features(fg.features, fr.features, k)
     return PrecisionRecall(p, r, k, fg.extractor_label, (len(fg), len(fr)))

@@ -3,6 +3,7 @@
 A bare number like "FID 12.3" means nothing without knowing the network behind it: FIDs computed
 with the MNIST classifier are on a different scale from Inception FIDs. Results print with that label.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -14,6 +14,7 @@
 
 Probabilities are float64; where a probability is exactly 0 in a log, it is clamped to 1e-12.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,7 +57,9 @@ def real_label_distribution(real) -> torch.Tensor:
 
 def _match_classes(p: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     if len(prior) > p.shape[1]:
-        raise MetricInputError(f"real labels go up to class {len(prior) - 1} but probabilities have {p.shape[1]} classes")
+        raise MetricInputError(
+            f"real labels go up to class {len(prior) - 1} but probabilities have {p.shape[1]} classes"
+        )
     return torch.nn.functional.pad(prior, (0, p.shape[1] - len(prior)))
 
 
@@ -109,32 +112,51 @@ def _result(metric: str, value: float, feats: FeatureSet, n: tuple) -> MetricRes
 def _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs):
     """FeatureSets with logits for both sides (real may stay a vector of integer labels)."""
     real_is_labels = _is_label_vector(real)
-    ext = extractor_for(extractor, (generated, None if real_is_labels else real), device, weights, preprocessing,
-                        need_head=True)
+    ext = extractor_for(
+        extractor, (generated, None if real_is_labels else real), device, weights, preprocessing, need_head=True
+    )
     fg = _probabilities_of(generated, ext, **kwargs)
     fr = real if (real_is_labels or isinstance(real, FeatureSet)) else _probabilities_of(real, ext, **kwargs)
     if isinstance(fr, FeatureSet) and fr.extractor_identity != fg.extractor_identity:
-        raise MetricInputError(f"generated and real features come from different extractors ({fg.extractor_label} vs "
-                               f"{fr.extractor_label})")
+        raise MetricInputError(
+            f"generated and real features come from different extractors ({fg.extractor_label} vs {fr.extractor_label})"
+        )
     return fg, fr
 
 
-def mode_score(generated: Any, real: Any, *, extractor="inception", device="auto", weights=None,
-               preprocessing: str = "pytorch-fid", **kwargs) -> MetricResult:
+def mode_score(
+    generated: Any,
+    real: Any,
+    *,
+    extractor="inception",
+    device="auto",
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    **kwargs,
+) -> MetricResult:
     """Mode Score of generated images against real ones (images, FeatureSets with logits, or integer labels)."""
     fg, fr = _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs)
     return _result("Mode Score", mode_score_from_probabilities(fg, fr), fg, (len(fg), len(fr)))
 
 
-def am_score(generated: Any, real: Any, *, extractor="inception", device="auto", weights=None,
-             preprocessing: str = "pytorch-fid", **kwargs) -> MetricResult:
+def am_score(
+    generated: Any,
+    real: Any,
+    *,
+    extractor="inception",
+    device="auto",
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    **kwargs,
+) -> MetricResult:
     """AM Score (lower is better) of generated images against real ones."""
     fg, fr = _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs)
     return _result("AM Score", am_score_from_probabilities(fg, fr), fg, (len(fg), len(fr)))
 
 
-def modified_inception_score(generated: Any, *, extractor="inception", device="auto", weights=None,
-                             preprocessing: str = "pytorch-fid", **kwargs) -> MetricResult:
+def modified_inception_score(
+    generated: Any, *, extractor="inception", device="auto", weights=None, preprocessing: str = "pytorch-fid", **kwargs
+) -> MetricResult:
     """m-IS (intra-class diversity) of generated images or a FeatureSet with logits."""
     ext = extractor_for(extractor, (generated,), device, weights, preprocessing, need_head=True)
     fg = _probabilities_of(generated, ext, **kwargs)

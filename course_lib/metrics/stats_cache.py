@@ -6,6 +6,7 @@ identity (name, split, size, limit, preprocessing version, or a folder's file li
 extractor and its input preprocessing. Files are `.npz` with `mu` and `sigma`, the format pytorch-fid
 reads and writes, plus a `meta` JSON string; they are written atomically.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,6 +19,7 @@ import numpy as np
 
 from course_lib.core.io import save_npz_atomic
 from course_lib.core.runtime import cache_dir
+
 from .errors import MetricInputError
 
 CACHE_VERSION = 1
@@ -39,7 +41,9 @@ class Statistics:
         self.sigma = np.atleast_2d(np.asarray(self.sigma, dtype=np.float64))
         d = self.mu.shape[0]
         if self.mu.ndim != 1 or self.sigma.shape != (d, d):
-            raise MetricInputError(f"statistics need mu of shape (D,) and sigma (D, D); got {self.mu.shape} and {self.sigma.shape}")
+            raise MetricInputError(
+                f"statistics need mu of shape (D,) and sigma (D, D); got {self.mu.shape} and {self.sigma.shape}"
+            )
         if not (np.isfinite(self.mu).all() and np.isfinite(self.sigma).all()):
             raise MetricInputError("statistics contain NaN or infinite values")
 
@@ -49,25 +53,39 @@ class Statistics:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write as .npz (mu, sigma, meta), atomically: readers never see half a file."""
-        meta = json.dumps({"n": self.n, "extractor_identity": self.extractor_identity,
-                           "extractor_label": self.extractor_label, "description": self.description,
-                           "version": CACHE_VERSION})
+        meta = json.dumps(
+            {
+                "n": self.n,
+                "extractor_identity": self.extractor_identity,
+                "extractor_label": self.extractor_label,
+                "description": self.description,
+                "version": CACHE_VERSION,
+            }
+        )
         return save_npz_atomic(path, compressed=False, mu=self.mu, sigma=self.sigma, meta=np.array(meta))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Statistics":
+    def load(cls, path: str | os.PathLike) -> Statistics:
         """Read our .npz files and pytorch-fid's (mu, sigma only: assumed Inception pool3 features)."""
         path = Path(path).expanduser()
         try:
             with np.load(path, allow_pickle=False) as f:
                 if not {"mu", "sigma"} <= set(f.files):
-                    raise MetricInputError(f"{path} holds no FID statistics (needs arrays 'mu' and 'sigma'; has {', '.join(f.files)})")
+                    raise MetricInputError(
+                        f"{path} holds no FID statistics (needs arrays 'mu' and 'sigma'; has {', '.join(f.files)})"
+                    )
                 mu, sigma = f["mu"], f["sigma"]
                 meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
         except (OSError, ValueError) as exc:
             raise MetricInputError(f"cannot read statistics from {path}: {exc}") from exc
-        return cls(mu, sigma, int(meta.get("n", 0)), meta.get("extractor_identity", ""),
-                   meta.get("extractor_label", ""), meta.get("description", f"statistics from {path}"))
+        return cls(
+            mu,
+            sigma,
+            int(meta.get("n", 0)),
+            meta.get("extractor_identity", ""),
+            meta.get("extractor_label", ""),
+            meta.get("description", f"statistics from {path}"),
+        )
 
 
 def is_statistics_file(path) -> bool:
@@ -89,7 +107,9 @@ def gaussian_statistics(features, chunk: int = 4096) -> tuple[np.ndarray, np.nda
     x = features.features if hasattr(features, "features") else features
     x = torch.as_tensor(x)
     if x.ndim != 2 or len(x) < 2:
-        raise MetricInputError(f"need at least 2 feature vectors of shape (N, D) for a covariance, got {tuple(x.shape)}")
+        raise MetricInputError(
+            f"need at least 2 feature vectors of shape (N, D) for a covariance, got {tuple(x.shape)}"
+        )
     mu = x.double().mean(0)
     sigma = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
     for part in x.split(chunk):
@@ -104,7 +124,9 @@ def cache_path(source_identity: str, extractor_identity: str) -> Path:
     return cache_dir() / "fid_stats" / f"{key}.npz"
 
 
-def cached_statistics(source, extractor, batch_size: int | None = None, progress: bool = True, use_cache: bool = True) -> Statistics:
+def cached_statistics(
+    source, extractor, batch_size: int | None = None, progress: bool = True, use_cache: bool = True
+) -> Statistics:
     """Statistics of an ImageSource under an extractor, from the cache when the source can be named."""
     from .features import extract_from_source
 

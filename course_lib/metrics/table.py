@@ -17,6 +17,7 @@ diversity controller takes each measure's sign (+1 when higher is better) from h
 
 `is_std` is not a metric of its own: it is the spread of `is` over its splits, reported beside it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,18 +52,21 @@ class Metric:
         return a > b if self.better == "higher" else a < b
 
 
-METRICS: dict[str, Metric] = {m.key: m for m in (
-    Metric("is", "IS", "higher", 2, needs="logits"),
-    Metric("fid", "FID", "lower", 2, needs="reference"),
-    Metric("kid", "KID (x1000)", "lower", 2, scale=1000.0, needs="reference"),
-    Metric("precision", "precision", "higher", 3, needs="reference"),
-    Metric("recall", "recall", "higher", 3, needs="reference"),
-    Metric("diversity", "diversity", "higher", 3, needs="reference"),
-    Metric("lipschitz", "Lipschitz (L2)", "lower", 3, needs="noise"),
-    Metric("lipschitz_l1", "Lipschitz (L1)", "lower", 1, needs="noise"),
-    Metric("ppl", "PPL (Z)", "lower", 1, needs="generator"),
-    Metric("ppl_w", "PPL (W)", "lower", 1, needs="generator"),
-)}
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in (
+        Metric("is", "IS", "higher", 2, needs="logits"),
+        Metric("fid", "FID", "lower", 2, needs="reference"),
+        Metric("kid", "KID (x1000)", "lower", 2, scale=1000.0, needs="reference"),
+        Metric("precision", "precision", "higher", 3, needs="reference"),
+        Metric("recall", "recall", "higher", 3, needs="reference"),
+        Metric("diversity", "diversity", "higher", 3, needs="reference"),
+        Metric("lipschitz", "Lipschitz (L2)", "lower", 3, needs="noise"),
+        Metric("lipschitz_l1", "Lipschitz (L1)", "lower", 1, needs="noise"),
+        Metric("ppl", "PPL (Z)", "lower", 1, needs="generator"),
+        Metric("ppl_w", "PPL (W)", "lower", 1, needs="generator"),
+    )
+}
 
 
 def metric(key: str) -> Metric:

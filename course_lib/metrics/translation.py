@@ -13,11 +13,13 @@ Unpaired (CycleGAN: generator [a; b] -> [F(b); G(a)]), `cycle_scores`: the cycle
 error |F(G(a)) - a| and |G(F(b)) - b| (L1, [0, 1] scale), and whether the digit survives the
 translation: the classifier's accuracy on G(a) and F(b) against the labels of a and b.
 """
+
 from __future__ import annotations
 
 import torch
 
 from course_lib.core.images import to_float
+
 from .errors import MetricInputError
 from .fid import fid
 from .image_quality import psnr, sharpness, ssim
@@ -25,8 +27,10 @@ from .image_quality import psnr, sharpness, ssim
 
 def _as_float(images: torch.Tensor, what: str) -> torch.Tensor:
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise MetricInputError(f"{what} must be a tensor of images (N, C, H, W), got "
-                               f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}")
+        raise MetricInputError(
+            f"{what} must be a tensor of images (N, C, H, W), got "
+            f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))}"
+        )
     return to_float(images) if images.dtype == torch.uint8 else images.float()
 
 
@@ -55,8 +59,9 @@ def classifier_accuracy(images: torch.Tensor, labels: torch.Tensor, classifier=N
         raise MetricInputError(f"got {len(labels)} labels for {len(x)} images")
     classifier = classifier or load_mnist_classifier()
     device = next(classifier.parameters()).device
-    predicted = torch.cat([classifier(to_classifier_input(((b + 1) / 2).clamp(0, 1)).to(device)).argmax(1).cpu()
-                           for b in x.split(500)])
+    predicted = torch.cat(
+        [classifier(to_classifier_input(((b + 1) / 2).clamp(0, 1)).to(device)).argmax(1).cpu() for b in x.split(500)]
+    )
     return float((predicted == labels).float().mean())
 
 
@@ -68,8 +73,9 @@ def mean_l1(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((x.double() - y.double()).abs().mean() / 2)
 
 
-def paired_scores(outputs: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor | None = None,
-                  classifier=None) -> dict[str, float]:
+def paired_scores(
+    outputs: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor | None = None, classifier=None
+) -> dict[str, float]:
     """L1, PSNR, SSIM, sharpness (and the targets'), MNIST-feature FID and classifier accuracy (see module doc)."""
     outputs, targets = _as_float(outputs, "translations"), _as_float(targets, "targets")
     scores = {
@@ -78,16 +84,25 @@ def paired_scores(outputs: torch.Tensor, targets: torch.Tensor, labels: torch.Te
         "ssim": ssim(outputs, targets, value_range=(-1, 1)),
         "sharpness": sharpness(outputs, value_range=(-1, 1)),
         "sharpness_targets": sharpness(targets, value_range=(-1, 1)),
-        "fid_mnist": float(fid(outputs, targets, extractor="mnist", value_range=(-1, 1), progress=False,
-                               use_cache=False, device="cpu").value),
+        "fid_mnist": float(
+            fid(
+                outputs, targets, extractor="mnist", value_range=(-1, 1), progress=False, use_cache=False, device="cpu"
+            ).value
+        ),
     }
     if labels is not None:
         scores["accuracy"] = classifier_accuracy(outputs, labels, classifier)
     return scores
 
 
-def cycle_scores(generator: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, labels_a: torch.Tensor | None = None,
-                 labels_b: torch.Tensor | None = None, classifier=None) -> dict[str, float]:
+def cycle_scores(
+    generator: torch.nn.Module,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    labels_a: torch.Tensor | None = None,
+    labels_b: torch.Tensor | None = None,
+    classifier=None,
+) -> dict[str, float]:
     """Cycle reconstruction errors and identity preservation of a CycleGAN generator (see the module docstring)."""
     a, b = _as_float(a, "domain A images"), _as_float(b, "domain B images")
     if len(a) != len(b):

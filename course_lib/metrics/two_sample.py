@@ -7,6 +7,7 @@ the sets are easy to separate (poor samples or missing modes); accuracy well *be
 signature of memorisation: every generated sample sits on top of a training image, so each one's
 nearest neighbour has the other label. Use the training set as the real set to detect that.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from .precision_recall import _as_features
 
 @dataclass(frozen=True)
 class OneNNResult:
-    accuracy: float       # over all 2N samples; 0.5 is ideal
+    accuracy: float  # over all 2N samples; 0.5 is ideal
     real_accuracy: float  # fraction of real samples whose nearest neighbour is real
     generated_accuracy: float
     extractor: str = ""
@@ -31,8 +32,11 @@ class OneNNResult:
         return self.accuracy
 
     def __str__(self) -> str:
-        return (f"1-NN accuracy = {self.accuracy:.4f} (real {self.real_accuracy:.4f}, generated "
-                f"{self.generated_accuracy:.4f}; 0.5 is ideal)" + (f" [{self.extractor}, n={self.n}]" if self.extractor else ""))
+        return (
+            f"1-NN accuracy = {self.accuracy:.4f} (real {self.real_accuracy:.4f}, generated "
+            f"{self.generated_accuracy:.4f}; 0.5 is ideal)"
+            + (f" [{self.extractor}, n={self.n}]" if self.extractor else "")
+        )
 
 
 def one_nn_from_features(generated, real, block: int = 2048, seed: int = 0) -> tuple[float, float, float]:
@@ -56,22 +60,52 @@ def one_nn_from_features(generated, real, block: int = 2048, seed: int = 0) -> t
     is_real = torch.cat([torch.ones(len(r), dtype=torch.bool), torch.zeros(len(g), dtype=torch.bool)])
     nearest = []
     for start in range(0, len(pooled), block):
-        d = torch.cdist(pooled[start:start + block], pooled)
+        d = torch.cdist(pooled[start : start + block], pooled)
         idx = torch.arange(start, min(start + block, len(pooled)))
         d[idx - start, idx] = float("inf")  # leave one out: a sample is not its own neighbour
         nearest.append(d.argmin(1))
     correct = is_real[torch.cat(nearest)] == is_real
-    return float(correct.double().mean()), float(correct[: len(r)].double().mean()), float(correct[len(r):].double().mean())
+    return (
+        float(correct.double().mean()),
+        float(correct[: len(r)].double().mean()),
+        float(correct[len(r) :].double().mean()),
+    )
 
 
-def one_nn_accuracy(generated: Any, real: Any, *, extractor="inception", batch_size: int | None = None, device="auto",
-                    progress: bool = True, value_range=None, n_samples: int | None = None, seed: int = 0,
-                    weights=None, preprocessing: str = "pytorch-fid", data_root=None, image_size=None,
-                    limit=None) -> OneNNResult:
+def one_nn_accuracy(
+    generated: Any,
+    real: Any,
+    *,
+    extractor="inception",
+    batch_size: int | None = None,
+    device="auto",
+    progress: bool = True,
+    value_range=None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    weights=None,
+    preprocessing: str = "pytorch-fid",
+    data_root=None,
+    image_size=None,
+    limit=None,
+) -> OneNNResult:
     """1-NN two-sample test accuracy between generated and real images (or FeatureSets)."""
-    fg, fr = features_of_pair(generated, real, extractor, device, weights, preprocessing, batch_size=batch_size,
-                              progress=progress, value_range=value_range, n_samples=n_samples, seed=seed,
-                              data_root=data_root, image_size=image_size, limit=limit)
+    fg, fr = features_of_pair(
+        generated,
+        real,
+        extractor,
+        device,
+        weights,
+        preprocessing,
+        batch_size=batch_size,
+        progress=progress,
+        value_range=value_range,
+        n_samples=n_samples,
+        seed=seed,
+        data_root=data_root,
+        image_size=image_size,
+        limit=limit,
+    )
     acc, acc_r, acc_g = one_nn_from_features(fg.features, fr.features, seed=seed)
     n = min(len(fg), len(fr))
     return OneNNResult(acc, acc_r, acc_g, fg.extractor_label, (n, n))

@@ -16,6 +16,7 @@
   Lipschitz constant by 1. `add_spectral_norm` applies PyTorch's parametrization to every conv
   and linear layer of a module.
 """
+
 from __future__ import annotations
 
 import torch

@@ -25,10 +25,11 @@ The other losses treat the discriminator's output l as a raw score:
 One-sided label smoothing (Salimans et al. 2016) replaces the real target 1 by 1 - s in the
 discriminator's loss (BCE and least squares only); fakes keep target 0.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -51,12 +52,14 @@ def generator_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits.float()).mean()
 
 
-def discriminator_bce_smoothed(real_logits: torch.Tensor, fake_logits: torch.Tensor,
-                               real_target: float = 1.0) -> torch.Tensor:
+def discriminator_bce_smoothed(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float = 1.0
+) -> torch.Tensor:
     """Binary cross-entropy with target `real_target` for real images and 0 for fakes."""
     real = real_logits.float()
-    return (real_target * F.softplus(-real) + (1 - real_target) * F.softplus(real)).mean() + \
-        F.softplus(fake_logits.float()).mean()
+    return (real_target * F.softplus(-real) + (1 - real_target) * F.softplus(real)).mean() + F.softplus(
+        fake_logits.float()
+    ).mean()
 
 
 def discriminator_least_squares(real_logits, fake_logits, real_target: float = 1.0) -> torch.Tensor:
@@ -84,8 +87,14 @@ def generator_score(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.float().mean()
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None,
-                     labels: torch.Tensor | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
+    alpha: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Gulrajani et al. 2017: E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = alpha x + (1 - alpha) x_fake,
     alpha ~ U[0, 1] drawn per sample (N numbers from `generator`, or torch's global generator). Works for
     inputs of any rank, e.g. points (N, d) or images (N, C, H, W); the norm is over all but the batch axis.
@@ -93,7 +102,7 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, generator: 
     kept (create_graph) so the penalty itself can be minimised."""
     if real.shape != fake.shape or real.dim() < 2:
         raise DataError(f"real {tuple(real.shape)} and fake {tuple(fake.shape)} must be batches of the same shape")
-    per_sample = (real.shape[0],) + (1,) * (real.dim() - 1)   # broadcasts one weight over each sample
+    per_sample = (real.shape[0],) + (1,) * (real.dim() - 1)  # broadcasts one weight over each sample
     if alpha is None:
         alpha = torch.rand(per_sample, device=real.device, generator=generator)
     elif alpha.numel() != real.shape[0]:

@@ -9,6 +9,7 @@
 Discriminators return one raw logit per image (shape (N,)); losses apply the sigmoid themselves,
 which is numerically safer and keeps mixed precision working.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,16 +60,26 @@ class DCGANGenerator(nn.Module):
       0, 1, ..., n_classes-1, 0, 1, ... so that code written for unconditional generators works.
     """
 
-    def __init__(self, latent_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64,
-                 upsample: str = "transposed", n_classes: int = 0):
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        image_size: int = 64,
+        channels: int = 3,
+        width: int = 64,
+        upsample: str = "transposed",
+        n_classes: int = 0,
+    ):
         super().__init__()
         if upsample not in ("transposed", "nearest"):
             raise ConfigError(f"generator upsampling must be 'transposed' or 'nearest', got {upsample!r}")
         self.latent_dim, self.image_size, self.channels, self.n_classes = latent_dim, image_size, channels, n_classes
         start, stages = _layout(image_size)
         ch = width * 2 ** (stages - 1)
-        layers = [nn.ConvTranspose2d(latent_dim + n_classes, ch, start, 1, 0, bias=False), nn.BatchNorm2d(ch),
-                  nn.ReLU(True)]
+        layers = [
+            nn.ConvTranspose2d(latent_dim + n_classes, ch, start, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
         for _ in range(stages - 1):
             layers += [*_up(ch, ch // 2, upsample), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
@@ -100,7 +111,9 @@ def one_hot_labels(labels: torch.Tensor | None, n: int, n_classes: int, like: to
     if labels.shape[0] != n:
         raise ConfigError(f"got {labels.shape[0]} labels for {n} latent vectors")
     if labels.numel() and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ConfigError(f"labels must be in 0..{n_classes - 1}, got values from {int(labels.min())} to {int(labels.max())}")
+        raise ConfigError(
+            f"labels must be in 0..{n_classes - 1}, got values from {int(labels.min())} to {int(labels.max())}"
+        )
     return nn.functional.one_hot(labels, n_classes).to(like.dtype)
 
 
@@ -117,8 +130,16 @@ class InfoGANGenerator(nn.Module):
     InfoGAN correctly, and `codes_to_latent` builds z for chosen code values (sliders).
     """
 
-    def __init__(self, noise_dim: int = 62, image_size: int = 28, channels: int = 1, width: int = 64,
-                 info_cat: int = 10, info_cont: int = 2, upsample: str = "transposed"):
+    def __init__(
+        self,
+        noise_dim: int = 62,
+        image_size: int = 28,
+        channels: int = 1,
+        width: int = 64,
+        info_cat: int = 10,
+        info_cont: int = 2,
+        upsample: str = "transposed",
+    ):
         super().__init__()
         self.noise_dim, self.info_cat, self.info_cont = noise_dim, info_cat, info_cont
         self.latent_dim = noise_dim + info_cat + info_cont
@@ -163,20 +184,36 @@ class DCGANDiscriminator(nn.Module):
     matching) and the auxiliary heads' outputs, computed in the same pass.
     """
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, norm: str = "batch",
-                 spectral_norm: bool = False, minibatch_stddev: bool = False, minibatch_discrimination: int = 0,
-                 n_classes: int = 0, aux_classes: int = 0, info_cat: int = 0, info_cont: int = 0):
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        width: int = 64,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+        minibatch_stddev: bool = False,
+        minibatch_discrimination: int = 0,
+        n_classes: int = 0,
+        aux_classes: int = 0,
+        info_cat: int = 0,
+        info_cont: int = 0,
+    ):
         super().__init__()
         if norm not in ("batch", "layer", "none"):
             raise ConfigError(f"discriminator norm must be batch, layer or none, got {norm!r}")
         self.image_size, self.channels, self.n_classes = image_size, channels, n_classes
         start, stages = _layout(image_size)
         ch = width
-        layers = [nn.Conv2d(channels + n_classes, ch, 4, 2, 1, bias=False),
-                  nn.LeakyReLU(0.2, True)]  # no norm on the input layer
+        layers = [
+            nn.Conv2d(channels + n_classes, ch, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+        ]  # no norm on the input layer
         for _ in range(stages - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), norm_layer(norm, ch * 2),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"),
+                norm_layer(norm, ch * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
             ch *= 2
         self.features = nn.Sequential(*layers)
         self.stddev = MinibatchStdDev() if minibatch_stddev else None
@@ -190,8 +227,11 @@ class DCGANDiscriminator(nn.Module):
             self.head = nn.Conv2d(head_ch, 1, start, 1, 0, bias=False)
         self.aux = nn.Linear(flat, aux_classes) if aux_classes else None
         self.info_cat, self.info_cont = info_cat, info_cont
-        self.q = (nn.Sequential(nn.Linear(flat, 128), nn.LeakyReLU(0.2, True), nn.Linear(128, info_cat + info_cont))
-                  if info_cat + info_cont else None)
+        self.q = (
+            nn.Sequential(nn.Linear(flat, 128), nn.LeakyReLU(0.2, True), nn.Linear(128, info_cat + info_cont))
+            if info_cat + info_cont
+            else None
+        )
         self.apply(dcgan_init)
         if spectral_norm:
             add_spectral_norm(self)
@@ -213,7 +253,7 @@ class DCGANDiscriminator(nn.Module):
             out["class_logits"] = self.aux(flat)
         if self.q is not None:
             q = self.q(flat)
-            out["info_cat_logits"], out["info_cont"] = q[:, : self.info_cat], q[:, self.info_cat:]
+            out["info_cat_logits"], out["info_cont"] = q[:, : self.info_cat], q[:, self.info_cat :]
         out["logits"] = logits
         return out
 
@@ -243,9 +283,12 @@ class MLPGenerator(nn.Module):
         super().__init__()
         self.latent_dim, self.image_size, self.channels = latent_dim, image_size, channels
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(True),
-            nn.Linear(hidden, hidden), nn.ReLU(True),
-            nn.Linear(hidden, channels * image_size * image_size), nn.Tanh(),
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(True),
+            nn.Linear(hidden, channels * image_size * image_size),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -255,13 +298,18 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """Goodfellow et al. 2014's MNIST discriminator: two maxout layers (240 units, 5 pieces) with dropout."""
 
-    def __init__(self, image_size: int = 28, channels: int = 1, hidden: int = 240, pieces: int = 5, dropout: float = 0.5):
+    def __init__(
+        self, image_size: int = 28, channels: int = 1, hidden: int = 240, pieces: int = 5, dropout: float = 0.5
+    ):
         super().__init__()
         self.image_size, self.channels = image_size, channels
         self.net = nn.Sequential(
-            nn.Dropout(0.2), Maxout(channels * image_size * image_size, hidden, pieces),
-            nn.Dropout(dropout), Maxout(hidden, hidden, pieces),
-            nn.Dropout(dropout), nn.Linear(hidden, 1),
+            nn.Dropout(0.2),
+            Maxout(channels * image_size * image_size, hidden, pieces),
+            nn.Dropout(dropout),
+            Maxout(hidden, hidden, pieces),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
         )
 
     def forward_all(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -298,12 +346,26 @@ CONDITIONINGS = {
 CONDITIONING = tuple(CONDITIONINGS)
 
 
-def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 64, channels: int = 3,
-                 width: int = 64, *, g_upsample: str = "transposed", d_norm: str = "batch",
-                 spectral_norm: bool = False, minibatch_stddev: bool = False, minibatch_discrimination: int = 0,
-                 conditional: str = "none", n_classes: int = 10, info_cat: int = 10,
-                 info_cont: int = 2, style: str = "modulated", mapping_layers: int = 4,
-                 style_mixing: float = 0.9) -> tuple[nn.Module, nn.Module]:
+def build_models(
+    arch: str = "dcgan",
+    latent_dim: int = 100,
+    image_size: int = 64,
+    channels: int = 3,
+    width: int = 64,
+    *,
+    g_upsample: str = "transposed",
+    d_norm: str = "batch",
+    spectral_norm: bool = False,
+    minibatch_stddev: bool = False,
+    minibatch_discrimination: int = 0,
+    conditional: str = "none",
+    n_classes: int = 10,
+    info_cat: int = 10,
+    info_cont: int = 2,
+    style: str = "modulated",
+    mapping_layers: int = 4,
+    style_mixing: float = 0.9,
+) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for an architecture name. `width` is DCGAN's base channel count
     (64 in the paper and tutorial) or the MLP generator's hidden size. The keyword options are the
     DCGAN variants of the improvements chapter (see DCGANGenerator / DCGANDiscriminator).
@@ -321,12 +383,18 @@ def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 6
         else:
             generator = DCGANGenerator(latent_dim, image_size, channels, width, g_upsample, n_classes=labelled)
         discriminator = DCGANDiscriminator(
-            image_size, channels, width, norm=d_norm, spectral_norm=spectral_norm, minibatch_stddev=minibatch_stddev,
+            image_size,
+            channels,
+            width,
+            norm=d_norm,
+            spectral_norm=spectral_norm,
+            minibatch_stddev=minibatch_stddev,
             minibatch_discrimination=minibatch_discrimination,
             n_classes=n_classes if CONDITIONINGS[conditional].discriminator_labels else 0,
             aux_classes=n_classes if conditional == "acgan" else 0,
             info_cat=info_cat if conditional == "infogan" else 0,
-            info_cont=info_cont if conditional == "infogan" else 0)
+            info_cont=info_cont if conditional == "infogan" else 0,
+        )
         return generator, discriminator
     if arch == "style":  # StyleGAN's generator (course_lib.nn.style) against the DCGAN discriminator
         from course_lib.nn.style import StyleGenerator
@@ -334,30 +402,58 @@ def build_models(arch: str = "dcgan", latent_dim: int = 100, image_size: int = 6
         if conditional != "none":
             raise ConfigError("the style generator is unconditional; use conditional 'none'")
         generator = StyleGenerator(latent_dim, image_size, channels, width, mapping_layers, style, style_mixing)
-        discriminator = DCGANDiscriminator(image_size, channels, width, norm=d_norm, spectral_norm=spectral_norm,
-                                           minibatch_stddev=minibatch_stddev,
-                                           minibatch_discrimination=minibatch_discrimination)
+        discriminator = DCGANDiscriminator(
+            image_size,
+            channels,
+            width,
+            norm=d_norm,
+            spectral_norm=spectral_norm,
+            minibatch_stddev=minibatch_stddev,
+            minibatch_discrimination=minibatch_discrimination,
+        )
         return generator, discriminator
     if arch == "progressive":  # Karras et al. 2018 (course_lib.nn.progressive); grown by the 'progressive' callback
         from course_lib.nn.progressive import ProgressiveDiscriminator, ProgressiveGenerator
 
         if conditional != "none":
             raise ConfigError("the progressive GAN is unconditional; use conditional 'none'")
-        return (ProgressiveGenerator(latent_dim, image_size, channels, width),
-                ProgressiveDiscriminator(image_size, channels, width, minibatch_stddev=True))
+        return (
+            ProgressiveGenerator(latent_dim, image_size, channels, width),
+            ProgressiveDiscriminator(image_size, channels, width, minibatch_stddev=True),
+        )
     if arch == "mlp":
-        unsupported = [name for name, value, default in (
-            ("g_upsample", g_upsample, "transposed"), ("d_norm", d_norm, "batch"), ("spectral_norm", spectral_norm, False),
-            ("minibatch_stddev", minibatch_stddev, False), ("minibatch_discrimination", minibatch_discrimination, 0),
-            ("conditional", conditional, "none")) if value != default]
+        unsupported = [
+            name
+            for name, value, default in (
+                ("g_upsample", g_upsample, "transposed"),
+                ("d_norm", d_norm, "batch"),
+                ("spectral_norm", spectral_norm, False),
+                ("minibatch_stddev", minibatch_stddev, False),
+                ("minibatch_discrimination", minibatch_discrimination, 0),
+                ("conditional", conditional, "none"),
+            )
+            if value != default
+        ]
         if unsupported:
             raise ConfigError(f"the MLP GAN does not support {', '.join(unsupported)}; use arch 'dcgan'")
         return MLPGenerator(latent_dim, image_size, channels, hidden=width), MLPDiscriminator(image_size, channels)
     raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
 
 
-MODEL_SETTINGS = ("g_upsample", "d_norm", "spectral_norm", "minibatch_stddev", "minibatch_discrimination",
-                  "conditional", "n_classes", "info_cat", "info_cont", "style", "mapping_layers", "style_mixing")
+MODEL_SETTINGS = (
+    "g_upsample",
+    "d_norm",
+    "spectral_norm",
+    "minibatch_stddev",
+    "minibatch_discrimination",
+    "conditional",
+    "n_classes",
+    "info_cat",
+    "info_cont",
+    "style",
+    "mapping_layers",
+    "style_mixing",
+)
 
 
 def models_from_config(config: dict) -> tuple[nn.Module, nn.Module]:
@@ -370,5 +466,6 @@ def models_from_config(config: dict) -> tuple[nn.Module, nn.Module]:
     options = {k: config[k] for k in MODEL_SETTINGS if k in config}
     if options.get("d_norm") == "auto":
         options["d_norm"] = "layer" if config.get("loss") == "wgan-gp" else "batch"
-    return build_models(config["arch"], config["latent_dim"], config["image_size"], config["channels"],
-                        config["width"], **options)
+    return build_models(
+        config["arch"], config["latent_dim"], config["image_size"], config["channels"], config["width"], **options
+    )

@@ -20,6 +20,7 @@ Layers follow the paper at small scale: pixel norm after every generator convolu
 no batch norm, minibatch standard deviation before the discriminator's last block, linear outputs
 (here a tanh at the very end, so samples are in [-1, 1] like every course_lib generator).
 """
+
 from __future__ import annotations
 
 import torch
@@ -82,10 +83,21 @@ class ProgressiveGenerator(Growing):
         ch = _channels(width)
         self.stem_linear = nn.Linear(latent_dim, ch[0] * 49)
         self.stem = nn.Sequential(nn.LeakyReLU(0.2), PixelNorm(), _conv(ch[0], ch[0]), nn.LeakyReLU(0.2), PixelNorm())
-        self.blocks = nn.ModuleList([nn.Identity()] + [
-            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(ch[i - 1], ch[i]), nn.LeakyReLU(0.2),
-                          PixelNorm(), _conv(ch[i], ch[i]), nn.LeakyReLU(0.2), PixelNorm())
-            for i in range(1, len(RESOLUTIONS))])
+        self.blocks = nn.ModuleList(
+            [nn.Identity()]
+            + [
+                nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    _conv(ch[i - 1], ch[i]),
+                    nn.LeakyReLU(0.2),
+                    PixelNorm(),
+                    _conv(ch[i], ch[i]),
+                    nn.LeakyReLU(0.2),
+                    PixelNorm(),
+                )
+                for i in range(1, len(RESOLUTIONS))
+            ]
+        )
         self.to_rgb = nn.ModuleList([_conv(c, channels, 1) for c in ch])
         self._init_growth()
 
@@ -115,10 +127,15 @@ class ProgressiveDiscriminator(Growing):
         self.image_size, self.channels = image_size, channels
         ch = _channels(width)
         self.from_rgb = nn.ModuleList([nn.Sequential(_conv(channels, c, 1), nn.LeakyReLU(0.2)) for c in ch])
-        self.blocks = nn.ModuleList([nn.Identity()] + [
-            nn.Sequential(_conv(ch[i], ch[i]), nn.LeakyReLU(0.2), _conv(ch[i], ch[i - 1]), nn.LeakyReLU(0.2),
-                          nn.AvgPool2d(2))
-            for i in range(1, len(RESOLUTIONS))])
+        self.blocks = nn.ModuleList(
+            [nn.Identity()]
+            + [
+                nn.Sequential(
+                    _conv(ch[i], ch[i]), nn.LeakyReLU(0.2), _conv(ch[i], ch[i - 1]), nn.LeakyReLU(0.2), nn.AvgPool2d(2)
+                )
+                for i in range(1, len(RESOLUTIONS))
+            ]
+        )
         self.stddev = MinibatchStdDev() if minibatch_stddev else None
         self.final = nn.Sequential(_conv(ch[0] + int(minibatch_stddev), ch[0]), nn.LeakyReLU(0.2))
         self.head = nn.Linear(ch[0] * 49, 1)
@@ -128,8 +145,10 @@ class ProgressiveDiscriminator(Growing):
         """[x at 28, 14, 7]: repeated 2x average pooling, the same operations at every level (so the
         fade-in is exact at alpha = 0)."""
         if x.dim() != 4 or x.shape[1:] != (self.channels, self.image_size, self.image_size):
-            raise ConfigError(f"the discriminator takes images of shape (N, {self.channels}, {self.image_size}, "
-                              f"{self.image_size}), got {tuple(x.shape)}")
+            raise ConfigError(
+                f"the discriminator takes images of shape (N, {self.channels}, {self.image_size}, "
+                f"{self.image_size}), got {tuple(x.shape)}"
+            )
         pyramid = [x]
         for _ in RESOLUTIONS[1:]:
             pyramid.append(F.avg_pool2d(pyramid[-1], 2))

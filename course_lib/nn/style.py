@@ -35,6 +35,7 @@ LeakyReLU(0.2) halves the second moment, so without the gain the activations shr
 constant) then outweighed the styles within ~50 steps and the generator drew the same digit for every z
 (issue 19; tests/test_style.py checks the activation scale and that a short training run still depends on z).
 """
+
 from __future__ import annotations
 
 import math
@@ -108,8 +109,12 @@ class ModulatedConv2d(nn.Module):
         weight = self.weight[None] * style[:, None, :, None, None]  # (N, cout, cin, k, k)
         if self.demodulate:
             weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        out = F.conv2d(x.reshape(1, n * self.cin, *x.shape[2:]), weight.reshape(n * self.cout, self.cin, self.kernel,
-                       self.kernel), padding=self.kernel // 2, groups=n)
+        out = F.conv2d(
+            x.reshape(1, n * self.cin, *x.shape[2:]),
+            weight.reshape(n * self.cout, self.cin, self.kernel, self.kernel),
+            padding=self.kernel // 2,
+            groups=n,
+        )
         return out.reshape(n, self.cout, *out.shape[2:])
 
 
@@ -130,8 +135,9 @@ class AdaIN(nn.Module):
 class StyledConv(nn.Module):
     """One synthesis layer: [2x nearest upsampling], 3x3 convolution styled by w, noise, bias, LeakyReLU."""
 
-    def __init__(self, cin: int, cout: int, w_dim: int, resolution: int, mode: str = "modulated",
-                 upsample: bool = False):
+    def __init__(
+        self, cin: int, cout: int, w_dim: int, resolution: int, mode: str = "modulated", upsample: bool = False
+    ):
         super().__init__()
         if mode not in STYLE_MODES:
             raise ConfigError(f"style must be one of {', '.join(STYLE_MODES)}, got {mode!r}")
@@ -142,8 +148,12 @@ class StyledConv(nn.Module):
             self.conv = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
             self.adain = AdaIN(cout, w_dim)
         self.noise_strength = nn.Parameter(torch.zeros(cout))
-        self.register_buffer("const_noise", torch.randn(1, 1, resolution, resolution,
-                                                        generator=torch.Generator().manual_seed(resolution * 1000 + cout)))
+        self.register_buffer(
+            "const_noise",
+            torch.randn(
+                1, 1, resolution, resolution, generator=torch.Generator().manual_seed(resolution * 1000 + cout)
+            ),
+        )
         self.bias = nn.Parameter(torch.zeros(cout))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
@@ -170,8 +180,17 @@ class StyleGenerator(nn.Module):
     See the module docstring.
     """
 
-    def __init__(self, latent_dim: int = 64, image_size: int = 28, channels: int = 1, width: int = 32,
-                 mapping_layers: int = 4, style: str = "modulated", mixing: float = 0.9, w_dim: int | None = None):
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        image_size: int = 28,
+        channels: int = 1,
+        width: int = 32,
+        mapping_layers: int = 4,
+        style: str = "modulated",
+        mixing: float = 0.9,
+        w_dim: int | None = None,
+    ):
         super().__init__()
         if image_size != 28:
             raise ConfigError(f"the style generator is built for 28x28 images (7 -> 14 -> 28), got {image_size}")
@@ -186,13 +205,15 @@ class StyleGenerator(nn.Module):
         self.mapping_net = MappingNetwork(latent_dim, self.w_dim, mapping_layers)
         c7, c14, c28 = 2 * width, width, max(width // 2, 1)
         self.const = nn.Parameter(torch.randn(1, c7, 7, 7))
-        self.layers = nn.ModuleList([
-            StyledConv(c7, c7, self.w_dim, 7, style),
-            StyledConv(c7, c14, self.w_dim, 14, style, upsample=True),
-            StyledConv(c14, c14, self.w_dim, 14, style),
-            StyledConv(c14, c28, self.w_dim, 28, style, upsample=True),
-            StyledConv(c28, c28, self.w_dim, 28, style),
-        ])
+        self.layers = nn.ModuleList(
+            [
+                StyledConv(c7, c7, self.w_dim, 7, style),
+                StyledConv(c7, c14, self.w_dim, 14, style, upsample=True),
+                StyledConv(c14, c14, self.w_dim, 14, style),
+                StyledConv(c14, c28, self.w_dim, 28, style, upsample=True),
+                StyledConv(c28, c28, self.w_dim, 28, style),
+            ]
+        )
         self.to_rgb = ModulatedConv2d(c28, channels, 1, self.w_dim, demodulate=False)
         self.rgb_bias = nn.Parameter(torch.zeros(channels))
         self.num_ws = len(self.layers) + 1  # one style per convolution, one for toRGB
@@ -210,8 +231,9 @@ class StyleGenerator(nn.Module):
             return w[:, None, :].expand(-1, self.num_ws, -1)
         if w.dim() == 3 and w.shape[1:] == (self.num_ws, self.w_dim):
             return w
-        raise ConfigError(f"styles must have shape (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), "
-                          f"got {tuple(w.shape)}")
+        raise ConfigError(
+            f"styles must have shape (N, {self.w_dim}) or (N, {self.num_ws}, {self.w_dim}), got {tuple(w.shape)}"
+        )
 
     def mix(self, w1: torch.Tensor, w2: torch.Tensor, crossover: int) -> torch.Tensor:
         """Per-layer styles: w1 for the first `crossover` style inputs (coarse), w2 for the rest (fine)."""

@@ -20,6 +20,7 @@ pair of pairs (Zhu et al. 2017).
 
 Normalisation: `norm='batch'` (pix2pix) or 'instance' (CycleGAN), 'layer' or 'none'.
 """
+
 from __future__ import annotations
 
 import torch
@@ -68,8 +69,9 @@ def unet_depth(image_size: int, max_depth: int = 5) -> int:
 
 def _check_images(x: torch.Tensor, channels: int, image_size: int, what: str) -> None:
     if x.dim() != 4 or x.shape[1] != channels or x.shape[2] != image_size or x.shape[3] != image_size:
-        raise ConfigError(f"{what} expects images of shape (N, {channels}, {image_size}, {image_size}), "
-                          f"got {tuple(x.shape)}")
+        raise ConfigError(
+            f"{what} expects images of shape (N, {channels}, {image_size}, {image_size}), got {tuple(x.shape)}"
+        )
 
 
 class UNet(nn.Module):
@@ -79,14 +81,24 @@ class UNet(nn.Module):
     compares against (everything through the bottleneck).
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, image_size: int = 28, width: int = 32,
-                 depth: int | None = None, norm: str = "batch", dropout: float = 0.5, skip_connections: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        image_size: int = 28,
+        width: int = 32,
+        depth: int | None = None,
+        norm: str = "batch",
+        dropout: float = 0.5,
+        skip_connections: bool = True,
+    ):
         super().__init__()
         self.in_channels, self.channels, self.image_size = in_channels, out_channels, image_size
         self.depth = unet_depth(image_size) if depth is None else depth
-        if self.depth < 1 or image_size % 2 ** self.depth:
-            raise ConfigError(f"a U-Net of depth {self.depth} needs an image side divisible by {2 ** self.depth}, "
-                              f"got {image_size}")
+        if self.depth < 1 or image_size % 2**self.depth:
+            raise ConfigError(
+                f"a U-Net of depth {self.depth} needs an image side divisible by {2**self.depth}, got {image_size}"
+            )
         self.skip_connections = skip_connections
         widths = [width * 2 ** min(i, 3) for i in range(self.depth)]  # 64-128-256-512-512... in pix2pix
         self.down = nn.ModuleList()
@@ -102,13 +114,17 @@ class UNet(nn.Module):
         for i in reversed(range(self.depth)):
             skip = widths[i] if skip_connections else 0
             cout = widths[i - 1] if i > 0 else width
-            layers = [nn.ConvTranspose2d(cin + skip, cout, 4, 2, 1, bias=norm in ("none", "instance")), _norm(norm, cout)]
+            layers = [
+                nn.ConvTranspose2d(cin + skip, cout, 4, 2, 1, bias=norm in ("none", "instance")),
+                _norm(norm, cout),
+            ]
             if i == self.depth - 1 and dropout:
                 layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers, nn.ReLU(True)))
             cin = cout
-        self.out = nn.Sequential(nn.Conv2d(cin + (in_channels if skip_connections else 0), out_channels, 3, 1, 1),
-                                 nn.Tanh())
+        self.out = nn.Sequential(
+            nn.Conv2d(cin + (in_channels if skip_connections else 0), out_channels, 3, 1, 1), nn.Tanh()
+        )
         self.apply(pix2pix_init)
 
     def forward(self, source: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,19 +151,32 @@ class PatchGAN(nn.Module):
     patches on a 12x12 grid for 28x28) and layers=2 above.
     """
 
-    def __init__(self, channels: int = 1, image_size: int = 28, width: int = 32, layers: int | None = None,
-                 norm: str = "batch", condition_channels: int = 0):
+    def __init__(
+        self,
+        channels: int = 1,
+        image_size: int = 28,
+        width: int = 32,
+        layers: int | None = None,
+        norm: str = "batch",
+        condition_channels: int = 0,
+    ):
         super().__init__()
         self.channels, self.image_size, self.condition_channels = channels, image_size, condition_channels
         layers = (1 if image_size <= 32 else 2) if layers is None else layers
         blocks: list[nn.Module] = [nn.Conv2d(channels + condition_channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(layers - 1):
-            blocks += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm in ("none", "instance")), _norm(norm, ch * 2),
-                       nn.LeakyReLU(0.2, True)]
+            blocks += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm in ("none", "instance")),
+                _norm(norm, ch * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
             ch *= 2
-        blocks += [nn.Conv2d(ch, ch * 2, 4, 1, 1, bias=norm in ("none", "instance")), _norm(norm, ch * 2),
-                   nn.LeakyReLU(0.2, True)]
+        blocks += [
+            nn.Conv2d(ch, ch * 2, 4, 1, 1, bias=norm in ("none", "instance")),
+            _norm(norm, ch * 2),
+            nn.LeakyReLU(0.2, True),
+        ]
         self.features = nn.Sequential(*blocks)
         self.head = nn.Conv2d(ch * 2, 1, 4, 1, 1)
         self.receptive_field = patch_receptive_field(layers)
@@ -186,8 +215,9 @@ class CycleGenerator(nn.Module):
 
     def forward(self, domains: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if domains.shape[0] % 2:
-            raise ConfigError(f"a CycleGAN batch is the two domains stacked [a; b]: it needs an even size, "
-                              f"got {domains.shape[0]}")
+            raise ConfigError(
+                f"a CycleGAN batch is the two domains stacked [a; b]: it needs an even size, got {domains.shape[0]}"
+            )
         a, b = domains.chunk(2)
         return torch.cat([self.b_to_a(b), self.a_to_b(a)])
 
@@ -201,8 +231,9 @@ class CycleDiscriminator(nn.Module):
 
     def forward_all(self, domains: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if domains.shape[0] % 2:
-            raise ConfigError(f"a CycleGAN batch is the two domains stacked [a; b]: it needs an even size, "
-                              f"got {domains.shape[0]}")
+            raise ConfigError(
+                f"a CycleGAN batch is the two domains stacked [a; b]: it needs an even size, got {domains.shape[0]}"
+            )
         a, b = domains.chunk(2)
         out_a, out_b = self.d_a.forward_all(a), self.d_b.forward_all(b)
         return {k: torch.cat([out_a[k], out_b[k]]) for k in ("features", "logits")}
@@ -216,8 +247,15 @@ TRANSLATION_TASKS = ("pix2pix", "cyclegan")
 DEFAULT_NORM = {"pix2pix": "batch", "cyclegan": "instance"}
 
 
-def translation_models(task: str, image_size: int, channels: int, width: int = 32, norm: str = "auto",
-                       d_norm: str = "auto", dropout: float | None = None) -> tuple[nn.Module, nn.Module]:
+def translation_models(
+    task: str,
+    image_size: int,
+    channels: int,
+    width: int = 32,
+    norm: str = "auto",
+    d_norm: str = "auto",
+    dropout: float | None = None,
+) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) for 'pix2pix' (U-Net, conditional PatchGAN) or 'cyclegan' (two of each,
     unconditional PatchGANs). 'auto' norms are the paper's; dropout defaults to 0.5 for pix2pix, 0 for CycleGAN."""
     if task not in TRANSLATION_TASKS:
@@ -231,9 +269,12 @@ def translation_models(task: str, image_size: int, channels: int, width: int = 3
 
     if task == "pix2pix":
         return unet(), PatchGAN(channels, image_size, width, norm=d_norm, condition_channels=channels)
-    return (CycleGenerator(unet(), unet()),
-            CycleDiscriminator(PatchGAN(channels, image_size, width, norm=d_norm),
-                               PatchGAN(channels, image_size, width, norm=d_norm)))
+    return (
+        CycleGenerator(unet(), unet()),
+        CycleDiscriminator(
+            PatchGAN(channels, image_size, width, norm=d_norm), PatchGAN(channels, image_size, width, norm=d_norm)
+        ),
+    )
 
 
 def translation_models_from_config(config: dict) -> tuple[nn.Module, nn.Module]:

@@ -9,6 +9,7 @@ Format 2 keeps the state of loss terms (`terms`, by name) and callbacks (`callba
 is the generator to sample from. Format-1 files (written before loss terms and callbacks existed)
 are upgraded when read, so old runs resume and old generators load.
 """
+
 from __future__ import annotations
 
 import os
@@ -73,7 +74,9 @@ def upgrade(ckpt: dict) -> dict:
     ckpt["config"] = config
     callbacks, evaluation = [], None
     if ckpt.get("generator_ema") is not None:
-        callbacks.append({"name": "ema", "state": {"module": ckpt["generator_ema"], "updates": ckpt.get("ema_updates", 0)}})
+        callbacks.append(
+            {"name": "ema", "state": {"module": ckpt["generator_ema"], "updates": ckpt.get("ema_updates", 0)}}
+        )
         evaluation = 0
     for spec, state in zip(hook_specs, ckpt.get("hooks") or []):
         callbacks.append({"name": spec["name"], "state": state})

@@ -5,6 +5,7 @@ Radford et al.'s DCGAN (Adam 2e-4, betas (0.5, 0.999), non-saturating loss); imp
 settings (see `course_lib.training.presets` for the published ones) that `build_terms` and
 `callbacks_from_config` turn into loss terms and callbacks.
 """
+
 from __future__ import annotations
 
 import json
@@ -92,8 +93,17 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        positive = ("latent_dim", "width", "d_steps", "batch_size", "steps", "log_every", "sample_every",
-                    "checkpoint_every", "n_fixed")
+        positive = (
+            "latent_dim",
+            "width",
+            "d_steps",
+            "batch_size",
+            "steps",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "n_fixed",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -113,13 +123,26 @@ class TrainConfig:
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be a positive integer, got {self.limit!r}")
         loss = get_loss(self.loss)
-        choices = {"optimizer": ("adam", "rmsprop"), "g_upsample": ("transposed", "nearest"),
-                   "d_norm": ("auto", "batch", "layer", "none"), "conditional": CONDITIONING}
+        choices = {
+            "optimizer": ("adam", "rmsprop"),
+            "g_upsample": ("transposed", "nearest"),
+            "d_norm": ("auto", "batch", "layer", "none"),
+            "conditional": CONDITIONING,
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        nonnegative = ("clip_value", "gp_weight", "instance_noise", "feature_matching", "historical_averaging",
-                       "aux_weight", "info_weight", "minibatch_discrimination", "r1_weight")
+        nonnegative = (
+            "clip_value",
+            "gp_weight",
+            "instance_noise",
+            "feature_matching",
+            "historical_averaging",
+            "aux_weight",
+            "info_weight",
+            "minibatch_discrimination",
+            "r1_weight",
+        )
         for name in nonnegative:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -131,8 +154,10 @@ class TrainConfig:
         if not (self.ema == 0 or 0 < self.ema < 1):
             raise ConfigError(f"ema must be 0 (off) or a decay in (0, 1), got {self.ema!r}")
         if self.loss == "wgan-gp" and self.d_norm == "batch":
-            raise ConfigError("a WGAN-GP critic must not use batch norm (the penalty is per sample; batch norm mixes "
-                              "the samples of a batch): use d_norm 'layer' or 'none', or 'auto'")
+            raise ConfigError(
+                "a WGAN-GP critic must not use batch norm (the penalty is per sample; batch norm mixes "
+                "the samples of a batch): use d_norm 'layer' or 'none', or 'auto'"
+            )
         if self.conditional != "none" and self.n_classes < 2:
             raise ConfigError(f"conditional models need n_classes >= 2, got {self.n_classes}")
         if self.conditional == "infogan" and (self.info_cat < 2 or self.info_cont < 0):
@@ -158,22 +183,33 @@ class TrainConfig:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if self.task == "generation":
-            wrong = [f"{name} {getattr(self, name)!r}" for name, off in (
-                ("translation", "none"), ("l1_weight", 0), ("cycle_weight", 0), ("arch", "unet")) if
-                (getattr(self, name) != off if name != "arch" else getattr(self, name) == off)]
+            wrong = [
+                f"{name} {getattr(self, name)!r}"
+                for name, off in (("translation", "none"), ("l1_weight", 0), ("cycle_weight", 0), ("arch", "unet"))
+                if (getattr(self, name) != off if name != "arch" else getattr(self, name) == off)
+            ]
             if wrong:
                 raise ConfigError(f"{', '.join(wrong)} is for image translation: set task to pix2pix or cyclegan")
             if self.adversarial_weight <= 0:
                 raise ConfigError("adversarial_weight must be > 0 for task 'generation' (it is G's only loss)")
             return
         if self.translation not in TRANSLATIONS:
-            raise ConfigError(f"task {self.task!r} needs translation: one of {', '.join(TRANSLATIONS)}, "
-                              f"got {self.translation!r}")
+            raise ConfigError(
+                f"task {self.task!r} needs translation: one of {', '.join(TRANSLATIONS)}, got {self.translation!r}"
+            )
         if self.arch != "unet":
             raise ConfigError(f"task {self.task!r} trains a U-Net and PatchGAN: set arch to 'unet', got {self.arch!r}")
-        unsupported = [name for name, default in (
-            ("conditional", "none"), ("g_upsample", "transposed"), ("spectral_norm", False),
-            ("minibatch_stddev", False), ("minibatch_discrimination", 0)) if getattr(self, name) != default]
+        unsupported = [
+            name
+            for name, default in (
+                ("conditional", "none"),
+                ("g_upsample", "transposed"),
+                ("spectral_norm", False),
+                ("minibatch_stddev", False),
+                ("minibatch_discrimination", 0),
+            )
+            if getattr(self, name) != default
+        ]
         if unsupported:
             raise ConfigError(f"task {self.task!r} does not support {', '.join(unsupported)}")
         if self.task == "pix2pix" and self.cycle_weight:
@@ -181,17 +217,21 @@ class TrainConfig:
         if self.task == "cyclegan" and self.l1_weight:
             raise ConfigError("l1_weight needs paired data (task 'pix2pix'); CycleGAN's term is cycle_weight")
         if self.adversarial_weight == 0 and self.l1_weight == 0 and self.cycle_weight == 0:
-            raise ConfigError(f"task {self.task!r} with adversarial_weight 0 needs l1_weight or cycle_weight > 0: "
-                              "otherwise nothing trains the generator")
+            raise ConfigError(
+                f"task {self.task!r} with adversarial_weight 0 needs l1_weight or cycle_weight > 0: "
+                "otherwise nothing trains the generator"
+            )
         other = sorted({spec["name"] for spec in self.callbacks if isinstance(spec, dict)} - {"ema"})
         if other:
-            raise ConfigError(f"callback(s) {', '.join(other)} sample from latents; a translation task supports only 'ema'")
+            raise ConfigError(
+                f"callback(s) {', '.join(other)} sample from latents; a translation task supports only 'ema'"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         """Settings from a mapping. `preset: NAME` (or a list of names) first applies the published
         settings in course_lib.training.presets.PRESETS; the mapping's other values override them."""
         values = dict(values)
@@ -209,7 +249,7 @@ class TrainConfig:
         return cls(**merged)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
+    def from_file(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a JSON or YAML file of settings."""
         return cls.from_dict(read_settings(path))
 

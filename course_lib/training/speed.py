@@ -21,6 +21,7 @@ those costs one by one; each is a choice ("auto" | "on" | "off") resolved agains
 On the CPU "auto" leaves all of these off (except what PyTorch does by default), so the same code
 runs the same way as a plain loop there.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -115,8 +116,14 @@ def optimizer_impl(choice: str, device: torch.device, optimizer: str = "adam") -
     return choice
 
 
-def make_optimizer(params, optimizer: str = "adam", lr: float = 2e-4, betas=(0.5, 0.999),
-                   device: torch.device | str = "cpu", impl: str = "auto") -> tuple[torch.optim.Optimizer, str]:
+def make_optimizer(
+    params,
+    optimizer: str = "adam",
+    lr: float = 2e-4,
+    betas=(0.5, 0.999),
+    device: torch.device | str = "cpu",
+    impl: str = "auto",
+) -> tuple[torch.optim.Optimizer, str]:
     """(optimizer, implementation used) for 'adam' (lr, betas) or 'rmsprop' (lr), fused/foreach per `impl`.
 
     Every implementation computes the same update (Kingma & Ba's Adam); they differ in how many
@@ -157,6 +164,7 @@ class CompileResult:
 
 def _describe(exc: BaseException) -> str:
     """'Type: first line' of an exception and of its root cause (compiler errors wrap the real one)."""
+
     def line(e):
         text = str(e).strip()
         return f"{type(e).__name__}: {text.splitlines()[0][:200] if text else ''}"
@@ -177,10 +185,17 @@ def _probe(compiled_copy: Callable, example: tuple, context: Callable) -> None:
         loss.backward()
 
 
-def maybe_compile(module: nn.Module, choice: str = "auto", device: torch.device | str = "cpu",
-                  example: tuple | None = None, mode: str = "default", backend: str | Callable = "inductor",
-                  unsupported: str | None = None, context: Callable = contextlib.nullcontext,
-                  method: str | None = None) -> CompileResult:
+def maybe_compile(
+    module: nn.Module,
+    choice: str = "auto",
+    device: torch.device | str = "cpu",
+    example: tuple | None = None,
+    mode: str = "default",
+    backend: str | Callable = "inductor",
+    unsupported: str | None = None,
+    context: Callable = contextlib.nullcontext,
+    method: str | None = None,
+) -> CompileResult:
     """`torch.compile` a module's forward where it helps, else the module itself, always with a reason.
 
     choice: 'auto' compiles on CUDA only (on the CPU, compile time outweighs the gain for these small

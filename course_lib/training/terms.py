@@ -19,6 +19,7 @@ auxiliary heads). A term reports values to the training log by writing to `batch
 To add a term: subclass `LossTerm`, add a config field for its weight, and one line in `build_terms`.
 docs/architecture.md walks through R1 as the example.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,22 +57,22 @@ class LossTerm:
     name = "term"
     full_precision = False
 
-    def setup(self, trainer: "Trainer") -> None:
+    def setup(self, trainer: Trainer) -> None:
         """Called once the models exist, before any state is loaded."""
 
-    def discriminator_input(self, images: torch.Tensor, trainer: "Trainer") -> torch.Tensor:
+    def discriminator_input(self, images: torch.Tensor, trainer: Trainer) -> torch.Tensor:
         return images
 
-    def discriminator_loss(self, batch: StepBatch, trainer: "Trainer"):
+    def discriminator_loss(self, batch: StepBatch, trainer: Trainer):
         return None
 
-    def generator_loss(self, batch: StepBatch, trainer: "Trainer"):
+    def generator_loss(self, batch: StepBatch, trainer: Trainer):
         return None
 
-    def after_discriminator_step(self, trainer: "Trainer") -> None:
+    def after_discriminator_step(self, trainer: Trainer) -> None:
         pass
 
-    def after_generator_step(self, trainer: "Trainer") -> None:
+    def after_generator_step(self, trainer: Trainer) -> None:
         pass
 
     def state_dict(self) -> dict | None:
@@ -207,8 +208,13 @@ class GradientPenalty(LossTerm):
         self.weight = weight
 
     def discriminator_loss(self, batch, trainer):
-        value = gradient_penalty(trainer.discriminator, batch.real, batch.fake, trainer.noise_rng,
-                                 trainer.discriminator_labels(batch.real_labels))
+        value = gradient_penalty(
+            trainer.discriminator,
+            batch.real,
+            batch.fake,
+            trainer.noise_rng,
+            trainer.discriminator_labels(batch.real_labels),
+        )
         batch.metrics["gradient_penalty"] = value.detach()
         return self.weight * value
 
@@ -342,11 +348,14 @@ class CycleConsistency(LossTerm):
         return self.weight * value
 
 
-def build_terms(config: "TrainConfig") -> list[LossTerm]:
+def build_terms(config: TrainConfig) -> list[LossTerm]:
     """The terms a config asks for, in the order their contributions are added (the one place that
     maps settings to terms). The adversarial loss always comes first."""
-    terms: list[LossTerm] = [AdversarialLoss(get_loss(config.loss), real_target=1.0 - config.label_smoothing,
-                                             generator_weight=config.adversarial_weight)]
+    terms: list[LossTerm] = [
+        AdversarialLoss(
+            get_loss(config.loss), real_target=1.0 - config.label_smoothing, generator_weight=config.adversarial_weight
+        )
+    ]
     if config.instance_noise:
         terms.append(InstanceNoise(config.instance_noise))
     if config.feature_matching:

@@ -25,6 +25,7 @@ generator, FID tracking, the diversity controller) is a callback (`course_lib.tr
 with a lifecycle: setup, on_train_start, on_step_end, on_train_end, and its own checkpointed state.
 The trainer times every callback (`callback_seconds`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,8 +91,14 @@ class Trainer:
     after the ones the config lists.
     """
 
-    def __init__(self, config: TrainConfig, out_dir: str | os.PathLike | None = None,
-                 data: ImageData | PairedImages | UnpairedImages | None = None, callbacks: list | tuple = (), progress: bool = True):
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | os.PathLike | None = None,
+        data: ImageData | PairedImages | UnpairedImages | None = None,
+        callbacks: list | tuple = (),
+        progress: bool = True,
+    ):
         self.config = config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
@@ -103,8 +110,10 @@ class Trainer:
         self.image_size, self.channels = self.data.image_size, self.data.channels
         self.conditioning = CONDITIONINGS[config.conditional]
         self.task.check(self)
-        self.generator, self.discriminator = (m.to(self.device) for m in models_from_config(
-            {**config.to_dict(), "image_size": self.image_size, "channels": self.channels}))
+        self.generator, self.discriminator = (
+            m.to(self.device)
+            for m in models_from_config({**config.to_dict(), "image_size": self.image_size, "channels": self.channels})
+        )
         speed.configure_cuda(self.device)
         self.channels_last = speed.resolve(config.channels_last, self.device, "channels_last")
         if self.channels_last:
@@ -127,9 +136,15 @@ class Trainer:
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.g_train, self.d_train = self._compiled_forwards()
-        self.speed = {"device": str(self.device), "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype
-                      else "off", "channels_last": self.channels_last, "optimizer": self.optimizer_impl,
-                      "data_on_device": on_device, "compile_g": self.g_train.reason, "compile_d": self.d_train.reason}
+        self.speed = {
+            "device": str(self.device),
+            "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
+            "channels_last": self.channels_last,
+            "optimizer": self.optimizer_impl,
+            "data_on_device": on_device,
+            "compile_g": self.g_train.reason,
+            "compile_d": self.d_train.reason,
+        }
 
         self.step = 0  # generator updates done
         self.batch_index = 0  # real minibatches consumed
@@ -155,8 +170,9 @@ class Trainer:
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         cfg = self.config
-        optimizer, self.optimizer_impl = speed.make_optimizer(module.parameters(), cfg.optimizer, lr, (cfg.beta1, cfg.beta2),
-                                                              self.device, cfg.optimizer_impl)
+        optimizer, self.optimizer_impl = speed.make_optimizer(
+            module.parameters(), cfg.optimizer, lr, (cfg.beta1, cfg.beta2), self.device, cfg.optimizer_impl
+        )
         return optimizer
 
     def _compiled_forwards(self) -> tuple[speed.CompileResult, speed.CompileResult]:
@@ -170,7 +186,9 @@ class Trainer:
         probe = cfg.compile != "off" and (cfg.compile == "on" or self.device.type == "cuda")
         g_example = d_example = None
         if probe:
-            g_example, d_example = self.task.compile_examples(self, torch.Generator(device=self.device).manual_seed(0), n)
+            g_example, d_example = self.task.compile_examples(
+                self, torch.Generator(device=self.device).manual_seed(0), n
+            )
         common = {"choice": cfg.compile, "device": self.device, "mode": cfg.compile_mode, "context": self.autocast}
         g = speed.maybe_compile(self.generator, example=g_example, **common)
         d = speed.maybe_compile(self.discriminator, method="forward_all", example=d_example, **common)
@@ -242,8 +260,12 @@ class Trainer:
                         fake = self.g_train(*draw.generator_inputs)
                 else:  # the last fakes keep their graph: the generator step reuses them
                     fake = self.g_train(*draw.generator_inputs)
-                out_real = self.d_train(self.discriminator_input(draw.real), self.discriminator_labels(draw.real_labels))
-                out_fake = self.d_train(self.discriminator_input(fake.detach()), self.discriminator_labels(draw.fake_labels))
+                out_real = self.d_train(
+                    self.discriminator_input(draw.real), self.discriminator_labels(draw.real_labels)
+                )
+                out_fake = self.d_train(
+                    self.discriminator_input(fake.detach()), self.discriminator_labels(draw.fake_labels)
+                )
             batch = StepBatch(draw.real, draw.real_labels, fake, draw.fake_labels, draw.z, out_real, out_fake)
             loss_d = self._loss(batch, "discriminator")
             self._backward_step(loss_d, self.opt_d)
@@ -270,7 +292,7 @@ class Trainer:
             getattr(callback, hook)(self, *args)
             self.callback_seconds[self._callback_key(i)] += time.perf_counter() - started
 
-    def train(self, steps: int | None = None) -> "Trainer":
+    def train(self, steps: int | None = None) -> Trainer:
         """Train until `steps` generator updates in total (default: config.steps).
 
         Callbacks get on_train_start first. on_train_end marks the end of the run, not of the call: it
@@ -286,8 +308,9 @@ class Trainer:
         ends_the_run = target >= cfg.steps
         if self.out_dir is not None:
             write_json_atomic(self.out_dir / "config.json", cfg.to_dict())
-        bar = tqdm(total=target, initial=self.step, desc="training", unit="step", disable=not self.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=target, initial=self.step, desc="training", unit="step", disable=not self.progress, dynamic_ncols=True
+        )
         self.generator.train()
         self.discriminator.train()
         started = time.perf_counter()
@@ -304,8 +327,13 @@ class Trainer:
                     self._call("on_train_end")
                 if self.step % cfg.log_every == 0 or last or self.step % cfg.checkpoint_every == 0:
                     row = self._flush_log()
-                    bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}",
-                                    d_real=f"{row['d_real']:.2f}", d_fake=f"{row['d_fake']:.2f}", refresh=False)
+                    bar.set_postfix(
+                        loss_d=f"{row['loss_d']:.3f}",
+                        loss_g=f"{row['loss_g']:.3f}",
+                        d_real=f"{row['d_real']:.2f}",
+                        d_fake=f"{row['d_fake']:.2f}",
+                        refresh=False,
+                    )
                 bar.update()
                 if self.out_dir is not None:
                     if self.step % cfg.sample_every == 0 or last:
@@ -406,8 +434,10 @@ class Trainer:
         """Write checkpoints/last.pt (or `path`) atomically, after checking every parameter is finite."""
         for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
             if not all(torch.isfinite(p).all() for p in module.parameters()):
-                raise TrainingDiverged(f"the {name}'s parameters became NaN or infinite at step {self.step}. "
-                                       f"{self._last_good_message()} Try a lower learning rate.")
+                raise TrainingDiverged(
+                    f"the {name}'s parameters became NaN or infinite at step {self.step}. "
+                    f"{self._last_good_message()} Try a lower learning rate."
+                )
         return ckpt_io.save_atomic(self.state_dict(), path or self.out_dir / "checkpoints" / "last.pt")
 
     def load_state_dict(self, state: dict) -> None:
@@ -443,8 +473,14 @@ class Trainer:
             raise CheckpointError(f"checkpoint does not fit this model/trainer: {exc}") from exc
 
     @classmethod
-    def resume(cls, path: str | os.PathLike, data: ImageData | None = None, callbacks: list | tuple = (),
-               progress: bool = True, **overrides: Any) -> "Trainer":
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        data: ImageData | None = None,
+        callbacks: list | tuple = (),
+        progress: bool = True,
+        **overrides: Any,
+    ) -> Trainer:
         """Rebuild a trainer from a run folder (or checkpoint file) and restore its exact state.
 
         `overrides` may change settings that do not alter the model, e.g. steps=5000 to train longer.

@@ -1,6 +1,7 @@
 """The GAN loss at the optimal discriminator D*(x) = Pr(x) / (Pr(x) + Pr(x*)) and the divergences it
 relates to: KL, reverse KL, Jensen-Shannon on a grid of density values, and the closed forms of
 problems 15.4 (shifted uniforms) and 15.5 (Gaussians) with numerical versions that check them."""
+
 from __future__ import annotations
 
 import math
@@ -137,8 +138,12 @@ def uniform_shift_divergences_numerical(a: float, x=None) -> dict[str, float]:
     if x is None:
         x = np.linspace(min(0.0, a) - 0.5, max(1.0, a + 1.0) + 0.5, 20_001)
     p, q = uniform_density(x, 0.0), uniform_density(x, a)
-    return {"kl": kl_divergence(p, q, x), "reverse_kl": kl_divergence(q, p, x), "js": js_divergence(p, q, x),
-            "wasserstein": wasserstein_1d_densities(x, p, q)}
+    return {
+        "kl": kl_divergence(p, q, x),
+        "reverse_kl": kl_divergence(q, p, x),
+        "js": js_divergence(p, q, x),
+        "wasserstein": wasserstein_1d_densities(x, p, q),
+    }
 
 
 def gaussian_kl(mu1, sigma1, mu2, sigma2):
@@ -147,7 +152,7 @@ def gaussian_kl(mu1, sigma1, mu2, sigma2):
     mu1, sigma1, mu2, sigma2 = (np.asarray(v, dtype=float) for v in (mu1, sigma1, mu2, sigma2))
     if np.any(sigma1 <= 0) or np.any(sigma2 <= 0):
         raise DataError("standard deviations must be > 0")
-    return np.log(sigma2 / sigma1) + (sigma1 ** 2 + (mu1 - mu2) ** 2) / (2 * sigma2 ** 2) - 0.5
+    return np.log(sigma2 / sigma1) + (sigma1**2 + (mu1 - mu2) ** 2) / (2 * sigma2**2) - 0.5
 
 
 def gaussian_w2(mu1, sigma1, mu2, sigma2):

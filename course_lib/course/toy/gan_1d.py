@@ -1,6 +1,7 @@
 """The 1-D GAN of Prince's chapter 15 (figure 15.1): generator x* = z + theta with z ~ N(0, 1), a
 logistic-regression discriminator sig(phi_0 + phi_1 x), alternating gradient steps with hand-derived
 gradients (numpy only, so every number can be checked on paper)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ def log_sigmoid(a) -> np.ndarray:
 def discriminator_loss_1d(x_real, x_fake, phi) -> float:
     """The binary cross-entropy the discriminator minimises (book eq. 15.5, first line):
 
-        L_D = -mean_i log sig[f(x_i)] - mean_j log(1 - sig[f(x*_j)]),   f(x) = phi_0 + phi_1 x.
+    L_D = -mean_i log sig[f(x_i)] - mean_j log(1 - sig[f(x*_j)]),   f(x) = phi_0 + phi_1 x.
     """
     f_real = phi[0] + phi[1] * np.asarray(x_real, dtype=float)
     f_fake = phi[0] + phi[1] * np.asarray(x_fake, dtype=float)
@@ -85,17 +86,26 @@ class ToyGAN1DHistory:
 
     real_mean: float
     real_std: float
-    theta: np.ndarray          # (steps + 1,)
-    phi: np.ndarray            # (steps + 1, 2)
-    d_loss: np.ndarray         # (steps + 1,) on a fixed evaluation batch
-    g_grad: np.ndarray         # (steps + 1,) dL_G/dtheta on the evaluation batch
+    theta: np.ndarray  # (steps + 1,)
+    phi: np.ndarray  # (steps + 1, 2)
+    d_loss: np.ndarray  # (steps + 1,) on a fixed evaluation batch
+    g_grad: np.ndarray  # (steps + 1,) dL_G/dtheta on the evaluation batch
     settings: dict = field(default_factory=dict)
 
 
-def train_toy_gan_1d(real_mean: float = 3.0, real_std: float = 1.0, theta0: float = 0.0,
-                     phi0: tuple[float, float] = (0.0, 0.0), steps: int = 200, d_steps: int = 1,
-                     lr_d: float = 0.1, lr_g: float = 0.1, batch_size: int = 64,
-                     generator_loss: str = "minimax", seed: int = 0) -> ToyGAN1DHistory:
+def train_toy_gan_1d(
+    real_mean: float = 3.0,
+    real_std: float = 1.0,
+    theta0: float = 0.0,
+    phi0: tuple[float, float] = (0.0, 0.0),
+    steps: int = 200,
+    d_steps: int = 1,
+    lr_d: float = 0.1,
+    lr_g: float = 0.1,
+    batch_size: int = 64,
+    generator_loss: str = "minimax",
+    seed: int = 0,
+) -> ToyGAN1DHistory:
     """Alternate `d_steps` gradient-descent steps on the discriminator's loss with one on the
     generator's, for `steps` generator steps (book figure 15.1). Each step draws fresh batches of
     real samples x ~ N(real_mean, real_std^2) and latents z ~ N(0, 1).
@@ -131,14 +141,31 @@ def train_toy_gan_1d(real_mean: float = 3.0, real_std: float = 1.0, theta0: floa
         thetas.append(theta)
         phis.append(phi.copy())
         record()
-    settings = dict(theta0=theta0, phi0=phi0, steps=steps, d_steps=d_steps, lr_d=lr_d, lr_g=lr_g,
-                    batch_size=batch_size, generator_loss=generator_loss, seed=seed)
-    return ToyGAN1DHistory(real_mean, real_std, np.array(thetas), np.array(phis), np.array(d_losses),
-                           np.array(g_grads), settings)
+    settings = dict(
+        theta0=theta0,
+        phi0=phi0,
+        steps=steps,
+        d_steps=d_steps,
+        lr_d=lr_d,
+        lr_g=lr_g,
+        batch_size=batch_size,
+        generator_loss=generator_loss,
+        seed=seed,
+    )
+    return ToyGAN1DHistory(
+        real_mean, real_std, np.array(thetas), np.array(phis), np.array(d_losses), np.array(g_grads), settings
+    )
 
 
-def fit_discriminator_1d(real_mean: float, theta: float, real_std: float = 1.0, steps: int = 2000,
-                         lr: float = 0.2, batch_size: int = 512, seed: int = 0) -> np.ndarray:
+def fit_discriminator_1d(
+    real_mean: float,
+    theta: float,
+    real_std: float = 1.0,
+    steps: int = 2000,
+    lr: float = 0.2,
+    batch_size: int = 512,
+    seed: int = 0,
+) -> np.ndarray:
     """Train only the logistic discriminator, generator frozen at theta, by minibatch gradient
     descent on L_D; returns (phi_0, phi_1). Inputs are centred and scaled inside the fit (and the
     parameters mapped back) because plain gradient descent on uncentred x is badly conditioned."""
@@ -146,7 +173,7 @@ def fit_discriminator_1d(real_mean: float, theta: float, real_std: float = 1.0, 
         raise ConfigError("steps, batch_size and lr must be positive, real_std > 0")
     rng = np.random.default_rng(seed)
     centre, scale = 0.5 * (real_mean + theta), max(abs(real_mean - theta) / 2, real_std, 1.0)
-    psi = np.zeros(2)   # parameters for u = (x - centre) / scale
+    psi = np.zeros(2)  # parameters for u = (x - centre) / scale
     for _ in range(steps):
         u_real = (rng.normal(real_mean, real_std, batch_size) - centre) / scale
         u_fake = (rng.normal(theta, 1.0, batch_size) - centre) / scale
@@ -162,4 +189,4 @@ def optimal_logistic_parameters_1d(real_mean: float, theta: float, std: float = 
     D*(x) = sig[phi_0 + phi_1 x] with phi_1 = (real_mean - theta) / std^2 and
     phi_0 = (theta^2 - real_mean^2) / (2 std^2).
     """
-    return np.array([(theta ** 2 - real_mean ** 2) / (2 * std ** 2), (real_mean - theta) / std ** 2])
+    return np.array([(theta**2 - real_mean**2) / (2 * std**2), (real_mean - theta) / std**2])

@@ -1,10 +1,11 @@
 """2-D Gaussian mixtures (the 8-Gaussian ring and the 5x5 grid) and their mode coverage
 (Srivastava et al. 2017, VEEGAN): a sample is high quality when it lies within 3 standard deviations
 of its nearest mode centre; a mode is covered when enough high-quality samples land on it."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -20,7 +21,7 @@ class GaussianMixture2D:
     """An equal-weight mixture of isotropic 2-D Gaussians with the given centres and one std."""
 
     name: str
-    centres: np.ndarray   # (K, 2)
+    centres: np.ndarray  # (K, 2)
     std: float
 
     @property

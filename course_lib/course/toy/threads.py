@@ -1,4 +1,5 @@
 """Run torch single-threaded around the toy networks."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager

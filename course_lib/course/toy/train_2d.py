@@ -2,10 +2,11 @@
 the other loss pairs of course_lib.nn.losses, WGAN with weight clipping (Arjovsky et al. 2017) and
 WGAN-GP (Gulrajani et al. 2017). The losses and the gradient penalty are the library's; only the
 loop, sized for seconds on a CPU, is the toy's."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -58,8 +59,14 @@ class ToyCritic(nn.Module):
 
 # Each method trains with a loss pair from course_lib.nn.losses ("gan" is the non-saturating GAN); the two
 # Wasserstein methods add their Lipschitz constraint in the loop (weight clipping, gradient penalty).
-LOSS_OF_METHOD = {"gan": "non-saturating", "minimax": "minimax", "lsgan": "lsgan", "hinge": "hinge",
-                  "wgan-clip": "wgan-clip", "wgan-gp": "wgan-gp"}
+LOSS_OF_METHOD = {
+    "gan": "non-saturating",
+    "minimax": "minimax",
+    "lsgan": "lsgan",
+    "hinge": "hinge",
+    "wgan-clip": "wgan-clip",
+    "wgan-gp": "wgan-gp",
+}
 METHODS = tuple(LOSS_OF_METHOD)
 
 
@@ -77,13 +84,13 @@ class ToyTrainConfig:
     lr_g: float = 1e-3
     lr_d: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)
-    optimizer: str = "adam"            # "adam" or "rmsprop" (WGAN with clipping, as in its paper)
-    clip: float = 0.01                 # wgan-clip: critic weights kept in [-clip, clip]
-    gp_weight: float = 0.1             # wgan-gp: lambda (Gulrajani et al. use 0.1 for toy data)
+    optimizer: str = "adam"  # "adam" or "rmsprop" (WGAN with clipping, as in its paper)
+    clip: float = 0.01  # wgan-clip: critic weights kept in [-clip, clip]
+    gp_weight: float = 0.1  # wgan-gp: lambda (Gulrajani et al. use 0.1 for toy data)
     latent_dim: int = 2
     hidden: int = 64
     depth: int = 3
-    snapshot_every: int = 0            # keep generated samples every k steps (0: only at the end)
+    snapshot_every: int = 0  # keep generated samples every k steps (0: only at the end)
     snapshot_size: int = 1000
 
     def __post_init__(self):
@@ -111,10 +118,14 @@ def default_config(method: str, **overrides) -> ToyTrainConfig:
     """
     gan = dict(steps=800, critic_steps=1, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.999), optimizer="adam")
     base = {
-        "gan": gan, "minimax": gan, "lsgan": gan, "hinge": gan,  # minimax, lsgan, hinge: the loss differs
+        "gan": gan,
+        "minimax": gan,
+        "lsgan": gan,
+        "hinge": gan,  # minimax, lsgan, hinge: the loss differs
         "wgan-clip": dict(steps=800, critic_steps=5, lr_g=5e-4, lr_d=5e-4, optimizer="rmsprop", clip=0.01),
-        "wgan-gp": dict(steps=800, critic_steps=5, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.9), optimizer="adam",
-                        gp_weight=0.1),
+        "wgan-gp": dict(
+            steps=800, critic_steps=5, lr_g=1e-3, lr_d=1e-3, betas=(0.5, 0.9), optimizer="adam", gp_weight=0.1
+        ),
     }
     if method not in base:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -234,8 +245,13 @@ class CoverageRow:
         return f"{self.mixture:<5} {self.method:<15} {modes:>18} {quality:>22}"
 
 
-def compare_methods(mixtures: list[str], configs: dict[str, ToyTrainConfig], seeds: list[int],
-                    n_samples: int = 2500, progress: Callable[[str], None] | None = None) -> list[CoverageRow]:
+def compare_methods(
+    mixtures: list[str],
+    configs: dict[str, ToyTrainConfig],
+    seeds: list[int],
+    n_samples: int = 2500,
+    progress: Callable[[str], None] | None = None,
+) -> list[CoverageRow]:
     """Train each method (one config per method name) on each mixture once per seed, and measure
     the mode coverage of n_samples generated points. Returns one row per (mixture, method)."""
     if not seeds:
@@ -253,8 +269,10 @@ def compare_methods(mixtures: list[str], configs: dict[str, ToyTrainConfig], see
                 if row.example is None:
                     row.example = result
                 if progress:
-                    progress(f"{name} {label} seed {seed}: {cov.modes_covered}/{cov.n_modes} modes, "
-                             f"{100 * cov.high_quality_fraction:.1f}% high quality")
+                    progress(
+                        f"{name} {label} seed {seed}: {cov.modes_covered}/{cov.n_modes} modes, "
+                        f"{100 * cov.high_quality_fraction:.1f}% high quality"
+                    )
             rows.append(row)
     return rows
 
@@ -262,5 +280,7 @@ def compare_methods(mixtures: list[str], configs: dict[str, ToyTrainConfig], see
 def format_coverage_table(rows: list[CoverageRow]) -> str:
     """A plain-text table: modes covered and high-quality samples, mean ± std over seeds."""
     seeds = len(rows[0].modes) if rows else 0
-    head = f"{'data':<5} {'method':<15} {'modes covered':>18} {'high-quality samples':>22}   ({seeds} seeds, mean ± std)"
+    head = (
+        f"{'data':<5} {'method':<15} {'modes covered':>18} {'high-quality samples':>22}   ({seeds} seeds, mean ± std)"
+    )
     return "\n".join([head, "-" * len(head)] + [r.summary() for r in rows])

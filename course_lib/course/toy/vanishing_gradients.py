@@ -1,11 +1,12 @@
 """Vanishing generator gradients (Arjovsky & Bottou 2017, book figure 15.7): freeze the generator, keep
 training the discriminator, and record the norm of the generator's gradient, on any small GAN
 (notebook 2 uses the MLP GAN of `small_image_gan` on MNIST)."""
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,9 +29,17 @@ def small_image_gan(pixels: int = 784, latent_dim: int = 64, hidden: int = 256) 
 SampleReal = Callable[[int, np.random.Generator], torch.Tensor]
 
 
-def train_gan_snapshots(G: nn.Module, D: nn.Module, sample_real: SampleReal, latent_dim: int, steps: int,
-                        snapshot_at: list[int], lr: float = 2e-4, batch_size: int = 64,
-                        seed: int = 0) -> dict[int, tuple[dict, dict]]:
+def train_gan_snapshots(
+    G: nn.Module,
+    D: nn.Module,
+    sample_real: SampleReal,
+    latent_dim: int,
+    steps: int,
+    snapshot_at: list[int],
+    lr: float = 2e-4,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict[int, tuple[dict, dict]]:
     """Train a standard GAN (BCE discriminator, non-saturating generator, Adam(lr, betas 0.5/0.999),
     one D step per G step) and return copies of both networks' weights after each step in
     `snapshot_at` (0 = before training): {step: (G state_dict, D state_dict)}."""
@@ -64,21 +73,30 @@ def train_gan_snapshots(G: nn.Module, D: nn.Module, sample_real: SampleReal, lat
 class FrozenGeneratorRun:
     """Generator-gradient norms while only the discriminator trains (book figure 15.7)."""
 
-    d_steps: np.ndarray          # discriminator updates done when each norm was measured
+    d_steps: np.ndarray  # discriminator updates done when each norm was measured
     grad_norm_minimax: np.ndarray
     grad_norm_non_saturating: np.ndarray
-    d_accuracy: np.ndarray       # fraction of real and generated points classified correctly
+    d_accuracy: np.ndarray  # fraction of real and generated points classified correctly
 
 
 def _generator_grad_norm(G: nn.Module, D: nn.Module, z: torch.Tensor, loss_fn) -> float:
     G.zero_grad(set_to_none=True)
     loss_fn(D(G(z))).backward()
-    return float(torch.sqrt(sum((p.grad ** 2).sum() for p in G.parameters() if p.grad is not None)))
+    return float(torch.sqrt(sum((p.grad**2).sum() for p in G.parameters() if p.grad is not None)))
 
 
-def frozen_generator_gradients(G: nn.Module, D: nn.Module, sample_real: SampleReal, latent_dim: int,
-                               d_steps: int = 1000, measure_every: int = 50, lr_d: float = 2e-4,
-                               batch_size: int = 64, n_eval: int = 500, seed: int = 0) -> FrozenGeneratorRun:
+def frozen_generator_gradients(
+    G: nn.Module,
+    D: nn.Module,
+    sample_real: SampleReal,
+    latent_dim: int,
+    d_steps: int = 1000,
+    measure_every: int = 50,
+    lr_d: float = 2e-4,
+    batch_size: int = 64,
+    n_eval: int = 500,
+    seed: int = 0,
+) -> FrozenGeneratorRun:
     """Freeze G, keep training D (BCE, Adam(lr_d, betas 0.5/0.999)) for `d_steps` updates, and every
     `measure_every` updates measure the norm of the generator's gradient on a fixed batch of n_eval
     latents, for the minimax loss E[log(1 - D(G(z)))] and the non-saturating -E[log D(G(z))].

@@ -1,5 +1,7 @@
 """Callbacks: objects the trainer calls at named points of a run (see `base`). Importing this package
 registers every callback course_lib ships, so a config can name them."""
+
+from course_lib.training.callbacks import diversity_controller, ema, fid_tracker, progressive  # noqa: F401 - they register
 from course_lib.training.callbacks.base import (
     CALLBACKS,
     Callback,
@@ -9,7 +11,6 @@ from course_lib.training.callbacks.base import (
     check_callback_specs,
     register_callback,
 )
-from course_lib.training.callbacks import diversity_controller, ema, fid_tracker, progressive  # noqa: F401 - they register
 from course_lib.training.callbacks.ema import GeneratorEMA
 
 
@@ -19,5 +20,14 @@ def callbacks_from_config(config) -> list[Callback]:
     return callbacks + [build_callback(spec) for spec in config.callbacks]
 
 
-__all__ = ["CALLBACKS", "Callback", "FunctionCallback", "as_callback", "build_callback", "check_callback_specs",
-           "register_callback", "callbacks_from_config", "GeneratorEMA"]
+__all__ = [
+    "CALLBACKS",
+    "Callback",
+    "FunctionCallback",
+    "as_callback",
+    "build_callback",
+    "check_callback_specs",
+    "register_callback",
+    "callbacks_from_config",
+    "GeneratorEMA",
+]

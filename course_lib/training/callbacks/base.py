@@ -18,9 +18,11 @@ A callback is registered by name with `@register_callback("name")`, so that a co
 `callbacks: [{name: fid_tracker, every: 2500}]` constructs `FIDTracker(every=2500)`. A plain function
 `f(trainer, metrics)` passed in `Trainer(callbacks=[f])` acts as on_step_end.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from course_lib.core.errors import ConfigError
 from course_lib.core.registry import registering_decorator
@@ -34,16 +36,16 @@ class Callback:
 
     name: str = "callback"
 
-    def setup(self, trainer: "Trainer") -> None:
+    def setup(self, trainer: Trainer) -> None:
         pass
 
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         pass
 
-    def on_step_end(self, trainer: "Trainer", metrics: dict) -> None:
+    def on_step_end(self, trainer: Trainer, metrics: dict) -> None:
         pass
 
-    def on_train_end(self, trainer: "Trainer") -> None:
+    def on_train_end(self, trainer: Trainer) -> None:
         pass
 
     def state_dict(self) -> dict | None:
@@ -64,7 +66,7 @@ class FunctionCallback(Callback):
 
     name = "function"
 
-    def __init__(self, function: Callable[["Trainer", dict], Any]):
+    def __init__(self, function: Callable[[Trainer, dict], Any]):
         self.function = function
         self.name = getattr(function, "__name__", "function")
 
@@ -82,8 +84,9 @@ register_callback.__doc__ = "Class decorator: make a Callback constructible from
 def check_callback_specs(specs: Any) -> None:
     """Raise ConfigError unless `specs` is a list of {name: <registered>, ...} mappings."""
     if not isinstance(specs, list) or not all(isinstance(s, dict) and "name" in s for s in specs):
-        raise ConfigError("callbacks must be a list of mappings, each with a 'name' "
-                          f"(registered: {', '.join(sorted(CALLBACKS))})")
+        raise ConfigError(
+            f"callbacks must be a list of mappings, each with a 'name' (registered: {', '.join(sorted(CALLBACKS))})"
+        )
     for spec in specs:
         if spec["name"] not in CALLBACKS:
             raise ConfigError(f"unknown callback {spec['name']!r}; registered: {', '.join(sorted(CALLBACKS))}")

@@ -63,6 +63,7 @@ The controller does not time itself: the trainer keeps every callback's seconds
 
 In a config: `callbacks: [{name: diversity_controller, interval: 100, score: is}]`.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,7 +97,9 @@ def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def interpolate_states(prev: dict[str, torch.Tensor], cur: dict[str, torch.Tensor], r: float) -> dict[str, torch.Tensor]:
+def interpolate_states(
+    prev: dict[str, torch.Tensor], cur: dict[str, torch.Tensor], r: float
+) -> dict[str, torch.Tensor]:
     """prev + r (cur - prev) for floating-point entries (torch.lerp: exact at r = 0 and r = 1);
     integer entries (e.g. batch norm's num_batches_tracked) take the current value."""
     if set(prev) != set(cur):
@@ -187,11 +190,26 @@ class DiversityController(Callback):
         knob, knob_factor, knob_range   the optional scalar knob ("lr_d" or "instance_noise")
     """
 
-    def __init__(self, interval: int = 100, score: Any = "is", mode: str = "interpolate", search: str = "grid",
-                 r_grid=(0.0, 0.25, 0.5, 0.75, 1.0), golden_evals: int = 6, n_eval: int = 500, eval_seed: int = 1234,
-                 extractor: str = "auto", measures=None, final_measures=("is", "diversity", "lipschitz", "lipschitz_l1"),
-                 budget_evals: int | None = None, budget_seconds: float | None = None, knob: str | None = None,
-                 knob_factor: float = 1.5, knob_range=(0.1, 10.0), eval_batch_size: int = 250):
+    def __init__(
+        self,
+        interval: int = 100,
+        score: Any = "is",
+        mode: str = "interpolate",
+        search: str = "grid",
+        r_grid=(0.0, 0.25, 0.5, 0.75, 1.0),
+        golden_evals: int = 6,
+        n_eval: int = 500,
+        eval_seed: int = 1234,
+        extractor: str = "auto",
+        measures=None,
+        final_measures=("is", "diversity", "lipschitz", "lipschitz_l1"),
+        budget_evals: int | None = None,
+        budget_seconds: float | None = None,
+        knob: str | None = None,
+        knob_factor: float = 1.5,
+        knob_range=(0.1, 10.0),
+        eval_batch_size: int = 250,
+    ):
         self.interval = _positive_int("interval", interval)
         if mode not in MODES:
             raise ConfigError(f"controller mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -271,8 +289,15 @@ class DiversityController(Callback):
             self.decide(trainer)
         elif not self.exhausted:
             self.exhausted = True
-            self._record(trainer, {"step": trainer.step, "event": "budget exhausted", "evaluations": self.evaluations,
-                                   "seconds": round(self._seconds_spent(trainer), 4)})
+            self._record(
+                trainer,
+                {
+                    "step": trainer.step,
+                    "event": "budget exhausted",
+                    "evaluations": self.evaluations,
+                    "seconds": round(self._seconds_spent(trainer), 4),
+                },
+            )
 
     def _seconds_spent(self, trainer) -> float:
         """This callback's time so far, as the trainer measures it (0 outside a trainer)."""
@@ -308,9 +333,16 @@ class DiversityController(Callback):
             device = torch.device(getattr(trainer, "device", None) or next(trainer.generator.parameters()).device)
             channels = getattr(trainer, "channels", None) or getattr(trainer.generator, "channels", 1)
             self._evaluators[key] = GeneratorEvaluator(
-                names, real, extractor=self.extractor, noise=self._eval_noise(trainer),
-                sample_batch_size=self.eval_batch_size, device=device, channels=channels, prefer_digits=True,
-                is_splits=1)
+                names,
+                real,
+                extractor=self.extractor,
+                noise=self._eval_noise(trainer),
+                sample_batch_size=self.eval_batch_size,
+                device=device,
+                channels=channels,
+                prefer_digits=True,
+                is_splits=1,
+            )
         return self._evaluators[key]
 
     def _measure(self, trainer, names) -> dict[str, float]:
@@ -359,8 +391,13 @@ class DiversityController(Callback):
                 self.prev = snapshot(G)
             elif self.mode == "select" and chosen_score > self.best_score:
                 self.best, self.best_step, self.best_score = current, trainer.step, chosen_score
-        entry = {"step": trainer.step, "mode": self.mode, "evaluations": evaluations, "chosen_r": chosen,
-                 "score": _json_float(chosen_score)}
+        entry = {
+            "step": trainer.step,
+            "mode": self.mode,
+            "evaluations": evaluations,
+            "chosen_r": chosen,
+            "score": _json_float(chosen_score),
+        }
         if self.mode == "select":
             entry["best_step"] = self.best_step
         if self.knob is not None:
@@ -377,12 +414,21 @@ class DiversityController(Callback):
         if self.mode == "select" and self.best is not None and self.best_step != trainer.step:
             with torch.no_grad():
                 load_state(trainer.generator, self.best)
-            self._record(trainer, {"step": trainer.step, "event": "restored best", "best_step": self.best_step,
-                                   "score": _json_float(self.best_score)})
+            self._record(
+                trainer,
+                {
+                    "step": trainer.step,
+                    "event": "restored best",
+                    "best_step": self.best_step,
+                    "score": _json_float(self.best_score),
+                },
+            )
         if self.final_measures:
             with preserved_rng(), torch.no_grad():
                 self.final = self._measure(trainer, self.final_measures)
-            self._record(trainer, {"step": trainer.step, "event": "final measures", "measures": _json_floats(self.final)})
+            self._record(
+                trainer, {"step": trainer.step, "event": "final measures", "measures": _json_floats(self.final)}
+            )
 
     # --------------------------------------------------------------------------- the knob
     def _apply_knob(self, trainer) -> None:
@@ -392,8 +438,10 @@ class DiversityController(Callback):
         else:
             term = trainer.term("instance_noise") if hasattr(trainer, "term") else None
             if term is None:
-                raise ConfigError("knob 'instance_noise' needs a trainer with instance noise switched on "
-                                  "(set instance_noise > 0 in the training config), or choose knob: lr_d")
+                raise ConfigError(
+                    "knob 'instance_noise' needs a trainer with instance noise switched on "
+                    "(set instance_noise > 0 in the training config), or choose knob: lr_d"
+                )
             term.factor = self.knob_multiplier
         self._knob_applied = True
 
@@ -401,7 +449,7 @@ class DiversityController(Callback):
         if self.last_score is not None and math.isfinite(score) and score != self.last_score:
             direction = KNOBS[self.knob] * (1.0 if score < self.last_score else -1.0)
             lo, hi = self.knob_range
-            self.knob_multiplier = min(hi, max(lo, self.knob_multiplier * self.knob_factor ** direction))
+            self.knob_multiplier = min(hi, max(lo, self.knob_multiplier * self.knob_factor**direction))
         self._apply_knob(trainer)
         return self.knob_multiplier
 
@@ -437,11 +485,20 @@ class DiversityController(Callback):
         return out
 
     def state_dict(self) -> dict:
-        cpu = (lambda s: None if s is None else {k: v.cpu() for k, v in s.items()})
-        return {"log": self.log, "prev": cpu(self.prev), "best": cpu(self.best), "best_step": self.best_step,
-                "best_score": _json_float(self.best_score), "last_score": _json_float(self.last_score),
-                "knob_multiplier": self.knob_multiplier, "evaluations": self.evaluations,
-                "exhausted": self.exhausted, "finished": self.finished, "final": self.final}
+        cpu = lambda s: None if s is None else {k: v.cpu() for k, v in s.items()}
+        return {
+            "log": self.log,
+            "prev": cpu(self.prev),
+            "best": cpu(self.best),
+            "best_step": self.best_step,
+            "best_score": _json_float(self.best_score),
+            "last_score": _json_float(self.last_score),
+            "knob_multiplier": self.knob_multiplier,
+            "evaluations": self.evaluations,
+            "exhausted": self.exhausted,
+            "finished": self.finished,
+            "final": self.final,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.log = list(state["log"])
@@ -468,8 +525,10 @@ def _weights(score) -> dict[str, float]:
     _measure_names("score", list(score))
     for name, w in score.items():
         if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 and math.isfinite(w)):
-            raise ConfigError(f"score weight for {name!r} must be a non-negative number, got {w!r} "
-                              "(the measure's own sign says which way is better)")
+            raise ConfigError(
+                f"score weight for {name!r} must be a non-negative number, got {w!r} "
+                "(the measure's own sign says which way is better)"
+            )
     return {k: float(v) for k, v in score.items()}
 
 
@@ -478,8 +537,9 @@ def _measure_names(what: str, names) -> tuple[str, ...]:
         names = [names]
     unknown = [n for n in names if n not in MEASURES]
     if unknown:
-        raise ConfigError(f"unknown measure(s) in {what}: {', '.join(map(str, unknown))}; "
-                          f"choose from {', '.join(MEASURES)}")
+        raise ConfigError(
+            f"unknown measure(s) in {what}: {', '.join(map(str, unknown))}; choose from {', '.join(MEASURES)}"
+        )
     return tuple(dict.fromkeys(names))
 
 

@@ -10,6 +10,7 @@ running statistics) are copied, not averaged. The trainer asks its callbacks for
 generator (`evaluation_generator`), so samples, evaluations, FID tracking and `load_generator`
 all use the average. Turned on by `ema: 0.999` in a config (`preset: ema`).
 """
+
 from __future__ import annotations
 
 import copy

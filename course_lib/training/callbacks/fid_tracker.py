@@ -30,6 +30,7 @@ others are labelled so. The time the tracker takes is in `trainer.callback_secon
 
 In a config: `callbacks: [{name: fid_tracker, every: 2000, n_samples: 5000}]`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,9 +68,20 @@ class FIDTracker(Callback):
     curve shows the generator changing, not the sample). at_end: also evaluate at the end of training.
     """
 
-    def __init__(self, every: int = 1000, n_samples: int = 5000, extractor: str = "inception", reference=None,
-                 reference_limit: int | None = None, batch_size: int | None = None, seed: int = 12345,
-                 keep_best: bool = True, plot: bool = True, at_end: bool = True, progress: bool = False):
+    def __init__(
+        self,
+        every: int = 1000,
+        n_samples: int = 5000,
+        extractor: str = "inception",
+        reference=None,
+        reference_limit: int | None = None,
+        batch_size: int | None = None,
+        seed: int = 12345,
+        keep_best: bool = True,
+        plot: bool = True,
+        at_end: bool = True,
+        progress: bool = False,
+    ):
         for name, value, low in (("every", every, 1), ("n_samples", n_samples, 2)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"fid_tracker {name} must be an integer >= {low}, got {value!r}")
@@ -126,15 +138,24 @@ class FIDTracker(Callback):
         if self.evaluator is None:
             reference = self.reference
             if reference is None:
-                images = trainer.data.images[:self.reference_limit]
+                images = trainer.data.images[: self.reference_limit]
                 reference = as_image_source(images, what="training images")
                 reference.identity = data_identity(images, trainer.data.source)
                 reference.description = f"{trainer.data.source} ({len(images):,} images)"
             self.evaluator = GeneratorEvaluator(
-                ["fid"], reference, extractor=self.extractor_name, n_samples=self.n_samples, seed=self.seed,
-                batch_size=self.batch_size, device=trainer.device, channels=trainer.channels,
+                ["fid"],
+                reference,
+                extractor=self.extractor_name,
+                n_samples=self.n_samples,
+                seed=self.seed,
+                batch_size=self.batch_size,
+                device=trainer.device,
+                channels=trainer.channels,
                 reference_limit=None if self.reference is None else self.reference_limit,
-                data_root=trainer.config.data_root, image_size=trainer.image_size, progress=self.progress)
+                data_root=trainer.config.data_root,
+                image_size=trainer.image_size,
+                progress=self.progress,
+            )
         self.evaluator.prepare()
 
     @property
@@ -172,8 +193,15 @@ class FIDTracker(Callback):
         steps, values = [s for s, _ in self.history], [v for _, v in self.history]
         ax.plot(steps, values, marker="o", label=f"FID, {self.n_samples:,} samples")
         if self.best_step is not None:
-            ax.scatter([self.best_step], [self.best_fid], s=120, facecolors="none", edgecolors="red",
-                       label=f"best {self.best_fid:.2f} (step {self.best_step})", zorder=3)
+            ax.scatter(
+                [self.best_step],
+                [self.best_fid],
+                s=120,
+                facecolors="none",
+                edgecolors="red",
+                label=f"best {self.best_fid:.2f} (step {self.best_step})",
+                zorder=3,
+            )
         ax.set(xlabel="generator step", ylabel="FID (lower is better)", title=f"FID [{self.label}]")
         ax.legend()
         fig.tight_layout()
@@ -183,8 +211,11 @@ class FIDTracker(Callback):
 
     # --------------------------------------------------------------------- checkpointed state
     def state_dict(self) -> dict:
-        return {"history": [[int(s), float(v)] for s, v in self.history], "best_fid": self.best_fid,
-                "best_step": self.best_step}
+        return {
+            "history": [[int(s), float(v)] for s, v in self.history],
+            "best_fid": self.best_fid,
+            "best_step": self.best_step,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.history = [(int(s), float(v)) for s, v in state.get("history", [])]
@@ -193,6 +224,14 @@ class FIDTracker(Callback):
     def summary(self) -> dict:
         """JSON-able results for the experiment report (its time: trainer.callback_seconds)."""
         last = self.history[-1] if self.history else (None, None)
-        return {"callback": self.name, "fid_extractor": self.label, "fid_n_samples": self.n_samples,
-                "fid_every": self.every, "evaluations": len(self.history), "last_fid": last[1],
-                "last_step": last[0], "best_fid": self.best_fid, "best_step": self.best_step}
+        return {
+            "callback": self.name,
+            "fid_extractor": self.label,
+            "fid_n_samples": self.n_samples,
+            "fid_every": self.every,
+            "evaluations": len(self.history),
+            "last_fid": last[1],
+            "last_step": last[0],
+            "best_fid": self.best_fid,
+            "best_step": self.best_step,
+        }

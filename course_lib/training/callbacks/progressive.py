@@ -12,6 +12,7 @@ alpha = (step - start of the fade) / fade, so the first step of a fade trains ex
 (alpha 0). Config: `callbacks: [{name: progressive, stable_steps: 600, fade_steps: 600}]`. The schedule
 and the current state are checkpointed; the EMA generator (if any) is grown alongside.
 """
+
 from __future__ import annotations
 
 from course_lib.core.errors import CheckpointError, ConfigError
@@ -51,8 +52,10 @@ class ProgressiveGrowth(Callback):
     def setup(self, trainer) -> None:
         growing = [m for m in (trainer.generator, trainer.discriminator) if hasattr(m, "set_growth")]
         if len(growing) != 2:
-            raise ConfigError("the progressive callback needs a growing generator and discriminator: "
-                              "use arch 'progressive' (configs/progressive_mnist.yaml)")
+            raise ConfigError(
+                "the progressive callback needs a growing generator and discriminator: "
+                "use arch 'progressive' (configs/progressive_mnist.yaml)"
+            )
         self.modules = growing
         self._apply(trainer, 0)  # a fresh run; a resumed one is set again in on_train_start
 
@@ -66,20 +69,32 @@ class ProgressiveGrowth(Callback):
         self._apply(trainer, trainer.step)
 
     def on_step_end(self, trainer, metrics) -> None:
-        trainer.log_extra({"resolution": 7 * 2 ** self.level, "alpha": self.alpha})  # of the step just done
+        trainer.log_extra({"resolution": 7 * 2**self.level, "alpha": self.alpha})  # of the step just done
         self._apply(trainer, trainer.step)  # for the next step
 
     def state_dict(self) -> dict:
-        return {"stable_steps": self.stable_steps, "fade_steps": self.fade_steps, "level": self.level,
-                "alpha": self.alpha}
+        return {
+            "stable_steps": self.stable_steps,
+            "fade_steps": self.fade_steps,
+            "level": self.level,
+            "alpha": self.alpha,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         saved = (state.get("stable_steps"), state.get("fade_steps"))
         if saved != (self.stable_steps, self.fade_steps):
-            raise CheckpointError(f"the checkpoint's growth schedule (stable, fade) = {saved} differs from this run's "
-                                  f"{(self.stable_steps, self.fade_steps)}")
+            raise CheckpointError(
+                f"the checkpoint's growth schedule (stable, fade) = {saved} differs from this run's "
+                f"{(self.stable_steps, self.fade_steps)}"
+            )
         self.level, self.alpha = int(state["level"]), float(state["alpha"])
 
     def summary(self) -> dict:
-        return {"callback": "progressive", "stable_steps": self.stable_steps, "fade_steps": self.fade_steps,
-                "level": self.level, "alpha": self.alpha, "resolution": 7 * 2 ** self.level}
+        return {
+            "callback": "progressive",
+            "stable_steps": self.stable_steps,
+            "fade_steps": self.fade_steps,
+            "level": self.level,
+            "alpha": self.alpha,
+            "resolution": 7 * 2**self.level,
+        }
