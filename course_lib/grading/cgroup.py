@@ -161,8 +161,9 @@ def create(hierarchy: Hierarchy, path: Path, limit_bytes: int) -> Path:
 
 
 def command(path: Path, cmd: list[str]) -> list[str]:
-    """cmd, started inside the cgroup at path: the shell moves itself in, then becomes cmd (exec)."""
-    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(path)] + list(cmd)
+    """cmd, started inside the cgroup at path: the shell (POSIX's /bin/sh, never one found on a PATH) moves itself
+    in, then becomes cmd (exec)."""
+    return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(path)] + list(cmd)
 
 
 def oom_kills(path: Path) -> int:

@@ -258,11 +258,14 @@ def _judged_by(check: Callable, cases: list, with_case: bool) -> Callable:
     def judge(output, i):
         try:
             ok = check(output, *cases[i]) if with_case else check(output)
+            # Inside the try: the truth of what a check returns can raise too (a multi-element array has none), and
+            # that is this check failing, not the whole submission.
+            passed = ok is None or (ok is not False and bool(ok))
         except AssertionError as exc:
             return str(exc) or "the check failed"
         except Exception as exc:  # noqa: BLE001 - an output the check cannot use is a wrong output
             return f"the check could not use the result ({type(exc).__name__}: {exc})"
-        return None if ok is None or (ok is not False and bool(ok)) else "the check failed"
+        return None if passed else "the check failed"
 
     return judge
 

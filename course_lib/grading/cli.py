@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+DOUBLE_DASH_HINT = "course-lib grade --assignment A --out OUT -- *"
 
 
 def register(subparsers) -> None:
@@ -29,7 +33,13 @@ def register(subparsers) -> None:
         "(apt-get install bubblewrap) student code runs with your permissions, and the summary says so.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="submitted notebook(s) or folder(s)")
+    grade.add_argument(
+        "submissions",
+        nargs="+",
+        metavar="SUBMISSION",
+        help="submitted notebook(s) or folder(s); put them after `--` when a name may start with '-' "
+        f"(a shell's * does that): {DOUBLE_DASH_HINT}",
+    )
     grade.add_argument(
         "--assignment",
         required=True,
@@ -55,6 +65,29 @@ def register(subparsers) -> None:
     grade.add_argument("--fast", action="store_true", help="run the kernels with COURSE_LIB_FAST=1 (tiny budgets)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=run_grade)
+    _guard_option_like_names(grade)
+
+
+def _guard_option_like_names(parser: argparse.ArgumentParser) -> None:
+    """Before `--`, a word that starts with '-' and names a file or folder here is refused (exit 2): `course-lib
+    grade *` in a class folder holding a folder named `--total-timeout=3` must not change an option. Words after
+    `--` are submissions whatever they look like; which ones were is remembered for run_grade's own check."""
+    parse = parser.parse_known_args
+
+    def checked(args=None, namespace=None):
+        words = list(sys.argv[1:] if args is None else args)
+        before = words[: words.index("--")] if "--" in words else words
+        for word in before:
+            if word.startswith("-") and word != "-" and os.path.lexists(word):
+                parser.error(
+                    f"{word!r} is a file or folder here but reads as an option; name the submissions after `--`, "
+                    f"e.g. {DOUBLE_DASH_HINT}"
+                )
+        parsed, rest = parse(args, namespace)
+        parsed.after_double_dash = words[words.index("--") + 1 :] if "--" in words else []
+        return parsed, rest
+
+    parser.parse_known_args = checked
 
 
 def run_assign(args) -> int:
@@ -69,6 +102,14 @@ def run_grade(args) -> int:
     from pathlib import Path
 
     from .grade import grade
+    from .markup import AssignmentError
+
+    after = getattr(args, "after_double_dash", None)  # None: the guard did not run (an argparse that bypassed it)
+    for name in args.submissions:
+        if name.startswith("-") and (after is None or name not in after):
+            raise AssignmentError(
+                f"the submission {name!r} starts with '-': name such submissions after `--`, e.g. {DOUBLE_DASH_HINT}"
+            )
 
     results = grade(
         args.submissions,
@@ -90,10 +131,11 @@ def run_grade(args) -> int:
     )
     for res in results:
         note = f" ({len(res.events)} problem(s), see feedback)" if res.events else ""
-        print(f"{res.student}: {res.points:g} / {res.max_points:g}{note}")
+        note = " (refused, see the summary)" if res.status == "refused" else note
+        name = res.student if res.student.isprintable() else ascii(res.student)  # no terminal control sequences
+        print(f"{name}: {res.points:g} / {res.max_points:g}{note}")
     out = Path(args.out)
     import json
-    import sys
 
     warning = json.loads((out / "summary.json").read_text()).get("warning")
     if warning:

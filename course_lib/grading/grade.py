@@ -7,13 +7,21 @@ count, not the submission's metadata), plans the checks (`checker`), runs the no
 (`sandbox`, `runner`) where each test cell only collects the answers' results on the checker's inputs
 (`collect`), and judges those results. This process:
 
+- refuses, per student and with the reason in the summary, a submission that is a symbolic link (or a
+  NAME.ipynb in a linked folder): it would stand for another student's work, or for any file at all;
+- reserves the sandbox uids of this run (`sandbox.reserve_uids`, when root) and starts every worker isolated
+  (`python -I`, working directory /, course_lib from a folder of its own): nothing in the grader's working
+  directory, which may well be the class folder, is ever imported;
 - enforces each worker's wall-clock limit from outside, and kills a worker that was stopped (SIGSTOP) or
   ran too long: that submission scores 0 with the reason, the others are graded, once;
 - alone writes OUT/grades.csv, OUT/feedback/STUDENT.md, OUT/executed/STUDENT.ipynb and OUT/summary.json,
-  atomically, after every finished submission (an interrupted run keeps what was graded);
+  atomically, after every finished submission (an interrupted run keeps what was graded); STUDENT in a file
+  name is `file_stem(student)` (no leading dash or dot, no control character or separator), the CSV and
+  the summary keep the name as it was;
 - gives every worker PR_SET_PDEATHSIG, and the sandboxes die with their worker, so killing the grader
   leaves no process of any submission behind; after each worker it also kills whatever is left in that
-  submission's memory cgroup and removes it.
+  submission's memory cgroup and removes it, and deletes its scratch folder (`trees.remove_tree`: any depth,
+  never raising), as it deletes the scratch folders that graders killed earlier left behind.
 
 Manually graded answers and tasks are listed as needing manual grading (an answer left as the stub scores
 0, as in nbgrader).
@@ -21,17 +29,17 @@ Manually graded answers and tasks are listed as needing manual grading (an answe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
+import re
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroup, markup
+from . import cgroup, markup, sandbox, trees
 from .assign import find_bundle, load_bundle
 from .sandbox import with_group_killed
 
@@ -58,7 +66,7 @@ class SubmissionResult:
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
     executed: str | None = None  # the executed notebook returned to the student (JSON text)
-    status: str = "graded"  # graded | grader failure
+    status: str = "graded"  # graded | grader failure | refused
 
     @property
     def points(self) -> float:
@@ -71,10 +79,39 @@ class SubmissionResult:
 
 # ------------------------------------------------------------------------------ submissions
 def student_name(path: Path, notebook_name: str) -> str:
-    """alice.ipynb -> alice; alice/ or alice/NAME.ipynb (nbgrader's layout) -> alice."""
+    """alice.ipynb -> alice; alice/ or alice/NAME.ipynb (nbgrader's layout) -> alice. Links are not followed: a
+    link's name is its own (and the grader refuses it), never the name of what it points to."""
+    path = Path(os.path.abspath(path))
     if path.is_dir() or path.name == notebook_name:
-        return (path if path.is_dir() else path.parent).resolve().name
+        return (path if path.is_dir() else path.parent).name
     return path.stem
+
+
+_UNSAFE = re.compile(r"[^\w.+=@-]|^[-.]", re.ASCII)
+
+
+def file_stem(student: str) -> str:
+    """The student's name as a file name in OUT/feedback and OUT/executed: letters, digits and . + = @ _ - only, no
+    leading '-' or '.', at most 100 characters. A name that had to change gets a short hash of the original, so
+    that two names never share a file (the CSV and the summary keep the original)."""
+    stem = _UNSAFE.sub("_", student)[:100] or "_"
+    if stem == student:
+        return stem
+    return f"{stem}-{hashlib.sha256(student.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+
+
+def refusal(path: Path, notebook_name: str) -> str | None:
+    """Why a submission is not graded at all (a symbolic link), or None."""
+    path = Path(path)
+    linked = path if path.is_symlink() else None
+    if linked is None and path.name == notebook_name and path.parent.is_symlink():
+        linked = path.parent
+    if linked is not None:
+        return (
+            f"the submission {linked.name} is a symbolic link (to {os.readlink(linked)}); it was not graded: "
+            "hand in the folder or file itself"
+        )
+    return None
 
 
 def notebook_in(folder: Path, notebook_name: str) -> Path | None:
@@ -184,7 +221,7 @@ def collect_submissions(paths: list[str | os.PathLike], notebook_name: str) -> l
     found: dict[str, Path] = {}
     for p in paths:
         p = Path(p)
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():  # a dangling link is refused per student, not here
             raise markup.AssignmentError(f"submission {p} does not exist")
         name = student_name(p, notebook_name)
         if name in found:
@@ -219,6 +256,7 @@ class _Running:
     started: float
     memory_cgroup: str | None = None  # the submission's memory cgroup (made by its worker), removed after it
     stopped_seen: float = 0.0
+    uid: int | None = None  # the sandbox's uid (root only): whatever still runs as it is killed after the worker
 
 
 def _token(private: Path) -> str:
@@ -227,16 +265,27 @@ def _token(private: Path) -> str:
 
 
 def _start_worker(
-    path: Path, student: str, slot: int, bundle_path: Path, settings: GradeSettings, mode: str, scratch: Path
+    path: Path,
+    student: str,
+    slot: int,
+    bundle_path: Path,
+    settings: GradeSettings,
+    mode: str,
+    scratch: Path,
+    uids: sandbox.UidBlock | None,
 ) -> _Running:
     private = Path(tempfile.mkdtemp(prefix="sub-", dir=scratch))
     hierarchy = cgroup.find()[0]
     memory = str(cgroup.path_for(hierarchy, f"{os.getpid()}-{private.name}")) if hierarchy else None
+    uid = uids.uid(slot) if uids is not None else None
+    lib = str(scratch / "lib")
     job = {
         "submission": str(path.absolute()),
         "student": student,
         "bundle": str(bundle_path),
         "slot": slot,
+        "uid": uid,
+        "lib": lib,
         "cgroup": memory,
         "cgroup_version": hierarchy.version if hierarchy else None,
         "private": str(private / "work"),
@@ -253,7 +302,8 @@ def _start_worker(
     (private / "job.json").write_text(json.dumps(job))
     with open(private / "worker.log", "wb") as log:  # the worker asks to die with this process itself
         proc = subprocess.Popen(
-            [sys.executable, "-m", "course_lib.grading.worker", str(private / "job.json")],
+            sandbox.python_command(lib, "course_lib.grading.worker", str(private / "job.json")),
+            cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -261,7 +311,7 @@ def _start_worker(
         )
     now = time.monotonic()
     deadline = now + settings.total_timeout + STARTUP_ALLOWANCE + CHECKER_ALLOWANCE
-    return _Running(proc, path, student, slot, private, deadline, now, memory)
+    return _Running(proc, path, student, slot, private, deadline, now, memory, uid=uid)
 
 
 def _failed(run: _Running, bundle: dict, why: str) -> SubmissionResult:
@@ -292,7 +342,10 @@ def _finish(run: _Running, bundle: dict, why: str | None) -> SubmissionResult:
     kill_tagged(_token(run.private))  # nothing of a run without a sandbox survives either
     if run.memory_cgroup:
         cgroup.remove(Path(run.memory_cgroup))  # nor any process in its cgroup, whatever happened to its worker
-    shutil.rmtree(run.private, ignore_errors=True)
+    if run.uid is not None:
+        sandbox.kill_uid(run.uid)  # nor any process of its uid (the next submission of this slot gets it)
+    if not trees.remove_tree(run.private):
+        res.events.append("the grader could not delete this submission's scratch folder; it is deleted at the next run")
     return res
 
 
@@ -305,17 +358,29 @@ def _process_state(pid: int) -> str:
 
 
 def _remove_stale_scratch() -> None:
-    """Delete the scratch folders (copies of submissions) of graders that were killed: their pid is gone."""
-    for folder in Path(tempfile.gettempdir()).glob("course-lib-grade-*-*"):
+    """Delete the scratch folders (copies of submissions) of graders that were killed: their pid is gone. Whatever
+    such a folder holds (any depth, anything unreadable), this never raises: at worst a folder stays."""
+    try:
+        folders = list(Path(tempfile.gettempdir()).glob("course-lib-grade-*-*"))
+    except OSError:
+        return
+    for folder in folders:
         pid = folder.name.split("-")[3]
         try:
             if not pid.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
                 continue
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except (OSError, OverflowError):  # alive (EPERM: another user's), or gone meanwhile
+            trees.remove_tree(folder)
+        except (OSError, OverflowError, ValueError):  # alive (EPERM: another user's), or gone meanwhile
             continue
+
+
+def _refused(path: Path, student: str, bundle: dict, why: str) -> SubmissionResult:
+    res = SubmissionResult(student, str(path), events=[why])
+    res.questions = unreadable(bundle, "the submission was refused")
+    res.status = "refused"
+    return res
 
 
 def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) -> list[SubmissionResult]:
@@ -325,15 +390,25 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
     queue = list(subs)
     running: dict[int, _Running] = {}
     _remove_stale_scratch()
+    # Sandbox uids of this run only (root): concurrent runs never share one, so never each other's process limit.
+    uids = sandbox.reserve_uids(workers) if os.geteuid() == 0 else None
     scratch = Path(tempfile.mkdtemp(prefix=f"course-lib-grade-{os.getpid()}-"))
-    os.chmod(scratch, 0o700)
+    os.chmod(scratch, 0o711 if mode == "none" and uids is not None else 0o700)
     try:
+        sandbox.library_dir(scratch)
         with tqdm(total=len(subs), desc=f"grading {bundle['name']}", unit="submission", disable=not progress) as bar:
             while queue or running:
                 for slot in range(workers):
-                    if slot not in running and queue:
+                    while slot not in running and queue:
                         path, student = queue.pop(0)
-                        running[slot] = _start_worker(path, student, slot, bundle_path, settings, mode, scratch)
+                        why = refusal(path, bundle["notebook"])
+                        if why is not None:
+                            res = _refused(path, student, bundle, why)
+                            results.append(res)
+                            on_result(res, results)
+                            bar.update()
+                            continue
+                        running[slot] = _start_worker(path, student, slot, bundle_path, settings, mode, scratch, uids)
                 for slot, run in list(running.items()):
                     why, done = None, run.proc.poll() is not None
                     now = time.monotonic()
@@ -364,7 +439,11 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
             with_group_killed(run.proc)
             if run.memory_cgroup:
                 cgroup.remove(Path(run.memory_cgroup))
-        shutil.rmtree(scratch, ignore_errors=True)
+            if run.uid is not None:
+                sandbox.kill_uid(run.uid)
+        trees.remove_tree(scratch)
+        if uids is not None:
+            uids.release()
     return results
 
 
@@ -386,7 +465,7 @@ def grade(
     grades.csv, feedback/ and summary.json are rewritten (atomically) after every finished submission, so an
     interrupted run keeps everything graded so far. `sandbox_mode` (tests only) forces "none".
     """
-    from . import report, sandbox
+    from . import report
 
     bundle_path = find_bundle(assignment).resolve()
     bundle = load_bundle(bundle_path)
@@ -404,7 +483,16 @@ def grade(
         dict(limits or {}),
     )
     workers = workers or max(1, min(len(subs), os.cpu_count() or 1))
+    if workers > sandbox.UIDS_PER_RUN:
+        raise markup.AssignmentError(f"at most {sandbox.UIDS_PER_RUN} workers, got {workers}")
     mode, why = (sandbox_mode, "turned off by the caller") if sandbox_mode == "none" else sandbox.detect()
+    if os.geteuid() == 0:
+        try:
+            sandbox.tool("setpriv")
+        except FileNotFoundError:
+            raise markup.AssignmentError(
+                "grading as root needs setpriv (util-linux) to drop the submissions' privileges"
+            ) from None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     header = report.sandbox_header(mode, why, sandbox.Limits(**settings.limits), cgroup.find())

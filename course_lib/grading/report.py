@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from ..core.io import write_text_atomic
+from .grade import file_stem
 
 CSV_COLUMNS = ["student", "question", "points", "max_points", "status"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -114,7 +115,10 @@ def feedback_markdown(res, bundle: dict) -> str:
             )
             lines += [f"    - {plain_line(d)}" for d in q.details.splitlines()[:10]]
     if res.executed:
-        lines += ["", f"The notebook as it ran: {plain_line(res.student)}\\.ipynb in the grader's executed/ folder."]
+        lines += [
+            "",
+            f"The notebook as it ran: {plain_line(file_stem(res.student))}\\.ipynb in the grader's executed/ folder.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -144,10 +148,11 @@ def summary(results, bundle: dict, header: dict) -> dict:
 
 
 def write_reports(results, bundle: dict, out: Path, header: dict, changed=None) -> None:
-    """Write grades.csv, summary.json and the feedback (and executed notebook) of `changed`, or of everyone."""
+    """Write grades.csv, summary.json and the feedback (and executed notebook) of `changed`, or of everyone. File
+    names are `grade.file_stem(student)`: a name like '-rf' or one with a newline never becomes a file name."""
     for res in results if changed is None else [changed]:
-        write_text_atomic(out / "feedback" / f"{res.student}.md", feedback_markdown(res, bundle))
+        write_text_atomic(out / "feedback" / f"{file_stem(res.student)}.md", feedback_markdown(res, bundle))
         if res.executed:
-            write_text_atomic(out / "executed" / f"{res.student}.ipynb", res.executed)
+            write_text_atomic(out / "executed" / f"{file_stem(res.student)}.ipynb", res.executed)
     write_text_atomic(out / "grades.csv", grades_csv(results))
     write_text_atomic(out / "summary.json", json.dumps(summary(results, bundle, header), indent=1) + "\n")

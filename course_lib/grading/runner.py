@@ -1,6 +1,6 @@
 """The program that runs inside a submission's sandbox: execute the prepared notebook, write what happened.
 
-    python -m course_lib.grading.runner /grading [--uid U --gid G]
+    python -I -c BOOT LIB course_lib.grading.runner /grading      (sandbox.python_command)
 
 It reads /grading/in/job.json and /grading/in/notebook.ipynb (the student's cells, the bundle's read-only
 cells, and a `collect.run(...)` call where each test cell stood), runs the notebook in a kernel with
@@ -9,8 +9,9 @@ cells, and a `collect.run(...)` call where each test cell stood), runs the noteb
 student's code, so the grader treats these files as hostile: they only carry the student's own outputs and
 the events for the feedback; points come from the checker's verdicts on the `collect` outputs.
 
-When started as root (inside the sandbox's own mount and PID namespaces), it first prepares the private
-/tmp, then drops to the unprivileged uid/gid it is given, so that per-user limits (processes) apply.
+It never has privileges: the grader starts it (isolated, `python -I`, in the working directory "/") only
+after `setpriv` or bwrap's user namespace dropped them (see `sandbox`), and it refuses to go on if it finds
+itself with uid 0 or any effective capability, before it imports anything but the standard library.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ import sys
 from pathlib import Path
 
 
-def _drop_privileges(uid: int, gid: int) -> None:
-    import ctypes
-
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-    with_libc = ctypes.CDLL(None, use_errno=True)
-    with_libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binaries can give privileges back
+def privileges() -> tuple[int, int]:
+    """(effective uid, effective capability mask) of this process, from /proc/self/status where there is one."""
+    capabilities = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    capabilities = int(line.split()[1], 16)
+    except OSError:
+        pass
+    return os.geteuid(), capabilities
 
 
 def _private_dirs(env: dict) -> None:
@@ -43,12 +47,12 @@ def main(argv: list[str] | None = None) -> int:
 
     die_with_parent()  # without bubblewrap nothing else ties this process to its worker
     io_dir = Path(argv[0])
-    uid = gid = None
-    if "--uid" in argv:
-        uid, gid = int(argv[argv.index("--uid") + 1]), int(argv[argv.index("--gid") + 1])
-    if uid is not None and os.getuid() == 0:
-        os.chmod("/tmp", 0o1777)
-        _drop_privileges(uid, gid)
+    uid, capabilities = privileges()
+    if uid == 0 or capabilities:
+        print(
+            f"the notebook runner refuses to run with privileges (uid {uid}, CapEff {capabilities:x})", file=sys.stderr
+        )
+        return 3
     _private_dirs(dict(os.environ))
 
     import nbformat

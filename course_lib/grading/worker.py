@@ -1,18 +1,21 @@
 """One submission, graded in a process of its own that never runs student code.
 
-    python -m course_lib.grading.worker JOB.json
+    python -I -c BOOT LIB course_lib.grading.worker JOB.json      (sandbox.python_command, working directory /)
 
-The grader (`grade.grade`) starts one worker per submission and enforces its wall-clock limit from
-outside. The worker
+The grader (`grade.grade`) starts one worker per submission, isolated (no file of the grader's working
+directory, which may be the class folder, can shadow a module it imports), and enforces its wall-clock limit
+from outside. The worker
 
-1. copies the submission into its private folder (a notebook that is a link is refused: it could point
-   at the source notebook), reads it and puts the bundle's read-only cells back (`grade.reconcile`);
+1. copies the submission into its private folder (`trees.copy_tree`: folders and regular files only, counted
+   by apparent size against the folder limit, made the sandbox uid's as they are written; a notebook that is
+   a link is refused: it could point at the source notebook), reads it within limits (`wire.load_notebook`)
+   and puts the bundle's read-only cells back (`grade.reconcile`);
 2. plans the checks (`checker.plan`) and writes the kernel's inputs: names and cases, no references;
 3. replaces each test cell by `collect.run("ID")` and runs the notebook in a sandbox (`sandbox`), inside
    a memory cgroup of its own where the machine allows one (`cgroup`), with the total time limit and the
    folder's size watched from here;
-4. kills whatever is left of the sandbox, reads the results as hostile data (`wire.read`) and judges them
-   (`checker.judge`);
+4. kills whatever is left of the sandbox, reads the results as hostile data (`wire.read`, `wire.load_json`,
+   `wire.load_notebook`: bounded by what they unpack to) and judges them (`checker.judge`);
 5. writes RESULT.json (for the grader, which alone writes grades.csv and feedback), including the executed
    notebook to return to the student: the student's cells with their outputs, each test cell as the
    student version with its verdict, no hidden test.
@@ -22,14 +25,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import cgroup, checker, markup, sandbox, wire
+from . import cgroup, checker, markup, sandbox, trees, wire
 from .grade import (
     QuestionResult,
     SubmissionResult,
@@ -45,45 +47,39 @@ STARTUP_ALLOWANCE = 90  # seconds for the sandbox and the kernel to start, on to
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
 
-def _folder_size(path: Path, stop_at: int) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                continue
-            if total > stop_at:
-                return total
-    return total
+WATCH_DEPTH = 256  # folder levels the size watch looks into; a kernel that makes more is stopped
 
 
-def copy_submission(path: Path, work: Path, notebook_name: str, max_bytes: int) -> Path:
-    """Copy a submission into work/ and return its notebook there; AssignmentError with the reason when unusable."""
+def copy_submission(
+    path: Path, work: Path, notebook_name: str, max_bytes: int, owner: tuple[int, int] | None = None
+) -> tuple[Path, list[str]]:
+    """Copy a submission into work/ (owned by owner) and return (its notebook there, notes on what was not copied);
+    AssignmentError with the reason when it is unusable."""
     if path.is_symlink():
         raise markup.AssignmentError(f"the submission {path.name} is a symbolic link; submit the file itself")
     if path.is_dir():
-        size = _folder_size(path, max_bytes)
-        if size > max_bytes:
-            raise markup.AssignmentError(f"the submission folder is over {max_bytes / 1e9:.1f} GB")
-        shutil.copytree(path, work, symlinks=True)
+        try:
+            copied = trees.copy_tree(path, work, max_bytes, owner)
+        except trees.TooBig as exc:
+            raise markup.AssignmentError(str(exc)) from None
         notebook = notebook_in(work, notebook_name)
         if notebook is None:
+            linked = [
+                p for p in copied.skipped if p.endswith("(a symbolic link)") and p.split(" (")[0].endswith(".ipynb")
+            ]
+            if linked:
+                raise markup.AssignmentError(
+                    f"{linked[0].split(' (')[0]} is a symbolic link, not a notebook; submit the file itself"
+                )
             raise markup.AssignmentError(f"no notebook found in the submission (expected {notebook_name})")
-        if notebook.is_symlink():
-            raise markup.AssignmentError(f"{notebook.name} is a symbolic link, not a notebook; submit the file itself")
-        return notebook
-    work.mkdir()
+        return notebook, copied.notes()
+    work.mkdir(mode=0o700)
     notebook = work / notebook_name
     notebook.write_bytes(wire.read_regular_file(path, MAX_NOTEBOOK_BYTES))
-    return notebook
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.lchown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.lchown(os.path.join(root, name), uid, gid)
+    if owner is not None:
+        os.chown(work, *owner)
+        os.chown(notebook, *owner)
+    return notebook, []
 
 
 def _test_note(verdict, points: float) -> str:
@@ -109,20 +105,18 @@ def grade_one(job: dict) -> SubmissionResult:
     (io_dir / "in").mkdir(parents=True)
     (io_dir / "out").mkdir()
     limits = sandbox.Limits(**job["limits"])
+    owner = (job["uid"], job["uid"]) if job.get("uid") is not None else None
     try:
-        notebook = copy_submission(path, work, bundle["notebook"], int(limits.folder_gb * 1e9))
+        notebook, notes = copy_submission(path, work, bundle["notebook"], int(limits.folder_gb * 1e9), owner)
     except (markup.AssignmentError, wire.WireError, OSError) as exc:
         result.events.append(f"{exc}; nothing could be run, so every check scores 0")
         result.questions = unreadable(bundle, "nothing could be run")
         return result
+    result.events += notes
     try:
-        nb = nbformat.reads(
-            wire.read_regular_file(notebook, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace"), as_version=4
-        )
-        if not isinstance(nb.get("cells"), list):
-            raise TypeError("it has no list of cells")
-    except Exception as exc:  # noqa: BLE001 - any parse failure: not a notebook
-        why = f"the submission is not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        nb = wire.load_notebook(wire.read_regular_file(notebook, MAX_NOTEBOOK_BYTES), "the submitted notebook")
+    except wire.WireError as exc:
+        why = f"the submission is not a valid notebook ({exc})"
         result.events.append(why + "; nothing could be run, so every check scores 0")
         result.questions = unreadable(bundle, "the notebook could not be read")
         return result
@@ -267,10 +261,8 @@ def warmup_imports(bundle: dict) -> str:
 
 def _executed_outputs(path: Path, n_cells: int):
     """Outputs per cell from the kernel's executed notebook (hostile: only outputs are taken, only if it fits)."""
-    import nbformat
-
     try:
-        nb = nbformat.reads(wire.read_regular_file(path, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace"), as_version=4)
+        nb = wire.load_notebook(wire.read_regular_file(path, MAX_NOTEBOOK_BYTES), "the executed notebook")
         if len(nb.cells) != n_cells:
             return None
         outs = []
@@ -286,33 +278,43 @@ def _executed_outputs(path: Path, n_cells: int):
         return None
 
 
+def _readable_by_all(folder: Path) -> None:
+    """The checker's inputs (made by this root process, whatever its umask) readable by the sandbox's uid."""
+    os.chmod(folder, 0o755)
+    for entry in folder.iterdir():
+        os.chmod(entry, 0o644)
+
+
 def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, result: SubmissionResult) -> dict:
-    """Run the prepared notebook in the sandbox with the wall-clock and folder-size limits; return its report."""
+    """Run the prepared notebook in the sandbox with the wall-clock and folder-size limits; return its report.
+
+    Every process here starts in the working directory "/" with tools found in sandbox.SYSTEM_PATH: nothing of
+    the submission's folder is ever a command or on a search path of a process with privileges."""
     mode = job["mode"]
     token = job["token"]
-    python = sys.executable
+    uid = job.get("uid")
+    drop = sandbox.drop_command(uid, uid) if uid is not None else []
+    os.chmod(io_dir, 0o755)
+    _readable_by_all(io_dir / "in")
+    if uid is not None:
+        os.chown(io_dir / "out", uid, uid)
     if mode == "none":
-        home = str(Path(job["private"]) / "home")
-        os.makedirs(home, exist_ok=True)
-        env = sandbox.sandbox_env(job["fast"], str(io_dir), home, {"COURSE_LIB_GRADING_TOKEN": token})
-        cmd = [python, "-m", "course_lib.grading.runner", str(io_dir)]
-        cwd = str(work)
+        home = Path(job["private"]) / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
+        if uid is not None:
+            os.chown(home, uid, uid)
+            for folder in (Path(job["private"]), Path(job["private"]).parent, Path(job["private"]).parents[1]):
+                os.chmod(folder, 0o711)  # traversable (not listable) for the slot's uid, down to its own folders
+        env = sandbox.sandbox_env(job["fast"], str(io_dir), str(home), {"COURSE_LIB_GRADING_TOKEN": token}, job["lib"])
+        cmd = drop + sandbox.python_command(job["lib"], "course_lib.grading.runner", str(io_dir))
     else:
         env = sandbox.sandbox_env(job["fast"], sandbox.IO_MOUNT, "/tmp/private", {"COURSE_LIB_GRADING_TOKEN": token})
-        as_root = mode == "bwrap-root"
-        cmd = sandbox.bwrap_args(io_dir, work, env, limits, as_root) + [
-            python,
-            "-m",
-            "course_lib.grading.runner",
-            sandbox.IO_MOUNT,
-        ]
-        if as_root:
-            uid = sandbox.SLOT_UID_BASE + int(job["slot"])
-            cmd += ["--uid", str(uid), "--gid", str(uid)]
-            _chown_tree(work, uid, uid)
-            _chown_tree(io_dir / "out", uid, uid)
-        cwd = str(work)
-    cmd = sandbox.limit_command(limits, processes=mode == "bwrap-root") + cmd
+        cmd = (
+            sandbox.bwrap_args(io_dir, work, env, limits, as_root=mode == "bwrap-root")
+            + drop
+            + sandbox.python_command(sandbox.LIB_MOUNT, "course_lib.grading.runner", sandbox.IO_MOUNT)
+        )
+    cmd = sandbox.limit_command(limits, processes=uid is not None) + cmd
     memory = Path(job["cgroup"]) if job.get("cgroup") else None
     if memory is not None:
         try:
@@ -330,8 +332,8 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
     with open(Path(job["private"]) / "sandbox.log", "wb") as log:
         proc = subprocess.Popen(
             cmd,
-            cwd=cwd,
-            env=env if mode == "none" else {"PATH": os.environ.get("PATH", "")},
+            cwd="/",
+            env=env if mode == "none" else {"PATH": sandbox.SYSTEM_PATH},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -349,9 +351,15 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
                 break
             if now >= next_size_check:
                 next_size_check = now + 2
-                if _folder_size(work, folder_limit) + _folder_size(io_dir / "out", folder_limit) > folder_limit:
+                sizes = [trees.tree_size(p, folder_limit, WATCH_DEPTH) for p in (work, io_dir / "out")]
+                if sum(max(s.allocated, s.apparent) for s in sizes) > folder_limit:
                     result.events.append(
                         f"the submission wrote more than {limits.folder_gb:g} GB of files and was stopped"
+                    )
+                    break
+                if any(s.too_deep for s in sizes):
+                    result.events.append(
+                        f"the submission made folders more than {WATCH_DEPTH} levels deep and was stopped"
                     )
                     break
             time.sleep(0.2)
@@ -368,9 +376,14 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
                 )
             cgroup.remove(memory)  # and every process still in it
     try:
-        report = json.loads(wire.read_regular_file(io_dir / "out" / "report.json", 5_000_000))
+        report = wire.load_json(
+            wire.read_regular_file(io_dir / "out" / "report.json", 5_000_000),
+            "the runner's report",
+            max_bytes=5_000_000,
+            max_items=200_000,
+        )
         return report if isinstance(report, dict) else {}
-    except (wire.WireError, ValueError):
+    except wire.WireError:
         if proc.returncode not in (0, None) and not result.events:
             result.events.append("the notebook runner stopped without a report (killed, or out of memory)")
         return {}
