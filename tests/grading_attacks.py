@@ -9,6 +9,11 @@ student, who has read the grader's code. What each one attacks comes from the as
 its test cells hand to expect (answers and @probe functions), the helpers of its read-only cells, its test
 cells; assignment 3 also hands in checkpoint files.
 
+`escape_class` grades issue 36's attacks on the grader and its sandbox (shadowing modules in a submission and in
+the grader's working directory, trees deeper than any recursion limit, sparse and special files, results and
+notebooks that unpack to far more than they take, a fork bomb during a concurrent run, linked student folders, a
+folder named like an option) in one class of assignment 4 with its honest students.
+
 Used by tests/test_grading_attacks.py (every assignment) and by benchmarks/grade_class.py --attacks (the table
 before/after, assignment 2).
 """
@@ -607,7 +612,14 @@ def graded_class(name: str, tmp_path_factory) -> dict:
         try:
             if not (base / "run.json").is_file():
                 shutil.rmtree(base, ignore_errors=True)  # a run that failed half-way
-                _grade_class(name, base)
+                try:
+                    _grade_class(name, base)
+                except markup.AssignmentError as exc:
+                    if "unprivileged uid" not in str(exc):
+                        raise
+                    import pytest
+
+                    pytest.skip(f"root without a usable sandbox grades nothing here: {exc}")
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     run = json.loads((base / "run.json").read_text())

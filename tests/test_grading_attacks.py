@@ -8,7 +8,10 @@ pytest-xdist workers. Each attack must get exactly the score it deserves (0 for 
 full marks for correct answers plus resource bombs), the honest students theirs, nothing outside a submission's
 own folder may change, no process may survive, and the feedback cannot be forged or show a hidden test. In the
 run of assignment 2 two grading workers are killed and stopped from outside; a separate run kills the grader
-itself. These need the sandbox (bubblewrap); .ci/run installs it.
+itself. Issue 36's sandbox escapes (`test_1_...` to `test_8_...`, one per finding) are graded in one more class
+(`grading_attacks.escape_class`, assignment 4): with `course-lib grade` run from inside the class folder, every
+name after `--`, while a second grader run grades a second class of honest students on the same machine. These
+need the sandbox (bubblewrap); .ci/run installs it.
 """
 
 import csv

@@ -268,3 +268,25 @@ def test_the_runner_refuses_to_run_with_privileges(tmp_path):
     if uid != 0 and not capabilities:
         pytest.skip("this test process has no privileges to refuse")
     assert runner.main([str(tmp_path)]) == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="what root does without bubblewrap")
+def test_without_a_sandbox_root_still_never_runs_student_code_as_root(tmp_path):
+    import nbformat
+
+    from course_lib.grading.markup import AssignmentError
+
+    root = Path(__file__).resolve().parents[1]
+    blank = nbformat.read(root / "assignments/04_wasserstein_lp/student/04_wasserstein_lp.ipynb", as_version=4)
+    blank.cells.append(nbformat.v4.new_code_cell("import os\nprint('UID', os.getuid())"))
+    nbformat.write(blank, tmp_path / "who.ipynb")
+    args = ([tmp_path / "who.ipynb"], "04_wasserstein_lp", tmp_path / "out")
+    settings = {"sandbox_mode": "none", "fast": True, "progress": False, "workers": 1}
+    if sandbox.unreachable_for_others():  # e.g. this Python under /root: no other uid could start it
+        with pytest.raises(AssignmentError, match="runs as an unprivileged uid"):
+            grade.grade(*args, **settings)
+        assert not (tmp_path / "out").exists()
+        return
+    (result,) = grade.grade(*args, **settings)
+    printed = (tmp_path / "out" / "executed" / "who.ipynb").read_text()
+    assert result.points == 0 and "UID 0" not in printed and "UID " in printed

@@ -391,7 +391,10 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
     running: dict[int, _Running] = {}
     _remove_stale_scratch()
     # Sandbox uids of this run only (root): concurrent runs never share one, so never each other's process limit.
-    uids = sandbox.reserve_uids(workers) if os.geteuid() == 0 else None
+    try:
+        uids = sandbox.reserve_uids(workers) if os.geteuid() == 0 else None
+    except OSError as exc:
+        raise markup.AssignmentError(f"cannot reserve this run's sandbox uids: {exc}") from None
     scratch = Path(tempfile.mkdtemp(prefix=f"course-lib-grade-{os.getpid()}-"))
     os.chmod(scratch, 0o711 if mode == "none" and uids is not None else 0o700)
     try:
@@ -493,6 +496,13 @@ def grade(
             raise markup.AssignmentError(
                 "grading as root needs setpriv (util-linux) to drop the submissions' privileges"
             ) from None
+        blocked = sandbox.unreachable_for_others() if mode == "none" else []
+        if blocked:  # no student code runs as root: without bwrap it runs as a slot uid, which needs this Python
+            raise markup.AssignmentError(
+                f"without a sandbox ({why}) a submission runs as an unprivileged uid, which cannot reach this Python "
+                f"or course_lib ({', '.join(blocked)} may not be entered by other users); install bubblewrap, or "
+                "grade with a Python other users can run"
+            )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     header = report.sandbox_header(mode, why, sandbox.Limits(**settings.limits), cgroup.find())

@@ -124,6 +124,21 @@ def drop_command(uid: int, gid: int) -> list[str]:
     ]
 
 
+def unreachable_for_others() -> list[str]:
+    """The folders on the way to this Python and course_lib that a user other than their owner cannot get through
+    (e.g. /root, mode 0700): without bubblewrap's binds, a dropped uid could not start the runner."""
+    needed = {Path(sys.executable), package_dir(), *(Path(p) for p in site.getsitepackages())}
+    blocked = set()
+    for path in needed:
+        for folder in [*reversed(path.parents), path]:
+            try:
+                if folder.is_dir() and not os.stat(folder).st_mode & 0o001:
+                    blocked.add(str(folder))
+            except OSError:
+                continue
+    return sorted(blocked)
+
+
 def _python_paths() -> list[str]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix}
     for p in site.getsitepackages() + [site.getusersitepackages()]:

@@ -3,7 +3,7 @@
 `write(stem, obj)` stores numbers, strings, None, lists, tuples, dicts and arrays (numpy arrays, numpy
 scalars and torch tensors, which arrive as numpy arrays) as STEM.json and STEM.npz; anything else (a
 module, a function, a model object) is refused with a one-line error naming its type. `read(stem)` is
-what the grader uses on files a submission's kernel wrote: it refuses links and non-regular files, and is
+what the grader uses on files a submission's kernel wrote: it refuses links, hard links and non-regular files, and is
 bounded by what the files unpack to, not only by their size (a few MB of compressed zeros can declare an
 array of many GB, a JSON file of empty lists takes 20 times its size as Python objects):
 
@@ -139,6 +139,8 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> by
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise WireError(f"{path.name} is not a regular file")
+        if info.st_nlink > 1:  # a hard link to a file the grader's user may read and the submission may not
+            raise WireError(f"{path.name} has other hard links")
         if info.st_size > max_bytes:
             raise WireError(f"{path.name} is {info.st_size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit")
         chunks, total = [], 0
@@ -230,10 +232,12 @@ def _open_regular_file(path: Path, max_bytes: int):
     except OSError as exc:
         raise WireError(f"{path.name}: cannot open it ({exc.strerror}; links are not followed)") from None
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1 or info.st_size > max_bytes:
         os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             raise WireError(f"{path.name} is not a regular file")
+        if info.st_nlink > 1:
+            raise WireError(f"{path.name} has other hard links")
         raise WireError(f"{path.name} is {info.st_size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit")
     return os.fdopen(fd, "rb")
 
