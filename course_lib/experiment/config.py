@@ -3,13 +3,21 @@
 A config (YAML or JSON) names the shared settings, the seeds, the evaluation and the variants:
 
     name: mnist-improvements
-    base: {dataset: mnist, width: 32, batch_size: 64, steps: 1500}   # TrainConfig fields
+    base:                                          # TrainConfig sections (course_lib.training.config)
+      data: {dataset: mnist}
+      model: {width: 32}
+      optim: {batch_size: 64, steps: 1500}
     seeds: [0, 1]
     eval: {every: 500, n_samples: 2000, reference: "mnist:test", extractor: mnist}
     variants:
       - name: baseline
       - {name: lsgan, preset: lsgan}              # presets: course_lib.training.presets.PRESETS
-      - {name: ema, ema: 0.999}
+      - {name: ema, callbacks: [{name: ema, decay: 0.999}]}
+      - {name: r1, loss.terms.r1.gamma: 10}        # dotted paths work too
+
+A variant's sections merge over the base's (lists of terms and callbacks by name). Experiment configs
+written before the sections (flat `base` and variants: `{dataset: mnist, width: 32}`, `{name: ema, ema:
+0.999}`) still load: base and variant are merged flat, as they were, and translated once.
 
 `load_experiment` checks every run's settings up front, so a typo in the last variant fails before
 hours of training, not after.
@@ -24,7 +32,8 @@ from pathlib import Path
 
 from course_lib.core.errors import ConfigError
 from course_lib.metrics.features import extractor_names
-from course_lib.training import TrainConfig
+from course_lib.training import TrainConfig, legacy
+from course_lib.training.config import merge_settings
 
 
 @dataclass
@@ -54,7 +63,13 @@ class ExperimentConfig:
         if "preset" in settings and "preset" in base:
             raise ConfigError("give presets either in base or in the variants, not both")
         try:
-            return TrainConfig.from_dict({**base, **settings, "seed": seed})
+            if legacy.is_flat(base) or legacy.is_flat(settings):  # an old experiment: merged flat, as it was
+                return TrainConfig.from_dict(
+                    {**base, **settings, "seed": seed}, source=f"{self.name} {variant['name']}"
+                )
+            values = merge_settings(base, settings)
+            values.setdefault("run", {})["seed"] = seed
+            return TrainConfig.from_dict(values)
         except ConfigError as exc:
             raise ConfigError(f"variant {variant['name']!r}: {exc}") from exc
 
@@ -69,9 +84,21 @@ class ExperimentConfig:
         }
 
 
+def base_data(base: dict) -> dict:
+    """The base's data section (data.dataset, data.root, ...), from the sectioned or the old flat form."""
+    if legacy.is_flat(base):
+        return {
+            key: base[old]
+            for old, path in legacy.FIELDS.items()
+            if path.startswith("data.") and old in base
+            for key in [path[5:]]
+        }
+    return dict(merge_settings(base, {}).get("data") or {})
+
+
 def default_reference(base: dict) -> str:
     """The real images runs are compared with when the config names none: the test split where there is one."""
-    dataset = base.get("dataset", "mnist")
+    dataset = base_data(base).get("dataset", "mnist")
     return f"{dataset}:test" if dataset in ("mnist", "mnist-full", "fashion-mnist") else dataset
 
 
