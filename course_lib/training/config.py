@@ -46,7 +46,7 @@ from course_lib.nn.models import ARCHITECTURES, CONDITIONING
 from course_lib.training import legacy, speed
 from course_lib.training.callbacks import check_callback_specs
 from course_lib.training.presets import PRESETS
-from course_lib.training.terms import check_requirements, check_term_specs, resolved_d_norm
+from course_lib.training.terms import check_requirements, check_term_specs, generator_terms, resolved_d_norm
 
 ARCHS = (*ARCHITECTURES, "unet")  # unet: the translation tasks' U-Net + PatchGAN (course_lib.nn.translation)
 TASKS = ("generation", "pix2pix", "cyclegan")
@@ -284,6 +284,11 @@ class TrainConfig:
         ]
         if unsupported:
             raise ConfigError(f"data.task {data.task!r} does not support {', '.join(unsupported)}")
+        if self.loss.adversarial_weight == 0 and not generator_terms(self):
+            raise ConfigError(
+                f"data.task {data.task!r} with loss.adversarial_weight 0 needs a loss term for G with a weight > 0 "
+                "(l1 or cycle): otherwise nothing trains the generator"
+            )
         other = sorted({spec["name"] for spec in self.callbacks} - {"ema"})
         if other:
             raise ConfigError(
@@ -374,15 +379,19 @@ def _named(entries: list, name: str) -> int | None:
 
 def merge_named(base: list, extra: list) -> list:
     """Two lists of {name: ...} entries as one: an entry named like an earlier one replaces it in place (its
-    settings merged over the earlier ones), others are appended."""
+    settings merged over the earlier ones), others are appended; `{name: X, enabled: false}` removes X (e.g. a
+    preset's EMA: `--set callbacks.ema.enabled=false`)."""
     out = [dict(e) if isinstance(e, dict) else e for e in base]
     for entry in extra:
         index = _named(out, entry["name"]) if isinstance(entry, dict) and "name" in entry else None
-        if index is None:
+        if isinstance(entry, dict) and entry.get("enabled") is False:
+            if index is not None:
+                del out[index]
+        elif index is None:
             out.append(copy.deepcopy(entry))
         else:
             out[index] = {**out[index], **copy.deepcopy(entry)}
-    return out
+    return [{k: v for k, v in e.items() if k != "enabled"} if isinstance(e, dict) else e for e in out]
 
 
 def merge_settings(base: dict, extra: dict) -> dict:

@@ -43,6 +43,10 @@ def _not_available(what: str) -> Callable:
     return missing
 
 
+def _discard(values: dict) -> None:
+    pass
+
+
 @dataclass(eq=False)
 class StepContext:
     """See the module docstring."""
@@ -71,7 +75,7 @@ class StepContext:
     out_dir: Path | None = None
     terms: list = field(default_factory=list)
     callbacks: list = field(default_factory=list)
-    log: Callable[[dict], None] = field(default_factory=lambda: _not_available("log"))
+    log: Callable[[dict], None] = field(default_factory=lambda: _discard)  # outside a trainer: no log to write
     save_checkpoint: Callable[..., Path] = field(default_factory=lambda: _not_available("checkpoint writer"))
     seconds_of: Callable[[Any], float] = field(default_factory=lambda: _not_available("callback timer"))
 

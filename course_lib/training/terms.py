@@ -468,6 +468,12 @@ def check_requirements(config: TrainConfig) -> None:
             raise ConfigError(f"{who} {problem}")
 
 
+def generator_terms(config: TrainConfig) -> list[LossTerm]:
+    """The listed terms that add to G's loss with a nonzero weight."""
+    built = [TERMS.build(spec) for spec in config.loss.terms]
+    return [t for t in built if type(t).generator_loss is not LossTerm.generator_loss and getattr(t, "weight", 1) != 0]
+
+
 def resolved_d_norm(config: TrainConfig) -> str:
     """model.d_norm with 'auto' resolved: what a term's requirement says (NO_BATCH_NORM: layer), else 'auto',
     which the networks read as their architecture's own choice (batch norm in DCGAN, the papers' in pix2pix

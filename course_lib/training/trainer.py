@@ -130,14 +130,14 @@ class Trainer:
         progress: bool = True,
     ):
         self.config = config
-        self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         device = pick_device(config.run.device)
         seed_everything(config.run.seed)
 
         task = task_for(config)  # generation, pix2pix or cyclegan: what G is asked to do (training/tasks.py)
         # What tasks, terms and callbacks see of the run (training/context.py); the trainer's own state lives there.
-        ctx = self.ctx = StepContext(config=config, device=device, task=task, out_dir=self.out_dir)
+        ctx = self.ctx = StepContext(config=config, device=device, task=task)
+        ctx.out_dir = Path(out_dir) if out_dir is not None else None
         ctx.data = data if data is not None else task.load_data(config)
         ctx.image_size, ctx.channels = ctx.data.image_size, ctx.data.channels
         ctx.conditioning = CONDITIONINGS[config.model.conditional]
@@ -203,6 +203,7 @@ class Trainer:
     conditioning = _in_context("conditioning")
     fixed_noise = _in_context("fixed_noise")
     fixed_labels = _in_context("fixed_labels")
+    out_dir = _in_context("out_dir", "the run folder (None: nothing is written)")
 
     def _callback_key(self, index: int) -> str:
         """The callback's name, numbered when several callbacks share it (for callback_seconds)."""

@@ -404,8 +404,7 @@ class DiversityController(Callback):
             entry[self.knob + "_multiplier"] = self._turn_knob(ctx, chosen_score)
         self.last_score = chosen_score
         self._record(ctx, entry)
-        if hasattr(ctx, "log_extra"):
-            ctx.log({"controller_r": chosen, "controller_score": _json_float(chosen_score) or float("nan")})
+        ctx.log({"controller_r": chosen, "controller_score": _json_float(chosen_score) or float("nan")})
         return entry
 
     def finish(self, ctx) -> None:
