@@ -19,6 +19,8 @@ read) works too. A registry is a read-only mapping of the registered names (`sor
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -86,7 +88,7 @@ class Registry(Mapping):
     def _import(self, path: str) -> type:
         module_name, _, attribute = path.partition(":")
         try:
-            module = importlib.import_module(module_name)
+            module = _import_module(module_name)
         except ImportError as exc:
             raise ConfigError(f"{self.kind} {path!r}: cannot import {module_name!r} ({exc})") from exc
         cls = getattr(module, attribute, None)
@@ -132,6 +134,19 @@ class Registry(Mapping):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self._classes)})"
+
+
+def _import_module(name: str):
+    """Import `name`; a module in the folder the command runs from counts too (the `course-lib` script, unlike
+    `python -m`, does not put that folder on sys.path, and that is where a student's own file lives)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != name.split(".")[0] or here in sys.path or "" in sys.path:
+            raise
+        sys.path.append(here)  # appended: never shadows an installed module
+        return importlib.import_module(name)
 
 
 def registering_decorator(registry: Registry, kind: str | None = None) -> Callable[[str], Callable[[T], T]]:

@@ -23,7 +23,7 @@ passes, the optimisers, the config, the device, the noise stream, the step, the 
 `full_precision = True` computes the term outside autocast (second-order gradients). `batch` is a
 `StepBatch` holding the real and fake images, the latents, the labels and D's outputs (dicts with
 'logits', 'features' and, for ACGAN/InfoGAN, the auxiliary heads). A term reports values to the
-training log by writing to `batch.metrics`.
+training log by writing detached tensors to `batch.metrics` (read only when the log is written).
 
 What a term or a loss needs of the rest of the config is declared next to it, as `requires`
 (`Needs(setting, allowed, why)`, `NeedsTerm(name, why)`), and `check_requirements` checks all of it
