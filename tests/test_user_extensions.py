@@ -123,3 +123,18 @@ def test_the_command_line_trains_with_a_term_named_from_a_file_in_the_folder_it_
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "orthogonal" in r] == [1, 2]
+
+
+def test_course_lib_metrics_reads_the_registry_and_agrees_with_the_metric_functions(capsys, monkeypatch):
+    from course_lib import metrics
+    from course_lib.cli.main import main
+
+    monkeypatch.chdir(Path(__file__).parent)
+    args = ["metrics", "mnist:test", "--reference", "mnist", "--extractor", "mnist", "--limit", "200"]
+    assert main([*args, "--metrics", f"fid,kid,{METRIC}", "--json", "--no-progress"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = metrics.fid("mnist:test", "mnist", extractor="mnist", limit=200, progress=False).value
+    assert printed["fid"] == pytest.approx(expected, rel=1e-6)
+    assert printed[METRIC] is None and printed["kid"] is not None
+    assert main([*args, "--metrics", "no_such_metric"]) == 2
+    assert "unknown metric 'no_such_metric'; registered: is, fid, kid" in capsys.readouterr().err
