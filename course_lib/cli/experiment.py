@@ -17,7 +17,7 @@ def register(subparsers) -> None:
         "interrupted run resumes from its checkpoint), evaluate them, and write DIR/report.md, "
         "DIR/report.json and figures. Until every run has finished (--only, Ctrl-C, a diverged run) the report "
         "is a partial one of the runs that did, marked partial and listing the missing ones. Try an experiment "
-        "small without editing its file: --steps 50 --set seeds=[0] --set eval.n_samples=500.",
+        "small without editing its file: --steps 50 --set seeds=0 --set eval.n_samples=500.",
     )
     parser.add_argument("config", help="experiment config, YAML or JSON (see course_lib.experiment)")
     parser.add_argument("--out", required=True, help="experiment folder (runs/, report.md, report.json)")
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one entry of the config by its dotted key, e.g. --set seeds=[0], --set eval.every=100, "
+        help="override one entry of the config by its dotted key, e.g. --set seeds=0, --set eval.every=100, "
         "--set eval.n_samples=500, or a field of one variant found by its name: variants.NAME.FIELD; the value is "
         "read as YAML; repeatable, applied in order, after --steps",
     )
