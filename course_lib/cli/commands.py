@@ -12,7 +12,16 @@ from pathlib import Path
 import torch
 
 from course_lib.core.errors import ConfigError, CourseLibError
+from course_lib.data import DATASETS
+from course_lib.latent.pretrained import PRETRAINED
+from course_lib.nn.losses import LOSSES
+from course_lib.nn.models import ARCHITECTURES
 from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
+
+
+def names(registry) -> str:
+    """The names a user may pass, as help texts and errors list them: from the registry they are checked against."""
+    return ", ".join(registry)
 
 
 def register(subparsers) -> None:
@@ -34,11 +43,14 @@ def register(subparsers) -> None:
     where.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument(
         "--dataset",
-        help="mnist (embedded subset; the full set with --data-root), mnist-full, "
-        "fashion-mnist, celeba, folder [default: mnist]",
+        help=f"one of {names(DATASETS)} (mnist: the embedded subset, the full set with --data-root) [default: mnist]",
     )
     train.add_argument("--data-root", help="folder holding the dataset (default: $COURSE_LIB_DATA)")
-    train.add_argument("--arch", help="dcgan or mlp [default: dcgan]")
+    train.add_argument(
+        "--arch",
+        help=f"one of {names(ARCHITECTURES)}, or unet for image translation (the pix2pix and cyclegan presets) "
+        "[default: dcgan]",
+    )
     train.add_argument(
         "--steps",
         type=int,
@@ -65,14 +77,12 @@ def register(subparsers) -> None:
     train.add_argument("--width", type=int, help="base channels of G and D (model.width) [default: 64]")
     train.add_argument("--seed", type=int, help="random seed [default: 0]")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]")
-    train.add_argument(
-        "--loss", help="non-saturating, minimax, lsgan, hinge, wgan-clip or wgan-gp [default: non-saturating]"
-    )
+    train.add_argument("--loss", help=f"one of {names(LOSSES)} [default: non-saturating]")
     train.add_argument(
         "--preset",
-        help="published settings of one or more improvements, comma-separated, e.g. "
-        "wgan-gp or ema,ttur (see course_lib.training.presets.PRESETS); --config and "
-        "the other flags override them",
+        help="published settings of one or more improvements, comma-separated, e.g. wgan-gp or ema,ttur; one of "
+        f"{names(PRESETS)} (course_lib.training.presets.PRESETS; README's table gives each one's time a step on a "
+        "CPU); --config and the other flags override them",
     )
     train.add_argument("--config", help="JSON or YAML file of settings (see course_lib.training.TrainConfig)")
     train.add_argument(
@@ -97,7 +107,7 @@ def register(subparsers) -> None:
     sample.add_argument(
         "--pretrained",
         metavar="NAME",
-        help="sample a generator shipped with course_lib instead of a checkpoint: mnist-dcgan",
+        help=f"sample a generator shipped with course_lib instead of a checkpoint: one of {names(PRETRAINED)}",
     )
     sample.add_argument(
         "--truncation",
@@ -135,6 +145,45 @@ def main_job_recipe(args) -> str | None:
     if args.config or args.preset or (args.dataset or "mnist") != "mnist" or (args.arch or "dcgan") != "dcgan":
         return None
     return MAIN_JOB_PRESET
+
+
+def settings_by_name(values: dict) -> dict:
+    """{field: value} of a settings mapping, flat (`width`) or in sections (`model: {width}`, `model.width`): what
+    the CLI compares between presets, recipes and configs. The first of a repeated field name wins."""
+    found: dict = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            for name, inner in settings_by_name(value).items():
+                found.setdefault(name, inner)
+        else:
+            found.setdefault(str(key).rsplit(".", 1)[-1], value)
+    return found
+
+
+# What makes a step cost more or less: compared when a --preset replaces the main-job recipe.
+SIZE_SETTINGS = ("width", "batch_size")
+
+
+def replaced_recipe_warning(args, config) -> str | None:
+    """A warning when --preset replaces the main-job recipe that `course-lib train` would have applied, and the
+    run ends up larger than that recipe (a wider network, a larger batch: the preset's fields, or the defaults for
+    the fields it leaves alone), so a newcomer is not surprised by a run many times slower."""
+    recipe = main_job_recipe(argparse.Namespace(**{**vars(args), "preset": None}))
+    if not args.preset or recipe is None:
+        return None
+    ours, theirs = settings_by_name(config.to_dict()), settings_by_name(PRESETS[recipe])
+    changed = [name for name in SIZE_SETTINGS if name in theirs and ours.get(name) != theirs[name]]
+    if not changed:
+        return None
+    return (
+        f"note: --preset {args.preset} replaces the main job's recipe ({recipe}), so this run has "
+        + " and ".join(f"{name} {ours.get(name)}" for name in changed)
+        + " where the recipe has "
+        + " and ".join(f"{theirs[name]}" for name in changed)
+        + ": each step costs more (README: time a step per preset); set "
+        + ", ".join(f"{name} {theirs[name]}" for name in changed)
+        + " in --config (or --batch-size) to keep the recipe's size"
+    )
 
 
 def describe_epochs(
@@ -179,6 +228,19 @@ def run_train(args) -> int:
                 f"--resume continues a run with its saved settings; drop {', '.join('--' + k.replace('_', '-') for k in ignored)}"
             )
         trainer = Trainer.resume(args.resume, progress=not args.quiet, **overrides)
+        total = trainer.config.optim.steps
+        if total < trainer.step:
+            # Checked before train() writes anything: the run's samples, log and checkpoint stay as they are.
+            raise ConfigError(
+                f"{args.resume} has {trainer.step:,} steps already; --steps {total} is fewer (it is the total "
+                f"to reach): give more than {trainer.step} to train longer, or leave --steps out"
+            )
+        if total == trainer.step:
+            print(
+                f"{args.resume} is at step {trainer.step:,} of {total:,}: nothing to train, nothing written "
+                f"(give --steps more than {trainer.step} to train longer)"
+            )
+            return 0
         print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.optim.steps}")
     else:
         out = Path(args.out)
@@ -209,6 +271,9 @@ def run_train(args) -> int:
             values = merge_settings(values, flags)
         config = TrainConfig.from_dict(values, source=source)
         trainer = Trainer(config, out, progress=not args.quiet)
+        warning = replaced_recipe_warning(args, config)
+        if warning:
+            print(warning, file=sys.stderr)
         if recipe:
             from course_lib.training.presets import dotted_settings, preset_settings
 
@@ -284,7 +349,8 @@ def run_sample(args) -> int:
         raise ConfigError(
             "give a CHECKPOINT (file or run folder) or --pretrained NAME, not both"
             if args.checkpoint
-            else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained mnist-dcgan"
+            else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained NAME, one of "
+            + names(PRETRAINED)
         )
     if args.pretrained is not None:
         from course_lib.latent.pretrained import pretrained_path

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from course_lib.metrics.errors import MetricInputError
 from course_lib.metrics.features import EXTRACTORS
+from course_lib.metrics.inception import PREPROCESSING
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
 
@@ -25,9 +26,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--extractor",
         choices=tuple(EXTRACTORS),
         default="inception",
-        help="features: the standard FID Inception network (default), the embedded MNIST "
-        "classifier (offline, digits only), or 8x8 pixels (no network, no IS); only "
-        "Inception numbers are comparable with published ones",
+        help=f"features, one of {', '.join(EXTRACTORS)} [default: inception]: inception is the standard FID "
+        "network, mnist the embedded MNIST classifier (offline, digits only), pixels 8x8 pixels (no network, "
+        "no IS); only Inception numbers are comparable with published ones",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument(
@@ -42,7 +43,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--preprocessing",
-        choices=("pytorch-fid", "torch-fidelity", "torchmetrics"),
+        choices=PREPROCESSING,
         default="pytorch-fid",
         help="Inception input resizing/scaling convention (default: pytorch-fid's)",
     )

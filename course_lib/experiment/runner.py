@@ -173,8 +173,9 @@ def run_experiment(
     """Run every (variant, seed) not yet finished in out_dir, then write report.json and report.md.
 
     `only`: run just these variants (e.g. to split an experiment over several processes or machines
-    sharing out_dir); the report is written once every run of the config has finished, and None is
-    returned until then.
+    sharing out_dir); the full report is written once every run of the config has finished, and None is
+    returned until then. Until then, and when the runs are interrupted (Ctrl-C, a diverged run), the report
+    is a partial one of the runs that finished: marked partial, with the missing runs listed.
     """
     from course_lib.data import load_dataset
 
@@ -194,27 +195,73 @@ def run_experiment(
     by_name = {v["name"]: v for v in config.variants}
     order = [by_name[name] for name in only] if only else config.variants  # --only also sets the order
     todo = [(v, s) for v in order for s in config.seeds]
-    for i, (variant, seed) in enumerate(todo, start=1):
-        tc = config.train_config(variant, seed)
-        data = tc.data
-        key = (data.dataset, data.root, data.image_size, data.limit)
-        if key not in datasets:
-            datasets[key] = load_dataset(data.dataset, data.root, "train", data.image_size, limit=data.limit)
-        run_dir = out / "runs" / variant["name"] / f"seed{seed}"
-        state = "done" if (run_dir / "result.json").is_file() else "resuming" if run_dir.is_dir() else "training"
-        print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.optim.steps} steps)", flush=True)
-        results.append(run_one(config, variant, seed, run_dir, evaluator, datasets[key], progress, device))
+    try:
+        for i, (variant, seed) in enumerate(todo, start=1):
+            tc = config.train_config(variant, seed)
+            data = tc.data
+            key = (data.dataset, data.root, data.image_size, data.limit)
+            if key not in datasets:
+                datasets[key] = load_dataset(data.dataset, data.root, "train", data.image_size, limit=data.limit)
+            run_dir = out / "runs" / variant["name"] / f"seed{seed}"
+            state = "done" if (run_dir / "result.json").is_file() else "resuming" if run_dir.is_dir() else "training"
+            print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.optim.steps} steps)", flush=True)
+            results.append(run_one(config, variant, seed, run_dir, evaluator, datasets[key], progress, device))
+    except ConfigError:
+        raise  # settings that do not fit the folder: nothing new finished, and the report there stays as it is
+    except BaseException:  # Ctrl-C, a diverged run, ...: report what finished, then stop as asked
+        if only:
+            results = _results_on_disk(config, out, results)
+        _write_partial_report(out, config, evaluator, results)
+        raise
     if only:
-        results = []
-        for variant, seed in ((v, s) for v in config.variants for s in config.seeds):
-            path = out / "runs" / variant["name"] / f"seed{seed}" / "result.json"
-            if not path.is_file():
-                print(f"the report waits for the other variants ({variant['name']} seed {seed} is not finished)")
-                return None
-            results.append(json.loads(path.read_text()))
+        results = _results_on_disk(config, out, results)
+        if len(results) < len(config.variants) * len(config.seeds):
+            _write_partial_report(out, config, evaluator, results)
+            return None
     real = real_data_scores(evaluator, config.eval, config.base)
     report = summarise(config, results, evaluator.label, evaluator.reference, real)
     write_json_atomic(out / "report.json", report)
     write_figures(out, config, results)
     write_text_atomic(out / "report.md", render_markdown(report, out))
     return report
+
+
+def _results_on_disk(config: ExperimentConfig, out: Path, ours: list[dict]) -> list[dict]:
+    """Every finished run of the config in out: this process's results, and result.json of the others (the other
+    processes sharing out, or earlier ones), in the config's order."""
+    by_run = {(r["variant"], r["seed"]): r for r in ours}
+    results = []
+    for variant, seed in ((v["name"], s) for v in config.variants for s in config.seeds):
+        path = out / "runs" / variant / f"seed{seed}" / "result.json"
+        if (variant, seed) in by_run:
+            results.append(by_run[(variant, seed)])
+        elif path.is_file():
+            results.append(json.loads(path.read_text()))
+    return results
+
+
+def _write_partial_report(out: Path, config: ExperimentConfig, evaluator: GeneratorEvaluator, results: list[dict]):
+    """report.json/report.md of the runs that finished, marked partial with the missing runs listed. Without the
+    real-image row (its features cost as much as a run's evaluation; the full report has it). Nothing is written
+    when no run has finished, so an earlier report is not replaced by an empty one."""
+    done = {(r["variant"], r["seed"]) for r in results}
+    missing = [
+        {"variant": v["name"], "seed": s} for v in config.variants for s in config.seeds if (v["name"], s) not in done
+    ]
+    if not results:
+        print("no run has finished yet: no report written", flush=True)
+        return
+    try:
+        report = summarise(config, results, evaluator.label, evaluator.reference, None, missing=missing)
+        write_json_atomic(out / "report.json", report)
+        write_figures(out, config, results)
+        write_text_atomic(out / "report.md", render_markdown(report, out))
+    except Exception as exc:  # noqa: BLE001 - the partial report must not hide why the runs stopped
+        print(f"could not write the partial report: {exc}", flush=True)
+        return
+    names = ", ".join(f"{m['variant']} seed {m['seed']}" for m in missing)
+    print(
+        f"wrote a partial report to {out / 'report.md'}: {len(results)} of {len(results) + len(missing)} runs "
+        f"finished; missing: {names} (run the same command again to finish them)",
+        flush=True,
+    )

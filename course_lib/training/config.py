@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from course_lib.core.errors import ConfigError
+from course_lib.core.errors import ConfigError, describe_parse_error
 from course_lib.nn.losses import get_loss
 from course_lib.nn.models import ARCHITECTURES, CONDITIONING
 from course_lib.training import legacy, speed
@@ -476,7 +476,7 @@ def read_settings(path: str | os.PathLike) -> dict:
         else:
             values = json.loads(text)
     except Exception as exc:  # noqa: BLE001 - json and yaml raise different types
-        raise ConfigError(f"cannot parse {path}: {exc}") from exc
+        raise ConfigError(describe_parse_error(path, exc)) from exc
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a mapping of setting: value")
     return values
