@@ -98,7 +98,7 @@ def test_help_lists_every_registered_name():
 def test_help_and_errors_follow_the_registry(monkeypatch, tmp_path, capsys):
     """A name registered later shows up without anyone editing a help text."""
     monkeypatch.setitem(PRETRAINED, "newly-shipped-gan", PRETRAINED["mnist-dcgan"])
-    monkeypatch.setitem(PRESETS, "newly-published-trick", {})
+    monkeypatch.setitem(PRESETS, "newly-published-trick", {"description": "a trick published tomorrow"})
     monkeypatch.setitem(LOSSES, "newly-added-loss", LOSSES["hinge"])
     assert "newly-shipped-gan" in help_of("sample")
     assert "newly-published-trick" in help_of("train") and "newly-added-loss" in help_of("train")
@@ -157,7 +157,7 @@ def test_a_preset_that_replaces_the_recipe_warns_about_its_size(tmp_path, capsys
     recipe = settings_by_name(PRESETS[MAIN_JOB_PRESET])
     ema = TrainConfig.from_dict({"preset": "ema"})  # the fields ema leaves alone take the defaults
     assert f"--preset ema replaces the main job's recipe ({MAIN_JOB_PRESET})" in err
-    assert f"width {ema.width} and batch_size 8" in err
+    assert f"width {ema.model.width} and batch_size 8" in err
     assert f"the recipe has {recipe['width']} and {recipe['batch_size']}" in err
 
 

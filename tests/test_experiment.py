@@ -176,6 +176,8 @@ def test_shipped_controller_report_has_what_notebook_11_prints():
                 for line in (shipped / "runs" / variant / f"seed{seed}" / "controller.jsonl").read_text().splitlines()
             ]
             decisions = [e for e in entries if "chosen_r" in e]
-            assert len(decisions) == config["base"]["steps"] // 100 and all(0 <= e["chosen_r"] <= 1 for e in decisions)
+            assert len(decisions) == config["base"]["optim"]["steps"] // 100 and all(
+                0 <= e["chosen_r"] <= 1 for e in decisions
+            )
     made = json.loads((shipped / "provenance.json").read_text())
     assert {"command", "date", "machine", "wall_minutes", "load_before", "load_after"} <= set(made)
