@@ -68,10 +68,9 @@ def _config(**overrides):
             "run.log_every": 1,
             "run.checkpoint_every": 5,
             "run.sample_every": 100,
-            "n_fixed": 4,
-            "ema": 0.9,
-            "seed": 1,
-            "callbacks": [{"name": "progressive", "stable_steps": 2, "fade_steps": 2}],
+            "run.n_fixed": 4,
+            "run.seed": 1,
+            "callbacks": [{"name": "ema", "decay": 0.9}, {"name": "progressive", "stable_steps": 2, "fade_steps": 2}],
             **overrides,
         }
     )

@@ -110,9 +110,19 @@ def is_flat(values: dict) -> bool:
     if sections or dotted:
         raise ConfigError(
             f"settings mix the sectioned form ({', '.join(sections + dotted)}) with old flat fields "
-            f"({', '.join(flat)}): write them as {', '.join(f'{FIELDS.get(k, k)}' for k in flat[:3])}, ..."
+            f"({', '.join(flat)}): write them as {', '.join(new_place(k) for k in flat[:3])}{', ...' if len(flat) > 3 else ''}"
         )
     return True
+
+
+def new_place(field: str) -> str:
+    """Where an old flat field lives in the sections, as a user would write it."""
+    if field == "ema":
+        return "callbacks: [{name: ema, decay: ...}]"
+    term = next((t for t in TERMS if t[0] == field), None)
+    if term is not None:
+        return f"loss.terms: [{{name: {term[1]}, {term[2]}: ...}}]"
+    return FIELDS.get(field, field)
 
 
 def _presets_flat(names, presets: dict) -> dict:
