@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from pathlib import Path
 
 from course_lib.core.errors import ConfigError
 
@@ -185,13 +186,23 @@ def translate(values: dict, presets: dict, source: str = "config", defaults: dic
     sections.setdefault("loss", {})["terms"] = terms
     callbacks = [{"name": "ema", "decay": flat["ema"]}] if flat.get("ema") else []
     sections["callbacks"] = callbacks + copy.deepcopy(list(flat.get("callbacks") or []))
-    if source not in _noted:
+    if source not in _noted and not _shipped(source):
         _noted.add(source)
         note(
             f"{source} is in the old flat form; read as the sectioned config "
             f"{json.dumps(summary(sections, defaults or {}))} (other settings at their defaults)"
         )
     return sections
+
+
+def _shipped(source: str) -> bool:
+    """Whether `source` is a file shipped inside course_lib (the pretrained generators, saved in the flat form):
+    nothing its user could rewrite, so no note."""
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    try:
+        return Path(source).resolve().is_relative_to(assets)
+    except (OSError, ValueError):
+        return False
 
 
 def summary(sections: dict, defaults: dict) -> dict:
