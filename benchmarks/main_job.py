@@ -96,6 +96,22 @@ def score_run(run_dir: Path, n_samples: int, seed: int) -> dict:
     return {"config": config, "scores": scores}
 
 
+# The settings the report shows, by config section (the rest are the defaults or do not change the result).
+SHOWN = {
+    "data": ("dataset",),
+    "model": ("arch", "width", "g_upsample"),
+    "loss": ("name", "terms"),
+    "optim": ("batch_size", "steps", "lr_g", "lr_d", "beta1", "beta2"),
+    "run": ("seed",),
+}
+
+
+def shown_settings(cfg: dict) -> dict:
+    """The SHOWN part of a run's (sectioned) config.json, with its callbacks (the EMA among them)."""
+    shown = {section: {k: cfg[section][k] for k in keys if k in cfg[section]} for section, keys in SHOWN.items()}
+    return {**shown, "callbacks": cfg["callbacks"]}
+
+
 def report_markdown(result: dict) -> str:
     s, run, cfg = result["scores"], result["run"], result["config"]
     hist = s["digit_histogram"]
@@ -132,28 +148,7 @@ def report_markdown(result: dict) -> str:
         "Settings the command trained with (config.json of the run):",
         "",
         "```json",
-        json.dumps(
-            {
-                k: cfg[k]
-                for k in (
-                    "dataset",
-                    "arch",
-                    "width",
-                    "g_upsample",
-                    "batch_size",
-                    "steps",
-                    "lr_g",
-                    "lr_d",
-                    "beta1",
-                    "beta2",
-                    "loss",
-                    "ema",
-                    "seed",
-                )
-                if k in cfg
-            },
-            indent=1,
-        ),
+        json.dumps(shown_settings(cfg), indent=1),
         "```",
         "",
     ]
@@ -172,10 +167,13 @@ def learning_curve(
     from course_lib.training.callbacks.ema import ExponentialMovingAverage
     from course_lib.training.presets import MAIN_JOB_PRESET
 
-    config = TrainConfig.from_dict({"preset": MAIN_JOB_PRESET, "ema": 0.0, "steps": steps, "device": "cpu"})
+    # The recipe without its EMA callback: the EMA copies below (several decays) replace it.
+    config = TrainConfig.from_dict(
+        {"preset": MAIN_JOB_PRESET, "callbacks.ema.enabled": False, "optim.steps": steps, "run.device": "cpu"}
+    )
     trainer = Trainer(config, None, progress=False)
     emas = {d: ExponentialMovingAverage(trainer.generator, d) for d in decays}
-    z = sample_latents(n_samples, config.latent_dim, seed=seed)
+    z = sample_latents(n_samples, config.model.latent_dim, seed=seed)
 
     def score(generator):
         labels, confidence = classify_digits(generate_uint8(generator, z))
@@ -290,7 +288,8 @@ def main(argv=None) -> int:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     cfg, scores = scored["config"], scored["scores"]
-    seen = cfg["steps"] * cfg["batch_size"] * cfg.get("d_steps", 1)
+    optim = cfg["optim"]
+    seen = optim["steps"] * optim["batch_size"] * optim["d_steps"]
     train_s = run.get("train_seconds") or run.get("wall_seconds")
     result = {
         "benchmark": "main_job",

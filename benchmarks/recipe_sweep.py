@@ -7,7 +7,7 @@ and two EMA copies (the recipe's EMA class, updated after every step as the trai
 as min(decay, (1 + n) / (10 + n)), so 0.995 and 0.999 only differ after ~1,800 steps). The CPU seconds are those
 of the training steps alone (process time: much less sensitive to a shared machine's load than wall time).
 
-    python benchmarks/recipe_sweep.py run NAME '{"lr_g": 1e-3, "lr_d": 1e-3}' --steps 1500 --out DIR
+    python benchmarks/recipe_sweep.py run NAME '{"optim.lr_g": 1e-3, "optim.lr_d": 1e-3}' --steps 1500 --out DIR
     python benchmarks/recipe_sweep.py report --out DIR      # DIR/*.jsonl -> DIR/report.md + report.json
 
 A run appends one JSON line per scoring to DIR/NAME.jsonl, so several runs can go in parallel; a stopped run
@@ -37,12 +37,19 @@ def run_variant(
     from course_lib.training.presets import MAIN_JOB_PRESET
 
     torch.set_num_threads(1)
+    # The recipe without its EMA callback: the EMA copies below (two decays) replace it.
     config = TrainConfig.from_dict(
-        {"preset": MAIN_JOB_PRESET, **overrides, "ema": 0.0, "steps": steps, "device": "cpu"}
+        {
+            "preset": MAIN_JOB_PRESET,
+            **overrides,
+            "callbacks.ema.enabled": False,
+            "optim.steps": steps,
+            "run.device": "cpu",
+        }
     )
     trainer = Trainer(config, None, progress=False)
     emas = {d: ExponentialMovingAverage(trainer.generator, d) for d in (0.995, 0.999)}
-    z = sample_latents(samples, config.latent_dim, seed=seed)
+    z = sample_latents(samples, config.model.latent_dim, seed=seed)
 
     def score(generator) -> dict:
         labels, confidence = classify_digits(generate_uint8(generator, z))
@@ -120,7 +127,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["run", "report"])
     parser.add_argument("name", nargs="?")
-    parser.add_argument("overrides", nargs="?", default="{}", help="JSON settings on top of the preset")
+    parser.add_argument(
+        "overrides",
+        nargs="?",
+        default="{}",
+        help='JSON settings on top of the preset, by dotted path (e.g. {"optim.lr_g": 1e-3})',
+    )
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--out", type=Path, default=Path("docs/results/main_job/recipe_sweep"))

@@ -55,7 +55,7 @@ def synthetic_images(n: int, size: int = 64) -> ImageData:
 # The models each --model times: DCGAN-64 (CelebA, the tutorial's) or the main job's DCGAN-28 on MNIST.
 MODELS = {
     "dcgan64": {"width": 64, "g_upsample": "transposed"},
-    "mnist": {k: PRESETS[MAIN_JOB_PRESET][k] for k in ("width", "g_upsample")},
+    "mnist": {k: PRESETS[MAIN_JOB_PRESET]["model"][k] for k in ("width", "g_upsample")},
 }
 
 
@@ -119,45 +119,51 @@ def sync(device):
 CELEBA_IMAGES = 202_599
 
 
-def make_trainer(data: ImageData, batch_size: int, device: torch.device, **settings) -> Trainer:
-    """course_lib's trainer on `data`: its device defaults ("auto") unless `settings` say otherwise."""
-    settings = {"width": 64, **settings}
-    config = TrainConfig(
-        dataset="synthetic",
-        arch="dcgan",
-        latent_dim=100,
-        batch_size=batch_size,
-        steps=10**9,
-        device=str(device),
-        log_every=50,
-        **settings,
+def make_trainer(
+    data: ImageData, batch_size: int, device: torch.device, model: dict | None = None, settings: dict | None = None
+) -> Trainer:
+    """course_lib's trainer on `data` with the plain loop's model (`model`: its width and g_upsample, as in
+    MODELS); `settings` are config paths such as {"speed.compile": "off"}; the speed settings stay "auto"
+    (the device's defaults) unless they say otherwise."""
+    config = TrainConfig.from_dict(
+        {
+            "data.dataset": "synthetic",
+            "model.arch": "dcgan",
+            "model.latent_dim": 100,
+            **{f"model.{name}": value for name, value in {"width": 64, **(model or {})}.items()},
+            "optim.batch_size": batch_size,
+            "optim.steps": 10**9,
+            "run.device": str(device),
+            "run.log_every": 50,
+            **(settings or {}),
+        }
     )
     return Trainer(config, out_dir=None, data=data, progress=True)
 
 
 # The CPU speed settings the ablation tries, each against the CPU defaults (all "off"/PyTorch's Adam).
 CPU_ABLATION = {
-    "channels_last": {"channels_last": "on"},
-    "compile": {"compile": "on"},
-    "adam_foreach": {"optimizer_impl": "foreach"},
-    "adam_fused": {"optimizer_impl": "fused"},
-    "data_on_device": {"data_on_device": "on"},
+    "channels_last": {"speed.channels_last": "on"},
+    "compile": {"speed.compile": "on"},
+    "adam_foreach": {"speed.optimizer_impl": "foreach"},
+    "adam_fused": {"speed.optimizer_impl": "fused"},
+    "data_on_device": {"speed.data_on_device": "on"},
 }
 
 
-def same_result(data: ImageData, batch_size: int, device: torch.device, settings: dict, steps: int = 3) -> dict:
+def same_result(
+    data: ImageData, batch_size: int, device: torch.device, model: dict, settings: dict, steps: int = 3
+) -> dict:
     """How far a setting moves the result: after `steps` steps from the same seed, the generator's parameter
     difference to the default trainer, relative to how far the default trainer's steps moved it."""
 
     def params(trainer):
         return torch.cat([p.detach().float().flatten().cpu() for p in trainer.generator.parameters()])
 
-    reference = make_trainer(data, batch_size, device, **settings.get("_base", {}))
+    reference = make_trainer(data, batch_size, device, model)
     start = params(reference)
     reference.train(steps=steps)
-    other = make_trainer(
-        data, batch_size, device, **{k: v for k, v in settings.items() if k != "_base"}, **settings.get("_base", {})
-    )
+    other = make_trainer(data, batch_size, device, model, settings)
     other.train(steps=steps)
     moved = (params(reference) - start).norm()
     relative = float((params(other) - params(reference)).norm() / moved)
@@ -173,9 +179,9 @@ def cpu_ablation(args, data: ImageData, batch_size: int, model: dict) -> dict:
         for threads in [int(t) for t in args.threads.split(",")]:
             torch.set_num_threads(threads)
             plain = TutorialLoop(data, batch_size, device, **model)
-            trainers = {"course_lib": make_trainer(data, batch_size, device, **model)}
+            trainers = {"course_lib": make_trainer(data, batch_size, device, model)}
             for name, settings in CPU_ABLATION.items():
-                trainers[name] = make_trainer(data, batch_size, device, **model, **settings)
+                trainers[name] = make_trainer(data, batch_size, device, model, settings)
             speeds = {name: t.speed for name, t in trainers.items()}
             per_s = time_rounds(
                 plain,
@@ -193,7 +199,7 @@ def cpu_ablation(args, data: ImageData, batch_size: int, model: dict) -> dict:
             out["threads"][str(threads)] = row
         torch.set_num_threads(threads_before)
         for name, settings in CPU_ABLATION.items():
-            out["same_result"][name] = same_result(data, batch_size, device, {**settings, "_base": model})
+            out["same_result"][name] = same_result(data, batch_size, device, model, settings)
     finally:
         torch.set_num_threads(threads_before)
     return out
@@ -272,7 +278,7 @@ def main():
         from course_lib.data import load_dataset
 
         data = load_dataset("mnist")
-        batch_size = args.batch_size or PRESETS[MAIN_JOB_PRESET]["batch_size"]
+        batch_size = args.batch_size or PRESETS[MAIN_JOB_PRESET]["optim"]["batch_size"]
     else:
         batch_size = args.batch_size or (128 if cuda else 64)
         data = synthetic_images(max(1024, batch_size * 4) if not cuda else 16384)
@@ -299,10 +305,10 @@ def main():
 
     plain = TutorialLoop(data, batch_size, device, **model)
     # On the CPU every "auto" speed setting is off: the trainer is the plain loop plus bookkeeping.
-    trainers = {"course_lib": make_trainer(data, batch_size, device, **model)}
+    trainers = {"course_lib": make_trainer(data, batch_size, device, model)}
     if args.ablation:
-        trainers["course_lib_no_compile"] = make_trainer(data, batch_size, device, compile="off", **model)
-        trainers["course_lib_fp32"] = make_trainer(data, batch_size, device, amp="off", **model)
+        trainers["course_lib_no_compile"] = make_trainer(data, batch_size, device, model, {"speed.compile": "off"})
+        trainers["course_lib_fp32"] = make_trainer(data, batch_size, device, model, {"speed.amp": "off"})
     result["course_lib_settings"] = trainers["course_lib"].speed
     per_s = time_rounds(plain, trainers, batch_size, steps, args.rounds, warmup, device)
     for name, value in per_s.items():

@@ -34,8 +34,15 @@ from course_lib.training import Trainer
 from course_lib.training.config import TrainConfig, read_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-PIX2PIX = [("L1 only", {"adversarial_weight": 0.0}), ("L1 + GAN", {}), ("GAN only", {"l1_weight": 0.0})]
-CYCLEGAN = [("with cycle loss", {}), ("without cycle loss", {"cycle_weight": 0.0})]
+# Each variant's change to its config, by dotted path; `enabled: false` removes the preset's loss term.
+PIX2PIX = [
+    ("L1 only", {"loss.adversarial_weight": 0.0}),
+    ("L1 + GAN", {}),
+    ("GAN only", {"loss.terms.l1.enabled": False}),
+]
+CYCLEGAN = [("with cycle loss", {}), ("without cycle loss", {"loss.terms.cycle.enabled": False})]
+# The settings each run records in results.json beside its scores.
+RECORDED = ("loss.name", "loss.adversarial_weight", "loss.terms", "optim.steps", "optim.batch_size", "model.width")
 
 
 def slug(name: str) -> str:
@@ -44,23 +51,24 @@ def slug(name: str) -> str:
 
 def train_run(task: str, name: str, variant: dict, args, work: Path) -> tuple[Trainer, dict]:
     """Train (or resume, or reload) one run; returns the trainer and its timing."""
-    settings = read_settings(ROOT / "configs" / f"{task}_mnist.yaml")
-    settings.update(
-        width=args.width,
-        steps=args.steps[task],
-        batch_size=args.batch[task],
-        seed=args.seed,
-        log_every=25,
-        sample_every=max(args.steps[task] // 2, 1),
-        checkpoint_every=max(args.steps[task] // 4, 1),
-        limit=args.limit,
+    source = ROOT / "configs" / f"{task}_mnist.yaml"
+    settings = {
+        **read_settings(source),
+        "model.width": args.width,
+        "optim.steps": args.steps[task],
+        "optim.batch_size": args.batch[task],
+        "run.seed": args.seed,
+        "run.log_every": 25,
+        "run.sample_every": max(args.steps[task] // 2, 1),
+        "run.checkpoint_every": max(args.steps[task] // 4, 1),
+        "data.limit": args.limit,
         **variant,
-    )
+    }
     run_dir = work / f"{task}-{slug(name)}"
     if (run_dir / "checkpoints" / "last.pt").is_file():
         trainer = Trainer.resume(run_dir, progress=False)
     else:
-        trainer = Trainer(TrainConfig.from_dict(settings), run_dir, progress=False)
+        trainer = Trainer(TrainConfig.from_dict(settings, source=str(source)), run_dir, progress=False)
     cpu = time.process_time()
     trainer.train()
     return trainer, {
@@ -80,10 +88,7 @@ def measure_pix2pix(args, work: Path, results: dict) -> None:
             results["pix2pix"][name] = {
                 **paired_scores(outputs[name], test.targets.images, test.labels),
                 **timing,
-                "settings": {
-                    k: trainer.config.to_dict()[k]
-                    for k in ("l1_weight", "adversarial_weight", "loss", "steps", "batch_size", "width")
-                },
+                "settings": {path: trainer.config.get(path) for path in RECORDED},
             }
             save(args, results)
         print(name, json.dumps(results["pix2pix"][name]), flush=True)
@@ -112,9 +117,7 @@ def measure_cyclegan(args, work: Path, results: dict) -> None:
             results["cyclegan"][name] = {
                 **cycle_scores(generator, test.a.images, test.b.images, test.a.labels, test.b.labels),
                 **timing,
-                "settings": {
-                    k: trainer.config.to_dict()[k] for k in ("cycle_weight", "loss", "steps", "batch_size", "width")
-                },
+                "settings": {path: trainer.config.get(path) for path in RECORDED},
             }
             save(args, results)
         print(name, json.dumps(results["cyclegan"][name]), flush=True)

@@ -61,11 +61,11 @@ def config_for(name: str, steps: int, seed: int):
 
     values = {
         **MODELS[name],
-        "steps": steps,
-        "seed": seed,
-        "log_every": 25,
-        "sample_every": 10**9,
-        "checkpoint_every": 10**9,
+        "optim.steps": steps,
+        "run.seed": seed,
+        "run.log_every": 25,
+        "run.sample_every": 10**9,
+        "run.checkpoint_every": 10**9,
     }
     if name == "progressive":  # five equal phases: 7, fade to 14, 14, fade to 28, 28
         phase = max(1, steps // 5)
@@ -214,10 +214,10 @@ def mixing_grid(generator, path: Path, seed: int) -> dict:
 # Gain 1.0 is the generator before the fix (no sqrt(2) after each LeakyReLU); each other row changes one thing.
 ABLATIONS = [
     ("before the fix", "stylegan preset, no activation gain", {}, 1.0),
-    ("no mixing", "style_mixing 0", {"style_mixing": 0.0}, 1.0),
-    ("main-job lr", "lr_g = lr_d = 1e-3 (the DCGAN's)", {"lr_g": 1e-3, "lr_d": 1e-3}, 1.0),
-    ("D without batch norm", "d_norm none", {"d_norm": "none"}, 1.0),
-    ("AdaIN", "style adain (instance norm instead of demodulation)", {"style": "adain"}, 1.0),
+    ("no mixing", "style_mixing 0", {"model.style_mixing": 0.0}, 1.0),
+    ("main-job lr", "lr_g = lr_d = 1e-3 (the DCGAN's)", {"optim.lr_g": 1e-3, "optim.lr_d": 1e-3}, 1.0),
+    ("D without batch norm", "d_norm none", {"model.d_norm": "none"}, 1.0),
+    ("AdaIN", "style adain (instance norm instead of demodulation)", {"model.style": "adain"}, 1.0),
     ("the fix", "activation gain sqrt(2) (the preset as shipped)", {}, None),
 ]
 
@@ -253,7 +253,7 @@ def activation_scale(gain: float, seed: int) -> dict:
     from course_lib.nn import style
     from course_lib.training.presets import PRESETS
 
-    preset, shipped_gain = PRESETS["stylegan"], style.ACTIVATION_GAIN
+    preset, shipped_gain = PRESETS["stylegan"]["model"], style.ACTIVATION_GAIN
     torch.manual_seed(seed)
     generator = style.StyleGenerator(
         preset["latent_dim"], 28, 1, preset["width"], preset["mapping_layers"], preset["style"], preset["style_mixing"]
@@ -295,11 +295,11 @@ def run_ablations(data, steps: int, work: Path, seed: int) -> list[dict]:
             config = TrainConfig.from_dict(
                 {
                     "preset": "stylegan",
-                    "steps": steps,
-                    "seed": seed,
-                    "log_every": 25,
-                    "sample_every": 10**9,
-                    "checkpoint_every": 10**9,
+                    "optim.steps": steps,
+                    "run.seed": seed,
+                    "run.log_every": 25,
+                    "run.sample_every": 10**9,
+                    "run.checkpoint_every": 10**9,
                     **overrides,
                 }
             )
@@ -431,7 +431,7 @@ def write_report(out: Path, results: dict) -> None:
         models = results["models"]
 
         def lr_of(name: str) -> float:  # results.json before 2026-12-02 05:00 lacks it: the preset's value
-            return models[name].get("lr_g") or config_for(name, 1, s["seed"]).lr_g
+            return models[name].get("lr_g") or config_for(name, 1, s["seed"]).optim.lr_g
 
         ranked = sorted(models, key=lambda name: models[name]["quality"]["fid"])
         lines += [
@@ -621,8 +621,8 @@ def main(argv=None) -> None:
         results["models"][name] = {
             "steps": trainer.step,
             "cpu_seconds": plan["cpu_seconds"],
-            "lr_g": trainer.config.lr_g,
-            "lr_d": trainer.config.lr_d,
+            "lr_g": trainer.config.optim.lr_g,
+            "lr_d": trainer.config.optim.lr_d,
             "seconds_per_step": plan["seconds_per_step"],
             "generator_flops": generator_flops(generator),
             "quality": evaluate(generator, args.eval_samples, args.seed),

@@ -26,6 +26,7 @@ git-ignored work folder `runs/celeba_dcgan_eval/`.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import sys
@@ -168,11 +169,10 @@ def stage_train(args) -> None:
 
     if (args.run / "checkpoints" / "last.pt").is_file():
         trainer = Trainer.resume(args.run)
-        log(f"resuming {args.run} at step {trainer.step} of {trainer.config.steps}")
+        log(f"resuming {args.run} at step {trainer.step} of {trainer.config.optim.steps}")
     else:
-        settings = read_settings(CONFIG)
-        settings["data_root"] = str(args.data_root) if args.data_root else None
-        trainer = Trainer(TrainConfig.from_dict(settings), args.run)
+        settings = {**read_settings(CONFIG), "data.root": str(args.data_root) if args.data_root else None}
+        trainer = Trainer(TrainConfig.from_dict(settings, source=str(CONFIG)), args.run)
     trainer.train()
 
 
@@ -315,7 +315,7 @@ def run_wall_time(state: dict) -> dict:
         "steps": int(state["step"]),
         "train_seconds": round(elapsed),
         "seconds_per_step": round(elapsed / max(1, state["step"]), 3),
-        "images_seen": int(state["step"]) * int(state["config"]["batch_size"]),
+        "images_seen": int(state["step"]) * int(state["config"]["optim"]["batch_size"]),
     }
 
 
@@ -327,14 +327,15 @@ def stage_build(args) -> None:
     generator = ckpt_io.load_generator(args.run)
     weights = ckpt_io.evaluation_generator_state(state)
     directions, directions_info = attribute_directions(args, generator)
-    config = {**state["config"], "data_root": None}  # no machine paths in the shipped file
+    config = copy.deepcopy(state["config"])
+    config["data"]["root"] = None  # no machine paths in the shipped file
     meta = {
         "script": "scripts/train_pretrained_celeba_dcgan.py",
         "recipe": "configs/celeba64_cpu.yaml",
         "data": data_fingerprint(args.data_root),
         "step": state["step"],
         "training": {**run_wall_time(state), "machine": args.machine},
-        "weights": f"exponential moving average of the generator (decay {config.get('ema', '?')})",
+        "weights": f"exponential moving average of the generator (decay {ema_decay(config)})",
         "directions": {k: v.tolist() for k, v in directions.items()},
         "directions_method": directions_info["method"],
         "directions_check": directions_info,
@@ -346,6 +347,7 @@ def stage_build(args) -> None:
         "config": config,
         "data_source": "CelebA (20,000 aligned faces)",
         "step": state["step"],
+        "channels": state["channels"],  # what load_generator builds the model for, beside the config
         "generator": {k: v.detach().cpu().clone() for k, v in weights.items()},
         "discriminator": None,
         "callbacks": [],
@@ -810,6 +812,11 @@ def report_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def ema_decay(config: dict):
+    """The EMA callback's decay in a (sectioned) config, '?' when it has none."""
+    return next((c.get("decay", "?") for c in config["callbacks"] if c["name"] == "ema"), "?")
+
+
 def assets_readme_section(r: dict) -> str:
     """The `celeba_dcgan.pt` section of course_lib/assets/README.md, from the same numbers as the report."""
     t, d, m, a = r["training"], r["data"], r["untruncated"], r["asset"]
@@ -820,8 +827,9 @@ def assets_readme_section(r: dict) -> str:
                 "## `celeba_dcgan.pt`: the pretrained CelebA face generator (`course_lib.latent.pretrained`, "
                 "`course-lib sample --pretrained celeba-dcgan`)"
             ),
-            f"- What: the generator of a DCGAN-64 (`course_lib.nn.models.DCGANGenerator`, width {cfg['width']}, "
-            f"{cfg['latent_dim']}-d latent, fp32; its weights are the exponential moving average, decay {cfg['ema']}) in the "
+            f"- What: the generator of a DCGAN-64 (`course_lib.nn.models.DCGANGenerator`, width {cfg['model']['width']}, "
+            f"{cfg['model']['latent_dim']}-d latent, fp32; its weights are the exponential moving average, decay "
+            f"{ema_decay(cfg)}) in the "
             "ordinary checkpoint format (`discriminator` is `None`), plus latent directions for "
             + ", ".join(r["directions"]["effect_on_fresh_samples"])
             + " (`pretrained_directions()`); "
@@ -831,7 +839,8 @@ def assets_readme_section(r: dict) -> str:
                 f"- Made by: `scripts/train_pretrained_celeba_dcgan.py` (stages train, build) with course_lib's own `Trainer` "
                 f"and `configs/celeba64_cpu.yaml`: {d['images']:,} CelebA aligned faces ({d['first']} ... {d['last']}, "
                 f"file list sha256 `{d['file_list_sha256']}`), {d['preprocessing']}; non-saturating loss, Adam "
-                f"{cfg['lr_g']}, betas ({cfg['beta1']}, {cfg['beta2']}), batch {cfg['batch_size']}, seed {cfg['seed']}, "
+                f"{cfg['optim']['lr_g']}, betas ({cfg['optim']['beta1']}, {cfg['optim']['beta2']}), batch "
+                f"{cfg['optim']['batch_size']}, seed {cfg['run']['seed']}, "
                 f"**{t['steps']:,} generator steps ({t['images_seen'] / d['images']:.1f} epochs) in "
                 f"{t['train_seconds'] / 60:.0f} minutes** of training on {t['machine']}."
             ),
@@ -888,9 +897,9 @@ def gap_paragraph(m: dict, t: dict) -> str:
         f"The pipeline itself is sound: two halves of the real set score FID {m['real_vs_real_fid']:.1f}, precision "
         f"{m['real_vs_real_precision']:.2f} and recall {m['real_vs_real_recall']:.2f} against each other "
         f"({m['real_vs_real_n']:,} vs {m['real_vs_real_n']:,}). (2) *Compute*: {t['steps']:,} generator steps at batch "
-        f"{cfg['batch_size']}, {t['images_seen']:,} images seen in {t['train_seconds'] / 60:.0f} minutes of a 2-core "
+        f"{cfg['optim']['batch_size']}, {t['images_seen']:,} images seen in {t['train_seconds'] / 60:.0f} minutes of a 2-core "
         "CPU, where published runs train for hundreds of thousands of images more on a GPU. (3) *Capacity*: width "
-        f"{cfg['width']} instead of Radford et al.'s 64 (about 3x fewer FLOPs a step). (4) *Data*: 20,000 images of "
+        f"{cfg['model']['width']} instead of Radford et al.'s 64 (about 3x fewer FLOPs a step). (4) *Data*: 20,000 images of "
         "about 4,000 people instead of CelebA's 202,599 images of 10,177 people. The faces are recognisable as faces "
         "(sample grid above: layout, eyes, mouth, hair, background), but blurry and far from photographs; Inception "
         "features are sensitive to exactly that blur."

@@ -18,6 +18,7 @@ free core for 8,000 steps (about 8.5 epochs); the shipped file records the time 
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import sys
@@ -54,9 +55,12 @@ def export(trainer: Trainer, out: Path, meta: dict) -> Path:
     """The generator alone (its EMA copy when the run kept one), in the checkpoint format
     `course_lib.training.checkpoint.load_generator` reads."""
     state = trainer.state_dict()
+    config = copy.deepcopy(state["config"])
+    config["data"]["root"] = None  # no machine paths in the shipped file
     asset = {
         "format": state["format"],
-        "config": {**state["config"], "data_root": None},  # no machine paths in the shipped file
+        "config": config,
+        "channels": state["channels"],  # what load_generator builds the model for, beside the config
         "data_source": meta["data"],
         "step": state["step"],
         "generator": {k: v.detach().cpu().clone() for k, v in trainer.generator_for_eval().state_dict().items()},
@@ -153,11 +157,10 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", default=str(PRETRAINED["mnist-dcgan"].path), help="where to write the asset")
     parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--width", type=int, default=PRESETS[MAIN_JOB_PRESET]["width"])
-    parser.add_argument("--batch-size", type=int, default=PRESETS[MAIN_JOB_PRESET]["batch_size"])
-    parser.add_argument(
-        "--g-upsample", default=PRESETS[MAIN_JOB_PRESET]["g_upsample"], choices=("transposed", "nearest")
-    )
+    recipe = PRESETS[MAIN_JOB_PRESET]
+    parser.add_argument("--width", type=int, default=recipe["model"]["width"])
+    parser.add_argument("--batch-size", type=int, default=recipe["optim"]["batch_size"])
+    parser.add_argument("--g-upsample", default=recipe["model"]["g_upsample"], choices=("transposed", "nearest"))
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the shipped EMA generator (0: no EMA)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-samples", type=int, default=10_000, help="samples for FID/precision/recall")
@@ -184,20 +187,11 @@ def main(argv=None) -> int:
 
     root = args.data_root or shared_data_dir()
     config = TrainConfig(
-        dataset="mnist-full" if root else "mnist",
-        data_root=str(root) if root else None,
-        arch="dcgan",
-        latent_dim=100,
-        width=args.width,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        g_upsample=args.g_upsample,
-        ema=args.ema,
-        seed=args.seed,
-        device="cpu",
-        log_every=50,
-        sample_every=500,
-        checkpoint_every=250,
+        data={"dataset": "mnist-full" if root else "mnist", "root": str(root) if root else None},
+        model={"arch": "dcgan", "latent_dim": 100, "width": args.width, "g_upsample": args.g_upsample},
+        optim={"batch_size": args.batch_size, "steps": args.steps},
+        callbacks=[{"name": "ema", "decay": args.ema}] if args.ema else [],
+        run={"seed": args.seed, "device": "cpu", "log_every": 50, "sample_every": 500, "checkpoint_every": 250},
     )
     run_dir = Path(args.run_dir)
     if (run_dir / "checkpoints" / "last.pt").is_file():
@@ -205,7 +199,7 @@ def main(argv=None) -> int:
         print(f"resuming {run_dir} at step {trainer.step}", flush=True)
     else:
         trainer = Trainer(config, run_dir)
-    print(f"training on {trainer.data.source} for {trainer.config.steps} steps -> {run_dir}", flush=True)
+    print(f"training on {trainer.data.source} for {trainer.config.optim.steps} steps -> {run_dir}", flush=True)
     trainer.train()
 
     started = time.time()

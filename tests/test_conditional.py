@@ -66,14 +66,16 @@ def digits():
 
 
 # Settings measured to give class control within a short CPU training (see the issue note).
-SHORT = dict(dataset="mnist", width=32, batch_size=64, log_every=50)
+SHORT = {"data.dataset": "mnist", "model.width": 32, "optim.batch_size": 64, "run.log_every": 50}
 
 
 @pytest.mark.slow
 # Measured (seed 0, width 32, batch 64): cGAN 20% at 600 steps, 33% at 800; ACGAN 54% at 750, 66% at 1000.
 @pytest.mark.parametrize("method,steps,threshold", [("cgan", 1000, 0.25), ("acgan", 1000, 0.4)])
 def test_label_conditional_gans_make_the_asked_digit(method, steps, threshold, digits):
-    trainer = Trainer(TrainConfig.from_dict({"preset": method, "steps": steps, **SHORT}), data=digits, progress=False)
+    trainer = Trainer(
+        TrainConfig.from_dict({"preset": method, "optim.steps": steps, **SHORT}), data=digits, progress=False
+    )
     assert class_accuracy(trainer.generator_for_eval(), n_per_class=50) < 0.3  # untrained: about chance
     trainer.train()
     accuracy = class_accuracy(trainer.generator_for_eval(), n_per_class=100)
@@ -85,7 +87,9 @@ def test_infogan_categorical_code_picks_the_digit(digits):
     """Unsupervised: no labels in training, yet after a short training (the paper's learning rates) each value of
     the categorical code makes mostly one digit, far above chance; and the mutual-information term at work: Q
     reads the codes back from G(z, c)."""
-    trainer = Trainer(TrainConfig.from_dict({"preset": "infogan", "steps": 750, **SHORT}), data=digits, progress=False)
+    trainer = Trainer(
+        TrainConfig.from_dict({"preset": "infogan", "optim.steps": 750, **SHORT}), data=digits, progress=False
+    )
 
     def q_scores():
         G, D = trainer.generator, trainer.discriminator

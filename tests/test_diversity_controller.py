@@ -2,7 +2,6 @@
 
 import json
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,16 +21,17 @@ from course_lib.training.callbacks.diversity_controller import (
     load_state,
     snapshot,
 )
+from course_lib.training.context import StepContext
 
 SMALL = {
-    "width": 8,
-    "latent_dim": 16,
-    "batch_size": 16,
-    "log_every": 2,
-    "sample_every": 100,
-    "checkpoint_every": 4,
-    "n_fixed": 16,
-    "device": "cpu",
+    "model.width": 8,
+    "model.latent_dim": 16,
+    "optim.batch_size": 16,
+    "run.log_every": 2,
+    "run.sample_every": 100,
+    "run.checkpoint_every": 4,
+    "run.n_fixed": 16,
+    "run.device": "cpu",
 }
 
 
@@ -41,7 +41,9 @@ def digits():
 
 
 def _config(**kw):
-    return TrainConfig(**{**SMALL, **kw})
+    """SMALL with keyword settings: steps, or callbacks."""
+    settings = {("optim.steps" if key == "steps" else key): value for key, value in kw.items()}
+    return TrainConfig.from_dict({**SMALL, **settings})
 
 
 # ------------------------------------------------------------------------------- interpolation
@@ -98,22 +100,17 @@ class ScalarGenerator(nn.Module):
         return self.w * z
 
 
-def _fake_trainer(generator, steps=100, **extra):
-    return SimpleNamespace(
-        generator=generator,
-        step=0,
-        config=SimpleNamespace(steps=steps, latent_dim=2, lr_d=2e-4),
-        device=torch.device("cpu"),
-        out_dir=None,
-        data=None,
-        channels=1,
-        **extra,
-    )
+def _context_for(generator, steps=100, **extra):
+    """A StepContext (what callbacks receive instead of the trainer) holding just this generator."""
+    logged = extra.pop("logged", {})
+    ctx = StepContext(generator=generator, config=TrainConfig.from_dict({"optim.steps": steps}), channels=1, **extra)
+    ctx.log = logged.update
+    return ctx
 
 
 def _two_decisions(controller, w_prev=0.0, w_cur=1.0):
     """prev checkpoint at w_prev (step 1), current at w_cur (step 2): theta(r) has w = w_prev + r (w_cur - w_prev)."""
-    trainer = _fake_trainer(ScalarGenerator(w_prev))
+    trainer = _context_for(ScalarGenerator(w_prev))
     trainer.step = 1
     controller.on_step_end(trainer, {})
     with torch.no_grad():
@@ -155,7 +152,7 @@ def test_golden_section_search_finds_an_interior_maximum():
 
 def test_select_mode_restores_the_best_generator_at_the_end():
     controller = DiversityController(interval=1, score=lambda g, z: g.w.item(), mode="select", final_measures=[])
-    trainer = _fake_trainer(ScalarGenerator(), steps=3)
+    trainer = _context_for(ScalarGenerator(), steps=3)
     for step, w in ((1, 3.0), (2, 5.0), (3, 4.0)):
         with torch.no_grad():
             trainer.generator.w.fill_(w)
@@ -171,7 +168,7 @@ def test_select_mode_restores_the_best_generator_at_the_end():
 
 def test_budget_stops_decisions_and_is_logged():
     controller = DiversityController(interval=1, score=peak_at(0.5), budget_evals=6, final_measures=[])
-    trainer = _fake_trainer(ScalarGenerator())
+    trainer = _context_for(ScalarGenerator())
     for step in range(1, 6):
         trainer.step = step
         controller.on_step_end(trainer, {})
@@ -193,7 +190,7 @@ def test_knob_lowers_lr_d_when_the_score_falls_and_restores_it_when_it_rises():
         knob_range=[0.25, 1.0],
         final_measures=[],
     )
-    trainer = _fake_trainer(ScalarGenerator(), opt_d=opt_d)
+    trainer = _context_for(ScalarGenerator(), opt_d=opt_d)
     multipliers = []
     for step in range(1, 7):
         trainer.step = step
@@ -205,9 +202,9 @@ def test_knob_lowers_lr_d_when_the_score_falls_and_restores_it_when_it_rises():
 
 def test_instance_noise_knob_needs_instance_noise():
     controller = DiversityController(interval=1, score=peak_at(0.5), knob="instance_noise", final_measures=[])
-    trainer = _fake_trainer(ScalarGenerator())
+    trainer = _context_for(ScalarGenerator())
     trainer.step = 1
-    with pytest.raises(ConfigError, match="instance_noise > 0"):
+    with pytest.raises(ConfigError, match="instance noise switched on .*instance-noise"):
         controller.on_step_end(trainer, {})
 
 

@@ -19,15 +19,15 @@ from course_lib.training.callbacks.fid_tracker import FIDTracker
 from course_lib.training.checkpoint import load_checkpoint, load_generator
 
 SMALL = {
-    "width": 8,
-    "latent_dim": 16,
-    "batch_size": 16,
-    "steps": 6,
-    "log_every": 2,
-    "sample_every": 100,
-    "checkpoint_every": 3,
-    "n_fixed": 16,
-    "device": "cpu",
+    "model.width": 8,
+    "model.latent_dim": 16,
+    "optim.batch_size": 16,
+    "optim.steps": 6,
+    "run.log_every": 2,
+    "run.sample_every": 100,
+    "run.checkpoint_every": 3,
+    "run.n_fixed": 16,
+    "run.device": "cpu",
 }
 TRACK = {
     "every": 3,
@@ -62,7 +62,7 @@ def _fid_by_hand(generator, n, seed, reference_images):
 
 def test_tracker_logs_plots_and_keeps_the_best(tmp_path, digits):
     tracker = FIDTracker(**TRACK)
-    trainer = Trainer(TrainConfig(**SMALL), tmp_path, data=digits, callbacks=[tracker], progress=False).train()
+    trainer = Trainer(TrainConfig.from_dict(SMALL), tmp_path, data=digits, callbacks=[tracker], progress=False).train()
     assert [s for s, _ in tracker.history] == [3, 6]
     rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     logged = [(r["step"], r["fid"]) for r in rows if "fid" in r]
@@ -98,9 +98,9 @@ def test_tracker_logs_plots_and_keeps_the_best(tmp_path, digits):
 
 
 def test_tracker_from_config_resumes_exactly_and_does_not_change_training(tmp_path, digits):
-    cfg = dict(**SMALL, callbacks=[{"name": "fid_tracker", **TRACK}])
-    straight = Trainer(TrainConfig(**cfg), tmp_path / "straight", data=digits, progress=False).train()
-    Trainer(TrainConfig(**cfg), tmp_path / "split", data=digits, progress=False).train(steps=3)
+    cfg = {**SMALL, "callbacks": [{"name": "fid_tracker", **TRACK}]}
+    straight = Trainer(TrainConfig.from_dict(cfg), tmp_path / "straight", data=digits, progress=False).train()
+    Trainer(TrainConfig.from_dict(cfg), tmp_path / "split", data=digits, progress=False).train(steps=3)
     resumed = Trainer.resume(tmp_path / "split", data=digits, progress=False)
     tracker = next(h for h in resumed.callbacks if isinstance(h, FIDTracker))
     assert [s for s, _ in tracker.history] == [3]  # restored from the checkpoint, not measured again
@@ -109,14 +109,14 @@ def test_tracker_from_config_resumes_exactly_and_does_not_change_training(tmp_pa
     assert tracker.history == straight_tracker.history
     assert resumed.history == straight.history
 
-    untracked = Trainer(TrainConfig(**SMALL), data=digits, progress=False).train()
+    untracked = Trainer(TrainConfig.from_dict(SMALL), data=digits, progress=False).train()
     for a, b in zip(straight.generator.state_dict().values(), untracked.generator.state_dict().values()):
         assert torch.equal(a, b)  # evaluation drew nothing from the training streams
 
 
 def test_reference_defaults_to_the_training_images_and_is_cached(tmp_path, digits, monkeypatch):
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
-    trainer = Trainer(TrainConfig(**{**SMALL, "steps": 2}), data=digits, progress=False).train()
+    trainer = Trainer(TrainConfig.from_dict({**SMALL, "optim.steps": 2}), data=digits, progress=False).train()
     first = FIDTracker(every=1, n_samples=50, extractor="mnist")
     value = first.measure(trainer)
     expected = metrics.fid(
@@ -164,4 +164,4 @@ def test_bad_settings_are_config_errors(bad):
 
 def test_bad_callback_settings_in_a_config_are_config_errors(digits):
     with pytest.raises(ConfigError):
-        Trainer(TrainConfig(**SMALL, callbacks=[{"name": "fid_tracker", "evry": 3}]), data=digits, progress=False)
+        TrainConfig.from_dict({**SMALL, "callbacks": [{"name": "fid_tracker", "evry": 3}]})

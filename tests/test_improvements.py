@@ -73,8 +73,8 @@ def test_one_sided_label_smoothing_changes_only_the_real_target():
     best = torch.tensor([math.log((1 - s) / s)])
     (g_real, _) = grads(lambda r, f: bce.discriminator(r, f, 1 - s), best, torch.zeros(1))
     assert abs(g_real.item()) < 1e-6
-    with pytest.raises(ConfigError, match="label smoothing"):
-        TrainConfig(loss="hinge", label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="label_smoothing applies to"):
+        TrainConfig(loss={"name": "hinge", "label_smoothing": 0.1})
 
 
 def test_gradient_penalty_equals_the_autograd_norm_computation():
@@ -190,24 +190,20 @@ def test_instance_noise_is_annealed_to_zero():
 
 def test_presets_and_config_errors():
     cfg = TrainConfig.from_dict({"preset": "wgan-gp"})
-    assert (cfg.loss, cfg.d_steps, cfg.lr_g, cfg.beta1, cfg.beta2, cfg.gp_weight) == (
-        "wgan-gp",
-        5,
-        1e-4,
-        0.0,
-        0.9,
-        10.0,
-    )
-    assert TrainConfig.from_dict({"preset": "wgan-gp", "d_steps": 2}).d_steps == 2  # explicit settings win
-    assert TrainConfig.from_dict({"preset": ["ema", "ttur"]}).ema == 0.999
+    optim = cfg.optim
+    assert (cfg.loss.name, optim.d_steps, optim.lr_g, optim.beta1, optim.beta2) == ("wgan-gp", 5, 1e-4, 0.0, 0.9)
+    assert cfg.loss.terms == [{"name": "gradient-penalty", "weight": 10.0}]
+    assert TrainConfig.from_dict({"preset": "wgan-gp", "optim.d_steps": 2}).optim.d_steps == 2  # explicit settings win
+    both = TrainConfig.from_dict({"preset": ["ema", "ttur"]})
+    assert both.callbacks == [{"name": "ema", "decay": 0.999}] and both.optim.lr_d == 4e-4
     for name in PRESETS:
         TrainConfig.from_dict({"preset": name})
     with pytest.raises(ConfigError, match="unknown preset"):
         TrainConfig.from_dict({"preset": "no-such-preset"})
-    with pytest.raises(ConfigError, match="batch norm"):
-        TrainConfig(loss="wgan-gp", d_norm="batch")
+    with pytest.raises(ConfigError, match="loss term 'gradient-penalty' needs model.d_norm .*batch norm.*'batch'"):
+        TrainConfig.from_dict({"preset": "wgan-gp", "model.d_norm": "batch"})
     with pytest.raises(ConfigError, match="ema"):
-        TrainConfig(ema=1.5)
+        TrainConfig(callbacks=[{"name": "ema", "decay": 1.5}])
     with pytest.raises(ConfigError, match="unknown callback"):
         TrainConfig(callbacks=[{"name": "nope"}])
     # 'auto' gives a WGAN-GP critic layer norm and everything else DCGAN's batch norm.
@@ -221,22 +217,23 @@ def digits():
 
 
 def small(**settings) -> TrainConfig:
+    """A small run; `settings` are dotted paths (and preset), passed as keywords with '__' for the dot."""
     return TrainConfig.from_dict(
         {
-            "dataset": "mnist",
-            "width": 8,
-            "batch_size": 16,
-            "steps": 4,
-            "log_every": 2,
-            "checkpoint_every": 2,
-            "sample_every": 100,
-            **settings,
+            "data.dataset": "mnist",
+            "model.width": 8,
+            "optim.batch_size": 16,
+            "optim.steps": 4,
+            "run.log_every": 2,
+            "run.checkpoint_every": 2,
+            "run.sample_every": 100,
+            **{key.replace("__", "."): value for key, value in settings.items()},
         }
     )
 
 
 def test_weight_clipping_keeps_the_critic_in_the_box(digits):
-    trainer = Trainer(small(preset="wgan-clip", d_steps=2, steps=2), data=digits, progress=False).train()
+    trainer = Trainer(small(preset="wgan-clip", optim__d_steps=2, optim__steps=2), data=digits, progress=False).train()
     assert all(p.abs().max() <= 0.01 + 1e-7 for p in trainer.discriminator.parameters())
     assert isinstance(trainer.opt_d, torch.optim.RMSprop)
 

@@ -64,9 +64,14 @@ def test_dcgan_learns_real_mnist_digits_on_cpu():
     assert accuracy > 0.95, f"the judge itself is too weak ({accuracy:.3f})"
     real_fraction, _ = _recognised(judge, to_float(test.images[:500]))
 
-    config = TrainConfig(dataset="mnist", width=64, batch_size=64, steps=STEPS, device="cpu", seed=0, log_every=50)
+    config = TrainConfig(
+        data={"dataset": "mnist"},
+        model={"width": 64},
+        optim={"batch_size": 64, "steps": STEPS},
+        run={"device": "cpu", "seed": 0, "log_every": 50},
+    )
     trainer = Trainer(config, progress=False)
-    z = torch.randn(500, config.latent_dim, generator=torch.Generator().manual_seed(123))
+    z = torch.randn(500, config.model.latent_dim, generator=torch.Generator().manual_seed(123))
     before, _ = _recognised(judge, trainer.generate(z))
     trainer.train()
     after, classes = _recognised(judge, trainer.generate(z))

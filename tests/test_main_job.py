@@ -49,11 +49,16 @@ def test_recipe_only_when_nothing_else_chose_the_settings(extra):
 
 def test_recipe_departs_from_the_defaults_but_not_from_dcgan():
     recipe, defaults = TrainConfig.from_dict({"preset": MAIN_JOB_PRESET}), TrainConfig()
-    assert recipe.arch == "dcgan" and recipe.loss == defaults.loss == "non-saturating"
-    assert (recipe.optimizer, recipe.beta1, recipe.beta2, recipe.g_upsample) == ("adam", 0.5, 0.999, "nearest")
-    assert recipe.lr_g == recipe.lr_d  # one learning rate, as in the paper (its value is the recipe's choice)
-    changed = {k for k, v in recipe.to_dict().items() if v != defaults.to_dict()[k]}
-    assert changed == {k for k, v in PRESETS[MAIN_JOB_PRESET].items() if v != defaults.to_dict()[k]}
+    assert recipe.model.arch == "dcgan" and recipe.loss.name == defaults.loss.name == "non-saturating"
+    optim = recipe.optim
+    assert (optim.optimizer, optim.beta1, optim.beta2, recipe.model.g_upsample) == ("adam", 0.5, 0.999, "nearest")
+    assert optim.lr_g == optim.lr_d  # one learning rate, as in the paper (its value is the recipe's choice)
+    preset = PRESETS[MAIN_JOB_PRESET]
+    for section in ("model", "optim"):  # what differs from the defaults is exactly what the preset sets
+        ours, base = recipe.to_dict()[section], defaults.to_dict()[section]
+        changed = {k for k, v in ours.items() if v != base[k]}
+        assert changed == {k for k, v in preset[section].items() if v != base[k]}
+    assert recipe.callbacks == preset["callbacks"] and defaults.callbacks == []
 
 
 def test_cli_trains_with_the_recipe_and_flags_override_it(tmp_path, capsys):
@@ -61,19 +66,21 @@ def test_cli_trains_with_the_recipe_and_flags_override_it(tmp_path, capsys):
     assert main(["train", "--dataset", "mnist", "--out", str(out), "--steps", "2", "--quiet", "--device", "cpu"]) == 0
     assert MAIN_JOB_PRESET in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
-    expected = {**PRESETS[MAIN_JOB_PRESET], "steps": 2}
-    assert {k: config[k] for k in expected} == expected
+    preset = PRESETS[MAIN_JOB_PRESET]
+    assert {k: config["model"][k] for k in preset["model"]} == preset["model"]
+    assert {k: config["optim"][k] for k in preset["optim"]} == {**preset["optim"], "steps": 2}
+    assert config["callbacks"] == preset["callbacks"]
 
 
 def test_epochs_states_its_steps_and_warns_when_far_too_few(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), "--epochs", "0.02", "--quiet", "--device", "cpu"]) == 0
     captured = capsys.readouterr()
-    batch = PRESETS[MAIN_JOB_PRESET]["batch_size"]
+    batch = PRESETS[MAIN_JOB_PRESET]["optim"]["batch_size"]
     steps = steps_for_epochs(0.02, 10_000, batch)  # the embedded set: 10,000 training digits
     assert f"--epochs 0.02 = {steps} generator steps" in captured.out
-    assert "warning" in captured.err and str(PRESETS[MAIN_JOB_PRESET]["steps"]) in captured.err
-    assert json.loads((out / "config.json").read_text())["steps"] == steps
+    assert "warning" in captured.err and str(PRESETS[MAIN_JOB_PRESET]["optim"]["steps"]) in captured.err
+    assert json.loads((out / "config.json").read_text())["optim"]["steps"] == steps
 
 
 def test_epochs_warning_suggests_enough_epochs():

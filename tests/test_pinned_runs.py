@@ -21,19 +21,19 @@ from course_lib.training import TrainConfig, Trainer
 PINNED = json.loads((Path(__file__).parent / "fixtures" / "pinned_short_runs.json").read_text())
 VARIANTS = {
     "baseline": {},
-    "minimax": {"loss": "minimax"},
+    "minimax": {"loss.name": "minimax"},
     "lsgan": {"preset": "lsgan"},
     "hinge": {"preset": "hinge"},
-    "wgan-clip": {"preset": "wgan-clip", "d_steps": 2},
-    "wgan-gp": {"preset": "wgan-gp", "d_steps": 2},
+    "wgan-clip": {"preset": "wgan-clip", "optim.d_steps": 2},
+    "wgan-gp": {"preset": "wgan-gp", "optim.d_steps": 2},
     "spectral-norm": {"preset": "spectral-norm"},
     "label-smoothing": {"preset": "label-smoothing"},
     "instance-noise": {"preset": "instance-noise"},
     "feature-matching": {"preset": "feature-matching"},
-    "minibatch": {"minibatch_discrimination": 5, "minibatch_stddev": True},
+    "minibatch": {"model.minibatch_discrimination": 5, "model.minibatch_stddev": True},
     "historical-averaging": {"preset": "historical-averaging"},
-    "ema": {"ema": 0.9},
-    "upsample": {"g_upsample": "nearest"},
+    "ema": {"callbacks": [{"name": "ema", "decay": 0.9}]},
+    "upsample": {"model.g_upsample": "nearest"},
     "cgan": {"preset": "cgan"},
     "acgan": {"preset": "acgan"},
     "infogan": {"preset": "infogan"},
@@ -56,14 +56,14 @@ def test_short_run_matches_the_pre_refactor_numbers(name, digits):
     try:
         cfg = TrainConfig.from_dict(
             {
-                "width": 8,
-                "latent_dim": 16,
-                "batch_size": 16,
-                "steps": 6,
-                "log_every": 1,
-                "sample_every": 100,
-                "checkpoint_every": 100,
-                "seed": 3,
+                "model.width": 8,
+                "model.latent_dim": 16,
+                "optim.batch_size": 16,
+                "optim.steps": 6,
+                "run.log_every": 1,
+                "run.sample_every": 100,
+                "run.checkpoint_every": 100,
+                "run.seed": 3,
                 **VARIANTS[name],
             }
         )

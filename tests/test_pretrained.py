@@ -38,7 +38,7 @@ def test_shipped_generator_is_small_and_documented():
     path = pretrained_path("mnist-dcgan")
     assert path.stat().st_size < 4_000_000
     info = pretrained_info("mnist-dcgan")
-    assert info["config"]["arch"] == "dcgan" and info["config"]["image_size"] == 28
+    assert info["config"]["model"]["arch"] == "dcgan" and info["config"]["data"]["image_size"] == 28
     assert info["script"] == "scripts/train_pretrained_mnist_dcgan.py"
     assert info["data_sha256"] and all(len(v) == 64 for v in info["data_sha256"].values())
     assert info["evaluation"]["recognised_0.5"] >= 0.85 and info["evaluation"]["n_samples"] == 10_000
@@ -92,18 +92,15 @@ def _fake_celeba_run(run_dir, width=8, channels=3, image_size=64):
     """A tiny DCGAN checkpoint in the layout a training run leaves (<run>/checkpoints/last.pt)."""
     generator, _ = build_models("dcgan", 16, image_size, channels, width)
     config = {
-        "arch": "dcgan",
-        "latent_dim": 16,
-        "image_size": image_size,
-        "channels": channels,
-        "width": width,
-        "dataset": "celeba",
+        "data": {"dataset": "celeba", "image_size": image_size},
+        "model": {"arch": "dcgan", "latent_dim": 16, "width": width},
     }
     path = run_dir / "checkpoints" / "last.pt"
     ckpt_io.save_atomic(
         {
             "format": ckpt_io.FORMAT,
             "config": config,
+            "channels": channels,
             "step": 1,
             "generator": generator.state_dict(),
             "discriminator": None,
@@ -196,7 +193,7 @@ def test_shipped_face_generator_draws_varied_rgb_faces():
     # Not a collapsed or blank generator: samples differ from each other, and each has contrast.
     assert images.std(dim=0).mean() > 20 and images.flatten(1).std(dim=1).min() > 10
     info = pretrained_info("celeba-dcgan")
-    assert info["script"] == "scripts/train_pretrained_celeba_dcgan.py" and info["config"]["data_root"] is None
+    assert info["script"] == "scripts/train_pretrained_celeba_dcgan.py" and info["config"]["data"]["root"] is None
     assert info["data"]["images"] == 20_000 and len(info["data"]["file_list_sha256"]) == 64
     assert info["training"]["steps"] == info["step"] > 0 and info["training"]["train_seconds"] > 0
 
@@ -232,7 +229,12 @@ def test_time_estimate_runs_a_throwaway_trainer(tmp_path):
     from course_lib.training import TrainConfig
 
     data = ImageData(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), None, "noise", "random images")
-    config = TrainConfig(dataset="folder", image_size=32, width=8, batch_size=8, steps=100, device="cpu")
+    config = TrainConfig(
+        data={"dataset": "folder", "image_size": 32},
+        model={"width": 8},
+        optim={"batch_size": 8, "steps": 100},
+        run={"device": "cpu"},
+    )
     seconds = measure_seconds_per_step(config, data, probe_steps=2)
     assert 0 < seconds < 30
     assert not any(tmp_path.iterdir())  # wrote nothing

@@ -61,17 +61,16 @@ def _config(**overrides):
     return TrainConfig.from_dict(
         {
             "preset": "progressive",
-            "width": 4,
-            "latent_dim": 8,
-            "batch_size": 8,
-            "steps": 10,
-            "log_every": 1,
-            "checkpoint_every": 5,
-            "sample_every": 100,
-            "n_fixed": 4,
-            "ema": 0.9,
-            "seed": 1,
-            "callbacks": [{"name": "progressive", "stable_steps": 2, "fade_steps": 2}],
+            "model.width": 4,
+            "model.latent_dim": 8,
+            "optim.batch_size": 8,
+            "optim.steps": 10,
+            "run.log_every": 1,
+            "run.checkpoint_every": 5,
+            "run.sample_every": 100,
+            "run.n_fixed": 4,
+            "run.seed": 1,
+            "callbacks": [{"name": "ema", "decay": 0.9}, {"name": "progressive", "stable_steps": 2, "fade_steps": 2}],
             **overrides,
         }
     )
@@ -125,7 +124,12 @@ def test_bad_settings_are_one_line_errors(models, tmp_path):
         (
             lambda: Trainer(
                 TrainConfig.from_dict(
-                    {"width": 4, "latent_dim": 8, "batch_size": 8, "callbacks": [{"name": "progressive"}]}
+                    {
+                        "model.width": 4,
+                        "model.latent_dim": 8,
+                        "optim.batch_size": 8,
+                        "callbacks": [{"name": "progressive"}],
+                    }
                 ),
                 data=load_dataset("mnist", split="train", limit=16),
                 progress=False,

@@ -129,22 +129,22 @@ def test_a_working_compiler_gives_the_same_outputs_and_gradients():
 
 # ------------------------------------------------------------------------------ in the trainer
 SMALL = {
-    "width": 8,
-    "latent_dim": 16,
-    "batch_size": 16,
-    "steps": 4,
-    "log_every": 2,
-    "sample_every": 100,
-    "checkpoint_every": 2,
-    "n_fixed": 16,
-    "device": "cpu",
+    "model.width": 8,
+    "model.latent_dim": 16,
+    "optim.batch_size": 16,
+    "optim.steps": 4,
+    "run.log_every": 2,
+    "run.sample_every": 100,
+    "run.checkpoint_every": 2,
+    "run.n_fixed": 16,
+    "run.device": "cpu",
 }
 ALL_OFF = {
-    "amp": "off",
-    "channels_last": "off",
-    "compile": "off",
-    "optimizer_impl": "for-loop",
-    "data_on_device": "off",
+    "speed.amp": "off",
+    "speed.channels_last": "off",
+    "speed.compile": "off",
+    "speed.optimizer_impl": "for-loop",
+    "speed.data_on_device": "off",
 }
 
 
@@ -163,7 +163,7 @@ def _same_models(a: Trainer, b: Trainer, exact: bool = True):
 
 
 def test_auto_settings_on_cpu_are_the_plain_loop_exactly(digits):
-    auto = Trainer(TrainConfig(**SMALL), data=digits, progress=False)
+    auto = Trainer(TrainConfig.from_dict(SMALL), data=digits, progress=False)
     assert auto.speed == {
         "device": "cpu",
         "amp": "off",
@@ -175,7 +175,7 @@ def test_auto_settings_on_cpu_are_the_plain_loop_exactly(digits):
     }
     assert "CUDA only" in auto.speed["compile_g"] and "CUDA only" in auto.speed["compile_d"]
     auto.train()
-    plain = Trainer(TrainConfig(**SMALL, **ALL_OFF), data=digits, progress=False).train()
+    plain = Trainer(TrainConfig.from_dict({**SMALL, **ALL_OFF}), data=digits, progress=False).train()
     _same_models(auto, plain)
     assert auto.history == plain.history
 
@@ -188,8 +188,8 @@ def test_bad_speed_settings_are_config_errors():
         {"compile_mode": "fast"},
         {"data_on_device": "gpu"},
     ):
-        with pytest.raises(ConfigError):
-            TrainConfig(**bad)
+        with pytest.raises(ConfigError, match="speed"):
+            TrainConfig(speed=bad)
 
 
 def test_compiled_training_matches_eager(digits, monkeypatch):
@@ -197,10 +197,10 @@ def test_compiled_training_matches_eager(digits, monkeypatch):
     # so the test needs no C compiler and takes seconds; the numbers must agree with eager mode.
     original = speed.maybe_compile
     monkeypatch.setattr(speed, "maybe_compile", lambda *a, **kw: original(*a, **kw, backend="aot_eager"))
-    compiled = Trainer(TrainConfig(**SMALL, compile="on"), data=digits, progress=False)
+    compiled = Trainer(TrainConfig.from_dict({**SMALL, "speed.compile": "on"}), data=digits, progress=False)
     assert compiled.g_train.compiled and compiled.d_train.compiled, compiled.speed
     compiled.train()
-    eager = Trainer(TrainConfig(**SMALL, compile="off"), data=digits, progress=False).train()
+    eager = Trainer(TrainConfig.from_dict({**SMALL, "speed.compile": "off"}), data=digits, progress=False).train()
     _same_models(compiled, eager, exact=False)
     assert set(compiled.state_dict()["generator"]) == set(eager.state_dict()["generator"])
 
@@ -209,25 +209,31 @@ def test_a_broken_compiler_leaves_training_eager(digits, monkeypatch):
     original = speed.maybe_compile
     monkeypatch.setattr(speed, "maybe_compile", lambda *a, **kw: original(*a, **kw, backend=_broken_backend))
     with pytest.warns(RuntimeWarning, match="compile: failed"):
-        trainer = Trainer(TrainConfig(**SMALL, compile="on"), data=digits, progress=False)
+        trainer = Trainer(TrainConfig.from_dict({**SMALL, "speed.compile": "on"}), data=digits, progress=False)
     assert not trainer.g_train.compiled and "triton" in trainer.speed["compile_g"]
     trainer.train()
-    plain = Trainer(TrainConfig(**SMALL, compile="off"), data=digits, progress=False).train()
+    plain = Trainer(TrainConfig.from_dict({**SMALL, "speed.compile": "off"}), data=digits, progress=False).train()
     _same_models(trainer, plain)  # the failed probe touched neither the models nor the noise stream
 
 
 def test_channels_last_flips_and_fused_adam_resume_exactly_on_cpu(tmp_path, digits):
-    cfg = dict(**SMALL, channels_last="on", flip=True, optimizer_impl="fused", data_on_device="on")
-    cfg["steps"] = 6
-    straight = Trainer(TrainConfig(**cfg), data=digits, progress=False).train()
+    cfg = {
+        **SMALL,
+        "speed.channels_last": "on",
+        "data.flip": True,
+        "speed.optimizer_impl": "fused",
+        "speed.data_on_device": "on",
+        "optim.steps": 6,
+    }
+    straight = Trainer(TrainConfig.from_dict(cfg), data=digits, progress=False).train()
     assert straight.speed["channels_last"] and straight.speed["optimizer"] == "fused"
     assert straight.discriminator.features[0].weight.is_contiguous(memory_format=torch.channels_last)
-    Trainer(TrainConfig(**cfg), tmp_path / "split", data=digits, progress=False).train(steps=2)
+    Trainer(TrainConfig.from_dict(cfg), tmp_path / "split", data=digits, progress=False).train(steps=2)
     resumed = Trainer.resume(tmp_path / "split", data=digits, progress=False)
     assert resumed.step == 2
     resumed.train()
     _same_models(straight, resumed)
     assert resumed.history == straight.history
     # channels_last and fused Adam change only the arithmetic's order: the same run, up to rounding.
-    plain = Trainer(TrainConfig(**{**cfg, **ALL_OFF}), data=digits, progress=False).train()
+    plain = Trainer(TrainConfig.from_dict({**cfg, **ALL_OFF}), data=digits, progress=False).train()
     _same_models(straight, plain, exact=False)

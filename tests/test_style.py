@@ -77,15 +77,15 @@ def test_a_short_training_run_still_depends_on_z():
     cfg = TrainConfig.from_dict(
         {
             "preset": "stylegan",
-            "width": 16,
-            "latent_dim": 16,
-            "batch_size": 32,
-            "steps": 50,
-            "ema": 0,
-            "seed": 0,
-            "log_every": 50,
-            "sample_every": 10**9,
-            "checkpoint_every": 10**9,
+            "model.width": 16,
+            "model.latent_dim": 16,
+            "optim.batch_size": 32,
+            "optim.steps": 50,
+            "callbacks.ema.enabled": False,  # the preset's EMA off: the raw generator is measured
+            "run.seed": 0,
+            "run.log_every": 50,
+            "run.sample_every": 10**9,
+            "run.checkpoint_every": 10**9,
         }
     )
     trainer = Trainer(cfg, data=load_dataset("mnist", split="train", limit=512), progress=False).train()
@@ -174,10 +174,18 @@ def test_trains_through_the_trainer_from_its_config(tmp_path):
 
     settings = read_settings(Path(__file__).parents[1] / "configs" / "stylegan_mnist.yaml")
     cfg = TrainConfig.from_dict(
-        {**settings, "width": 4, "latent_dim": 8, "batch_size": 8, "steps": 2, "log_every": 1, "n_fixed": 4}
+        {
+            **settings,
+            "model.width": 4,
+            "model.latent_dim": 8,
+            "optim.batch_size": 8,
+            "optim.steps": 2,
+            "run.log_every": 1,
+            "run.n_fixed": 4,
+        }
     )
     trainer = Trainer(cfg, tmp_path, data=load_dataset("mnist", split="train", limit=32), progress=False).train()
     assert type(trainer.generator).__name__ == "StyleGenerator" and len(trainer.history) == 2
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
     with pytest.raises(ConfigError, match="style"):
-        TrainConfig.from_dict({"preset": "stylegan", "style": "wavelet"})
+        TrainConfig.from_dict({"preset": "stylegan", "model.style": "wavelet"})

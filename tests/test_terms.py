@@ -21,7 +21,14 @@ from course_lib.training.checkpoint import load_checkpoint, load_generator
 from course_lib.training.terms import R1Penalty, build_terms
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SMALL = dict(width=8, latent_dim=16, batch_size=16, log_every=1, sample_every=100, checkpoint_every=100)
+SMALL = {
+    "model.width": 8,
+    "model.latent_dim": 16,
+    "optim.batch_size": 16,
+    "run.log_every": 1,
+    "run.sample_every": 100,
+    "run.checkpoint_every": 100,
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,8 @@ def test_r1_gradient_flows_to_the_critic_parameters():
 
 
 def test_r1_preset_builds_the_term_and_the_trainer_logs_gamma_over_two_times_the_penalty(digits):
-    cfg = TrainConfig.from_dict({**SMALL, "steps": 2, "preset": "r1"})
-    assert cfg.r1_weight == 10.0 and cfg.d_norm == "none"
+    cfg = TrainConfig.from_dict({**SMALL, "optim.steps": 2, "preset": "r1"})
+    assert cfg.loss.terms == [{"name": "r1", "gamma": 10.0}] and cfg.model.d_norm == "none"
     r1 = [t for t in build_terms(cfg) if isinstance(t, R1Penalty)]
     assert len(r1) == 1 and r1[0].gamma == 10.0
     trainer = Trainer(cfg, data=digits, progress=False).train()
@@ -67,8 +74,8 @@ def test_r1_preset_builds_the_term_and_the_trainer_logs_gamma_over_two_times_the
     expected = float(r1_penalty(fresh.discriminator, real).detach())
     fresh.train(steps=1)
     assert math.isclose(fresh.history[0]["r1_penalty"], expected, rel_tol=1e-5)
-    with pytest.raises(ConfigError, match="r1_weight"):
-        TrainConfig(r1_weight=-1.0)
+    with pytest.raises(ConfigError, match="loss term 'r1': gamma must be a number >= 0"):
+        TrainConfig.from_dict({"loss.terms.r1.gamma": -1.0})
 
 
 def test_the_training_step_names_no_loss_and_no_trick():
@@ -104,18 +111,18 @@ class Recorder(Callback):
     def __init__(self):
         self.events, self.seen = [], 0
 
-    def setup(self, trainer):
+    def setup(self, ctx):
         self.events.append("setup")
 
-    def on_train_start(self, trainer):
-        self.events.append(f"start@{trainer.step}")
+    def on_train_start(self, ctx):
+        self.events.append(f"start@{ctx.step}")
 
-    def on_step_end(self, trainer, metrics):
+    def on_step_end(self, ctx, metrics):
         self.seen += 1
         assert "loss_d" in metrics and "loss_g" in metrics
 
-    def on_train_end(self, trainer):
-        self.events.append(f"end@{trainer.step}")
+    def on_train_end(self, ctx):
+        self.events.append(f"end@{ctx.step}")
 
     def state_dict(self):
         return {"seen": self.seen}
@@ -129,7 +136,9 @@ def test_callback_lifecycle_pauses_and_the_end_of_the_run(digits, tmp_path):
     end); on_train_end comes once the run reaches its length, or the longer target of a call going
     beyond it. A callback's state and its measured time survive a resume."""
     recorder = Recorder()
-    trainer = Trainer(TrainConfig(**SMALL, steps=6), tmp_path, data=digits, callbacks=[recorder], progress=False)
+    trainer = Trainer(
+        TrainConfig.from_dict({**SMALL, "optim.steps": 6}), tmp_path, data=digits, callbacks=[recorder], progress=False
+    )
     trainer.train(steps=3)
     trainer.train(steps=3)  # nothing left to do: no start, no end
     trainer.train()
@@ -147,22 +156,24 @@ def test_registered_callbacks_are_built_from_a_config(digits):
         def __init__(self, every: int = 1):
             self.every, self.calls = every, 0
 
-        def on_step_end(self, trainer, metrics):
-            self.calls += trainer.step % self.every == 0
+        def on_step_end(self, ctx, metrics):
+            self.calls += ctx.step % self.every == 0
 
-    trainer = Trainer(
-        TrainConfig(**SMALL, steps=4, callbacks=[{"name": "test_counter", "every": 2}]), data=digits, progress=False
-    ).train()
+    config = TrainConfig.from_dict({**SMALL, "optim.steps": 4, "callbacks": [{"name": "test_counter", "every": 2}]})
+    trainer = Trainer(config, data=digits, progress=False).train()
     (counter,) = trainer.callbacks
     assert isinstance(counter, Counter) and counter.calls == 2 and "test_counter" in trainer.callback_seconds
     with pytest.raises(ConfigError, match="bad settings for callback 'test_counter'"):
-        Trainer(TrainConfig(**SMALL, callbacks=[{"name": "test_counter", "evry": 2}]), data=digits, progress=False)
+        TrainConfig.from_dict({**SMALL, "callbacks": [{"name": "test_counter", "evry": 2}]})
     with pytest.raises(ConfigError, match="unknown callback"):
         TrainConfig(callbacks=[{"name": "no_such_callback"}])
+    with pytest.raises(ConfigError, match="callback 'ema': EMA decay must be in"):
+        TrainConfig(callbacks=[{"name": "ema", "decay": 1.5}])
 
 
 def test_ema_is_a_callback_and_serves_evaluation(digits):
-    trainer = Trainer(TrainConfig(**SMALL, steps=3, ema=0.9), data=digits, progress=False).train()
+    config = TrainConfig.from_dict({**SMALL, "optim.steps": 3, "callbacks": [{"name": "ema", "decay": 0.9}]})
+    trainer = Trainer(config, data=digits, progress=False).train()
     (ema,) = trainer.callbacks
     assert ema.name == "ema" and trainer.generator_for_eval() is ema.average.module
     assert ema.average.updates == 3
@@ -175,7 +186,7 @@ def test_format_1_checkpoints_load_and_resume_to_the_numbers_the_old_trainer_pro
     The new trainer upgrades the file and continues to the same numbers."""
     path = FIXTURES / f"format1_{name}_step4.pt"
     state = load_checkpoint(path)
-    assert state["format"] == "course_lib.checkpoint/2" and "hooks" not in state["config"]
+    assert state["format"] == "course_lib.checkpoint/3" and "hooks" not in state["config"]  # upgraded twice
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -190,7 +201,7 @@ def test_format_1_checkpoints_load_and_resume_to_the_numbers_the_old_trainer_pro
         for key in ("loss_d", "loss_g", "d_real", "d_fake"):
             assert math.isclose(row[key], old[key], rel_tol=1e-5, abs_tol=1e-7), (name, row["step"], key)
     if name == "ema-ha-noise":
-        assert resumed.term("instance_noise") is not None and resumed.term("historical_averaging") is not None
+        assert resumed.term("instance-noise") is not None and resumed.term("historical_averaging") is not None
         generator = load_generator(path)  # the EMA copy, read from the upgraded file
         ema_state = state["callbacks"][state["evaluation_generator"]]["state"]["module"]
         assert all(torch.equal(a, ema_state[k]) for k, a in generator.state_dict().items())

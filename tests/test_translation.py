@@ -26,13 +26,13 @@ from course_lib.training import TrainConfig, Trainer
 from course_lib.training.terms import AdversarialLoss, CycleConsistency, L1Reconstruction, StepBatch, build_terms
 
 TINY = {
-    "width": 4,
-    "batch_size": 4,
-    "steps": 4,
-    "log_every": 1,
-    "sample_every": 100,
-    "checkpoint_every": 2,
-    "n_fixed": 8,
+    "model.width": 4,
+    "optim.batch_size": 4,
+    "optim.steps": 4,
+    "run.log_every": 1,
+    "run.sample_every": 100,
+    "run.checkpoint_every": 2,
+    "run.n_fixed": 8,
 }
 
 
@@ -258,17 +258,17 @@ def test_cli_trains_pix2pix_from_the_shipped_config(tmp_path, capsys):
 @pytest.mark.parametrize(
     "settings,match",
     [
-        ({"task": "pix2pix"}, "translation"),
-        ({"task": "pix2pix", "translation": "superres"}, "arch"),
-        ({"l1_weight": 10.0}, "task to pix2pix"),
-        ({"preset": "pix2pix", "cycle_weight": 10.0}, "cyclegan"),
-        ({"preset": "cyclegan", "l1_weight": 10.0}, "paired"),
-        ({"preset": "pix2pix", "l1_weight": 0, "adversarial_weight": 0}, "nothing trains"),
-        ({"preset": "pix2pix", "conditional": "cgan"}, "conditional"),
+        ({"data.task": "pix2pix"}, "translation"),
+        ({"data.task": "pix2pix", "data.translation": "superres"}, "model.arch"),
+        ({"loss.terms.l1.weight": 10.0}, "loss term 'l1' needs data.task 'pix2pix'"),
+        ({"preset": "pix2pix", "loss.terms.cycle.weight": 10.0}, "needs data.task 'cyclegan'"),
+        ({"preset": "cyclegan", "loss.terms.l1.weight": 10.0}, "paired target"),
+        ({"preset": "pix2pix", "loss.terms.l1.weight": 0, "loss.adversarial_weight": 0}, "nothing trains"),
+        ({"preset": "pix2pix", "model.conditional": "cgan"}, "conditional"),
         ({"preset": "cyclegan", "callbacks": [{"name": "fid_tracker"}]}, "fid_tracker"),
-        ({"task": "translate"}, "task must be"),
-        ({"preset": "pix2pix", "translation": "colorize"}, "superres"),
-        ({"adversarial_weight": 0}, "> 0"),
+        ({"data.task": "translate"}, "data.task must be"),
+        ({"preset": "pix2pix", "data.translation": "colorize"}, "superres"),
+        ({"loss.adversarial_weight": 0}, "> 0"),
     ],
 )
 def test_bad_settings_are_one_line_errors(settings, match):

@@ -12,7 +12,16 @@ from pathlib import Path
 import torch
 
 from course_lib.core.errors import ConfigError, CourseLibError
+from course_lib.data import DATASETS
+from course_lib.latent.pretrained import PRETRAINED
+from course_lib.nn.losses import LOSSES
+from course_lib.nn.models import ARCHITECTURES
 from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
+
+
+def names(registry) -> str:
+    """The names a user may pass, as help texts and errors list them: from the registry they are checked against."""
+    return ", ".join(registry)
 
 
 def register(subparsers) -> None:
@@ -20,26 +29,33 @@ def register(subparsers) -> None:
         "train",
         help="train a GAN (DCGAN on the embedded MNIST by default)",
         description="Train a GAN and write samples, a loss plot, a log and checkpoints to --out. "
-        "Settings come from defaults, then --config FILE (JSON or YAML), then the flags. A DCGAN on "
-        f"MNIST without --config or --preset starts from the main job's recipe ({MAIN_JOB_PRESET!r} in "
-        "course_lib.training.presets) instead of the defaults.",
+        "Settings come from the defaults, then --preset, then --config FILE (JSON or YAML, in sections: data, "
+        "model, loss (+ terms), optim, callbacks, speed, run), then --set section.field=value, then the flags. "
+        f"A DCGAN on MNIST without --config or --preset starts from the main job's recipe ({MAIN_JOB_PRESET!r}) "
+        "instead of the defaults; any --preset replaces that recipe (fields it leaves alone take the defaults: "
+        "width 64, batch 128). --list-presets says what each preset sets.",
+        epilog="presets: " + "; ".join(f"{name}: {preset['description']}" for name, preset in PRESETS.items()),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    where = train.add_mutually_exclusive_group(required=True)
+    train.add_argument("--list-presets", action="store_true", help="print every preset, what it sets, and exit")
+    where = train.add_mutually_exclusive_group()
     where.add_argument("--out", help="new run folder for samples, log, losses.png and checkpoints/")
     where.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     train.add_argument(
         "--dataset",
-        help="mnist (embedded subset; the full set with --data-root), mnist-full, "
-        "fashion-mnist, celeba, folder [default: mnist]",
+        help=f"one of {names(DATASETS)} (mnist: the embedded subset, the full set with --data-root) [default: mnist]",
     )
     train.add_argument("--data-root", help="folder holding the dataset (default: $COURSE_LIB_DATA)")
-    train.add_argument("--arch", help="dcgan or mlp [default: dcgan]")
+    train.add_argument(
+        "--arch",
+        help=f"one of {names(ARCHITECTURES)}, or unet for image translation (the pix2pix and cyclegan presets) "
+        "[default: dcgan]",
+    )
     train.add_argument(
         "--steps",
         type=int,
-        help="generator updates in total [default: 1000; MNIST's main-job recipe: "
-        f"{PRESETS[MAIN_JOB_PRESET]['steps']}]",
+        help="generator updates in total (optim.steps) [default: 1000; MNIST's main-job recipe: "
+        f"{PRESETS[MAIN_JOB_PRESET]['optim']['steps']}]",
     )
     train.add_argument(
         "--epochs",
@@ -50,20 +66,34 @@ def register(subparsers) -> None:
     train.add_argument(
         "--batch-size",
         type=int,
-        help=f"minibatch size [default: 128; MNIST's main-job recipe: {PRESETS[MAIN_JOB_PRESET]['batch_size']}]",
+        help="minibatch size (optim.batch_size) [default: 128; MNIST's main-job recipe: "
+        f"{PRESETS[MAIN_JOB_PRESET]['optim']['batch_size']}]",
     )
+    train.add_argument("--lr-g", type=float, help="generator learning rate (optim.lr_g) [default: 2e-4]")
+    train.add_argument("--lr-d", type=float, help="discriminator learning rate (optim.lr_d) [default: 2e-4]")
+    train.add_argument(
+        "--d-steps", type=int, help="discriminator steps per generator step (optim.d_steps) [default: 1]"
+    )
+    train.add_argument("--width", type=int, help="base channels of G and D (model.width) [default: 64]")
     train.add_argument("--seed", type=int, help="random seed [default: 0]")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps [default: auto]")
-    train.add_argument(
-        "--loss", help="non-saturating, minimax, lsgan, hinge, wgan-clip or wgan-gp [default: non-saturating]"
-    )
+    train.add_argument("--loss", help=f"one of {names(LOSSES)} [default: non-saturating]")
     train.add_argument(
         "--preset",
-        help="published settings of one or more improvements, comma-separated, e.g. "
-        "wgan-gp or ema,ttur (see course_lib.training.presets.PRESETS); --config and "
-        "the other flags override them",
+        help="published settings of one or more improvements, comma-separated, e.g. wgan-gp or ema,ttur; one of "
+        f"{names(PRESETS)} (course_lib.training.presets.PRESETS; README's table gives each one's time a step on a "
+        "CPU); --config and the other flags override them",
     )
     train.add_argument("--config", help="JSON or YAML file of settings (see course_lib.training.TrainConfig)")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one setting, e.g. --set optim.lr_g=1e-4 or --set loss.terms.r1.gamma=5 (repeatable; "
+        "the value is read as YAML)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=run_train)
 
@@ -77,7 +107,7 @@ def register(subparsers) -> None:
     sample.add_argument(
         "--pretrained",
         metavar="NAME",
-        help="sample a generator shipped with course_lib instead of a checkpoint: mnist-dcgan",
+        help=f"sample a generator shipped with course_lib instead of a checkpoint: one of {names(PRETRAINED)}",
     )
     sample.add_argument(
         "--truncation",
@@ -92,15 +122,20 @@ def register(subparsers) -> None:
     sample.set_defaults(func=run_sample)
 
 
+# The common flags and the settings they set (course_lib.training.config's sections).
 _FLAG_TO_SETTING = {
-    "dataset": "dataset",
-    "data_root": "data_root",
-    "arch": "arch",
-    "steps": "steps",
-    "batch_size": "batch_size",
-    "seed": "seed",
-    "device": "device",
-    "loss": "loss",
+    "dataset": "data.dataset",
+    "data_root": "data.root",
+    "arch": "model.arch",
+    "width": "model.width",
+    "steps": "optim.steps",
+    "batch_size": "optim.batch_size",
+    "lr_g": "optim.lr_g",
+    "lr_d": "optim.lr_d",
+    "d_steps": "optim.d_steps",
+    "seed": "run.seed",
+    "device": "run.device",
+    "loss": "loss.name",
 }
 
 
@@ -110,6 +145,45 @@ def main_job_recipe(args) -> str | None:
     if args.config or args.preset or (args.dataset or "mnist") != "mnist" or (args.arch or "dcgan") != "dcgan":
         return None
     return MAIN_JOB_PRESET
+
+
+def settings_by_name(values: dict) -> dict:
+    """{field: value} of a settings mapping, flat (`width`) or in sections (`model: {width}`, `model.width`): what
+    the CLI compares between presets, recipes and configs. The first of a repeated field name wins."""
+    found: dict = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            for name, inner in settings_by_name(value).items():
+                found.setdefault(name, inner)
+        else:
+            found.setdefault(str(key).rsplit(".", 1)[-1], value)
+    return found
+
+
+# What makes a step cost more or less: compared when a --preset replaces the main-job recipe.
+SIZE_SETTINGS = ("width", "batch_size")
+
+
+def replaced_recipe_warning(args, config) -> str | None:
+    """A warning when --preset replaces the main-job recipe that `course-lib train` would have applied, and the
+    run ends up larger than that recipe (a wider network, a larger batch: the preset's fields, or the defaults for
+    the fields it leaves alone), so a newcomer is not surprised by a run many times slower."""
+    recipe = main_job_recipe(argparse.Namespace(**{**vars(args), "preset": None}))
+    if not args.preset or recipe is None:
+        return None
+    ours, theirs = settings_by_name(config.to_dict()), settings_by_name(PRESETS[recipe])
+    changed = [name for name in SIZE_SETTINGS if name in theirs and ours.get(name) != theirs[name]]
+    if not changed:
+        return None
+    return (
+        f"note: --preset {args.preset} replaces the main job's recipe ({recipe}), so this run has "
+        + " and ".join(f"{name} {ours.get(name)}" for name in changed)
+        + " where the recipe has "
+        + " and ".join(f"{theirs[name]}" for name in changed)
+        + ": each step costs more (README: time a step per preset); set "
+        + ", ".join(f"{name} {theirs[name]}" for name in changed)
+        + " in --config (or --batch-size) to keep the recipe's size"
+    )
 
 
 def describe_epochs(
@@ -133,65 +207,92 @@ def describe_epochs(
 
 
 def run_train(args) -> int:
-    from course_lib.training import TrainConfig, Trainer, read_settings, steps_for_epochs
+    from course_lib.training import TrainConfig, Trainer, legacy, read_settings, steps_for_epochs
+    from course_lib.training.config import merge_settings, parse_override
+    from course_lib.training.presets import describe_presets
 
+    if args.list_presets:
+        print(describe_presets())
+        return 0
+    if not args.out and not args.resume:
+        raise ConfigError("give --out DIR for a new run or --resume DIR to continue one (or --list-presets)")
     if args.resume:
         overrides = {k: getattr(args, k) for k in ("steps", "device") if getattr(args, k) is not None}
         ignored = [
             k
-            for k in ("dataset", "data_root", "arch", "batch_size", "seed", "loss", "config", "epochs", "preset")
-            if getattr(args, k) is not None
-        ]
+            for k in (*_FLAG_TO_SETTING, "config", "epochs", "preset")
+            if k not in ("steps", "device") and getattr(args, k) is not None
+        ] + (["set"] if args.overrides else [])
         if ignored:
             raise ConfigError(
                 f"--resume continues a run with its saved settings; drop {', '.join('--' + k.replace('_', '-') for k in ignored)}"
             )
         trainer = Trainer.resume(args.resume, progress=not args.quiet, **overrides)
-        print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.steps}")
+        total = trainer.config.optim.steps
+        if total < trainer.step:
+            # Checked before train() writes anything: the run's samples, log and checkpoint stay as they are.
+            raise ConfigError(
+                f"{args.resume} has {trainer.step:,} steps already; --steps {total} is fewer (it is the total "
+                f"to reach): give more than {trainer.step} to train longer, or leave --steps out"
+            )
+        if total == trainer.step:
+            print(
+                f"{args.resume} is at step {trainer.step:,} of {total:,}: nothing to train, nothing written "
+                f"(give --steps more than {trainer.step} to train longer)"
+            )
+            return 0
+        print(f"resuming {args.resume} at step {trainer.step} of {trainer.config.optim.steps}")
     else:
         out = Path(args.out)
         if (out / "checkpoints" / "last.pt").exists():
             raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
         values = read_settings(args.config) if args.config else {}
+        source = args.config or "config"
         if args.preset:
             in_file = values.get("preset") or []
             values["preset"] = ([in_file] if isinstance(in_file, str) else list(in_file)) + [
                 name.strip() for name in args.preset.split(",")
             ]
-        values.update(
-            {
-                setting: getattr(args, flag)
-                for flag, setting in _FLAG_TO_SETTING.items()
-                if getattr(args, flag) is not None
-            }
+        recipe = main_job_recipe(args)
+        if recipe:
+            values["preset"] = [recipe]  # under the flags: from_dict applies presets first
+        # --set and the flags, as dotted paths over the file (an old flat file is translated first, once).
+        flags = dict(parse_override(text) for text in args.overrides)
+        flags.update(
+            {path: getattr(args, flag) for flag, path in _FLAG_TO_SETTING.items() if getattr(args, flag) is not None}
         )
-        if args.dataset is None and args.data_root is None and "dataset" not in values:
-            values["dataset"] = "mnist"
         if args.steps is not None and args.epochs is not None:
             raise ConfigError("give --steps or --epochs, not both")
         if args.epochs is not None and args.epochs <= 0:
             raise ConfigError(f"--epochs must be positive, got {args.epochs}")
-        recipe = main_job_recipe(args)
-        if recipe:
-            values["preset"] = [recipe]  # under the flags: from_dict applies presets first
-        config = TrainConfig.from_dict(values)
+        if flags:
+            if legacy.is_flat(values):  # an old flat file: into sections first, so the dotted paths apply
+                values = TrainConfig.from_dict(values, source=source).to_dict()
+            values = merge_settings(values, flags)
+        config = TrainConfig.from_dict(values, source=source)
         trainer = Trainer(config, out, progress=not args.quiet)
+        warning = replaced_recipe_warning(args, config)
+        if warning:
+            print(warning, file=sys.stderr)
         if recipe:
+            from course_lib.training.presets import dotted_settings, preset_settings
+
             print(
                 f"recipe {recipe!r} (course_lib.training.presets.PRESETS; --config or --preset replace it): "
-                + ", ".join(f"{k} {v}" for k, v in PRESETS[recipe].items())
+                + ", ".join(dotted_settings(preset_settings(recipe)))
             )
         if args.epochs is not None:
-            recipe_steps = config.steps
-            trainer.config.steps = steps_for_epochs(args.epochs, len(trainer.data), config.batch_size, config.d_steps)
+            optim = config.optim
+            recipe_steps = optim.steps
+            optim.steps = steps_for_epochs(args.epochs, len(trainer.data), optim.batch_size, optim.d_steps)
             info, warning = describe_epochs(
-                args.epochs, trainer.config.steps, recipe_steps, len(trainer.data), config.batch_size, config.d_steps
+                args.epochs, optim.steps, recipe_steps, len(trainer.data), optim.batch_size, optim.d_steps
             )
             print(info)
             if warning:
                 print(warning, file=sys.stderr)
         print(
-            f"training {config.arch} on {trainer.data.source} for {trainer.config.steps} steps "
+            f"training {config.model.arch} on {trainer.data.source} for {config.optim.steps} steps "
             f"on {trainer.device} -> {out}"
         )
     trainer.train()
@@ -248,7 +349,8 @@ def run_sample(args) -> int:
         raise ConfigError(
             "give a CHECKPOINT (file or run folder) or --pretrained NAME, not both"
             if args.checkpoint
-            else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained mnist-dcgan"
+            else "nothing to sample: give a CHECKPOINT (file or run folder) or --pretrained NAME, one of "
+            + names(PRETRAINED)
         )
     if args.pretrained is not None:
         from course_lib.latent.pretrained import pretrained_path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from course_lib.cli import commands, editions, experiment, metrics
 from course_lib.core.errors import CourseLibError
@@ -18,14 +19,39 @@ from course_lib.grading import cli as grading
 COMMAND_MODULES = [commands, metrics, grading, experiment, editions]
 
 
+class DefaultsOnceHelpFormatter(argparse.HelpFormatter):
+    """Every option's default shown once: argparse's ArgumentDefaultsHelpFormatter appends "(default: X)" even
+    where the help already states the default in words ("[default: mnist] (default: None)"); this one appends it
+    only where the help names no default and there is one worth showing (not None, not an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default == argparse.SUPPRESS or default in ([], (), "")
+        if "default" in text.lower() or empty or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+    # Never break a line at a hyphen: names such as wgan-gp or --data-root stay whole, to be copied from the help.
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="course-lib",
         description="Train, sample and evaluate the GANs of the course_lib notebook course.",
+        formatter_class=DefaultsOnceHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
+    for subparser in subparsers.choices.values():  # one rule for every command, whatever its module asked for
+        subparser.formatter_class = DefaultsOnceHelpFormatter
     return parser
 
 
@@ -38,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except CourseLibError as exc:
-        print(f"course-lib {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line, always
+        print(f"course-lib {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"course-lib {args.command}: interrupted", file=sys.stderr)

@@ -1,4 +1,6 @@
-"""`course-lib fid A B` and `course-lib is A`: FID and Inception Score from the command line.
+"""`course-lib fid A B`, `course-lib is A` and `course-lib metrics A --reference B --metrics ...` from the
+command line. `metrics` computes any registered metric (`course_lib.metrics.table.METRICS`, or your own
+`module.path:Class`) with the same evaluator experiments use; `fid` and `is` match pytorch-fid's commands.
 
 A and B may be folders of images, `.npz` files holding a uint8 `images` array (N, H, W) or
 (N, H, W, C), dataset names (mnist, mnist:test, celeba, fashion-mnist, ...), statistics files
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from course_lib.metrics.errors import MetricInputError
 from course_lib.metrics.features import EXTRACTORS
+from course_lib.metrics.inception import PREPROCESSING
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
 
@@ -23,9 +26,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--extractor",
         choices=tuple(EXTRACTORS),
         default="inception",
-        help="features: the standard FID Inception network (default), the embedded MNIST "
-        "classifier (offline, digits only), or 8x8 pixels (no network, no IS); only "
-        "Inception numbers are comparable with published ones",
+        help=f"features, one of {', '.join(EXTRACTORS)} [default: inception]: inception is the standard FID "
+        "network, mnist the embedded MNIST classifier (offline, digits only), pixels 8x8 pixels (no network, "
+        "no IS); only Inception numbers are comparable with published ones",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     parser.add_argument(
@@ -40,7 +43,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--preprocessing",
-        choices=("pytorch-fid", "torch-fidelity", "torchmetrics"),
+        choices=PREPROCESSING,
         default="pytorch-fid",
         help="Inception input resizing/scaling convention (default: pytorch-fid's)",
     )
@@ -129,7 +132,61 @@ def run_is(args) -> int:
     return 0
 
 
+def run_metrics(args) -> int:
+    from course_lib.metrics.evaluator import GeneratorEvaluator
+    from course_lib.metrics.features import get_extractor
+    from course_lib.metrics.table import METRICS
+
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    if not names:
+        raise MetricInputError(f"--metrics names none; registered: {', '.join(METRICS)}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise MetricInputError("--batch-size must be at least 1")
+    subject = _resolve(args.a, args)
+    need_head = any(n in METRICS and METRICS[n].needs == "logits" for n in names)
+    extractor = get_extractor(args.extractor, args.device, args.weights, args.preprocessing, need_head=need_head)
+    reference = _resolve(args.reference, args) if args.reference else None
+    evaluator = GeneratorEvaluator(
+        names,
+        reference,
+        extractor=extractor,
+        n_samples=args.n_samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        data_root=args.data_root,
+        image_size=args.image_size,
+        reference_limit=args.limit,
+        progress=not args.no_progress,
+    )
+    if isinstance(subject, str):  # images: a folder, an .npz, a dataset name
+        values = evaluator.score_images(subject, data_root=args.data_root, image_size=args.image_size, limit=args.limit)
+    else:
+        values = evaluator(subject)
+    for name, cls in evaluator.metric_classes.items():
+        print(f"{cls.label or name:>16}: {cls.format(values[name])}")
+    print(f"features: {extractor.label}")
+    if args.json:
+        print(json.dumps({**values, "extractor": extractor.name}))
+    return 0
+
+
 def register(subparsers) -> None:
+    from course_lib.metrics.table import METRICS
+
+    p = subparsers.add_parser(
+        "metrics",
+        help="any registered metrics of an image set or a generator checkpoint",
+        description="The metrics named by --metrics of A (folder, .npz images, dataset name or generator "
+        f"checkpoint), against --reference B where a metric needs real images. Registered: {', '.join(METRICS)}; "
+        "or your own Metric subclass as module.path:Class.",
+    )
+    p.add_argument("a", metavar="A")
+    p.add_argument("--reference", metavar="B", default=None, help="the real images (needed by fid, kid, ...)")
+    p.add_argument("--metrics", default="is,fid", help="comma-separated names (default: is,fid)")
+    _common(p)
+    p.set_defaults(func=run_metrics)
+
     p = subparsers.add_parser(
         "fid",
         help="Fréchet Inception Distance between two image sets",

@@ -37,12 +37,22 @@ def _callback_seconds(result: dict) -> float:
 
 
 def summarise(
-    config: ExperimentConfig, results: list[dict], extractor_label: str, reference: str, real: dict | None = None
+    config: ExperimentConfig,
+    results: list[dict],
+    extractor_label: str,
+    reference: str,
+    real: dict | None = None,
+    missing: list[dict] | None = None,
 ) -> dict:
-    """Per-variant means and spreads over seeds, with the comparison against the first variant (the baseline)."""
+    """Per-variant means and spreads over seeds, with the comparison against the first variant (the baseline).
+
+    `missing` ({variant, seed} of runs not finished) makes it a partial report: `partial` true, the missing runs
+    listed, and rows only for the variants with a finished run (no comparison while the baseline has none)."""
     rows = []
     for variant in config.variants:
         runs = [r for r in results if r["variant"] == variant["name"]]
+        if not runs and missing:
+            continue
         row: dict[str, Any] = {
             "variant": variant["name"],
             "seeds": [r["seed"] for r in runs],
@@ -56,12 +66,17 @@ def summarise(
         row["per_seed"] = [{"seed": r["seed"], **r["final"]} for r in runs]
         row["callbacks"] = [c for r in runs for c in r.get("callbacks", r.get("hooks", []))]
         rows.append(row)
-    baseline = rows[0]
+    baseline_name = config.variants[0]["name"]
+    baseline = next((row for row in rows if row["variant"] == baseline_name), None)
     is_better, fid_better = METRICS["is"].beats, METRICS["fid"].beats
-    for row in rows[1:]:
-        beats = (is_better(row["is"], baseline["is"]), fid_better(row["fid"], baseline["fid"]))
+    for row in rows:
+        if row is baseline:
+            continue
+        beats = (is_better(row["is"], baseline["is"]), fid_better(row["fid"], baseline["fid"])) if baseline else (None,)
         row["beats_baseline_on_is_and_fid"] = None if None in beats else all(beats)
+    partial = {"partial": True, "missing": list(missing)} if missing else {"partial": False}
     return {
+        **partial,
         "name": config.name,
         "description": config.description,
         "extractor": extractor_label,
@@ -69,7 +84,7 @@ def summarise(
         "n_samples": config.eval.n_samples,
         "seeds": config.seeds,
         "base": config.base,
-        "baseline": baseline["variant"],
+        "baseline": baseline_name,
         "variants": rows,
         "real_data": real,
     }
@@ -86,6 +101,16 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
     """report.md: the summary table (every variant, and the real images), per-seed numbers, settings, figures."""
     metrics = [METRICS[key] for key in REPORT_METRICS]
     lines = [f"# Experiment: {report['name']}", ""]
+    if report.get("partial"):
+        missing = report["missing"]
+        runs = sum(len(row["per_seed"]) for row in report["variants"])
+        lines += [
+            f"**Partial report: {runs} of {runs + len(missing)} runs finished.** Missing: "
+            + ", ".join(f"{m['variant']} seed {m['seed']}" for m in missing)
+            + ". Means are over the seeds that finished; the real-image row comes with the full report, which "
+            "replaces this one when the same command has finished every run.",
+            "",
+        ]
     if report["description"]:
         lines += [report["description"], ""]
     header = [
@@ -191,6 +216,8 @@ def write_figures(out: Path, config: ExperimentConfig, results: list[dict]) -> N
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4))
     for name in names:
         runs = [r for r in results if r["variant"] == name]
+        if not runs:  # a partial report: this variant has no finished run yet
+            continue
         steps = [e["step"] for e in runs[0]["evals"]]
         for ax, m in zip(axes, metrics):
             values = [[e.get(m.key) for e in r["evals"]] for r in runs]

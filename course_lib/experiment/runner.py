@@ -26,10 +26,10 @@ from typing import Any
 
 from course_lib.core.errors import ConfigError
 from course_lib.core.io import write_json_atomic, write_text_atomic
-from course_lib.experiment.config import EvalSettings, ExperimentConfig, default_reference, load_experiment
+from course_lib.experiment.config import EvalSettings, ExperimentConfig, base_data, default_reference, load_experiment
 from course_lib.experiment.report import REPORT_METRICS, render_markdown, summarise, write_figures
 from course_lib.metrics.evaluator import GeneratorEvaluator
-from course_lib.training import Trainer
+from course_lib.training import TrainConfig, Trainer
 
 # What every evaluation records: the report's metrics, and the spread of IS over its splits.
 EVAL_KEYS = (*REPORT_METRICS, "is_std")
@@ -48,8 +48,8 @@ def make_evaluator(settings: EvalSettings, base: dict, device="auto", progress: 
         kid_subsets=50,
         optional_logits=True,
         reference_limit=settings.n_reference,
-        data_root=base.get("data_root"),
-        image_size=base.get("image_size"),
+        data_root=base_data(base).get("root"),
+        image_size=base_data(base).get("image_size"),
         progress=progress,
     )
 
@@ -58,8 +58,13 @@ def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base
     """The same numbers for real training images against the reference: what a perfect generator scores."""
     from course_lib.data import load_dataset
 
+    data_settings = base_data(base)
     data = load_dataset(
-        base.get("dataset", "mnist"), base.get("data_root"), "train", base.get("image_size"), limit=settings.n_samples
+        data_settings.get("dataset", "mnist"),
+        data_settings.get("root"),
+        "train",
+        data_settings.get("image_size"),
+        limit=settings.n_samples,
     )
     return _json_safe(evaluator.score_images(data.images))
 
@@ -70,7 +75,14 @@ def _json_safe(scores: dict) -> dict:
 
 
 def _without_device(settings: dict) -> dict:
-    return {k: v for k, v in settings.items() if k != "device"}
+    """Settings as compared between a finished run and the config: the device may differ."""
+    return {**settings, "run": {k: v for k, v in settings["run"].items() if k != "device"}}
+
+
+def _settings_of(saved: dict, source: str) -> dict:
+    """A run's recorded settings in the sectioned form (result.json of runs before the sections held the flat
+    form: translated, so a finished run is not redone)."""
+    return TrainConfig.from_dict(saved, source=source).to_dict()
 
 
 def _eval_steps(total: int, every: int) -> list[int]:
@@ -97,12 +109,12 @@ def run_one(
     """Train and evaluate one (variant, seed), resuming where an earlier attempt stopped."""
     train_config = config.train_config(variant, seed)
     if device is not None:
-        train_config.device = device
+        train_config.run.device = device
     settings = train_config.to_dict()
     result_path, evals_path = run_dir / "result.json", run_dir / "evals.json"
     if result_path.is_file():
         done = json.loads(result_path.read_text())
-        if _without_device(done.get("settings", {})) != _without_device(settings):
+        if _without_device(_settings_of(done.get("settings", {}), str(result_path))) != _without_device(settings):
             raise ConfigError(
                 f"{run_dir} holds a finished run with other settings than the config now asks for; "
                 "use another --out folder or delete that run folder"
@@ -110,10 +122,10 @@ def run_one(
         return done
     checkpoint = run_dir / "checkpoints" / "last.pt"
     if checkpoint.is_file():
-        trainer = Trainer.resume(run_dir, data=data, progress=progress, device=train_config.device)
+        trainer = Trainer.resume(run_dir, data=data, progress=progress, device=train_config.run.device)
         resumed = trainer.config.to_dict()
-        if settings["image_size"] is None:  # the checkpoint records the dataset's own size
-            resumed["image_size"] = None
+        if settings["data"]["image_size"] is None:  # the checkpoint records the dataset's own size
+            resumed["data"]["image_size"] = None
         if _without_device(resumed) != _without_device(settings):
             raise ConfigError(
                 f"{run_dir} holds an unfinished run with other settings than the config now asks for; "
@@ -124,7 +136,7 @@ def run_one(
     evals = json.loads(evals_path.read_text()) if evals_path.is_file() else []
     evals = [e for e in evals if e["step"] <= trainer.step]
     eval_seconds = sum(e["seconds"] for e in evals)
-    for target in _eval_steps(train_config.steps, config.eval.every):
+    for target in _eval_steps(train_config.optim.steps, config.eval.every):
         if any(e["step"] == target for e in evals):
             continue
         if trainer.step < target:
@@ -161,8 +173,9 @@ def run_experiment(
     """Run every (variant, seed) not yet finished in out_dir, then write report.json and report.md.
 
     `only`: run just these variants (e.g. to split an experiment over several processes or machines
-    sharing out_dir); the report is written once every run of the config has finished, and None is
-    returned until then.
+    sharing out_dir); the full report is written once every run of the config has finished, and None is
+    returned until then. Until then, and when the runs are interrupted (Ctrl-C, a diverged run), the report
+    is a partial one of the runs that finished: marked partial, with the missing runs listed.
     """
     from course_lib.data import load_dataset
 
@@ -175,32 +188,80 @@ def run_experiment(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "experiment.json", config.to_dict())
-    evaluator = make_evaluator(config.eval, config.base, device=device or config.base.get("device", "auto")).prepare()
+    base_device = config.train_config(config.variants[0], config.seeds[0]).run.device
+    evaluator = make_evaluator(config.eval, config.base, device=device or base_device).prepare()
     datasets: dict[tuple, Any] = {}
     results = []
     by_name = {v["name"]: v for v in config.variants}
     order = [by_name[name] for name in only] if only else config.variants  # --only also sets the order
     todo = [(v, s) for v in order for s in config.seeds]
-    for i, (variant, seed) in enumerate(todo, start=1):
-        tc = config.train_config(variant, seed)
-        key = (tc.dataset, tc.data_root, tc.image_size, tc.limit)
-        if key not in datasets:
-            datasets[key] = load_dataset(tc.dataset, tc.data_root, "train", tc.image_size, limit=tc.limit)
-        run_dir = out / "runs" / variant["name"] / f"seed{seed}"
-        state = "done" if (run_dir / "result.json").is_file() else "resuming" if run_dir.is_dir() else "training"
-        print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.steps} steps)", flush=True)
-        results.append(run_one(config, variant, seed, run_dir, evaluator, datasets[key], progress, device))
+    try:
+        for i, (variant, seed) in enumerate(todo, start=1):
+            tc = config.train_config(variant, seed)
+            data = tc.data
+            key = (data.dataset, data.root, data.image_size, data.limit)
+            if key not in datasets:
+                datasets[key] = load_dataset(data.dataset, data.root, "train", data.image_size, limit=data.limit)
+            run_dir = out / "runs" / variant["name"] / f"seed{seed}"
+            state = "done" if (run_dir / "result.json").is_file() else "resuming" if run_dir.is_dir() else "training"
+            print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.optim.steps} steps)", flush=True)
+            results.append(run_one(config, variant, seed, run_dir, evaluator, datasets[key], progress, device))
+    except ConfigError:
+        raise  # settings that do not fit the folder: nothing new finished, and the report there stays as it is
+    except BaseException:  # Ctrl-C, a diverged run, ...: report what finished, then stop as asked
+        if only:
+            results = _results_on_disk(config, out, results)
+        _write_partial_report(out, config, evaluator, results)
+        raise
     if only:
-        results = []
-        for variant, seed in ((v, s) for v in config.variants for s in config.seeds):
-            path = out / "runs" / variant["name"] / f"seed{seed}" / "result.json"
-            if not path.is_file():
-                print(f"the report waits for the other variants ({variant['name']} seed {seed} is not finished)")
-                return None
-            results.append(json.loads(path.read_text()))
+        results = _results_on_disk(config, out, results)
+        if len(results) < len(config.variants) * len(config.seeds):
+            _write_partial_report(out, config, evaluator, results)
+            return None
     real = real_data_scores(evaluator, config.eval, config.base)
     report = summarise(config, results, evaluator.label, evaluator.reference, real)
     write_json_atomic(out / "report.json", report)
     write_figures(out, config, results)
     write_text_atomic(out / "report.md", render_markdown(report, out))
     return report
+
+
+def _results_on_disk(config: ExperimentConfig, out: Path, ours: list[dict]) -> list[dict]:
+    """Every finished run of the config in out: this process's results, and result.json of the others (the other
+    processes sharing out, or earlier ones), in the config's order."""
+    by_run = {(r["variant"], r["seed"]): r for r in ours}
+    results = []
+    for variant, seed in ((v["name"], s) for v in config.variants for s in config.seeds):
+        path = out / "runs" / variant / f"seed{seed}" / "result.json"
+        if (variant, seed) in by_run:
+            results.append(by_run[(variant, seed)])
+        elif path.is_file():
+            results.append(json.loads(path.read_text()))
+    return results
+
+
+def _write_partial_report(out: Path, config: ExperimentConfig, evaluator: GeneratorEvaluator, results: list[dict]):
+    """report.json/report.md of the runs that finished, marked partial with the missing runs listed. Without the
+    real-image row (its features cost as much as a run's evaluation; the full report has it). Nothing is written
+    when no run has finished, so an earlier report is not replaced by an empty one."""
+    done = {(r["variant"], r["seed"]) for r in results}
+    missing = [
+        {"variant": v["name"], "seed": s} for v in config.variants for s in config.seeds if (v["name"], s) not in done
+    ]
+    if not results:
+        print("no run has finished yet: no report written", flush=True)
+        return
+    try:
+        report = summarise(config, results, evaluator.label, evaluator.reference, None, missing=missing)
+        write_json_atomic(out / "report.json", report)
+        write_figures(out, config, results)
+        write_text_atomic(out / "report.md", render_markdown(report, out))
+    except Exception as exc:  # noqa: BLE001 - the partial report must not hide why the runs stopped
+        print(f"could not write the partial report: {exc}", flush=True)
+        return
+    names = ", ".join(f"{m['variant']} seed {m['seed']}" for m in missing)
+    print(
+        f"wrote a partial report to {out / 'report.md'}: {len(results)} of {len(results) + len(missing)} runs "
+        f"finished; missing: {names} (run the same command again to finish them)",
+        flush=True,
+    )

@@ -19,7 +19,9 @@ one meaning wherever it is reported:
   ImageSource, a FeatureSet, Statistics or a statistics .npz). It is processed once, on the first
   call: Gaussian statistics only when FID is the only metric that needs it (cached on disk when the
   images can be named), else its features.
-- Metrics: the keys of `table.METRICS` plus `is_std` (the spread of IS over its splits). A sample
+- Metrics: the names registered in `table.METRICS` (or `module.path:Class` of your own `table.Metric`)
+  plus `is_std` (the spread of IS over its splits). Each is computed by its class from one `table.Scoring`:
+  there is no list of metrics here. A sample
   set with NaN or infinite values scores NaN on every metric instead of raising: a diverging run
   gets a bad score, not a crashed evaluation.
 """
@@ -39,16 +41,10 @@ from torch import nn
 from .errors import MetricInputError
 from .features import FeatureExtractor, FeatureSet, extract_from_source, resolve_extractor
 from .inputs import ImageSource, as_image_source, check_float_batch, noise_batches
-from .stats_cache import Statistics, gaussian_statistics
-from .table import METRICS
+from .stats_cache import Statistics
+from .table import Scoring, metric
 
 SPREADS = {"is_std": "is"}  # keys that come with a metric: its spread
-REFERENCE_FEATURES = (
-    "kid",
-    "precision",
-    "recall",
-    "diversity",
-)  # need the reference's features, not only its statistics
 
 
 @contextlib.contextmanager
@@ -117,7 +113,7 @@ class _SampleSource(ImageSource):
 class GeneratorEvaluator:
     """Scores generators against one reference set (see the module docstring).
 
-    metrics       keys of METRICS ("is", "fid", "kid", "precision", "recall", "diversity", "lipschitz",
+    metrics       names in METRICS ("is", "fid", "kid", "precision", "recall", "diversity", "lipschitz",
                   "lipschitz_l1", "ppl", "ppl_w") and "is_std"
     reference     the real images (or their statistics/features); needed by every metric but IS and Lipschitz
     extractor     a registered name, "auto" (resolved with `channels`, `prefer_digits`), or a FeatureExtractor
@@ -155,17 +151,13 @@ class GeneratorEvaluator:
         progress: bool = False,
     ):
         self.metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
-        unknown = [m for m in self.metrics if m not in METRICS and m not in SPREADS]
-        if unknown:
-            raise MetricInputError(
-                f"unknown metric(s) {', '.join(map(repr, unknown))}; known: {', '.join([*METRICS, *SPREADS])}"
-            )
+        # name asked for -> its class (one lookup: registered names, or your own `module.path:Class`)
+        self.metric_classes = {name: metric(name) for name in self.metrics if name not in SPREADS}
         for spread, of in SPREADS.items():
             if spread in self.metrics and of not in self.metrics:
                 raise MetricInputError(f"{spread} comes with {of}: ask for both")
-        needs = {METRICS[m].needs for m in self.metrics if m in METRICS}
-        if "reference" in needs and reference is None:
-            needing = [m for m in self.metrics if m in METRICS and METRICS[m].needs == "reference"]
+        needing = [name for name, cls in self.metric_classes.items() if cls.needs == "reference"]
+        if needing and reference is None:
             raise MetricInputError(f"{', '.join(needing)} compare with real images: give a reference")
         if noise is not None:
             noise = torch.as_tensor(noise)
@@ -190,7 +182,7 @@ class GeneratorEvaluator:
         self.extractor: FeatureExtractor | None = extractor if isinstance(extractor, FeatureExtractor) else None
         self.reference_stats: Statistics | None = None
         self.reference_features: FeatureSet | None = None
-        self._reference_spread: float | None = None  # mean pairwise distance of the reference features
+        self._reference_cache: dict = {}  # what metrics compute once per reference (Scoring.cache)
         self._source: ImageSource | None = None
 
     # ------------------------------------------------------------------------------ set-up
@@ -199,8 +191,9 @@ class GeneratorEvaluator:
         """How the numbers are labelled: the extractor's label (or the setting before the first call)."""
         return self.extractor.label if self.extractor is not None else str(self.extractor_setting)
 
-    def _wants(self, *keys: str) -> bool:
-        return any(k in self.metrics for k in keys)
+    def _needing(self, *needs: str) -> list[str]:
+        """The asked-for metrics whose class needs one of `needs`."""
+        return [name for name, cls in self.metric_classes.items() if cls.needs in needs]
 
     def _reference_source(self) -> ImageSource:
         if self._source is None:  # built once: a named dataset is decoded once
@@ -221,7 +214,7 @@ class GeneratorEvaluator:
         """Resolve the extractor and process the reference (each once; also done by the first call)."""
         with preserved_rng():
             if self.extractor is None:
-                need_head = "is" in self.metrics and not self.optional_logits
+                need_head = bool(self._needing("logits")) and not self.optional_logits
                 self.extractor = resolve_extractor(
                     self.extractor_setting,
                     self.device,
@@ -229,11 +222,19 @@ class GeneratorEvaluator:
                     need_head=need_head,
                     prefer_digits=self.prefer_digits,
                 )
-            if self._wants(*REFERENCE_FEATURES) and self.reference_features is None:
+            if self._reference_feature_metrics() and self.reference_features is None:
                 self._prepare_reference_features()
-            if "fid" in self.metrics and self.reference_stats is None:
+            if self._statistics_metrics() and self.reference_stats is None:
                 self._prepare_reference_statistics()
         return self
+
+    def _statistics_metrics(self) -> list[str]:
+        """The asked-for metrics that compare with the reference's Gaussian statistics (FID)."""
+        return [n for n, cls in self.metric_classes.items() if cls.needs == "reference" and not cls.reference_features]
+
+    def _reference_feature_metrics(self) -> list[str]:
+        """The asked-for metrics that need the reference's features, not only its Gaussian statistics."""
+        return [name for name, cls in self.metric_classes.items() if cls.reference_features]
 
     def _prepare_reference_features(self) -> None:
         from .features import same_extractor
@@ -241,7 +242,7 @@ class GeneratorEvaluator:
         if isinstance(self.reference, Statistics) or _is_statistics_file(self.reference):
             raise MetricInputError(
                 "the reference is Gaussian statistics (mean and covariance only); "
-                f"{', '.join(m for m in self.metrics if m in REFERENCE_FEATURES)} need its images "
+                f"{', '.join(self._reference_feature_metrics())} need its images "
                 "or their features"
             )
         if isinstance(self.reference, FeatureSet):
@@ -257,7 +258,7 @@ class GeneratorEvaluator:
         if features.extractor_identity != self.extractor.identity:
             same_extractor(features, _empty_features(self.extractor))
         self.reference_features = features
-        self._reference_spread = None
+        self._reference_cache = {}
 
     def _prepare_reference_statistics(self) -> None:
         from .fid import statistics_of
@@ -340,7 +341,7 @@ class GeneratorEvaluator:
             sample,
             self._noise_batches(latent_dim),
             self.n_samples,
-            keep_outputs=self._wants("lipschitz", "lipschitz_l1"),
+            keep_outputs=bool(self._needing("noise", "samples")),
         )
         with preserved_rng():
             try:
@@ -353,10 +354,13 @@ class GeneratorEvaluator:
                 )
             except NonFiniteSamples:
                 return {name: math.nan for name in self.metrics}
-            values = self.score_features(features)
-            if source.keep_outputs:
-                values.update(self._lipschitz(torch.cat(source.latents), torch.cat(source.outputs)))
-            values.update(self._path_lengths(generator))
+            kept = source.keep_outputs and source.latents
+            values = self._score(
+                features,
+                generator=generator if isinstance(generator, nn.Module) else None,
+                latents=torch.cat(source.latents) if kept else None,
+                samples=torch.cat(source.outputs) if kept else None,
+            )
         return {name: values[name] for name in self.metrics}
 
     def score_images(self, images: Any, **source_kwargs) -> dict[str, float | None]:
@@ -376,72 +380,29 @@ class GeneratorEvaluator:
         return {name: values.get(name) for name in self.metrics}
 
     def _want_logits(self) -> bool:
-        return "is" in self.metrics and self.extractor.num_classes is not None
+        return bool(self._needing("logits")) and self.extractor.num_classes is not None
 
     def score_features(self, features: FeatureSet) -> dict[str, float | None]:
-        """Every asked-for metric computable from the samples' features (all but the Lipschitz ones)."""
-        from .diversity import mean_pairwise_distance
-        from .fid import frechet_distance
-        from .inception_score import inception_score_from_logits
-        from .kid import kid_from_features
-        from .precision_recall import precision_recall_from_features
+        """Every asked-for metric from the samples' features alone (those of the latent space are None)."""
+        return self._score(features)
 
+    def _score(self, features: FeatureSet, **extra) -> dict[str, float | None]:
+        """Each asked-for metric's class computes it (and the keys it fills beside it) from one Scoring."""
+        scoring = Scoring(
+            features,
+            self,
+            reference_features=self.reference_features,
+            reference_stats=self.reference_stats,
+            cache=self._reference_cache,
+            **extra,
+        )
         out: dict[str, float | None] = {}
-        if "is" in self.metrics:
-            if features.logits is None:
-                if not self.optional_logits:
-                    from .features import _no_head
-
-                    raise _no_head(self.extractor)
-                out["is"] = out["is_std"] = None
-            else:
-                out["is"], out["is_std"] = inception_score_from_logits(features.logits, splits=self.is_splits)
-        if "fid" in self.metrics:
-            mu, sigma = gaussian_statistics(features)
-            ref = self.reference_stats
-            out["fid"] = frechet_distance(mu, sigma, ref.mu, ref.sigma)
-        reference = self.reference_features
-        if "kid" in self.metrics:
-            subset = min(self.kid_subset, len(features), len(reference))
-            out["kid"] = kid_from_features(
-                features.features, reference.features, subsets=self.kid_subsets, subset_size=subset, seed=self.seed
-            )[0]
-        if self._wants("precision", "recall"):
-            out["precision"], out["recall"] = precision_recall_from_features(features.features, reference.features)
-        if "diversity" in self.metrics:
-            if self._reference_spread is None:
-                self._reference_spread = mean_pairwise_distance(reference.features)
-            out["diversity"] = mean_pairwise_distance(features.features) / self._reference_spread
-        return out
-
-    def _path_lengths(self, generator) -> dict[str, float | None]:
-        """PPL in Z (and W for a style generator) over n_samples pairs, distances in the extractor's
-        feature space (`ppl`); None where the generator is a function or has no W."""
-        from .ppl import perceptual_path_length
-
-        out: dict[str, float | None] = {}
-        for name, space in (("ppl", "z"), ("ppl_w", "w")):
-            if name in self.metrics:
-                usable = isinstance(generator, nn.Module) and (space == "z" or hasattr(generator, "synthesis"))
-                out[name] = (
-                    perceptual_path_length(
-                        generator, self.n_samples, space, seed=self.seed, similarity=self.extractor.name
-                    ).mean
-                    if usable
-                    else None
-                )
-        return out
-
-    def _lipschitz(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
-        """max over the pairs (z_i, z_{i + n/2}) of ||G(z_i) - G(z_j)||_p / ||z_i - z_j||_p, p = 2 and 1."""
-        from .lipschitz import lipschitz_ratios
-
-        half = len(z) // 2
-        z = z.to(x.device)
-        out = {}
-        for name, p in (("lipschitz", 2), ("lipschitz_l1", 1)):
-            if name in self.metrics:
-                out[name] = float(lipschitz_ratios(z[:half], z[half : 2 * half], x[:half], x[half : 2 * half], p).max())
+        for name, cls in self.metric_classes.items():
+            if name not in out:
+                values = cls.compute(scoring)
+                if cls.name != name and cls.name in values:  # asked for in another spelling (or by path)
+                    values[name] = values.pop(cls.name)
+                out.update(values)
         return out
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from course_lib.core.registry import registering_decorator
+from course_lib.core.registry import Registry
 from course_lib.core.runtime import pick_device
 
 from .errors import MetricInputError
@@ -61,13 +61,12 @@ class FeatureExtractor:
         return cls(device)
 
 
-EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
+EXTRACTORS = Registry("feature extractor", base=FeatureExtractor)
 
 
-register_extractor = registering_decorator(EXTRACTORS, "feature extractor")
-register_extractor.__doc__ = (
-    "Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."
-)
+def register_extractor(name: str):
+    """Class decorator: make a FeatureExtractor available by name to every metric, CLI and callback."""
+    return EXTRACTORS.register(name)
 
 
 @register_extractor("inception")

@@ -457,15 +457,16 @@ MODEL_SETTINGS = (
 
 
 def models_from_config(config: dict) -> tuple[nn.Module, nn.Module]:
-    """Build the models a run's settings describe (a TrainConfig dict with image_size and channels
-    filled in). Settings missing from older checkpoints take their defaults."""
+    """Build the models a run's settings describe: a flat mapping of the model settings (a TrainConfig's model
+    section, `course_lib.training.config.model_settings`) with task, image_size and channels filled in.
+    Settings missing take their defaults; d_norm 'auto' is the architecture's own choice."""
     if config.get("task", "generation") != "generation":  # image translation: U-Net + PatchGAN (nn/translation.py)
         from course_lib.nn.translation import translation_models_from_config
 
         return translation_models_from_config(config)
     options = {k: config[k] for k in MODEL_SETTINGS if k in config}
-    if options.get("d_norm") == "auto":
-        options["d_norm"] = "layer" if config.get("loss") == "wgan-gp" else "batch"
+    if options.get("d_norm") == "auto":  # the architecture's own choice; a loss term's need is resolved by training
+        options["d_norm"] = "batch"
     return build_models(
         config["arch"], config["latent_dim"], config["image_size"], config["channels"], config["width"], **options
     )

@@ -278,10 +278,8 @@ def translation_models(
 
 
 def translation_models_from_config(config: dict) -> tuple[nn.Module, nn.Module]:
-    """The models of a translation run's settings (a TrainConfig dict with image_size and channels filled
-    in): `task`, `width`, `d_norm` ('auto' = the paper's; layer norm for a WGAN-GP critic, whose penalty is
-    per sample)."""
+    """The models of a translation run's settings (course_lib.training.config.model_settings: the model section
+    with task, image_size and channels): `task`, `width`, `d_norm` ('auto' = the paper's; a loss term that needs
+    another norm has resolved it already)."""
     d_norm = config.get("d_norm", "auto")
-    if d_norm == "auto" and config.get("loss") == "wgan-gp":
-        d_norm = "layer"
     return translation_models(config["task"], config["image_size"], config["channels"], config["width"], d_norm=d_norm)

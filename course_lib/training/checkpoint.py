@@ -4,10 +4,13 @@ A checkpoint is a plain dict saved with torch.save and loaded with weights_only=
 file from someone else cannot run code): model and optimiser state dicts, RNG states, the step and
 the training config. `FORMAT` marks files course_lib wrote.
 
-Format 2 keeps the state of loss terms (`terms`, by name) and callbacks (`callbacks`, a list of
-{name, state}); `evaluation_generator` is the index of the callback (the EMA) whose state["module"]
-is the generator to sample from. Format-1 files (written before loss terms and callbacks existed)
-are upgraded when read, so old runs resume and old generators load.
+Format 3 holds the sectioned config (`course_lib.training.config`, with data.image_size the size it
+trained at) and `channels`; the state of loss terms (`terms`, by name) and callbacks (`callbacks`, a
+list of {name, state}); `evaluation_generator` is the index of the callback (the EMA) whose
+state["module"] is the generator to sample from. Older files are upgraded when read, so old runs
+resume exactly and old generators (the shipped mnist-dcgan and celeba-dcgan) load: format 1 (before
+loss terms and callbacks) gets format 2's layout, and the flat config of formats 1 and 2 is
+translated into sections once (`course_lib.training.legacy`, with a one-line note).
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ from pathlib import Path
 
 import torch
 
-from course_lib.core.errors import CheckpointError
+from course_lib.core.errors import CheckpointError, CourseLibError
 from course_lib.core.io import save_torch_atomic
+from course_lib.nn.models import models_from_config
+from course_lib.training.config import TrainConfig, model_settings
 
-FORMAT = "course_lib.checkpoint/2"
+FORMAT = "course_lib.checkpoint/3"
+FORMAT_2 = "course_lib.checkpoint/2"
 FORMAT_1 = "course_lib.checkpoint/1"
+FORMATS = (FORMAT, FORMAT_2, FORMAT_1)
 REQUIRED_KEYS = ("format", "config", "step", "generator", "discriminator")
 
 
@@ -56,12 +63,29 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"cannot read checkpoint {path}: it is truncated, corrupt or not a PyTorch file ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''})"
         ) from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") not in (FORMAT, FORMAT_1):
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
         raise CheckpointError(f"{path} is a PyTorch file but not a course_lib checkpoint (no format marker {FORMAT!r})")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
-    return upgrade(ckpt) if ckpt["format"] == FORMAT_1 else ckpt
+    if ckpt["format"] == FORMAT_1:
+        ckpt = upgrade(ckpt)
+    if ckpt["format"] == FORMAT_2:
+        ckpt = upgrade_config(ckpt, str(path))
+    return ckpt
+
+
+def upgrade_config(ckpt: dict, source: str) -> dict:
+    """A format-2 checkpoint in format 3: its flat config in sections (`channels` kept beside it)."""
+    ckpt = dict(ckpt)
+    flat = dict(ckpt["config"])
+    ckpt["channels"] = flat.pop("channels", None)
+    try:
+        ckpt["config"] = TrainConfig.from_dict(flat, source=source).to_dict()
+    except CourseLibError as exc:
+        raise CheckpointError(f"checkpoint {source} holds unusable settings: {exc}") from exc
+    ckpt["format"] = FORMAT
+    return ckpt
 
 
 def upgrade(ckpt: dict) -> dict:
@@ -88,7 +112,7 @@ def upgrade(ckpt: dict) -> dict:
         terms["instance_noise"] = {"factor": float(ckpt["instance_noise_factor"])}
     for old in ("generator_ema", "ema_updates", "hooks", "historical_average", "instance_noise_factor"):
         ckpt.pop(old, None)
-    ckpt.update(format=FORMAT, callbacks=callbacks, terms=terms, evaluation_generator=evaluation)
+    ckpt.update(format=FORMAT_2, callbacks=callbacks, terms=terms, evaluation_generator=evaluation)
     return ckpt
 
 
@@ -106,12 +130,10 @@ def load_generator(path: str | os.PathLike, device="cpu", use_ema: bool = True) 
     When the run kept an exponential moving average of the generator (the `ema` callback), that copy
     is used unless use_ema=False: it is the one meant for evaluation.
     """
-    from course_lib.nn.models import models_from_config
-
     ckpt = load_checkpoint(path)
-    cfg = ckpt["config"]
+    config = TrainConfig.from_dict(ckpt["config"])
     try:
-        generator, _ = models_from_config(cfg)
+        generator, _ = models_from_config(model_settings(config, config.data.image_size, ckpt["channels"]))
         generator.load_state_dict(evaluation_generator_state(ckpt, use_ema))
     except (KeyError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {resolve(path)} does not match its recorded model settings: {exc}") from exc

@@ -5,16 +5,18 @@ make fakes, let D judge real and fake, sum the loss terms, step. A task object s
 differs, and nothing else:
 
     load_data(config)            the dataset (ImageData, PairedImages or UnpairedImages)
-    check(trainer)               settings that do not fit the data, as one-line errors
-    make_loader(trainer)         (batch loader, whether the data lives on the device)
-    draw(trainer)                one step's `Draw`: the real images, what conditions D on them, G's
+    check(ctx)                   settings that do not fit the data, as one-line errors
+    make_loader(ctx)             (batch loader, whether the data lives on the device)
+    draw(ctx)                    one step's `Draw`: the real images, what conditions D on them, G's
                                  inputs, what conditions D on the fakes; consumes one batch index
-    discriminator_condition(trainer, condition)   what D reads beside an image (or None)
-    fixed_inputs(trainer)        (inputs, labels) for the progress grids, fixed for the whole run
-    sample_grid(trainer)         (images, images per row) for samples.png
-    compile_examples(trainer, rng, n)   example inputs for probing torch.compile
+    discriminator_condition(ctx, condition)   what D reads beside an image (or None)
+    fixed_inputs(ctx)            (inputs, labels) for the progress grids, fixed for the whole run
+    sample_grid(ctx)             (images, images per row) for samples.png
+    compile_examples(ctx, rng, n)   example inputs for probing torch.compile
 
-- `GenerationTask` (task 'generation'): real images from the dataset, G(z, y) with z ~ N(0, I) and,
+`ctx` is the run's `StepContext` (course_lib.training.context), not the trainer.
+
+- `GenerationTask` (data.task 'generation'): real images from the dataset, G(z, y) with z ~ N(0, I) and,
   for class-conditional models, y uniform; D reads y when the model is a cGAN. Draws exactly what the
   trainer drew before tasks existed, in the same order, so every generation run is unchanged.
 - `Pix2PixTask` (Isola et al. 2017): paired (x, y); G(x) against y; D judges the pair, D(y | x)
@@ -40,7 +42,7 @@ from course_lib.training import speed
 
 if TYPE_CHECKING:
     from course_lib.training.config import TrainConfig
-    from course_lib.training.trainer import Trainer
+    from course_lib.training.context import StepContext
 
 
 @dataclass
@@ -54,20 +56,20 @@ class Draw:
     z: torch.Tensor  # G's main input: the latents, or the images it translates
 
 
-def _loader_options(trainer: Trainer, numel: int) -> tuple[dict, bool]:
-    cfg = trainer.config
-    on_device = speed.use_data_on_device(cfg.data_on_device, numel, trainer.device)
+def _loader_options(ctx: StepContext, numel: int) -> tuple[dict, bool]:
+    cfg = ctx.config
+    on_device = speed.use_data_on_device(cfg.speed.data_on_device, numel, ctx.device)
     return {
-        "device": trainer.device,
+        "device": ctx.device,
         "on_device": on_device,
-        "flip": cfg.flip,
-        "channels_last": trainer.channels_last,
+        "flip": cfg.data.flip,
+        "channels_last": ctx.channels_last,
     }, on_device
 
 
-def _random_images(trainer: Trainer, rng: torch.Generator, n: int) -> torch.Tensor:
-    x = torch.randn(n, trainer.channels, trainer.image_size, trainer.image_size, device=trainer.device, generator=rng)
-    return speed.channels_last_batch(x) if trainer.channels_last else x
+def _random_images(ctx: StepContext, rng: torch.Generator, n: int) -> torch.Tensor:
+    x = torch.randn(n, ctx.channels, ctx.image_size, ctx.image_size, device=ctx.device, generator=rng)
+    return speed.channels_last_batch(x) if ctx.channels_last else x
 
 
 class GenerationTask:
@@ -76,53 +78,52 @@ class GenerationTask:
     name = "generation"
 
     def load_data(self, config: TrainConfig) -> ImageData:
-        return load_dataset(config.dataset, config.data_root, "train", config.image_size, limit=config.limit)
+        data = config.data
+        return load_dataset(data.dataset, data.root, "train", data.image_size, limit=data.limit)
 
-    def check(self, trainer: Trainer) -> None:
-        if not isinstance(trainer.data, ImageData):
+    def check(self, ctx: StepContext) -> None:
+        if not isinstance(ctx.data, ImageData):
             raise ConfigError(
-                f"task 'generation' trains on one set of images, got {type(trainer.data).__name__}; "
+                f"task 'generation' trains on one set of images, got {type(ctx.data).__name__}; "
                 "translation data needs task pix2pix or cyclegan"
             )
-        if trainer.conditioning.generator_labels and trainer.data.labels is None:
+        if ctx.conditioning.generator_labels and ctx.data.labels is None:
             raise ConfigError(
-                f"conditional={trainer.config.conditional!r} needs class labels; dataset {trainer.data.name!r} has none"
+                f"model.conditional={ctx.config.model.conditional!r} needs class labels; dataset {ctx.data.name!r} has none"
             )
 
-    def make_loader(self, trainer: Trainer) -> tuple[BatchLoader, bool]:
-        options, on_device = _loader_options(trainer, trainer.data.images.numel())
-        return BatchLoader(trainer.data, trainer.config.batch_size, seed=trainer.config.seed, **options), on_device
+    def make_loader(self, ctx: StepContext) -> tuple[BatchLoader, bool]:
+        options, on_device = _loader_options(ctx, ctx.data.images.numel())
+        return BatchLoader(ctx.data, ctx.config.optim.batch_size, seed=ctx.config.run.seed, **options), on_device
 
-    def draw(self, trainer: Trainer) -> Draw:
-        real, real_labels = trainer.loader.batch(trainer.batch_index)
-        trainer.batch_index += 1
-        n = trainer.config.batch_size
-        z, fake_labels = trainer.sample_noise(n), trainer.sample_labels(n)
+    def draw(self, ctx: StepContext) -> Draw:
+        real, real_labels = ctx.loader.batch(ctx.batch_index)
+        ctx.batch_index += 1
+        n = ctx.config.optim.batch_size
+        z, fake_labels = ctx.sample_noise(n), ctx.sample_labels(n)
         return Draw(real, real_labels, (z, fake_labels), fake_labels, z)
 
-    def discriminator_condition(self, trainer: Trainer, condition):
-        return condition if trainer.conditioning.discriminator_labels else None
+    def discriminator_condition(self, ctx: StepContext, condition):
+        return condition if ctx.conditioning.discriminator_labels else None
 
-    def fixed_inputs(self, trainer: Trainer):
-        cfg = trainer.config
-        noise = torch.randn(cfg.n_fixed, trainer.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
+    def fixed_inputs(self, ctx: StepContext):
+        cfg = ctx.config
+        noise = torch.randn(cfg.run.n_fixed, ctx.latent_dim, generator=torch.Generator().manual_seed(cfg.run.seed + 2))
         labels = (
-            torch.arange(cfg.n_fixed, device=trainer.device) % cfg.n_classes
-            if trainer.conditioning.generator_labels
+            torch.arange(cfg.run.n_fixed, device=ctx.device) % cfg.model.n_classes
+            if ctx.conditioning.generator_labels
             else None
         )
-        return noise.to(trainer.device), labels
+        return noise.to(ctx.device), labels
 
-    def sample_grid(self, trainer: Trainer):
-        return trainer.generate(trainer.fixed_noise, trainer.fixed_labels), None
+    def sample_grid(self, ctx: StepContext):
+        return ctx.generate(ctx.fixed_noise, ctx.fixed_labels), None
 
-    def compile_examples(self, trainer: Trainer, rng: torch.Generator, n: int):
-        z = torch.randn(n, trainer.latent_dim, device=trainer.device, generator=rng)
-        x = _random_images(trainer, rng, n).requires_grad_(True)
-        labels = (
-            torch.zeros(n, dtype=torch.long, device=trainer.device) if trainer.conditioning.generator_labels else None
-        )
-        return (z, labels), (x, trainer.discriminator_labels(labels))
+    def compile_examples(self, ctx: StepContext, rng: torch.Generator, n: int):
+        z = torch.randn(n, ctx.latent_dim, device=ctx.device, generator=rng)
+        x = _random_images(ctx, rng, n).requires_grad_(True)
+        labels = torch.zeros(n, dtype=torch.long, device=ctx.device) if ctx.conditioning.generator_labels else None
+        return (z, labels), (x, ctx.condition(labels))
 
 
 GRID_ROW = 8  # images per row of a translation grid: a row of inputs, then their translations, ...
@@ -146,20 +147,21 @@ class _TranslationTask:
     needs: str  # what the task needs, for the error message
 
     def load_data(self, config: TrainConfig):
+        data = config.data
         return load_translation(
-            self.name, config.translation, config.dataset, config.data_root, "train", config.image_size, config.limit
+            self.name, data.translation, data.dataset, data.root, "train", data.image_size, data.limit
         )
 
-    def check(self, trainer: Trainer) -> None:
-        if not isinstance(trainer.data, self.data_type):
+    def check(self, ctx: StepContext) -> None:
+        if not isinstance(ctx.data, self.data_type):
             raise ConfigError(
                 f"task {self.name!r} needs {self.needs} (course_lib.data.translation."
-                f"{self.data_type.__name__}), got {type(trainer.data).__name__}"
+                f"{self.data_type.__name__}), got {type(ctx.data).__name__}"
             )
 
-    def make_loader(self, trainer: Trainer):
-        options, on_device = _loader_options(trainer, trainer.data.numel())
-        return self.loader_type(trainer.data, trainer.config.batch_size, seed=trainer.config.seed, **options), on_device
+    def make_loader(self, ctx: StepContext):
+        options, on_device = _loader_options(ctx, ctx.data.numel())
+        return self.loader_type(ctx.data, ctx.config.optim.batch_size, seed=ctx.config.run.seed, **options), on_device
 
 
 class Pix2PixTask(_TranslationTask):
@@ -167,31 +169,31 @@ class Pix2PixTask(_TranslationTask):
 
     name, data_type, loader_type, needs = "pix2pix", PairedImages, PairedLoader, "paired images"
 
-    def draw(self, trainer: Trainer) -> Draw:
-        source, target, _ = trainer.loader.batch(trainer.batch_index)
-        trainer.batch_index += 1
+    def draw(self, ctx: StepContext) -> Draw:
+        source, target, _ = ctx.loader.batch(ctx.batch_index)
+        ctx.batch_index += 1
         return Draw(target, source, (source,), source, source)
 
-    def discriminator_condition(self, trainer: Trainer, condition):
+    def discriminator_condition(self, ctx: StepContext, condition):
         return condition
 
-    def _fixed_pairs(self, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
-        n = min(trainer.config.n_fixed, len(trainer.data))
+    def _fixed_pairs(self, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        n = min(ctx.config.run.n_fixed, len(ctx.data))
         return (
-            to_float(trainer.data.sources.images[:n]).to(trainer.device),
-            to_float(trainer.data.targets.images[:n]).to(trainer.device),
+            to_float(ctx.data.sources.images[:n]).to(ctx.device),
+            to_float(ctx.data.targets.images[:n]).to(ctx.device),
         )
 
-    def fixed_inputs(self, trainer: Trainer):
-        return self._fixed_pairs(trainer)[0], None
+    def fixed_inputs(self, ctx: StepContext):
+        return self._fixed_pairs(ctx)[0], None
 
-    def sample_grid(self, trainer: Trainer):
-        targets = self._fixed_pairs(trainer)[1][: len(trainer.fixed_noise)]
-        return _rows(trainer.fixed_noise, trainer.generate(trainer.fixed_noise), targets), GRID_ROW
+    def sample_grid(self, ctx: StepContext):
+        targets = self._fixed_pairs(ctx)[1][: len(ctx.fixed_noise)]
+        return _rows(ctx.fixed_noise, ctx.generate(ctx.fixed_noise), targets), GRID_ROW
 
-    def compile_examples(self, trainer: Trainer, rng: torch.Generator, n: int):
-        source = _random_images(trainer, rng, n)
-        x = _random_images(trainer, rng, n).requires_grad_(True)
+    def compile_examples(self, ctx: StepContext, rng: torch.Generator, n: int):
+        source = _random_images(ctx, rng, n)
+        x = _random_images(ctx, rng, n).requires_grad_(True)
         return (source,), (x, source)
 
 
@@ -200,33 +202,33 @@ class CycleGANTask(_TranslationTask):
 
     name, data_type, loader_type, needs = "cyclegan", UnpairedImages, UnpairedLoader, "two unpaired domains"
 
-    def draw(self, trainer: Trainer) -> Draw:
-        a, b = trainer.loader.batch(trainer.batch_index)
-        trainer.batch_index += 1
+    def draw(self, ctx: StepContext) -> Draw:
+        a, b = ctx.loader.batch(ctx.batch_index)
+        ctx.batch_index += 1
         domains = torch.cat([a, b])
         return Draw(domains, None, (domains,), None, domains)
 
-    def discriminator_condition(self, trainer: Trainer, condition):
+    def discriminator_condition(self, ctx: StepContext, condition):
         return None
 
-    def fixed_inputs(self, trainer: Trainer):
-        n = max(1, min(trainer.config.n_fixed // 2, len(trainer.data)))
-        a, b = trainer.data.a.images[:n], trainer.data.b.images[:n]
-        return to_float(torch.cat([a, b])).to(trainer.device), None
+    def fixed_inputs(self, ctx: StepContext):
+        n = max(1, min(ctx.config.run.n_fixed // 2, len(ctx.data)))
+        a, b = ctx.data.a.images[:n], ctx.data.b.images[:n]
+        return to_float(torch.cat([a, b])).to(ctx.device), None
 
-    def sample_grid(self, trainer: Trainer):
-        domains = trainer.fixed_noise
-        translated = trainer.generate(domains)  # [F(b); G(a)]
-        cycled = trainer.generate(translated)  # [F(G(a)); G(F(b))]
+    def sample_grid(self, ctx: StepContext):
+        domains = ctx.fixed_noise
+        translated = ctx.generate(domains)  # [F(b); G(a)]
+        cycled = ctx.generate(translated)  # [F(G(a)); G(F(b))]
         a, b = domains.chunk(2)
         to_a, to_b = translated.chunk(2)
         back_a, back_b = cycled.chunk(2)
         # Rows: a, G(a), F(G(a)), then b, F(b), G(F(b)).
         return torch.cat([_rows(a, to_b, back_a), _rows(b, to_a, back_b)]), GRID_ROW
 
-    def compile_examples(self, trainer: Trainer, rng: torch.Generator, n: int):
-        domains = _random_images(trainer, rng, 2 * n)
-        x = _random_images(trainer, rng, 2 * n).requires_grad_(True)
+    def compile_examples(self, ctx: StepContext, rng: torch.Generator, n: int):
+        domains = _random_images(ctx, rng, 2 * n)
+        x = _random_images(ctx, rng, 2 * n).requires_grad_(True)
         return (domains,), (x, None)
 
 
@@ -234,7 +236,7 @@ TASKS = {task.name: task for task in (GenerationTask, Pix2PixTask, CycleGANTask)
 
 
 def task_for(config: TrainConfig):
-    """The task object of a run's settings."""
-    if config.task not in TASKS:
-        raise ConfigError(f"unknown task {config.task!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[config.task]()
+    """The task object of a run's settings (data.task)."""
+    if config.data.task not in TASKS:
+        raise ConfigError(f"unknown data.task {config.data.task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[config.data.task]()

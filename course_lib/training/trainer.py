@@ -42,6 +42,7 @@ import torch
 from course_lib.core.errors import CheckpointError, ConfigError, TrainingDiverged
 from course_lib.core.io import write_json_atomic, write_text_atomic
 from course_lib.core.plots import plot_training_log, save_image_grid
+from course_lib.core.registry import canonical
 from course_lib.core.runtime import pick_device
 from course_lib.data import ImageData
 from course_lib.data.translation import PairedImages, UnpairedImages
@@ -49,9 +50,22 @@ from course_lib.nn.models import CONDITIONINGS, models_from_config
 from course_lib.training import checkpoint as ckpt_io
 from course_lib.training import speed
 from course_lib.training.callbacks import Callback, as_callback, callbacks_from_config
-from course_lib.training.config import TrainConfig
+from course_lib.training.config import TrainConfig, model_settings
+from course_lib.training.context import StepContext
 from course_lib.training.tasks import task_for
 from course_lib.training.terms import StepBatch, add_contributions, build_terms
+
+
+def _in_context(name: str, doc: str = "") -> property:
+    """A trainer attribute that is the context's (one copy of the run's state)."""
+
+    def get(self):
+        return getattr(self.ctx, name)
+
+    def set_(self, value):
+        setattr(self.ctx, name, value)
+
+    return property(get, set_, doc=doc or f"the run's {name} (trainer.ctx.{name})")
 
 
 def seed_everything(seed: int) -> None:
@@ -82,6 +96,22 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# The short names Trainer.resume accepts for its overrides (the common flags of `course-lib train --resume`).
+RESUME_SHORT_NAMES = {"steps": "optim.steps", "device": "run.device"}
+
+
+def resume_overrides(overrides: dict) -> dict:
+    """Trainer.resume's overrides as dotted paths: steps -> optim.steps, device -> run.device."""
+    out = {}
+    for key, value in overrides.items():
+        if "." not in key and key not in RESUME_SHORT_NAMES:
+            raise ConfigError(
+                f"resume override {key!r}: give a dotted path such as optim.steps, or one of {', '.join(RESUME_SHORT_NAMES)}"
+            )
+        out[RESUME_SHORT_NAMES.get(key, key)] = value
+    return out
+
+
 class Trainer:
     """Trains a generator/discriminator pair on an image dataset. See the module docstring.
 
@@ -100,58 +130,80 @@ class Trainer:
         progress: bool = True,
     ):
         self.config = config
-        self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
-        self.device = pick_device(config.device)
-        seed_everything(config.seed)
+        device = pick_device(config.run.device)
+        seed_everything(config.run.seed)
 
-        self.task = task_for(config)  # generation, pix2pix or cyclegan: what G is asked to do (training/tasks.py)
-        self.data = data if data is not None else self.task.load_data(config)
-        self.image_size, self.channels = self.data.image_size, self.data.channels
-        self.conditioning = CONDITIONINGS[config.conditional]
-        self.task.check(self)
-        self.generator, self.discriminator = (
-            m.to(self.device)
-            for m in models_from_config({**config.to_dict(), "image_size": self.image_size, "channels": self.channels})
+        task = task_for(config)  # generation, pix2pix or cyclegan: what G is asked to do (training/tasks.py)
+        # What tasks, terms and callbacks see of the run (training/context.py); the trainer's own state lives there.
+        ctx = self.ctx = StepContext(config=config, device=device, task=task)
+        ctx.out_dir = Path(out_dir) if out_dir is not None else None
+        ctx.data = data if data is not None else task.load_data(config)
+        ctx.image_size, ctx.channels = ctx.data.image_size, ctx.data.channels
+        ctx.conditioning = CONDITIONINGS[config.model.conditional]
+        task.check(ctx)
+        ctx.generator, ctx.discriminator = (
+            m.to(device) for m in models_from_config(model_settings(config, ctx.image_size, ctx.channels))
         )
-        speed.configure_cuda(self.device)
-        self.channels_last = speed.resolve(config.channels_last, self.device, "channels_last")
-        if self.channels_last:
-            speed.to_channels_last(self.generator, self.discriminator)
-        self.opt_g = self._optimizer(self.generator, config.lr_g)
-        self.opt_d = self._optimizer(self.discriminator, config.lr_d)
-        self.loader, on_device = self.task.make_loader(self)
-        self.terms = build_terms(config)
-        self.callbacks: list[Callback] = callbacks_from_config(config) + [as_callback(c) for c in callbacks]
+        speed.configure_cuda(device)
+        ctx.channels_last = speed.resolve(config.speed.channels_last, device, "channels_last")
+        if ctx.channels_last:
+            speed.to_channels_last(ctx.generator, ctx.discriminator)
+        ctx.opt_g = self._optimizer(ctx.generator, config.optim.lr_g)
+        ctx.opt_d = self._optimizer(ctx.discriminator, config.optim.lr_d)
+        ctx.loader, on_device = task.make_loader(ctx)
+        ctx.terms = self.terms = build_terms(config)
+        ctx.callbacks = self.callbacks = callbacks_from_config(config) + [as_callback(c) for c in callbacks]
+        ctx.log, ctx.save_checkpoint, ctx.seconds_of = self.log_extra, self.save_checkpoint, self.seconds_of
         for part in (*self.terms, *self.callbacks):
-            part.setup(self)
+            part.setup(ctx)
         self.callback_seconds = {self._callback_key(i): 0.0 for i in range(len(self.callbacks))}
 
-        # Noise comes from the trainer's own generator, so evaluation code that draws random numbers
+        # Noise comes from the run's own generator, so evaluation code that draws random numbers
         # elsewhere never shifts the training stream.
-        self.noise_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.latent_dim = getattr(self.generator, "latent_dim", None)  # InfoGAN: noise + code; translation: none
+        ctx.noise_rng = torch.Generator(device=device).manual_seed(config.run.seed + 1)
+        ctx.latent_dim = getattr(ctx.generator, "latent_dim", None)  # InfoGAN: noise + code; translation: none
         # The progress grids' inputs: fixed latents (and labels), or fixed images to translate.
-        self.fixed_noise, self.fixed_labels = self.task.fixed_inputs(self)
+        ctx.fixed_noise, ctx.fixed_labels = task.fixed_inputs(ctx)
         self.amp_dtype = self._amp_dtype()
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
         self.g_train, self.d_train = self._compiled_forwards()
+        ctx.forward_g, ctx.forward_d = self.g_train, self.d_train
         self.speed = {
-            "device": str(self.device),
+            "device": str(device),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
-            "channels_last": self.channels_last,
+            "channels_last": ctx.channels_last,
             "optimizer": self.optimizer_impl,
             "data_on_device": on_device,
             "compile_g": self.g_train.reason,
             "compile_d": self.d_train.reason,
         }
 
-        self.step = 0  # generator updates done
-        self.batch_index = 0  # real minibatches consumed
         self.history: list[dict] = []  # one row per log interval
         self.elapsed = 0.0  # seconds of training, summed over resumed sessions
         self._pending: list[dict[str, torch.Tensor]] = []
         self._extra: dict[str, float] = {}
+
+    # The run's state, kept in the context (read by tasks, terms and callbacks); here for the trainer's users.
+    step = _in_context("step", "generator updates done")
+    batch_index = _in_context("batch_index", "real minibatches consumed")
+    generator = _in_context("generator")
+    discriminator = _in_context("discriminator")
+    opt_g = _in_context("opt_g")
+    opt_d = _in_context("opt_d")
+    noise_rng = _in_context("noise_rng")
+    device = _in_context("device")
+    data = _in_context("data")
+    loader = _in_context("loader")
+    task = _in_context("task")
+    image_size = _in_context("image_size")
+    channels = _in_context("channels")
+    latent_dim = _in_context("latent_dim")
+    channels_last = _in_context("channels_last")
+    conditioning = _in_context("conditioning")
+    fixed_noise = _in_context("fixed_noise")
+    fixed_labels = _in_context("fixed_labels")
+    out_dir = _in_context("out_dir", "the run folder (None: nothing is written)")
 
     def _callback_key(self, index: int) -> str:
         """The callback's name, numbered when several callbacks share it (for callback_seconds)."""
@@ -165,13 +217,18 @@ class Trainer:
         return self.callback_seconds[self._callback_key(index)]
 
     def term(self, name: str):
-        """The loss term called `name` (e.g. 'instance_noise'), or None when the run has none."""
-        return next((t for t in self.terms if t.name == name), None)
+        """The loss term called `name` (e.g. 'instance-noise'), or None when the run has none."""
+        return self.ctx.term(name)
 
     def _optimizer(self, module: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-        cfg = self.config
+        optim = self.config.optim
         optimizer, self.optimizer_impl = speed.make_optimizer(
-            module.parameters(), cfg.optimizer, lr, (cfg.beta1, cfg.beta2), self.device, cfg.optimizer_impl
+            module.parameters(),
+            optim.optimizer,
+            lr,
+            (optim.beta1, optim.beta2),
+            self.device,
+            self.config.speed.optimizer_impl,
         )
         return optimizer
 
@@ -182,21 +239,21 @@ class Trainer:
         generator, so neither the models nor the training noise stream are touched. The modules
         themselves stay eager: sampling, evaluation and checkpoints use them as before.
         """
-        cfg, n = self.config, self.config.batch_size
-        probe = cfg.compile != "off" and (cfg.compile == "on" or self.device.type == "cuda")
+        fast, n = self.config.speed, self.config.optim.batch_size
+        probe = fast.compile != "off" and (fast.compile == "on" or self.device.type == "cuda")
         g_example = d_example = None
         if probe:
             g_example, d_example = self.task.compile_examples(
-                self, torch.Generator(device=self.device).manual_seed(0), n
+                self.ctx, torch.Generator(device=self.device).manual_seed(0), n
             )
-        common = {"choice": cfg.compile, "device": self.device, "mode": cfg.compile_mode, "context": self.autocast}
+        common = {"choice": fast.compile, "device": self.device, "mode": fast.compile_mode, "context": self.autocast}
         g = speed.maybe_compile(self.generator, example=g_example, **common)
         d = speed.maybe_compile(self.discriminator, method="forward_all", example=d_example, **common)
         return g, d
 
     # ------------------------------------------------------------------------------- the step
     def _amp_dtype(self):
-        choice = self.config.amp
+        choice = self.config.speed.amp
         if choice == "off" or (choice == "auto" and self.device.type != "cuda"):
             return None
         if choice == "fp16":
@@ -211,31 +268,30 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def sample_noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=self.device, generator=self.noise_rng)
+        return self.ctx.sample_noise(n)
 
     def sample_labels(self, n: int) -> torch.Tensor | None:
         """Uniform class labels for the fakes of a label-conditional GAN (None otherwise)."""
-        if not self.conditioning.generator_labels:
-            return None
-        return torch.randint(self.config.n_classes, (n,), device=self.device, generator=self.noise_rng)
+        return self.ctx.sample_labels(n)
 
     def discriminator_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
         """What D takes beside the image: the labels (cGAN), the source image (pix2pix), else None."""
-        return self.task.discriminator_condition(self, labels)
+        return self.ctx.condition(labels)
 
     def discriminator_input(self, images: torch.Tensor) -> torch.Tensor:
         """The images as D sees them, after every term's input transform (e.g. instance noise)."""
+        ctx = self.ctx
         for term in self.terms:
-            images = term.discriminator_input(images, self)
+            images = term.discriminator_input(images, ctx)
         return images
 
     def _loss(self, batch: StepBatch, part: str) -> torch.Tensor:
         """The sum of every term's contribution to one player's loss ('discriminator' or 'generator'),
         each computed under autocast unless the term needs full precision."""
-        total = None
+        total, ctx = None, self.ctx
         for term in self.terms:
             with contextlib.nullcontext() if term.full_precision else self.autocast():
-                total = add_contributions(total, getattr(term, f"{part}_loss")(batch, self))
+                total = add_contributions(total, getattr(term, f"{part}_loss")(batch, ctx))
         return total
 
     def _backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
@@ -250,10 +306,10 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One generator update preceded by `d_steps` discriminator updates. Returns detached metrics."""
-        k = self.config.d_steps
+        k, ctx, task = self.config.optim.d_steps, self.ctx, self.ctx.task
         for i in range(k):
             # real images and G's inputs (noise and labels, or the images to translate): see training/tasks.py
-            draw = self.task.draw(self)
+            draw = task.draw(ctx)
             with self.autocast():
                 if i < k - 1:
                     with torch.no_grad():
@@ -270,14 +326,14 @@ class Trainer:
             loss_d = self._loss(batch, "discriminator")
             self._backward_step(loss_d, self.opt_d)
             for term in self.terms:
-                term.after_discriminator_step(self)
+                term.after_discriminator_step(ctx)
 
         with self.autocast():
             batch.out_g = self.d_train(self.discriminator_input(fake), self.discriminator_labels(batch.fake_labels))
         loss_g = self._loss(batch, "generator")
         self._backward_step(loss_g, self.opt_g)
         for term in self.terms:
-            term.after_generator_step(self)
+            term.after_generator_step(ctx)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **batch.metrics}
 
     def log_extra(self, values: dict[str, float]) -> None:
@@ -289,7 +345,7 @@ class Trainer:
         """Call one lifecycle hook on every callback, in order, timing each."""
         for i, callback in enumerate(self.callbacks):
             started = time.perf_counter()
-            getattr(callback, hook)(self, *args)
+            getattr(callback, hook)(self.ctx, *args)
             self.callback_seconds[self._callback_key(i)] += time.perf_counter() - started
 
     def train(self, steps: int | None = None) -> Trainer:
@@ -303,11 +359,11 @@ class Trainer:
         """
         from tqdm.auto import tqdm
 
-        target = self.config.steps if steps is None else steps
-        cfg = self.config
-        ends_the_run = target >= cfg.steps
+        target = self.config.optim.steps if steps is None else steps
+        run = self.config.run
+        ends_the_run = target >= self.config.optim.steps
         if self.out_dir is not None:
-            write_json_atomic(self.out_dir / "config.json", cfg.to_dict())
+            write_json_atomic(self.out_dir / "config.json", self.config.to_dict())
         bar = tqdm(
             total=target, initial=self.step, desc="training", unit="step", disable=not self.progress, dynamic_ncols=True
         )
@@ -325,7 +381,7 @@ class Trainer:
                 last = self.step == target
                 if last and ends_the_run:
                     self._call("on_train_end")
-                if self.step % cfg.log_every == 0 or last or self.step % cfg.checkpoint_every == 0:
+                if self.step % run.log_every == 0 or last or self.step % run.checkpoint_every == 0:
                     row = self._flush_log()
                     bar.set_postfix(
                         loss_d=f"{row['loss_d']:.3f}",
@@ -336,9 +392,9 @@ class Trainer:
                     )
                 bar.update()
                 if self.out_dir is not None:
-                    if self.step % cfg.sample_every == 0 or last:
+                    if self.step % run.sample_every == 0 or last:
                         self.save_samples()
-                    if self.step % cfg.checkpoint_every == 0 or last:
+                    if self.step % run.checkpoint_every == 0 or last:
                         self.elapsed += time.perf_counter() - started
                         started = time.perf_counter()
                         self.save_checkpoint()
@@ -381,28 +437,16 @@ class Trainer:
     # ------------------------------------------------------------------------------- outputs
     def generator_for_eval(self) -> torch.nn.Module:
         """The generator to evaluate and sample from: a callback's (the EMA copy) when one provides it."""
-        for callback in self.callbacks:
-            module = callback.evaluation_generator()
-            if module is not None:
-                return module
-        return self.generator
+        return self.ctx.generator_for_eval()
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Generator outputs in [-1, 1] for latents z (and class labels for conditional models), in eval
         mode (batch-norm running statistics), from the EMA generator when there is one."""
-        generator = self.generator_for_eval()
-        was_training = generator.training
-        generator.eval()
-        try:
-            if labels is not None:
-                return generator(z.to(self.device), labels.to(self.device)).float()
-            return generator(z.to(self.device)).float()
-        finally:
-            generator.train(was_training)
+        return self.ctx.generate(z, labels)
 
     def save_samples(self) -> Path:
-        images, per_row = self.task.sample_grid(self)  # generation: G(fixed noise); translation: inputs and outputs
+        images, per_row = self.task.sample_grid(self.ctx)  # generation: G(fixed noise); translation: inputs and outputs
         save_image_grid(images, self.out_dir / "samples" / f"step_{self.step:07d}.png", per_row)
         return save_image_grid(images, self.out_dir / "samples.png", per_row)
 
@@ -410,7 +454,8 @@ class Trainer:
         evaluation = next((i for i, c in enumerate(self.callbacks) if c.evaluation_generator() is not None), None)
         return {
             "format": ckpt_io.FORMAT,
-            "config": {**self.config.to_dict(), "image_size": self.image_size, "channels": self.channels},
+            "config": self.config.replace({"data.image_size": self.image_size}).to_dict(),  # the size it trained at
+            "channels": self.channels,
             "data_source": self.data.source,
             "step": self.step,
             "batch_index": self.batch_index,
@@ -457,9 +502,10 @@ class Trainer:
             for key, seconds in state.get("callback_seconds", {}).items():  # time spent before the resume
                 if key in self.callback_seconds:
                     self.callback_seconds[key] = float(seconds)
+            saved_terms = {canonical(name): value for name, value in state["terms"].items()}  # old: 'instance_noise'
             for term in self.terms:
-                if state["terms"].get(term.name) is not None:
-                    term.load_state_dict(state["terms"][term.name])
+                if saved_terms.get(canonical(term.name)) is not None:
+                    term.load_state_dict(saved_terms[canonical(term.name)])
             # Callbacks get the saved state of the same name, in order; a callback added since starts fresh.
             saved = list(state["callbacks"])
             for callback in self.callbacks:
@@ -483,14 +529,12 @@ class Trainer:
     ) -> Trainer:
         """Rebuild a trainer from a run folder (or checkpoint file) and restore its exact state.
 
-        `overrides` may change settings that do not alter the model, e.g. steps=5000 to train longer.
+        `overrides` may change settings that do not alter the model, as dotted paths or the common short
+        names: {"optim.steps": 5000} or steps=5000 to train longer, device="cpu".
         """
-        state = ckpt_io.load_checkpoint(path)
-        values = {k: v for k, v in state["config"].items() if k not in ("image_size", "channels")}
-        values["image_size"] = state["config"].get("image_size")
-        values.update(overrides)
+        state = ckpt_io.load_checkpoint(path)  # an old flat config is translated there, once
         try:
-            config = TrainConfig.from_dict(values)
+            config = TrainConfig.from_dict(state["config"]).replace(resume_overrides(overrides))
         except ConfigError as exc:
             raise CheckpointError(f"checkpoint {path} holds unusable settings: {exc}") from exc
         run_dir = ckpt_io.resolve(path).parent.parent

@@ -15,9 +15,8 @@ from course_lib.training.callbacks.ema import GeneratorEMA
 
 
 def callbacks_from_config(config) -> list[Callback]:
-    """The callbacks a TrainConfig asks for: the generator EMA when `ema` > 0, then its `callbacks` list."""
-    callbacks: list[Callback] = [GeneratorEMA(config.ema)] if config.ema else []
-    return callbacks + [build_callback(spec) for spec in config.callbacks]
+    """The callbacks a TrainConfig lists (`callbacks`), in order."""
+    return [build_callback(spec) for spec in config.callbacks]
 
 
 __all__ = [

@@ -14,7 +14,7 @@ table compares three methods; here they are three `mode`s of one trainer callbac
   decision is kept and restored at the end of training. This is our reading of the seed's "every
   interval, measure IS on the current generator; stop training when IS and the max norm are at
   their best" -- early stopping by the score, done as "train the full budget, restore the best",
-  which gives the same generator without needing a way to stop the trainer.
+  which gives the same generator without needing a way to stop the ctx.
 - "interpolate" (IS + interpolation): at each decision after the first, theta_prev is the
   generator as the previous decision left it, theta_cur the generator now; r is chosen by a search
   over [0, 1] (a grid, or golden-section search assuming the score is unimodal in r) and training
@@ -59,7 +59,7 @@ that is winning (lr_d down, instance noise up: the `factor` of the run's instanc
 term), and moves back when the score rises, within `knob_range` (multipliers of the configured value).
 
 The controller does not time itself: the trainer keeps every callback's seconds
-(`trainer.callback_seconds`), which experiment reports show and `budget_seconds` reads.
+(`trainer.callback_seconds`, `ctx.seconds_of(callback)`), which experiment reports show and `budget_seconds` reads.
 
 In a config: `callbacks: [{name: diversity_controller, interval: 100, score: is}]`.
 """
@@ -263,80 +263,80 @@ class DiversityController(Callback):
         self._knob_applied = False
 
     # ----------------------------------------------------------------------- the lifecycle
-    def on_train_start(self, trainer) -> None:
+    def on_train_start(self, ctx) -> None:
         if self.knob is not None:  # a knob that cannot work is an error before the first step, not after
-            self._apply_knob(trainer)
+            self._apply_knob(ctx)
 
-    def on_step_end(self, trainer, metrics=None) -> None:
+    def on_step_end(self, ctx, metrics=None) -> None:
         if self.knob is not None and not self._knob_applied:
-            self._apply_knob(trainer)
-        if trainer.step % self.interval == 0:
-            self._decide_if_allowed(trainer)
+            self._apply_knob(ctx)
+        if ctx.step % self.interval == 0:
+            self._decide_if_allowed(ctx)
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, ctx) -> None:
         """The end of the run (the trainer calls it once the run reaches its length, never at a pause)."""
         if self.finished:
             return
-        decided_now = any(e["step"] == trainer.step for e in self.decisions())
+        decided_now = any(e["step"] == ctx.step for e in self.decisions())
         if self.mode == "select" and not decided_now:  # the last generator competes too
-            self._decide_if_allowed(trainer)
-        self.finish(trainer)
+            self._decide_if_allowed(ctx)
+        self.finish(ctx)
 
-    def _decide_if_allowed(self, trainer) -> None:
+    def _decide_if_allowed(self, ctx) -> None:
         if self.finished:
             return
-        if self._budget_left(trainer):
-            self.decide(trainer)
+        if self._budget_left(ctx):
+            self.decide(ctx)
         elif not self.exhausted:
             self.exhausted = True
             self._record(
-                trainer,
+                ctx,
                 {
-                    "step": trainer.step,
+                    "step": ctx.step,
                     "event": "budget exhausted",
                     "evaluations": self.evaluations,
-                    "seconds": round(self._seconds_spent(trainer), 4),
+                    "seconds": round(self._seconds_spent(ctx), 4),
                 },
             )
 
-    def _seconds_spent(self, trainer) -> float:
+    def _seconds_spent(self, ctx) -> float:
         """This callback's time so far, as the trainer measures it (0 outside a trainer)."""
-        if not any(c is self for c in getattr(trainer, "callbacks", [])):
+        if not any(c is self for c in getattr(ctx, "callbacks", [])):
             return 0.0
-        return trainer.seconds_of(self)
+        return ctx.seconds_of(self)
 
-    def _budget_left(self, trainer) -> bool:
+    def _budget_left(self, ctx) -> bool:
         if self.exhausted:
             return False
         if self.budget_evals is not None and self.evaluations >= self.budget_evals:
             return False
-        return self.budget_seconds is None or self._seconds_spent(trainer) < self.budget_seconds
+        return self.budget_seconds is None or self._seconds_spent(ctx) < self.budget_seconds
 
     # ------------------------------------------------------------------------ scoring
-    def _eval_noise(self, trainer) -> torch.Tensor:
+    def _eval_noise(self, ctx) -> torch.Tensor:
         """The fixed evaluation latents (n_eval, latent_dim), drawn once from eval_seed (CPU)."""
         if self._noise is None:
-            latent_dim = getattr(trainer, "latent_dim", None) or trainer.generator.latent_dim
+            latent_dim = getattr(ctx, "latent_dim", None) or ctx.generator.latent_dim
             self._noise = torch.randn(self.n_eval, latent_dim, generator=torch.Generator().manual_seed(self.eval_seed))
         return self._noise
 
-    def _evaluator(self, trainer, names) -> GeneratorEvaluator:
+    def _evaluator(self, ctx, names) -> GeneratorEvaluator:
         """The shared generator evaluator for these measures, on the fixed noise; real images (n_eval of
         the training set, drawn once from eval_seed + 1) when a measure compares with them."""
         key = tuple(names)
         if key not in self._evaluators:
             real = None
             if any(METRICS[n].needs == "reference" for n in names):
-                data = trainer.data.images
+                data = ctx.data.images
                 pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.eval_seed + 1))
                 real = data[pick[: self.n_eval]]
-            device = torch.device(getattr(trainer, "device", None) or next(trainer.generator.parameters()).device)
-            channels = getattr(trainer, "channels", None) or getattr(trainer.generator, "channels", 1)
+            device = torch.device(getattr(ctx, "device", None) or next(ctx.generator.parameters()).device)
+            channels = getattr(ctx, "channels", None) or getattr(ctx.generator, "channels", 1)
             self._evaluators[key] = GeneratorEvaluator(
                 names,
                 real,
                 extractor=self.extractor,
-                noise=self._eval_noise(trainer),
+                noise=self._eval_noise(ctx),
                 sample_batch_size=self.eval_batch_size,
                 device=device,
                 channels=channels,
@@ -345,36 +345,36 @@ class DiversityController(Callback):
             )
         return self._evaluators[key]
 
-    def _measure(self, trainer, names) -> dict[str, float]:
-        """The named measures of trainer.generator as it is now (conditional generators: labels 0..K-1, 0, ...)."""
-        return self._evaluator(trainer, names)(trainer.generator)
+    def _measure(self, ctx, names) -> dict[str, float]:
+        """The named measures of ctx.generator as it is now (conditional generators: labels 0..K-1, 0, ...)."""
+        return self._evaluator(ctx, names)(ctx.generator)
 
     def _score_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*self.weights, *self.measures]))
 
-    def evaluate(self, trainer) -> tuple[float, dict[str, float]]:
-        """(score, measures) of trainer.generator as it is now."""
+    def evaluate(self, ctx) -> tuple[float, dict[str, float]]:
+        """(score, measures) of ctx.generator as it is now."""
         self.evaluations += 1
         if self.score_fn is not None:
-            device = torch.device(getattr(trainer, "device", None) or next(trainer.generator.parameters()).device)
-            score = float(self.score_fn(trainer.generator, self._eval_noise(trainer).to(device)))
-            measures = self._measure(trainer, self.measures) if self.measures else {}
+            device = torch.device(getattr(ctx, "device", None) or next(ctx.generator.parameters()).device)
+            score = float(self.score_fn(ctx.generator, self._eval_noise(ctx).to(device)))
+            measures = self._measure(ctx, self.measures) if self.measures else {}
             return score, measures
-        measures = self._measure(trainer, self._score_names())
+        measures = self._measure(ctx, self._score_names())
         score = sum(w * MEASURES[name] * measures[name] for name, w in self.weights.items())
         return (float(score) if math.isfinite(score) else -math.inf), measures
 
     # ------------------------------------------------------------------------ deciding
-    def decide(self, trainer) -> dict:
-        """One decision at trainer.step (see the module docstring); returns its log entry."""
-        G = trainer.generator
+    def decide(self, ctx) -> dict:
+        """One decision at ctx.step (see the module docstring); returns its log entry."""
+        G = ctx.generator
         with preserved_rng(), torch.no_grad():
             current = snapshot(G)
             evaluations = []
 
             def at(r: float, prev=self.prev) -> float:
                 load_state(G, interpolate_states(prev, current, r))
-                score, measures = self.evaluate(trainer)
+                score, measures = self.evaluate(ctx)
                 evaluations.append({"r": r, "score": _json_float(score), "measures": _json_floats(measures)})
                 return score
 
@@ -390,9 +390,9 @@ class DiversityController(Callback):
             if self.mode == "interpolate":
                 self.prev = snapshot(G)
             elif self.mode == "select" and chosen_score > self.best_score:
-                self.best, self.best_step, self.best_score = current, trainer.step, chosen_score
+                self.best, self.best_step, self.best_score = current, ctx.step, chosen_score
         entry = {
-            "step": trainer.step,
+            "step": ctx.step,
             "mode": self.mode,
             "evaluations": evaluations,
             "chosen_r": chosen,
@@ -401,23 +401,22 @@ class DiversityController(Callback):
         if self.mode == "select":
             entry["best_step"] = self.best_step
         if self.knob is not None:
-            entry[self.knob + "_multiplier"] = self._turn_knob(trainer, chosen_score)
+            entry[self.knob + "_multiplier"] = self._turn_knob(ctx, chosen_score)
         self.last_score = chosen_score
-        self._record(trainer, entry)
-        if hasattr(trainer, "log_extra"):
-            trainer.log_extra({"controller_r": chosen, "controller_score": _json_float(chosen_score) or float("nan")})
+        self._record(ctx, entry)
+        ctx.log({"controller_r": chosen, "controller_score": _json_float(chosen_score) or float("nan")})
         return entry
 
-    def finish(self, trainer) -> None:
+    def finish(self, ctx) -> None:
         """End of training: select mode restores the best generator; the final measures are taken."""
         self.finished = True
-        if self.mode == "select" and self.best is not None and self.best_step != trainer.step:
+        if self.mode == "select" and self.best is not None and self.best_step != ctx.step:
             with torch.no_grad():
-                load_state(trainer.generator, self.best)
+                load_state(ctx.generator, self.best)
             self._record(
-                trainer,
+                ctx,
                 {
-                    "step": trainer.step,
+                    "step": ctx.step,
                     "event": "restored best",
                     "best_step": self.best_step,
                     "score": _json_float(self.best_score),
@@ -425,38 +424,36 @@ class DiversityController(Callback):
             )
         if self.final_measures:
             with preserved_rng(), torch.no_grad():
-                self.final = self._measure(trainer, self.final_measures)
-            self._record(
-                trainer, {"step": trainer.step, "event": "final measures", "measures": _json_floats(self.final)}
-            )
+                self.final = self._measure(ctx, self.final_measures)
+            self._record(ctx, {"step": ctx.step, "event": "final measures", "measures": _json_floats(self.final)})
 
     # --------------------------------------------------------------------------- the knob
-    def _apply_knob(self, trainer) -> None:
+    def _apply_knob(self, ctx) -> None:
         if self.knob == "lr_d":
-            for group in trainer.opt_d.param_groups:
-                group["lr"] = trainer.config.lr_d * self.knob_multiplier
+            for group in ctx.opt_d.param_groups:
+                group["lr"] = ctx.config.optim.lr_d * self.knob_multiplier
         else:
-            term = trainer.term("instance_noise") if hasattr(trainer, "term") else None
+            term = ctx.term("instance-noise")
             if term is None:
                 raise ConfigError(
                     "knob 'instance_noise' needs a trainer with instance noise switched on "
-                    "(set instance_noise > 0 in the training config), or choose knob: lr_d"
+                    "(loss.terms: [{name: instance-noise, std: 0.1}] in the training config), or choose knob: lr_d"
                 )
             term.factor = self.knob_multiplier
         self._knob_applied = True
 
-    def _turn_knob(self, trainer, score: float) -> float:
+    def _turn_knob(self, ctx, score: float) -> float:
         if self.last_score is not None and math.isfinite(score) and score != self.last_score:
             direction = KNOBS[self.knob] * (1.0 if score < self.last_score else -1.0)
             lo, hi = self.knob_range
             self.knob_multiplier = min(hi, max(lo, self.knob_multiplier * self.knob_factor**direction))
-        self._apply_knob(trainer)
+        self._apply_knob(ctx)
         return self.knob_multiplier
 
     # ------------------------------------------------------------------------ bookkeeping
-    def _record(self, trainer, entry: dict) -> None:
+    def _record(self, ctx, entry: dict) -> None:
         self.log.append(entry)
-        out_dir = getattr(trainer, "out_dir", None)
+        out_dir = getattr(ctx, "out_dir", None)
         if out_dir is not None:
             write_text_atomic(Path(out_dir) / LOG_NAME, "".join(json.dumps(e) + "\n" for e in self.log))
 

@@ -53,7 +53,7 @@ class ExponentialMovingAverage:
 
 @register_callback("ema")
 class GeneratorEMA(Callback):
-    """Keeps `ExponentialMovingAverage(trainer.generator, decay)` up to date after every step."""
+    """Keeps `ExponentialMovingAverage(ctx.generator, decay)` up to date after every step."""
 
     def __init__(self, decay: float = 0.999):
         if not 0 < decay < 1:
@@ -61,11 +61,11 @@ class GeneratorEMA(Callback):
         self.decay = decay
         self.average: ExponentialMovingAverage | None = None
 
-    def setup(self, trainer) -> None:
-        self.average = ExponentialMovingAverage(trainer.generator, self.decay)
+    def setup(self, ctx) -> None:
+        self.average = ExponentialMovingAverage(ctx.generator, self.decay)
 
-    def on_step_end(self, trainer, metrics) -> None:
-        self.average.update(trainer.generator)
+    def on_step_end(self, ctx, metrics) -> None:
+        self.average.update(ctx.generator)
 
     def evaluation_generator(self) -> nn.Module:
         return self.average.module

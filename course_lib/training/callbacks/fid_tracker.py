@@ -98,50 +98,50 @@ class FIDTracker(Callback):
         self.evaluator: GeneratorEvaluator | None = None
 
     # ----------------------------------------------------------------------- the lifecycle
-    def on_step_end(self, trainer, metrics=None) -> None:
-        if trainer.step % self.every == 0:
-            self._evaluate_once(trainer)
+    def on_step_end(self, ctx, metrics=None) -> None:
+        if ctx.step % self.every == 0:
+            self._evaluate_once(ctx)
 
-    def on_train_end(self, trainer) -> None:
+    def on_train_end(self, ctx) -> None:
         """The end of the run (the trainer calls it once the run reaches its length, never at a pause)."""
         if self.at_end:
-            self._evaluate_once(trainer)
+            self._evaluate_once(ctx)
 
-    def _evaluate_once(self, trainer) -> None:
-        if self.history and self.history[-1][0] >= trainer.step:
+    def _evaluate_once(self, ctx) -> None:
+        if self.history and self.history[-1][0] >= ctx.step:
             return  # measured at this step already (or before a resume)
-        self.evaluate(trainer)
+        self.evaluate(ctx)
 
-    def evaluate(self, trainer) -> float:
+    def evaluate(self, ctx) -> float:
         """Measure FID now, log it, update fid.png and, if it is the best so far, checkpoints/best.pt."""
-        value = self.measure(trainer)
-        step = trainer.step
+        value = self.measure(ctx)
+        step = ctx.step
         self.history.append((step, value))
-        trainer.log_extra({"fid": value})
+        ctx.log({"fid": value})
         improved = math.isfinite(value) and (self.best_fid is None or value < self.best_fid)
         if improved:
             self.best_fid, self.best_step = value, step
-        if trainer.out_dir is not None:
+        if ctx.out_dir is not None:
             if improved and self.keep_best:  # after updating the state above, so best.pt knows it is best
-                trainer.save_checkpoint(trainer.out_dir / "checkpoints" / "best.pt")
+                ctx.save_checkpoint(ctx.out_dir / "checkpoints" / "best.pt")
             if self.plot:
-                self.plot_curve(trainer.out_dir / "fid.png")
+                self.plot_curve(ctx.out_dir / "fid.png")
         return value
 
-    def measure(self, trainer) -> float:
-        """FID of n_samples images from trainer.generator_for_eval() against the reference statistics."""
-        self._setup(trainer)
-        return float(self.evaluator(trainer.generator_for_eval())["fid"])
+    def measure(self, ctx) -> float:
+        """FID of n_samples images from ctx.generator_for_eval() against the reference statistics."""
+        self._setup(ctx)
+        return float(self.evaluator(ctx.generator_for_eval())["fid"])
 
-    def _setup(self, trainer) -> None:
+    def _setup(self, ctx) -> None:
         """The evaluator (extractor and reference statistics), built once from the trainer's data."""
         if self.evaluator is None:
             reference = self.reference
             if reference is None:
-                images = trainer.data.images[: self.reference_limit]
+                images = ctx.data.images[: self.reference_limit]
                 reference = as_image_source(images, what="training images")
-                reference.identity = data_identity(images, trainer.data.source)
-                reference.description = f"{trainer.data.source} ({len(images):,} images)"
+                reference.identity = data_identity(images, ctx.data.source)
+                reference.description = f"{ctx.data.source} ({len(images):,} images)"
             self.evaluator = GeneratorEvaluator(
                 ["fid"],
                 reference,
@@ -149,11 +149,11 @@ class FIDTracker(Callback):
                 n_samples=self.n_samples,
                 seed=self.seed,
                 batch_size=self.batch_size,
-                device=trainer.device,
-                channels=trainer.channels,
+                device=ctx.device,
+                channels=ctx.channels,
                 reference_limit=None if self.reference is None else self.reference_limit,
-                data_root=trainer.config.data_root,
-                image_size=trainer.image_size,
+                data_root=ctx.config.data.root,
+                image_size=ctx.image_size,
                 progress=self.progress,
             )
         self.evaluator.prepare()

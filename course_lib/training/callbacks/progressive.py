@@ -49,28 +49,28 @@ class ProgressiveGrowth(Callback):
         """Steps until the networks are fully grown (level 2, alpha 1)."""
         return (LEVELS - 1) * (self.stable_steps + self.fade_steps)
 
-    def setup(self, trainer) -> None:
-        growing = [m for m in (trainer.generator, trainer.discriminator) if hasattr(m, "set_growth")]
+    def setup(self, ctx) -> None:
+        growing = [m for m in (ctx.generator, ctx.discriminator) if hasattr(m, "set_growth")]
         if len(growing) != 2:
             raise ConfigError(
                 "the progressive callback needs a growing generator and discriminator: "
                 "use arch 'progressive' (configs/progressive_mnist.yaml)"
             )
         self.modules = growing
-        self._apply(trainer, 0)  # a fresh run; a resumed one is set again in on_train_start
+        self._apply(ctx, 0)  # a fresh run; a resumed one is set again in on_train_start
 
-    def _apply(self, trainer, step: int) -> None:
+    def _apply(self, ctx, step: int) -> None:
         self.level, self.alpha = growth_at(step, self.stable_steps, self.fade_steps)
-        evaluation = trainer.generator_for_eval()
+        evaluation = ctx.generator_for_eval()
         for module in (*self.modules, *([evaluation] if evaluation not in self.modules else [])):
             module.set_growth(self.level, self.alpha)
 
-    def on_train_start(self, trainer) -> None:
-        self._apply(trainer, trainer.step)
+    def on_train_start(self, ctx) -> None:
+        self._apply(ctx, ctx.step)
 
-    def on_step_end(self, trainer, metrics) -> None:
-        trainer.log_extra({"resolution": 7 * 2**self.level, "alpha": self.alpha})  # of the step just done
-        self._apply(trainer, trainer.step)  # for the next step
+    def on_step_end(self, ctx, metrics) -> None:
+        ctx.log({"resolution": 7 * 2**self.level, "alpha": self.alpha})  # of the step just done
+        self._apply(ctx, ctx.step)  # for the next step
 
     def state_dict(self) -> dict:
         return {
