@@ -23,6 +23,7 @@ from course_lib.metrics.translation import classifier_accuracy, cycle_scores, me
 from course_lib.nn.losses import get_loss
 from course_lib.nn.translation import CycleDiscriminator, CycleGenerator, PatchGAN, UNet, translation_models
 from course_lib.training import TrainConfig, Trainer
+from course_lib.training.context import StepContext
 from course_lib.training.terms import AdversarialLoss, CycleConsistency, L1Reconstruction, StepBatch, build_terms
 
 TINY = {
@@ -123,22 +124,21 @@ def test_l1_term_is_the_weighted_mean_absolute_error():
     gen = torch.Generator().manual_seed(0)
     real, fake = torch.randn(4, 1, 5, 5, generator=gen), torch.randn(4, 1, 5, 5, generator=gen)
     batch = _batch(real, fake)
-    value = L1Reconstruction(100.0).generator_loss(batch, trainer=None)
+    value = L1Reconstruction(100.0).generator_loss(batch, ctx=None)
     expected = 100.0 * np.abs(fake.numpy().astype(np.float64) - real.numpy()).sum() / real.numel()
     assert math.isclose(float(value), expected, rel_tol=1e-6)
     assert math.isclose(float(batch.metrics["l1"]), expected / 100, rel_tol=1e-6)
 
 
 def test_cycle_term_translates_the_fakes_back():
-    class Stub:  # a "generator" that negates and shifts: G(G(x)) = x - 2
-        @staticmethod
-        def g_train(x):
-            return -x - 1
+    def negate_and_shift(x):  # a "generator": G(G(x)) = x
+        return -x - 1
 
     gen = torch.Generator().manual_seed(1)
     real = torch.randn(6, 1, 4, 4, generator=gen)
-    fake = Stub.g_train(real) + 0.25 * torch.randn(6, 1, 4, 4, generator=gen)
-    value = CycleConsistency(10.0).generator_loss(_batch(real, fake), Stub)
+    fake = negate_and_shift(real) + 0.25 * torch.randn(6, 1, 4, 4, generator=gen)
+    ctx = StepContext(forward_g=negate_and_shift)  # what a term sees of the run: here only G's forward pass
+    value = CycleConsistency(10.0).generator_loss(_batch(real, fake), ctx)
     reconstructed = -fake.numpy().astype(np.float64) - 1
     assert math.isclose(float(value), 10.0 * np.abs(reconstructed - real.numpy()).mean(), rel_tol=1e-6)
 
