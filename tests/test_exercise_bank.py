@@ -373,3 +373,17 @@ def test_a_function_missing_a_setup_name_is_told_to_run_the_cells_above(capsys):
 def test_an_unknown_exercise_is_one_clear_error():
     with pytest.raises(CourseLibError, match="no exercise called 'my_typo'; the exercises are: ignored_fraction"):
         check("my_typo")
+
+
+def test_every_check_cell_of_the_student_edition_run_alone_in_a_fresh_kernel_prints_a_message(capsys):
+    """Issue 29: after a kernel restart a check cell says what to run, never a traceback."""
+    from course_lib.cli.editions import STUDENT_DIR, is_check_cell
+
+    ran = 0
+    for path in sorted(STUDENT_DIR.glob("*.ipynb")):
+        for cell in filter(is_check_cell, nbformat.read(path, as_version=4).cells):
+            exec(cell.source, {"__name__": "__main__"})  # a fresh namespace: nothing of the notebook has run
+            out = capsys.readouterr().out
+            assert out.startswith("NOT DONE YET:") and "Run > Run All Above" in out, (path.name, out)
+            ran += 1
+    assert ran == len(exercise_bank.INDEX)

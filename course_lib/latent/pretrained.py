@@ -25,6 +25,7 @@ classifier-feature FID / precision / recall against MNIST's test digits.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -132,6 +133,25 @@ def pretrained_directions(name: str = "celeba-dcgan") -> dict[str, torch.Tensor]
     if not directions:
         raise CheckpointError(f"the pretrained generator {name!r} ships no latent directions")
     return {attribute: torch.as_tensor(vector, dtype=torch.float32) for attribute, vector in directions.items()}
+
+
+ATTRIBUTE_CHECK_FILE = "celeba_dcgan_attribute_check.json"  # scripts/check_celeba_attribute_directions.py
+
+
+def attribute_check() -> dict:
+    """How far the face generator's attribute directions can be trusted, measured on CelebA by
+    scripts/check_celeba_attribute_directions.py (report: docs/results/celeba_attribute_directions/report.md):
+    the attribute classifier's held-out balanced accuracy and AUC beside the majority-class baseline, the fraction
+    of fresh samples with each attribute after moving along each direction ("effects", shipped and decorrelated
+    directions), and the decorrelated directions themselves (tensors)."""
+    path = ASSETS / ATTRIBUTE_CHECK_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: run scripts/check_celeba_attribute_directions.py (needs CelebA)")
+    check = json.loads(path.read_text(encoding="utf-8"))
+    check["decorrelated_directions"] = {
+        name: torch.as_tensor(vector, dtype=torch.float32) for name, vector in check["decorrelated_directions"].items()
+    }
+    return check
 
 
 # --------------------------------------------------------------------------- notebook 09 -> notebook 10

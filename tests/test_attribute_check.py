@@ -1,0 +1,53 @@
+"""course_lib.latent.attribute_check: classifier scores that a constant answer cannot fake, decorrelated directions."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import mannwhitneyu
+
+from course_lib.core.errors import DataError
+from course_lib.latent.attribute_check import binary_scores, bootstrap_interval, decorrelated_direction, roc_auc
+
+
+def test_auc_is_the_mann_whitney_statistic_ties_included():
+    rng = np.random.default_rng(0)
+    truth = rng.random(300) < 0.2
+    scores = np.round(rng.normal(truth * 0.8, 1.0), 1)  # rounded: many ties
+    u = mannwhitneyu(scores[truth], scores[~truth], alternative="two-sided").statistic
+    assert roc_auc(scores, truth) == pytest.approx(u / (truth.sum() * (~truth).sum()), rel=1e-12)
+    assert roc_auc([0.1, 0.9], [False, True]) == 1.0 and roc_auc([0.9, 0.1], [False, True]) == 0.0
+
+
+def test_an_always_no_classifier_is_92_percent_accurate_and_no_better_than_chance():
+    truth = np.array([True] * 8 + [False] * 92)  # Eyeglasses: 8% of faces
+    scores = binary_scores(np.full(100, 0.1), truth)
+    assert scores["accuracy"] == pytest.approx(0.92) == scores["majority_baseline_accuracy"]
+    assert scores["balanced_accuracy"] == 0.5 and scores["auc"] == 0.5
+    assert scores["true_positive_rate"] == 0.0 and scores["true_negative_rate"] == 1.0
+
+
+def test_balanced_accuracy_is_the_mean_of_the_two_rates():
+    truth = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    probs = np.array([0.9, 0.8, 0.7, 0.2, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1])  # TPR 3/4, TNR 5/6
+    assert binary_scores(probs, truth)["balanced_accuracy"] == pytest.approx((3 / 4 + 5 / 6) / 2)
+    with pytest.raises(DataError, match="both with and without"):
+        binary_scores(probs, np.ones(10, bool))
+
+
+def test_bootstrap_interval_covers_the_estimate_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    wide = bootstrap_interval(lambda a: float(np.mean(a)), rng.random(50) < 0.3)
+    narrow = bootstrap_interval(lambda a: float(np.mean(a)), rng.random(5000) < 0.3)
+    assert wide[0] < 0.3 < wide[1] and narrow[1] - narrow[0] < (wide[1] - wide[0]) / 5
+
+
+def test_decorrelated_direction_is_orthogonal_to_the_others_and_keeps_its_length():
+    g = torch.Generator().manual_seed(0)
+    others = [torch.randn(100, generator=g) for _ in range(3)]
+    d = others[0] * 0.7 + torch.randn(100, generator=g)
+    out = decorrelated_direction(d, others)
+    assert out.norm() == pytest.approx(float(d.norm()), rel=1e-5)
+    for o in others:
+        assert abs(float(torch.dot(out, o))) < 1e-4 * float(out.norm() * o.norm())
+    with pytest.raises(DataError, match="span of the others"):
+        decorrelated_direction(others[0] + others[1], others)
