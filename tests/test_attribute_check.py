@@ -51,3 +51,39 @@ def test_decorrelated_direction_is_orthogonal_to_the_others_and_keeps_its_length
         assert abs(float(torch.dot(out, o))) < 1e-4 * float(out.norm() * o.norm())
     with pytest.raises(DataError, match="span of the others"):
         decorrelated_direction(others[0] + others[1], others)
+
+
+def test_balanced_threshold_splits_where_both_error_rates_are_lowest():
+    from course_lib.latent.attribute_check import balanced_threshold
+
+    assert balanced_threshold([0.1, 0.2, 0.3, 0.4], [0, 0, 1, 1]) == pytest.approx(0.25)
+    rare = np.array([0.02] * 90 + [0.3] * 10)  # a rare attribute whose p never reaches 0.5
+    truth = np.array([False] * 90 + [True] * 10)
+    t = balanced_threshold(rare, truth)
+    assert 0.02 <= t < 0.3 and binary_scores(rare, truth, threshold=t)["balanced_accuracy"] == 1.0
+
+
+def test_the_shipped_attribute_check_is_the_report_and_its_sentences_come_from_its_numbers():
+    import importlib.util
+    import json
+
+    from course_lib.core.runtime import REPO_ROOT
+    from course_lib.latent.pretrained import attribute_check, pretrained_directions
+
+    report_file = REPO_ROOT / "docs" / "results" / "celeba_attribute_directions" / "report.json"
+    script = REPO_ROOT / "scripts" / "check_celeba_attribute_directions.py"
+    spec = importlib.util.spec_from_file_location("attribute_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report, shipped = json.loads(report_file.read_text()), attribute_check()
+    for key in module.ASSET_KEYS:
+        if key != "decorrelated_directions":
+            assert shipped[key] == report[key], key
+    assert (shipped["reading_classifier"], shipped["reading_effects"]) == module.readings(report)
+    directions = pretrained_directions("celeba-dcgan")
+    assert set(shipped["decorrelated_directions"]) == set(directions)
+    for name, d in shipped["decorrelated_directions"].items():
+        others = [o for other, o in directions.items() if other != name]
+        assert torch.allclose(d, decorrelated_direction(directions[name], others), atol=1e-5)
+    for kind in ("shipped_recipe", "balanced"):  # every attribute, both classifiers, on the same held-out faces
+        assert {s["n"] for s in report["held_out"][kind].values()} == {report["held_out_faces"]}

@@ -55,6 +55,20 @@ def binary_scores(probabilities, truth, threshold: float = 0.5) -> dict:
     }
 
 
+def balanced_threshold(probabilities, truth) -> float:
+    """The threshold on p that maximises the balanced accuracy on these (training) examples (Youden's J):
+    with 8% positives a classifier's p rarely crosses 0.5 even where it ranks faces well (a high AUC)."""
+    p, t = np.asarray(probabilities, dtype=float).ravel(), np.asarray(truth).ravel().astype(bool)
+    if t.all() or not t.any():
+        raise DataError("choosing a threshold needs examples both with and without the attribute")
+    candidates = np.unique(p)
+    said = p[None, :] > candidates[:, None]  # (thresholds, examples)
+    balanced = (said[:, t].mean(1) + (~said[:, ~t]).mean(1)) / 2
+    best = int(np.argmax(balanced))
+    upper = candidates[best + 1] if best + 1 < len(candidates) else 1.0
+    return float((candidates[best] + upper) / 2)  # midway to the next score: the same split, not on a score
+
+
 def bootstrap_interval(statistic, *arrays, resamples: int = 1000, seed: int = 0, level: float = 0.95):
     """Percentile bootstrap interval of statistic(*arrays) over resamplings of the rows (the held-out faces)."""
     rng = np.random.default_rng(seed)
