@@ -387,3 +387,18 @@ def test_every_check_cell_of_the_student_edition_run_alone_in_a_fresh_kernel_pri
             assert out.startswith("NOT DONE YET:") and "Run > Run All Above" in out, (path.name, out)
             ran += 1
     assert ran == len(exercise_bank.INDEX)
+
+
+def test_check_finds_the_students_function_in_the_namespace_it_is_called_from(capsys):
+    namespace = {"__name__": "__main__"}
+    exec(
+        "from course_lib.course.exercises import check\n"
+        "def my_transposed_size(size, kernel, stride, padding):\n"
+        "    return (size - 1) * stride - 2 * padding + kernel\n"
+        "result = check('my_transposed_size')\n",
+        namespace,
+    )
+    assert namespace["result"].status == "right" and capsys.readouterr().out.startswith("RIGHT: my_transposed_size")
+    namespace["my_transposed_size"] = 42  # a name that is not a function
+    exec("result = check('my_transposed_size')", namespace)
+    assert capsys.readouterr().out.startswith("NOT DONE YET: my_transposed_size is not a function")
