@@ -16,7 +16,8 @@ alpha = +1.5" under faces that visibly wear glasses. This script:
 4. does the same with each direction decorrelated from the others (InterFaceGAN's projection).
 
 Writes docs/results/celeba_attribute_directions/report.json and report.md (numbers, n, machine, load), and
-course_lib/assets/celeba_dcgan_attribute_check.json, the part notebook 10 prints and uses
+course_lib/assets/celeba_dcgan_attribute_check.json, the part notebook 10 prints and uses, with the balanced
+classifier's weights in course_lib/assets/celeba_attribute_classifier.pt
 (`course_lib.latent.pretrained.attribute_check()`; tests/test_attribute_check.py checks that the two agree).
 Needs CelebA (the first 20,000 aligned faces and list_attr_celeba_first20000.txt) under --data-root; nothing
 made of the images is written into the repository. Run it under `nice -n 19`; it uses one torch thread.
@@ -36,13 +37,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.core.io import save_torch_atomic, write_json_atomic, write_text_atomic
+from course_lib.latent.attribute_check import AttributeNet
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "results" / "celeba_attribute_directions"
 ASSET = REPO / "course_lib" / "assets" / "celeba_dcgan_attribute_check.json"
+CLASSIFIER = REPO / "course_lib" / "assets" / "celeba_attribute_classifier.pt"  # the balanced one, weights only
 ASSET_KEYS = ("script", "held_out_faces", "held_out", "fresh_samples", "effects", "decorrelated_directions")
-ASSET_KEYS += ("label_correlation", "reading_classifier", "reading_effects")
+ASSET_KEYS += ("label_correlation", "reading_classifier", "reading_effects", "thresholds", "classifier_file_sha256")
 ALPHAS = (-1.5, 0.0, 1.5)
 
 
@@ -80,7 +83,7 @@ def train(r, images, labels, train_rows, epochs: int, balanced: bool):
     from course_lib.core.images import to_float
 
     torch.manual_seed(0)
-    net = r.AttributeNet(len(r.ATTRIBUTES))
+    net = AttributeNet(len(r.ATTRIBUTES))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     positives = labels[train_rows].mean(0)
     pos_weight = (1 - positives) / positives if balanced else None
@@ -268,6 +271,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="labelled faces to use (0: all; small for a smoke test)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--asset", type=Path, default=ASSET, help="the notebook's copy of the readings")
+    parser.add_argument("--classifier", type=Path, default=CLASSIFIER, help="where the balanced classifier goes")
     parser.add_argument("--render-only", action="store_true", help="rewrite report.md and the asset from report.json")
     args = parser.parse_args(argv)
     if args.render_only:
@@ -280,7 +284,7 @@ def main(argv=None) -> int:
     r = recipe()
     from course_lib.latent import sample_latents
     from course_lib.latent.attribute_check import decorrelated_direction
-    from course_lib.latent.pretrained import load_pretrained, pretrained_directions
+    from course_lib.latent.pretrained import file_sha256, load_pretrained, pretrained_directions
 
     images, labels = labelled_faces(r, args.data_root, args.limit)
     perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))  # the recipe's split
@@ -329,6 +333,15 @@ def main(argv=None) -> int:
         },
         "machine": info,
     }
+    save_torch_atomic(
+        {
+            "state": nets["balanced"].state_dict(),
+            "attributes": list(r.ATTRIBUTES),
+            "thresholds": thresholds["balanced"],
+        },
+        args.classifier,
+    )
+    rep["classifier_file_sha256"] = file_sha256(args.classifier)
     rep["seconds"] = time.time() - start
     rep["reading_classifier"], rep["reading_effects"] = readings(rep)
     write(args, rep)

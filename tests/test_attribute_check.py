@@ -87,3 +87,25 @@ def test_the_shipped_attribute_check_is_the_report_and_its_sentences_come_from_i
         assert torch.allclose(d, decorrelated_direction(directions[name], others), atol=1e-5)
     for kind in ("shipped_recipe", "balanced"):  # every attribute, both classifiers, on the same held-out faces
         assert {s["n"] for s in report["held_out"][kind].values()} == {report["held_out_faces"]}
+
+
+def test_the_shipped_classifier_reproduces_the_shipped_measurement_of_a_direction():
+    """Notebook 10 counts the faces on screen with this classifier: it must be the one that made the table."""
+    from course_lib.latent import apply_direction, sample_latents
+    from course_lib.latent.pretrained import (
+        attribute_check,
+        attribute_classifier,
+        generate_uint8,
+        load_pretrained,
+        pretrained_directions,
+    )
+
+    shipped, judge = attribute_check(), attribute_classifier()
+    assert judge.thresholds == shipped["thresholds"]["balanced"]
+    generator = load_pretrained("celeba-dcgan")
+    fresh = sample_latents(shipped["fresh_samples"], generator.latent_dim, seed=12)  # the script's fresh samples
+    moved = apply_direction(fresh, pretrained_directions("celeba-dcgan")["Eyeglasses"], 1.5)
+    said = judge(torch.cat([generate_uint8(generator, part) for part in moved.split(250)]))
+    expected = shipped["effects"]["shipped"]["Eyeglasses"]["+1.5"]
+    for attribute, rate in expected.items():
+        assert float(said[attribute].float().mean()) == pytest.approx(rate, abs=0.005), attribute

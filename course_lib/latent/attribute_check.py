@@ -7,6 +7,10 @@ of the true-positive and true-negative rates: 0.5 for any constant answer) and t
 that a random face with the attribute scores higher than a random one without: 0.5 for chance), beside the
 accuracy of always answering the majority class.
 
+`AttributeNet` is the small CNN that labels faces for the directions (scripts/train_pretrained_celeba_dcgan.py) and
+checks them (scripts/check_celeba_attribute_directions.py, which ships its class-balanced version:
+`course_lib.latent.pretrained.attribute_classifier()`).
+
 `decorrelated_direction` is InterFaceGAN's conditional manipulation (Shen et al., 2020): the direction with
 its components along the other attributes' directions removed, so that moving along it changes the others
 less (it cannot undo an entanglement the generator itself has).
@@ -17,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.stats import rankdata
+from torch import nn
 
 from course_lib.core.errors import DataError
 
@@ -94,3 +99,25 @@ def decorrelated_direction(direction: torch.Tensor, others: list[torch.Tensor] |
     if rest.norm() < 1e-6 * d.norm():
         raise DataError("the direction lies in the span of the others: nothing is left after projecting them out")
     return (rest * (d.norm() / rest.norm())).to(torch.as_tensor(direction).dtype)
+
+
+class AttributeNet(nn.Module):
+    """A small CNN on 64x64 faces shrunk to 32x32 (cheap on a CPU; smiles, glasses and hair survive it): one logit
+    per attribute it is trained for."""
+
+    def __init__(self, n_out: int):
+        super().__init__()
+        layers, channels = [nn.AvgPool2d(2)], 3
+        for width in (16, 32, 64):
+            layers += [
+                nn.Conv2d(channels, width, 3, padding=1),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(channels, n_out)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))

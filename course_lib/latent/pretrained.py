@@ -154,6 +154,45 @@ def attribute_check() -> dict:
     return check
 
 
+ATTRIBUTE_CLASSIFIER_FILE = "celeba_attribute_classifier.pt"  # scripts/check_celeba_attribute_directions.py
+
+
+@dataclass
+class AttributeClassifier:
+    """The class-balanced face attribute classifier of `attribute_check()`: `classifier(images)` gives
+    {attribute: bool tensor} for uint8 faces (N, 3, 64, 64), each with its own threshold."""
+
+    net: nn.Module
+    attributes: tuple[str, ...]
+    thresholds: dict[str, float]
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        from course_lib.core.images import to_float
+
+        return torch.cat([torch.sigmoid(self.net(to_float(part))) for part in images.split(256)])
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        p = self.probabilities(images)
+        return {a: p[:, j] > self.thresholds[a] for j, a in enumerate(self.attributes)}
+
+
+def attribute_classifier() -> AttributeClassifier:
+    """The classifier that measured `attribute_check()` (trained on CelebA's labelled faces; weights only)."""
+    from course_lib.latent.attribute_check import AttributeNet
+
+    path = ASSETS / ATTRIBUTE_CLASSIFIER_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: run scripts/check_celeba_attribute_directions.py (needs CelebA)")
+    expected = attribute_check()["classifier_file_sha256"]
+    if file_sha256(path) != expected:
+        raise CheckpointError(f"{path} does not match the sha256 recorded with the attribute check (modified?)")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    net = AttributeNet(len(saved["attributes"]))
+    net.load_state_dict(saved["state"])
+    return AttributeClassifier(net.eval(), tuple(saved["attributes"]), dict(saved["thresholds"]))
+
+
 # --------------------------------------------------------------------------- notebook 09 -> notebook 10
 def celeba_run_dir() -> Path:
     """The one folder notebook 09 trains CelebA into and notebook 10 looks in.
