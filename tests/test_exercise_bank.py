@@ -202,6 +202,11 @@ def label_maps_first(images, labels, n_classes=10):
     return torch.cat([maps, images], dim=1)
 
 
+def label_maps_not_expanded(images, labels, n_classes=10):
+    one_hot = F.one_hot(labels, n_classes).float()
+    return torch.cat([images, one_hot[:, :, None, None]], dim=1)
+
+
 def field_from_the_input(layers):
     r = 1
     for stride in [2] * layers + [1, 1]:
@@ -292,6 +297,7 @@ SLIPS = [  # (exercise, slip, the start of the hint it must get)
     ("my_interpolate_states", interpolate_everything, "integer entries (num_batches_tracked"),
     ("my_interpolate_states", interpolate_backwards, "the direction is reversed"),
     ("my_label_maps", label_maps_first, "put the image channel first"),
+    ("my_label_maps", label_maps_not_expanded, "each label becomes ten constant maps of the image's size"),
     ("my_receptive_field", field_from_the_input, "go backwards from the output"),
     ("my_receptive_field", field_without_the_last_layers, "the PatchGAN also has two stride-1 layers"),
     ("my_cycle_loss", cycle_one_pass, "translate twice"),

@@ -50,6 +50,10 @@ def _cases():
     return [(torch.randn(n, 1, 28, 28, generator=gen), torch.randint(0, 10, (n,), generator=gen)) for n in (1, 4, 16)]
 
 
+def _maps_not_expanded(exc, args, kwargs):
+    return isinstance(exc, RuntimeError) and "Sizes of tensors must match" in str(exc)
+
+
 register(
     Exercise(
         name="my_label_maps",
@@ -60,6 +64,12 @@ register(
         mistakes={
             "put the image channel first and the ten label maps after it (torch.cat([images, maps], dim=1))": (
                 _through_discriminator(_maps_first)
+            )
+        },
+        error_hints={
+            "each label becomes ten constant maps of the image's size: expand the (N, 10) one-hot labels to "
+            "(N, 10, H, W), e.g. one_hot[:, :, None, None].expand(-1, -1, H, W), before concatenating": (
+                _maps_not_expanded
             )
         },
         rtol=1e-4,
