@@ -303,7 +303,7 @@ def _argument_names(fn: Callable) -> list[str]:
         return []
 
 
-RESTART_ADVICE = "after a kernel restart, run the cells above first (Run > Run All Above), then this one"
+RESTART_ADVICE = "after a kernel restart, first run the cells above: Run > Run All Above"
 
 
 def _error_hints(
@@ -317,7 +317,7 @@ def _error_hints(
         except Exception:  # noqa: BLE001, S112 - a predicate that cannot judge this case simply does not apply
             continue
     if isinstance(exc, NameError):
-        found.append(f"a name your function uses is not defined in this kernel: {RESTART_ADVICE}")
+        found.append(f"a name your function uses is not defined in this kernel; {RESTART_ADVICE}")
     return found
 
 
@@ -415,7 +415,7 @@ def check(
         what = "is not defined in this kernel" if student is _FROM_THE_NOTEBOOK else "is not a function"
         result = CheckResult(exercise, NOT_DONE, 0)
         message = (
-            f"NOT DONE YET: {exercise} {what}. Run the exercise's cell above, then this one; {RESTART_ADVICE}."
+            f"NOT DONE YET: {exercise} {what}. Run the exercise's cell, then this one ({RESTART_ADVICE})."
             f"\n  Until then the rest of the notebook uses {entry.fallback or REFERENCE}, so it still runs."
         )
         return _report(result, message, mode, quiet)
