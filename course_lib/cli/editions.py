@@ -197,7 +197,7 @@ def register(subparsers) -> None:
         "### BEGIN SOLUTION / ### END SOLUTION) and write the student edition to notebooks/: "
         "each answer replaced by `raise NotImplementedError()`, outputs cleared. With --check, "
         "write nothing and exit 1 when the student edition is out of date or gives an answer away (a line of a "
-        "solution in it, or a check cell that is more than check(\"name\")).",
+        'solution in it, or a check cell that is more than check("name")).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder of the instructor notebooks")
