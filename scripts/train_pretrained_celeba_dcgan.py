@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from course_lib.core.io import save_torch_atomic, write_json_atomic, write_text_atomic
+from course_lib.latent.attribute_check import AttributeNet  # the classifier's architecture, shared with the check
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "runs" / "celeba_dcgan_eval"
@@ -177,28 +178,6 @@ def stage_train(args) -> None:
 
 
 # -------------------------------------------------------------------------------- attribute classifier
-class AttributeNet(torch.nn.Module):
-    """A small CNN on faces shrunk to 32x32 (cheap on a CPU; smiles, glasses and hair survive it): one logit per
-    attribute in ATTRIBUTES."""
-
-    def __init__(self, n_out: int):
-        super().__init__()
-        layers, channels = [torch.nn.AvgPool2d(2)], 3
-        for width in (16, 32, 64):
-            layers += [
-                torch.nn.Conv2d(channels, width, 3, padding=1),
-                torch.nn.BatchNorm2d(width),
-                torch.nn.ReLU(inplace=True),
-                torch.nn.MaxPool2d(2),
-            ]
-            channels = width
-        self.features = torch.nn.Sequential(*layers)
-        self.head = torch.nn.Linear(channels, n_out)
-
-    def forward(self, x):
-        return self.head(self.features(x).mean(dim=(2, 3)))
-
-
 def train_attribute_classifier(args, epochs: int = 8) -> tuple[AttributeNet, dict]:
     """Trained on the labelled real images (CelebA's attribute file covers files numbered <= 020000), with a
     held-out fifth for the accuracy it reports. Cached in the work folder."""

@@ -1,12 +1,21 @@
 """The two editions of the lecture notebooks: solutions/ (instructors, the source) and notebooks/ (students)."""
 
 import json
+import re
 
 import nbformat
 import pytest
 
 from course_lib.cli import main
-from course_lib.cli.editions import SOURCE_DIR, STUDENT_DIR, problems, student_notebook, write_student_edition
+from course_lib.cli.editions import (
+    SOURCE_DIR,
+    STUDENT_DIR,
+    answer_leaks,
+    is_check_cell,
+    problems,
+    student_notebook,
+    write_student_edition,
+)
 from course_lib.core.errors import CourseLibError
 from course_lib.grading import markup
 
@@ -25,12 +34,14 @@ def solution_cell(source, grade_id="ex-f"):
 
 def source_notebook():
     nb = nbformat.v4.new_notebook()
-    check = nbformat.v4.new_code_cell("check(f, reference, [(1.0,)])")
+    check = nbformat.v4.new_code_cell('from course_lib.course.exercises import check\n\ncheck("f")')
     check.outputs = [nbformat.v4.new_output("stream", text="RIGHT: f matches course_lib\n")]
     check.execution_count = 3
     nb.cells = [
         nbformat.v4.new_markdown_cell("# A lesson"),
-        solution_cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
+        solution_cell(
+            "def f(x):\n    ### BEGIN SOLUTION\n    twice = np.add(x, x)  # the answer\n    return twice\n    ### END SOLUTION"
+        ),
         check,
     ]
     return nb
@@ -63,24 +74,24 @@ def test_student_notebook_blanks_the_answer_keeps_the_rest_and_clears_outputs():
     student = student_notebook(source_notebook(), "solutions/lesson.ipynb")
     assert student.cells[0].source == "# A lesson"
     assert student.cells[1].source == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
-    assert student.cells[2].source == "check(f, reference, [(1.0,)])"
+    assert student.cells[2].source == source_notebook().cells[2].source
     assert student.cells[2].outputs == [] and student.cells[2].execution_count is None
     assert student.metadata["course_lib"] == {"edition": "student", "source": "solutions/lesson.ipynb"}
 
 
 def test_the_blank_exercise_runs_and_its_check_says_not_done(capsys):
-    from course_lib.course.exercises import check
+    from course_lib.course.exercises import check_against
 
     student = student_notebook(source_notebook(), "lesson")
     namespace = {}
     exec(student.cells[1].source, namespace)
-    result = check(namespace["f"], lambda x: 2 * x, [(1.0,)], name="f", strict="wrong")
+    result = check_against(namespace["f"], lambda x: 2 * x, [(1.0,)], name="f", strict="wrong")
     assert result.status == "not done" and "NOT DONE YET" in capsys.readouterr().out
 
 
 def test_malformed_markup_is_one_clear_error():
     nb = source_notebook()
-    nb.cells[1].source = "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x"
+    nb.cells[1].source = "def f(x):\n    ### BEGIN SOLUTION\n    return x + x"
     with pytest.raises(CourseLibError, match=r"lesson.ipynb: .*never closed"):
         student_notebook(nb, "solutions/lesson.ipynb")
 
@@ -97,7 +108,7 @@ def test_command_writes_checks_and_reports_stale_or_misplaced_notebooks(tmp_path
     assert write_student_edition(source, out) == [] and (out / "01_lesson.ipynb").read_text() == first
 
     edited = json.loads(first)
-    edited["cells"][1]["source"] = "def f(x):\n    return 2 * x"  # someone solved it in the student edition
+    edited["cells"][1]["source"] = "def f(x):\n    return x + x"  # someone solved it in the student edition
     (out / "01_lesson.ipynb").write_text(json.dumps(edited))
     assert (
         main(args + ["--check"]) == 1
@@ -146,3 +157,37 @@ def test_checks_in_the_instructor_edition_run_strict(monkeypatch):
     assert os.environ["COURSE_LIB_STRICT_CHECKS"] == "wrong"
     hooks.pytest_runtest_teardown(here, there)  # the student edition's kernels start without it
     assert "COURSE_LIB_STRICT_CHECKS" not in os.environ
+
+
+def test_the_student_edition_gives_no_answer_away():
+    """Issue 35: no line of a solution body anywhere in the student edition, and check cells that are only
+    `check("name")`: the cases and the common-mistake models (each one edit from the answer) live in
+    course_lib.course.exercise_bank."""
+    from course_lib.course import exercise_bank
+
+    checked = set()
+    for path in sorted(SOURCE_DIR.glob("*.ipynb")):
+        source, student = nbformat.read(path, as_version=4), nbformat.read(STUDENT_DIR / path.name, as_version=4)
+        assert answer_leaks(source, student) == [], path.name
+        for cell in filter(is_check_cell, student.cells):
+            checked.update(re.findall(r'check\("(\w+)"\)', cell.source))
+    assert checked == set(exercise_bank.INDEX)  # every registered exercise is checked in its notebook
+
+
+def test_a_leaked_answer_line_or_a_mistake_model_in_a_check_cell_is_reported():
+    source = source_notebook()
+    student = student_notebook(source, "lesson")
+    assert answer_leaks(source, student) == []
+    student.cells.append(nbformat.v4.new_markdown_cell("Hint: `twice = np.add(x,x)` does it."))
+    mistake = 'mistakes = {"you added": lambda x: x + x}\ncheck("f")'
+    student.cells.append(nbformat.v4.new_code_cell(mistake))
+    student.cells.append(
+        nbformat.v4.new_code_cell("def reference(x):\n    return 2 * x\n\n\ncheck(f, reference, [(1,)])")
+    )
+    student.cells.append(nbformat.v4.new_code_cell('cases = [(1.0,)]\ncheck("f")'))
+    found = answer_leaks(source, student)
+    assert found[0] == "cell 4 (markdown) contains the answer line 'twice=np.add(x,x)'"
+    assert found[1].startswith("check cell 5 defines a function, lambda or class")
+    assert found[2].startswith("check cell 6 defines a function")
+    assert found[3] == 'check cell 7 line 1 is not an import or check("exercise name")'
+    assert len(found) == 4  # "return twice" is too short to count as an answer

@@ -8,6 +8,11 @@ assignments: each answer becomes ``# YOUR CODE HERE`` / ``raise NotImplementedEr
 cleared, everything else is copied. The exercise's check cell then says "not done yet" and the rest of the
 notebook goes on with course_lib's reference implementation (see `course_lib.course.exercises`).
 
+The student edition must not give the answers away (`answer_leaks`, part of `problems`): no non-trivial line of
+a solution body may appear anywhere in it (code or markdown, spaces ignored), and a check cell is only
+``from course_lib.course.exercises import check`` and ``check("name")``: the cases, the reference and the
+mistake models a check uses are registered in `course_lib.course.exercise_bank`, not written in the notebook.
+
 A notebook without exercises (00, 09) has no instructor edition: it lives in ``notebooks/`` only, and must
 not contain solution markup. This module lives in the CLI layer because it uses the grading layer's
 markup rules (one place for them).
@@ -16,6 +21,8 @@ markup rules (one place for them).
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -63,6 +70,74 @@ def student_notebook(source_nb, source_name: str):
     return nbformat.from_dict(student)
 
 
+TRIVIAL_ANSWER_CHARS = 12  # answer lines shorter than this without spaces ("return r", "r = 1") say nothing
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def solution_lines(source_nb) -> list[str]:
+    """The non-trivial lines of the notebook's solution bodies, comments and spaces removed."""
+    lines = []
+    for cell in source_nb.cells:
+        inside = False
+        for line in markup.source_of(cell).split("\n"):
+            if markup.BEGIN_SOLUTION in line or markup.END_SOLUTION in line:
+                inside = markup.BEGIN_SOLUTION in line
+                continue
+            code = _squeezed(line.split(" #")[0] if not line.lstrip().startswith("#") else "")
+            if inside and len(code) >= TRIVIAL_ANSWER_CHARS:
+                lines.append(code)
+    return lines
+
+
+def is_check_cell(cell) -> bool:
+    return cell.get("cell_type") == "code" and re.search(r"(^|\W)check\(", markup.source_of(cell)) is not None
+
+
+def check_cell_problem(source: str) -> str | None:
+    """Why a check cell shows more than it should (None if it is only the import and check("name") calls)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError as exc:
+        return f"does not parse ({exc.msg})"
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return "defines a function, lambda or class (the cases and mistakes belong in the exercise bank)"
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        call = node.value if isinstance(node, ast.Expr) else None
+        if not (
+            isinstance(call, ast.Call)
+            and getattr(call.func, "id", None) == "check"
+            and len(call.args) == 1
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+            and not call.keywords
+        ):
+            return f'line {node.lineno} is not an import or check("exercise name")'
+    return None
+
+
+def answer_leaks(source_nb, student_nb) -> list[str]:
+    """Where the student edition shows an answer: solution lines found in it, check cells that show more than
+    the check. One line each; empty when the student edition gives nothing away."""
+    found = []
+    answers = solution_lines(source_nb)
+    for i, cell in enumerate(student_nb.cells):
+        text = _squeezed(markup.source_of(cell))
+        for line in answers:
+            if line in text:
+                found.append(f"cell {i + 1} ({cell.get('cell_type')}) contains the answer line {line!r}")
+        if is_check_cell(cell):
+            why = check_cell_problem(markup.source_of(cell))
+            if why:
+                found.append(f"check cell {i + 1} {why}")
+    return found
+
+
 def _sources(source_dir: Path) -> list[Path]:
     found = sorted(source_dir.glob("*.ipynb"))
     if not found:
@@ -88,6 +163,9 @@ def problems(source_dir: Path = SOURCE_DIR, student_dir: Path = STUDENT_DIR) -> 
             found.append(f"{target} is missing")
         elif target.read_text(encoding="utf-8") != text:
             found.append(f"{target} differs from what {source_dir.name}/{name} generates")
+        source_nb = _read(source_dir / name)
+        student_nb = nbformat.reads(text, as_version=4)
+        found += [f"{target}: {leak}" for leak in answer_leaks(source_nb, student_nb)]
     for path in sorted(student_dir.glob("*.ipynb")):
         if path.name in expected:
             continue
@@ -118,7 +196,8 @@ def register(subparsers) -> None:
         description="Read the instructor edition (solutions/*.ipynb, exercises in nbgrader's markup: "
         "### BEGIN SOLUTION / ### END SOLUTION) and write the student edition to notebooks/: "
         "each answer replaced by `raise NotImplementedError()`, outputs cleared. With --check, "
-        "write nothing and exit 1 when the student edition is out of date.",
+        "write nothing and exit 1 when the student edition is out of date or gives an answer away (a line of a "
+        'solution in it, or a check cell that is more than check("name")).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder of the instructor notebooks")

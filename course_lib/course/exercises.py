@@ -1,30 +1,41 @@
 """Checking a student's exercise function against course_lib's reference implementation.
 
-Notebook exercises follow one pattern: the student fills in a function, then a check cell calls
-`check(student_fn, reference_fn, cases)`, which runs both on the same inputs (each on its own copy)
-and prints one of three verdicts:
+Notebook exercises follow one pattern: the student fills in a function, then a check cell runs
+
+    from course_lib.course.exercises import check
+
+    check("my_receptive_field")
+
+which finds the student's function of that name in the notebook, looks the exercise up in
+`course_lib.course.exercise_bank` (its reference, its test cases and its common-mistake models, kept out of the
+notebook so that the check cell does not show the answer), runs student and reference on the same inputs (each
+on its own copy) and prints one of three verdicts:
 
 - ``RIGHT``: every case matches the reference;
-- ``NOT DONE YET``: the function still raises ``NotImplementedError`` (the blank student edition);
-  the message says what to fill in and that the rest of the notebook goes on with course_lib's
-  reference implementation, so "Run all" still reaches the end;
-- ``WRONG``: one line per failing case, with hints for the common mistakes that fit what the function
-  returned (a flipped sign, a sum where the formula takes a mean, nan from 0 log 0, a reduction over
-  the wrong axis, a missing ``return``, a tensor where a float is expected) and for the
-  exercise-specific mistakes the notebook lists in ``mistakes``.
+- ``NOT DONE YET``: the function still raises ``NotImplementedError`` (the blank student edition), or is not
+  defined at all (a kernel restarted since its cell ran: the message says to run the cells above); the rest of
+  the notebook goes on with course_lib's reference implementation, so "Run all" still reaches the end;
+- ``WRONG``: one line per failing case, naming the case's inputs (shapes and a short repr), with hints for the
+  common mistakes that fit what the function returned (a flipped sign, a sum where the formula takes a mean,
+  nan from 0 log 0, a reduction over the wrong axis, a missing ``return``, a tensor where a float is expected)
+  and for the exercise's own mistake models.
 
-The result is truthy only for RIGHT, so ``assert check(...)`` works in graded notebooks. A strict mode
-raises `ExerciseError` instead of printing a failure: ``strict="wrong"`` raises on a wrong answer but lets
-an unfinished exercise pass (what CI runs over both editions of the notebooks), ``strict=True`` raises
-on anything but RIGHT (grading). Without an explicit ``strict`` the environment variable
+`check_against(student, reference, cases, mistakes=...)` is the same check with everything spelled out (for
+tests and new exercises). The result is truthy only for RIGHT, so ``assert check(...)`` works in graded
+notebooks. A strict mode raises `ExerciseError` instead of printing a failure: ``strict="wrong"`` raises on a
+wrong answer but lets an unfinished exercise pass (what CI runs over both editions of the notebooks),
+``strict=True`` raises on anything but RIGHT (grading). Without an explicit ``strict`` the environment variable
 ``COURSE_LIB_STRICT_CHECKS`` decides (unset or ``0``: off, ``wrong``, ``1``).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
+import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +43,11 @@ from typing import Any
 import numpy as np
 
 from course_lib.core.errors import CourseLibError
+from course_lib.course import exercise_bank
 
 STRICT_ENV = "COURSE_LIB_STRICT_CHECKS"
 RIGHT, WRONG, NOT_DONE = "right", "wrong", "not done"
+REFERENCE = "course_lib's reference implementation"
 
 
 class ExerciseError(CourseLibError):
@@ -218,7 +231,9 @@ def _specific_hints(
     hints = []
     for message, mistaken_fn in mistakes.items():
         try:
-            mistaken = mistaken_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+            with warnings.catch_warnings(), np.errstate(all="ignore"):  # a mistake's nan or inf is the student's
+                warnings.simplefilter("ignore")
+                mistaken = mistaken_fn(*copy.deepcopy(args), **copy.deepcopy(kwargs))
         except Exception:  # noqa: BLE001 - a mistake that cannot be computed on this case simply does not match
             continue
         if mistaken is not None and _matches(got, mistaken, rtol, atol):
@@ -247,10 +262,66 @@ def _reference_name(reference: Callable, fallback: str | None) -> str:
     if name and "<" not in name:  # not a lambda or a local function
         module = getattr(reference, "__module__", "") or ""
         return f"{module}.{name}" if module.startswith("course_lib") else name
-    return "course_lib's reference implementation"
+    return REFERENCE
 
 
-def check(
+def _describe_value(value: Any) -> str:
+    """A short description of one input: shape and dtype for arrays and tensors, a short repr otherwise."""
+    if _is_tensor(value):
+        return f"tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
+    if isinstance(value, np.ndarray):
+        if value.size <= 4:
+            return f"array {np.array2string(value, precision=4, separator=', ')}"
+        return f"array {value.shape} {value.dtype}"
+    if isinstance(value, dict):
+        return f"dict of {len(value)} entries"
+    if callable(value):
+        return f"function {getattr(value, '__name__', type(value).__name__)}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe_case(args: tuple, kwargs: dict, names: list[str]) -> str:
+    """ "plan = array (1, 5) float64"-style description of one case's inputs, with the student's argument names."""
+    parts = []
+    for i, value in enumerate(args):
+        label = names[i] if i < len(names) else f"arg {i}"
+        parts.append(f"{label} = {_describe_value(value)}")
+    parts += [f"{key} = {_describe_value(value)}" for key, value in kwargs.items()]
+    return ", ".join(parts)
+
+
+def _argument_names(fn: Callable) -> list[str]:
+    fn = getattr(fn, "__wrapped__", fn)
+    try:
+        return [
+            p.name
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return []
+
+
+RESTART_ADVICE = "after a kernel restart, first run the cells above: Run > Run All Above"
+
+
+def _error_hints(
+    exc: BaseException, hints: Mapping[str, Callable[[BaseException, tuple, dict], bool]], args: tuple, kwargs: dict
+) -> list[str]:
+    found = []
+    for message, applies in hints.items():
+        try:
+            if applies(exc, args, kwargs):
+                found.append(message)
+        except Exception:  # noqa: BLE001, S112 - a predicate that cannot judge this case simply does not apply
+            continue
+    if isinstance(exc, NameError):
+        found.append(f"a name your function uses is not defined in this kernel; {RESTART_ADVICE}")
+    return found
+
+
+def check_against(
     student: Callable,
     reference: Callable,
     cases: Iterable[tuple | dict],
@@ -261,24 +332,29 @@ def check(
     mistakes: Mapping[str, Callable] | None = None,
     strict: bool | str | None = None,
     fallback: str | None = None,
+    error_hints: Mapping[str, Callable[[BaseException, tuple, dict], bool]] | None = None,
 ) -> CheckResult:
     """Run `student` and `reference` on each case (a tuple of positional args or a dict of keyword
     args), compare the results, print a verdict with hints, and return a `CheckResult`.
 
     mistakes: {hint: mistaken implementation}; when the student's result equals a mistaken one, its hint
         is printed (e.g. {"use the mean over the batch, not the sum": lambda x: x.sum()}).
+    error_hints: {hint: predicate(exception, args, kwargs)}; printed when the student's function raised and the
+        predicate holds.
     strict: False, "wrong" or True; None reads $COURSE_LIB_STRICT_CHECKS (see the module docstring).
     fallback: what the rest of the notebook uses instead of the student's function (named in the
         "not done yet" message); defaults to the reference's name.
     """
-    name = name or getattr(student, "__name__", "your function")
+    name = name or getattr(getattr(student, "__wrapped__", student), "__name__", "your function")
     mode = _strictness(strict)
     cases = list(cases)
+    names = _argument_names(student) or _argument_names(reference)
     failures: list[str] = []
     status = RIGHT
     for i, case in enumerate(cases):
         args, kwargs = ((), dict(case)) if isinstance(case, dict) else (tuple(case), {})
         want = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        inputs = _describe_case(args, kwargs, names)
         try:
             got = student(*copy.deepcopy(args), **copy.deepcopy(kwargs))
         except NotImplementedError:
@@ -286,22 +362,77 @@ def check(
             break
         except Exception as exc:  # noqa: BLE001 - report any student error as a failed case
             last = traceback.extract_tb(exc.__traceback__)[-1]
-            failures.append(f"case {i}: raised {type(exc).__name__}: {exc} (line {last.lineno} of {last.name})")
+            hints = _error_hints(exc, error_hints or {}, args, kwargs)
+            failures.append(
+                f"case {i} ({inputs}): raised {type(exc).__name__}: {exc} (line {last.lineno} of {last.name})"
+                + "".join(f"\n      hint: {h}" for h in hints)
+            )
             continue
         ok, why, hints = _compare(got, want, args, kwargs, rtol, atol)
         if not ok:
             specific = _specific_hints(got, mistakes or {}, args, kwargs, rtol, atol)
             hints = specific or hints  # a listed mistake that fits says more than the generic guesses
-            failures.append(f"case {i}: {why}" + "".join(f"\n      hint: {h}" for h in hints))
+            failures.append(f"case {i} ({inputs}): {why}" + "".join(f"\n      hint: {h}" for h in hints))
     if status == RIGHT and failures:
         status = WRONG
     result = CheckResult(name, status, len(cases), failures)
-    message = _verdict(result, _reference_name(reference, fallback))
-    if (mode == "all" and status != RIGHT) or (mode == "wrong" and status == WRONG):
+    return _report(result, _verdict(result, _reference_name(reference, fallback)), mode, quiet)
+
+
+def _report(result: CheckResult, message: str, mode: str, quiet: bool) -> CheckResult:
+    if (mode == "all" and result.status != RIGHT) or (mode == "wrong" and result.status == WRONG):
         raise ExerciseError(message.replace("\n", " "))
     if not quiet:
         print(message)
     return result
+
+
+_FROM_THE_NOTEBOOK = object()  # check's default: find the student's function by name where check was called
+
+
+def _caller_namespace() -> dict:
+    """The globals of the code that called `check` (a notebook's namespace, or a test module's)."""
+    frame = sys._getframe(2)  # 0: this function, 1: check, 2: its caller
+    return frame.f_globals
+
+
+def check(
+    exercise: str,
+    student: Callable | Any = _FROM_THE_NOTEBOOK,
+    strict: bool | str | None = None,
+    quiet: bool = False,
+) -> CheckResult:
+    """Check the student's function for the registered `exercise` (see `course_lib.course.exercise_bank`).
+
+    student: the function to check; by default the one called `exercise` where `check` is called (the
+        notebook), so that a check cell run after a kernel restart says what to run instead of a NameError.
+    """
+    entry = exercise_bank.get(exercise)
+    mode = _strictness(strict)
+    if student is _FROM_THE_NOTEBOOK:
+        student = _caller_namespace().get(exercise, _FROM_THE_NOTEBOOK)
+    if student is _FROM_THE_NOTEBOOK or not callable(student):
+        what = "is not defined in this kernel" if student is _FROM_THE_NOTEBOOK else "is not a function"
+        result = CheckResult(exercise, NOT_DONE, 0)
+        message = (
+            f"NOT DONE YET: {exercise} {what}. Run the exercise's cell, then this one ({RESTART_ADVICE})."
+            f"\n  Until then the rest of the notebook uses {entry.fallback or REFERENCE}, so it still runs."
+        )
+        return _report(result, message, mode, quiet)
+    compared = entry.adapt(student) if entry.adapt else student
+    return check_against(
+        compared,
+        entry.reference,
+        entry.cases(),
+        rtol=entry.rtol,
+        atol=entry.atol,
+        name=exercise,
+        quiet=quiet,
+        mistakes=entry.mistakes,
+        strict=mode if mode != "off" else False,
+        fallback=entry.fallback,
+        error_hints=entry.error_hints,
+    )
 
 
 def _verdict(result: CheckResult, reference_name: str) -> str:

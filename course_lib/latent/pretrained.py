@@ -25,6 +25,7 @@ classifier-feature FID / precision / recall against MNIST's test digits.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -132,6 +133,64 @@ def pretrained_directions(name: str = "celeba-dcgan") -> dict[str, torch.Tensor]
     if not directions:
         raise CheckpointError(f"the pretrained generator {name!r} ships no latent directions")
     return {attribute: torch.as_tensor(vector, dtype=torch.float32) for attribute, vector in directions.items()}
+
+
+ATTRIBUTE_CHECK_FILE = "celeba_dcgan_attribute_check.json"  # scripts/check_celeba_attribute_directions.py
+
+
+def attribute_check() -> dict:
+    """How far the face generator's attribute directions can be trusted, measured on CelebA by
+    scripts/check_celeba_attribute_directions.py (report: docs/results/celeba_attribute_directions/report.md):
+    the attribute classifier's held-out balanced accuracy and AUC beside the majority-class baseline, the fraction
+    of fresh samples with each attribute after moving along each direction ("effects", shipped and decorrelated
+    directions), and the decorrelated directions themselves (tensors)."""
+    path = ASSETS / ATTRIBUTE_CHECK_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: run scripts/check_celeba_attribute_directions.py (needs CelebA)")
+    check = json.loads(path.read_text(encoding="utf-8"))
+    check["decorrelated_directions"] = {
+        name: torch.as_tensor(vector, dtype=torch.float32) for name, vector in check["decorrelated_directions"].items()
+    }
+    return check
+
+
+ATTRIBUTE_CLASSIFIER_FILE = "celeba_attribute_classifier.pt"  # scripts/check_celeba_attribute_directions.py
+
+
+@dataclass
+class AttributeClassifier:
+    """The class-balanced face attribute classifier of `attribute_check()`: `classifier(images)` gives
+    {attribute: bool tensor} for uint8 faces (N, 3, 64, 64), each with its own threshold."""
+
+    net: nn.Module
+    attributes: tuple[str, ...]
+    thresholds: dict[str, float]
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        from course_lib.core.images import to_float
+
+        return torch.cat([torch.sigmoid(self.net(to_float(part))) for part in images.split(256)])
+
+    def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        p = self.probabilities(images)
+        return {a: p[:, j] > self.thresholds[a] for j, a in enumerate(self.attributes)}
+
+
+def attribute_classifier() -> AttributeClassifier:
+    """The classifier that measured `attribute_check()` (trained on CelebA's labelled faces; weights only)."""
+    from course_lib.latent.attribute_check import AttributeNet
+
+    path = ASSETS / ATTRIBUTE_CLASSIFIER_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: run scripts/check_celeba_attribute_directions.py (needs CelebA)")
+    expected = attribute_check()["classifier_file_sha256"]
+    if file_sha256(path) != expected:
+        raise CheckpointError(f"{path} does not match the sha256 recorded with the attribute check (modified?)")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    net = AttributeNet(len(saved["attributes"]))
+    net.load_state_dict(saved["state"])
+    return AttributeClassifier(net.eval(), tuple(saved["attributes"]), dict(saved["thresholds"]))
 
 
 # --------------------------------------------------------------------------- notebook 09 -> notebook 10

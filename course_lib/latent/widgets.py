@@ -10,7 +10,8 @@ Each control has three layers:
 Sliders use `continuous_update=False` (one render when the handle is released, not one per pixel
 dragged) and renders are cached, so moving back to a value already seen costs nothing even on a CPU.
 Each control has a status line that reads "computing ..." while a render runs. The kernel handles a slider's
-message only between cells, so while another cell runs nothing redraws; the idle status line says so.
+message only between cells, so while another cell runs nothing redraws, and after a kernel restart the controls
+stay on screen with nothing behind them; the idle status line says both.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from course_lib.latent import apply_direction, lerp, slerp, truncate_psi, trunca
 from course_lib.latent.pretrained import generate_uint8
 
 CACHE_SIZE = 256
-IDLE_STATUS = "release the slider to redraw (waits while another cell runs)"
+# Shown under every control while idle: the kernel handles a slider only between cells, and after a kernel
+# restart the sliders stay on screen but nothing answers them any more (issue 29).
+IDLE_STATUS = (
+    "release the slider to redraw (waits while another cell runs; after a kernel restart, run this cell again)"
+)
 
 
 # --------------------------------------------------------------------------------------- rendering
