@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 import tomllib
 
+from course_lib.cli import course_folder, site
 from course_lib.core.errors import CourseLibError
 from course_lib.core.io import write_text_atomic
 from course_lib.grading import markup
@@ -259,6 +260,13 @@ def write_student_edition(source_dir: Path | None = None, student_dir: Path | No
 
 
 def register(subparsers) -> None:
+    """The notebook commands: student-edition (here), notebooks (`course_folder`) and site (`site`)."""
+    _register_student_edition(subparsers)
+    course_folder.register(subparsers)
+    site.register(subparsers)
+
+
+def _register_student_edition(subparsers) -> None:
     parser = subparsers.add_parser(
         "student-edition",
         help="write the students' notebooks (exercises blank) from the instructors' ones",

@@ -1,0 +1,196 @@
+"""The course as a user installs it: a built wheel in a fresh virtual environment outside the checkout.
+
+`installed` builds the wheel (`python -m build --no-isolation`: offline, with the setuptools already here) and
+makes a fresh venv in a temporary folder. The venv sees this machine's site-packages (`--system-site-packages`)
+only so that PyTorch and Jupyter need not be installed again (minutes, gigabytes); the course_lib of this checkout,
+installed editable or put on PYTHONPATH there, is hidden from it (its `sitecustomize`), so inside the venv
+course_lib exists only once something installs it into the venv. Then, from empty folders outside the checkout:
+
+- a notebook opened on a bare kernel installs course_lib through its setup cell, from the local wheel that
+  $COURSE_LIB_INSTALL names (what Colab, Kaggle or a JupyterHub do from the repository);
+- `course-lib notebooks` lays out the course; a notebook runs top to bottom in fast mode from that folder, and
+  README's main job (fewer steps) trains from it;
+- the developer-only command refuses clearly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import course_lib
+from course_lib.core.resources import SHIPPED_DIR, shipped_files
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(course_lib.__file__).resolve().parent
+KERNEL = "course-lib-venv"
+# Hides every course_lib outside the venv (an editable install's finder, a checkout on sys.path).
+HIDE_OTHER_COURSE_LIBS = """import os, sys
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+sys.path[:] = [p for p in sys.path if p.startswith(sys.prefix) or not os.path.isdir(os.path.join(p or ".", "course_lib"))]
+"""
+
+
+def _run(command, cwd, env, timeout=300):
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{command} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def _execute(notebook: Path, env: dict, kernel: str = KERNEL) -> nbformat.NotebookNode:
+    """Run `notebook` top to bottom in the venv's kernel, from its own folder; the executed notebook."""
+    script = (
+        "import sys, nbformat, nbclient\n"
+        "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+        "nbclient.NotebookClient(nb, kernel_name=sys.argv[2], timeout=600,"
+        " resources={'metadata': {'path': sys.argv[3]}}).execute()\n"
+        "nbformat.write(nb, sys.argv[1])\n"
+    )
+    _run([sys.executable, "-c", script, str(notebook), kernel, str(notebook.parent)], notebook.parent, env, 600)
+    return nbformat.read(str(notebook), as_version=4)
+
+
+def _outputs(nb) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(wheel, venv, env): a built wheel and a fresh venv that has no course_lib yet."""
+    started = time.perf_counter()
+    root = tmp_path_factory.mktemp("user")
+    dist = root / "dist"
+    build_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    _run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(CHECKOUT)],
+        root,
+        build_env,
+    )
+    (wheel,) = dist.glob("course_lib-*.whl")
+    venv = root / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], root, build_env)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root, build_env
+        ).stdout.strip()
+    )
+    (site_packages / "sitecustomize.py").write_text(HIDE_OTHER_COURSE_LIBS)
+    env = {
+        **build_env,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "VIRTUAL_ENV": str(venv),
+        "COURSE_LIB_FAST": "1",
+        "JUPYTER_PATH": str(venv / "share" / "jupyter"),  # the venv's kernel below
+        "COURSE_LIB_CACHE": str(root / "cache"),
+        "COURSE_LIB_RUNS": str(root / "runs"),
+        "COURSE_LIB_DATA": str(root / "data"),
+        "MPLBACKEND": "Agg",
+    }
+    _run([str(python), "-m", "ipykernel", "install", "--prefix", str(venv), "--name", KERNEL], root, env)
+    found = _run([str(python), "-c", "import importlib.util; print(importlib.util.find_spec('course_lib'))"], root, env)
+    assert found.stdout.strip() == "None", f"the fresh venv still sees a course_lib: {found.stdout}"
+    print(f"wheel built and venv made in {time.perf_counter() - started:.1f} s")
+    return wheel, venv, env
+
+
+def test_a_bare_kernel_installs_the_course_from_its_setup_cell_then_a_course_folder_runs(installed, tmp_path):
+    wheel, venv, env = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    prefix = f"course_lib/{SHIPPED_DIR}/"
+    assert sorted(n[len(prefix) :] for n in names if n.startswith(prefix)) == shipped_files()
+    assert {n.split("/")[0] for n in names} == {"course_lib", f"course_lib-{course_lib.__version__}.dist-info"}
+
+    # (1) A notebook alone on a bare kernel (as Colab opens it): its setup cell installs the local wheel.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    notebook = bare / "00_welcome.ipynb"
+    notebook.write_bytes((CHECKOUT / "notebooks" / "00_welcome.ipynb").read_bytes())
+    started = time.perf_counter()
+    # --ignore-installed: pip would otherwise take this machine's own course-lib (hidden above) as already there.
+    nb = _execute(notebook, {**env, "COURSE_LIB_INSTALL": f"--no-deps --ignore-installed {wheel}"})
+    printed = _outputs(nb)
+    assert f"from {venv}" in printed, printed[:2000]  # the setup cell's first line: which course_lib it uses
+    assert "device: cpu" in printed and "fast mode (COURSE_LIB_FAST): on" in printed
+    print(f"bare kernel: installed and ran 00_welcome in {time.perf_counter() - started:.1f} s")
+
+    # (2) `course-lib notebooks` in an empty folder outside the checkout.
+    home = tmp_path / "home"
+    home.mkdir()
+    listing = _run(["course-lib", "notebooks", "gan-course"], home, env).stdout
+    course = home / "gan-course"
+    assert "0 already current" in listing and (course / "notebooks" / "04_wgan_toy.ipynb").is_file()
+    assert (course / "configs" / "mnist_improvements.yaml").is_file()
+    assert (course / "docs" / "results" / "notebook_times" / "report.md").is_file()
+    assert not list((course / "notebooks").glob("*.py"))  # no conftest or scripts of the checkout
+
+    # every relative link of every notebook resolves inside the course folder
+    for path in sorted((course / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            for target in re.findall(r"\]\((\.\./[^)#\s]+)", cell.source):
+                assert (path.parent / target).exists(), f"{path.name} links {target}, missing in the course folder"
+
+    # (3) one notebook top to bottom from the course folder (it reads a shipped report through course_lib)
+    started = time.perf_counter()
+    nb = _execute(course / "notebooks" / "04_wgan_toy.ipynb", env)
+    shown = [out.get("data", {}).get("text/markdown", "") for cell in nb.cells for out in cell.get("outputs", [])]
+    report = (CHECKOUT / "docs" / "results" / "wgan_toy_coverage" / "report.md").read_text()
+    assert report in shown, "04 did not show the shipped coverage report"
+    print(f"04_wgan_toy from the course folder: {time.perf_counter() - started:.1f} s")
+
+    # (4) the student changed a notebook (it was executed): a second run keeps it and says so; --force overwrites
+    again = _run(["course-lib", "notebooks", "gan-course"], home, env).stdout
+    assert "kept 1 file(s) you changed (1 notebook(s))" in again and "notebooks/04_wgan_toy.ipynb" in again
+    executed = (course / "notebooks" / "04_wgan_toy.ipynb").read_text()
+    assert json.loads(executed)["cells"] and executed != (CHECKOUT / "notebooks" / "04_wgan_toy.ipynb").read_text()
+
+    # (5) README's main job from the course folder (its first steps: the command, the embedded data, the files)
+    started = time.perf_counter()
+    _run(["course-lib", "train", "--dataset", "mnist", "--out", "runs/mnist", "--steps", "4"], course, env)
+    assert (course / "runs" / "mnist" / "checkpoints" / "last.pt").is_file()
+    print(f"main job, 4 steps: {time.perf_counter() - started:.1f} s")
+
+    # (6) the developer-only command says what it is and fails with exit code 2
+    refused = subprocess.run(["course-lib", "student-edition"], cwd=course, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "developer command" in refused.stderr
+
+
+def _levels_climbed(line: str) -> int:
+    """How many folders up from its own file a line of code goes (`Path(__file__).resolve().parents[2]`: 3)."""
+    tail = line.split("__file__", 1)[1]
+    levels = len(re.findall(r"\.parent\b(?!s)", tail))
+    levels += sum(int(k) + 1 for k in re.findall(r"\.parents\[(\d+)\]", tail))
+    return levels
+
+
+def test_no_library_module_refers_to_the_checkout():
+    """Nothing in course_lib climbs out of the package to the source tree (the only exception: the documented
+    fallback of `course_lib.core.resources`, where an editable install's course files are the source tree's own),
+    names the old REPO_ROOT or reads a `../` path. The developer-only `student-edition` finds its checkout from the
+    working directory (`cli/editions.py`), not from the package."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        depth = len(path.relative_to(PACKAGE).parts)  # course_lib/x.py: 1; course_lib/core/x.py: 2
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            escapes = "__file__" in line and _levels_climbed(line) > depth
+            if escapes or "REPO_ROOT" in line or re.search(r"[\"']\.\./", line):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert not offenders, "library code reaching into the checkout:\n" + "\n".join(offenders)
+    # ... and no notebook's code reads a path outside its folder: configs and reports come through course_lib
+    for folder in ("notebooks", "solutions"):
+        for path in sorted((CHECKOUT / folder).glob("*.ipynb")):
+            for cell in nbformat.read(str(path), as_version=4).cells:
+                if cell.cell_type == "code":
+                    assert "../" not in cell.source and "course_lib.__file__" not in cell.source, (
+                        path.name,
+                        cell.source,
+                    )
