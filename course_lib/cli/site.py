@@ -40,6 +40,8 @@ extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 html_theme = "sphinx_book_theme"
 html_title = "GANs, step by step ({edition} edition)"
 html_theme_options = {{"show_toc_level": 2, "use_download_button": True}}
+# An explicit light/dark default: with none, the theme logs an error on a reader's first visit.
+html_context = {{"default_mode": "auto"}}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
@@ -53,19 +55,25 @@ nb_execution_show_tb = True
 nb_ipywidgets_js = {{}}
 autodoc_default_options = {{"members": True, "undoc-members": False}}
 autodoc_member_order = "bysource"
+html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
 suppress_warnings = ["myst.header", "myst.xref_missing", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
 {mathjax}
 """
 
 
-def _local_mathjax() -> Path | None:
-    """MathJax 2 from the `jupyter-server-mathjax` package when installed, so pages render math offline."""
-    try:
-        import jupyter_server_mathjax  # optional: the `site` extra installs it; without it MathJax comes from a CDN
-    except ImportError:
-        return None
-    static = Path(jupyter_server_mathjax.__file__).resolve().parent / "static"
-    return static if (static / "MathJax.js").is_file() else None
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2a6f97"/>'
+    '<text x="8" y="12" font-size="11" text-anchor="middle" fill="#fff" font-family="sans-serif">G</text></svg>'
+)
+
+
+def _offline_mathjax() -> bool:
+    """True when the `sphinx-mathjax-offline` extension (MathJax 3, copied into the site) is installed, so pages
+    render math without fetching MathJax from a CDN; without it they use the CDN."""
+    import importlib.util
+
+    return importlib.util.find_spec("sphinx-mathjax-offline") is not None  # its module name has dashes
 
 
 def _chapter_title(nb, fallback: str) -> str:
@@ -88,7 +96,7 @@ def _prepare_notebook(path: Path, edition: str):
     return nb
 
 
-def write_sources(source: Path, edition: str, execute: str, only: str | None) -> dict:
+def write_sources(source: Path, edition: str, execute: str, only: str | None, api: bool = True) -> dict:
     """Write the Sphinx project (conf.py, index, chapters, reports, API pages) into `source`; returns counts."""
     contents = course_contents(edition)
     if source.exists():
@@ -103,12 +111,12 @@ def write_sources(source: Path, edition: str, execute: str, only: str | None) ->
             chapters.append(rel)
         else:
             shutil.copyfile(shipped, target)
-            if rel.startswith("docs/results/") and rel.endswith("/report.md"):
-                reports.append(rel)
+            if rel.startswith("docs/results/") and rel.endswith(".md"):
+                reports.append(rel)  # each report.md, and the few pages beside one (e.g. a sweep's own table)
     if not chapters:
         raise ConfigError("no notebooks to build a site from")
     api_pages = []
-    for package in API_PACKAGES:
+    for package in API_PACKAGES if api else []:
         modules = _modules_of(package)
         lines = [f"# `course_lib.{package}`", "", "```{eval-rst}"]
         for module in modules:
@@ -130,22 +138,17 @@ def write_sources(source: Path, edition: str, execute: str, only: str | None) ->
         "",
         *toctree("Chapters", [c.removesuffix(".ipynb") for c in chapters]),
         *toctree("Measured reports", [r.removesuffix(".md") for r in sorted(reports)]),
-        *toctree("API reference", api_pages),
+        *(toctree("API reference", api_pages) if api_pages else []),
     ]
     (source / "index.md").write_text("\n".join(index), encoding="utf-8")
 
     exclude = []
     if only:
         exclude = [c for c in chapters if not Path(c).match(only)]
-    mathjax = ""
-    local = _local_mathjax()
-    if local is not None:
-        shutil.copytree(local, source / "_static" / "mathjax")
-        mathjax = (
-            'html_static_path = ["_static"]\n'
-            'mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"\n'
-            'mathjax2_config = {"tex2jax": {"inlineMath": [["\\\\(", "\\\\)"]], "displayMath": [["\\\\[", "\\\\]"]]}}'
-        )
+    # A favicon of our own: without one the browser asks the server for /favicon.ico, a 404 on most hosts.
+    (source / "_static").mkdir(exist_ok=True)
+    (source / "_static" / "favicon.svg").write_text(FAVICON_SVG, encoding="utf-8")
+    mathjax = 'extensions.append("sphinx-mathjax-offline")' if _offline_mathjax() else ""
     cache_path = str(cache_dir() / "site" / "jupyter_cache")
     (source / "conf.py").write_text(
         CONF_PY.format(
@@ -157,7 +160,11 @@ def write_sources(source: Path, edition: str, execute: str, only: str | None) ->
         ),
         encoding="utf-8",
     )
-    return {"chapters": len(chapters), "reports": len(reports), "api_pages": len(api_pages)}
+    return {
+        "chapters": len(chapters),
+        "reports": sum(r.endswith("/report.md") for r in reports),
+        "api_pages": len(api_pages),
+    }
 
 
 def _modules_of(package: str) -> list[str]:
@@ -172,7 +179,9 @@ def _modules_of(package: str) -> list[str]:
     return modules
 
 
-def build_site(out: str | Path, edition: str = "student", execute: str = "fast", only: str | None = None) -> dict:
+def build_site(
+    out: str | Path, edition: str = "student", execute: str = "fast", only: str | None = None, api: bool = True
+) -> dict:
     """Build the site into `out` (out/index.html); returns counts, the page count and the build's seconds."""
     try:
         import myst_nb  # noqa: F401  (optional: the `site` extra)
@@ -188,7 +197,7 @@ def build_site(out: str | Path, edition: str = "student", execute: str = "fast",
     work = cache_dir() / "site" / edition
     source, doctrees = work / "source", work / "doctrees"
     start = time.perf_counter()
-    counts = write_sources(source, edition, execute, only)
+    counts = write_sources(source, edition, execute, only, api)
     env = {**os.environ, FAST_ENV: "1"}  # the notebooks' kernels inherit it: every chapter runs in seconds
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(doctrees), str(source), str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -213,11 +222,12 @@ def register(subparsers) -> None:
     parser.add_argument("--edition", choices=EDITIONS, default="student", help="student: no solutions in it")
     parser.add_argument("--execute", choices=("fast", "off"), default="fast", help="run the notebooks or not")
     parser.add_argument("--only", default=None, metavar="GLOB", help="run only the notebooks matching GLOB")
+    parser.add_argument("--no-api", action="store_true", help="leave out the API reference (a quicker preview)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    result = build_site(args.out, args.edition, args.execute, args.only)
+    result = build_site(args.out, args.edition, args.execute, args.only, api=not args.no_api)
     print(
         f"{result['out']}/index.html: {result['pages']} pages ({result['chapters']} chapters, {result['reports']} "
         f"reports, {result['api_pages']} API pages), {args.edition} edition, built in {result['seconds']:.0f} s"
