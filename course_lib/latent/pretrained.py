@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.core.errors import CheckpointError, ConfigError
+from course_lib.core.errors import CheckpointError, ConfigError, DataError
 from course_lib.core.resources import config_file
 from course_lib.core.runtime import ASSETS_DIR as ASSETS
 from course_lib.core.runtime import runs_root
@@ -202,6 +202,27 @@ def celeba_images_available(root=None) -> bool:
 
     folder = Path(root if root is not None else celeba_root()) / "celeba" / "img_align_celeba"
     return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def fetch_celeba_if_asked(root=None) -> bool:
+    """Notebook 09 on Colab or Kaggle: True when CelebA's images are under `root` (default `celeba_root()`) now.
+
+    When they are not and $COURSE_LIB_CELEBA_ZIP (a local img_align_celeba.zip) or $COURSE_LIB_CELEBA_DOWNLOAD=1
+    (torchvision's download) asks for them, `course_lib.data.prepare_celeba` gets them; a failure (Google Drive's
+    quota, a damaged zip) is printed in one line and the notebook goes on with the shipped faces."""
+    from course_lib.data.datasets import CELEBA_DOWNLOAD_ENV, CELEBA_ZIP_ENV, prepare_celeba
+
+    root = Path(root if root is not None else celeba_root())
+    if celeba_images_available(root):
+        return True
+    if not (os.environ.get(CELEBA_ZIP_ENV) or os.environ.get(CELEBA_DOWNLOAD_ENV)):
+        return False
+    try:
+        print(f"getting CelebA into {prepare_celeba(root)}")
+    except DataError as exc:
+        print(f"could not get CelebA: {exc}")
+        return False
+    return celeba_images_available(root)
 
 
 CELEBA_RECIPES = {"cpu": "celeba64_cpu.yaml", "gpu": "celeba64_dcgan.yaml"}
