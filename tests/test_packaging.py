@@ -1,10 +1,10 @@
 """The course as a user installs it: a built wheel in a fresh virtual environment outside the checkout.
 
-`installed` builds the wheel (`python -m build --no-isolation`: offline, with the setuptools already here) and
-makes a fresh venv in a temporary folder. The venv sees this machine's site-packages (`--system-site-packages`)
-only so that PyTorch and Jupyter need not be installed again (minutes, gigabytes); the course_lib of this checkout,
-installed editable or put on PYTHONPATH there, is hidden from it (its `sitecustomize`), so inside the venv
-course_lib exists only once something installs it into the venv. Then, from empty folders outside the checkout:
+`installed` builds the sdist and from it the wheel (`python -m build --no-isolation`: offline, with the setuptools
+already here) and makes a fresh venv in a temporary folder. The venv sees this machine's site-packages
+(`--system-site-packages`) only so that PyTorch and Jupyter need not be installed again (minutes, gigabytes); the
+course_lib of this checkout, installed editable or put on PYTHONPATH there, is hidden from it (its
+`sitecustomize`), so inside the venv course_lib exists only once something installs it into the venv. Then, from empty folders outside the checkout:
 
 - a notebook opened on a bare kernel installs course_lib through its setup cell, from the local wheel that
   $COURSE_LIB_INSTALL names (what Colab, Kaggle or a JupyterHub do from the repository);
@@ -15,6 +15,7 @@ course_lib exists only once something installs it into the venv. Then, from empt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -70,14 +71,15 @@ def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("user")
     dist = root / "dist"
     build_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    _run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(CHECKOUT)],
-        root,
-        build_env,
-    )
+    # sdist first, then the wheel from the unpacked sdist (build's default): what MANIFEST.in leaves out of the sdist
+    # cannot reach the wheel, and no stale build/ folder of the checkout can either.
+    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(CHECKOUT)], root, build_env)
     (wheel,) = dist.glob("course_lib-*.whl")
+    assert len(list(dist.glob("course_lib-*.tar.gz"))) == 1
     venv = root / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], root, build_env)
+    # --without-pip: the venv's python runs this machine's pip (seen through --system-site-packages), which installs
+    # into the venv; no ensurepip step, which some distributions leave out of Python.
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], root, build_env)
     python = venv / "bin" / "python"
     site_packages = Path(
         _run(
@@ -194,3 +196,35 @@ def test_no_library_module_refers_to_the_checkout():
                         path.name,
                         cell.source,
                     )
+
+
+def test_course_folder_keeps_what_the_student_changed_updates_the_rest_and_force_overwrites(tmp_path, capsys):
+    from course_lib.cli import main
+    from course_lib.cli.course_folder import MANIFEST, write_course_folder
+
+    dest = tmp_path / "gan-course"
+    first = write_course_folder(dest)
+    assert first["kept"] == [] and "notebooks/01_toy_gan_1d.ipynb" in first["written"]
+    assert (dest / MANIFEST).is_file() and (dest / "configs" / "mnist_improvements.yaml").is_file()
+    mine = dest / "notebooks" / "01_toy_gan_1d.ipynb"
+    mine.write_text(mine.read_text().replace("A GAN in one dimension", "My own notes"))
+    shipped_report = dest / "docs" / "results" / "notebook_times" / "report.md"
+    shipped_report.write_text("an older version course_lib wrote\n")  # as if from an older course_lib ...
+    manifest = json.loads((dest / MANIFEST).read_text())
+    manifest["files"]["docs/results/notebook_times/report.md"] = hashlib.sha256(shipped_report.read_bytes()).hexdigest()
+    (dest / MANIFEST).write_text(json.dumps(manifest))  # ... whose manifest recorded that text: not the student's
+
+    assert main(["notebooks", str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert "kept 1 file(s) you changed (1 notebook(s))" in out and "notebooks/01_toy_gan_1d.ipynb" in out
+    assert "My own notes" in mine.read_text()
+    assert shipped_report.read_text() == (CHECKOUT / "docs" / "results" / "notebook_times" / "report.md").read_text()
+
+    assert main(["notebooks", str(dest), "--force"]) == 0 and "My own notes" not in mine.read_text()
+    instructor = write_course_folder(tmp_path / "teacher", edition="instructor")
+    assert "### BEGIN SOLUTION" in (tmp_path / "teacher" / "notebooks" / "01_toy_gan_1d.ipynb").read_text()
+    assert "notebooks/00_welcome.ipynb" in instructor["written"]  # the student-only notebooks come too
+
+    (tmp_path / "a-file").write_text("")
+    assert main(["notebooks", str(tmp_path / "a-file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -199,7 +199,21 @@ def build_site(
     start = time.perf_counter()
     counts = write_sources(source, edition, execute, only, api)
     env = {**os.environ, FAST_ENV: "1"}  # the notebooks' kernels inherit it: every chapter runs in seconds
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(doctrees), str(source), str(out)]
+    # -j auto: pages are read (and notebooks executed) in parallel, one process per core
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-q",
+        "-j",
+        "auto",
+        "-d",
+        str(doctrees),
+        str(source),
+        str(out),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
