@@ -32,7 +32,6 @@ import re
 from pathlib import Path
 
 import nbformat
-import tomllib
 
 from course_lib.cli import course_folder, site
 from course_lib.core.errors import CourseLibError
@@ -63,6 +62,13 @@ def find_checkout(start: str | Path | None = None) -> Path:
 
 def _project(folder: Path) -> dict:
     """The [project] table of folder/pyproject.toml ({} when there is none or it is unreadable)."""
+    try:
+        import tomllib  # Python 3.11+; course_lib supports 3.10, where only this developer command needs it
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError as exc:
+            raise CourseLibError("reading pyproject.toml needs Python 3.11+ (or `pip install tomli`)") from exc
     try:
         return tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
     except (OSError, tomllib.TOMLDecodeError):
