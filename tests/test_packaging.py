@@ -228,3 +228,47 @@ def test_course_folder_keeps_what_the_student_changed_updates_the_rest_and_force
     (tmp_path / "a-file").write_text("")
     assert main(["notebooks", str(tmp_path / "a-file")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_the_head_of_every_notebook_has_the_setup_cell_and_a_badge_once_a_repository_is_named(tmp_path):
+    from course_lib.cli.editions import (
+        BADGE_ID,
+        SETUP_ID,
+        _repository_for,
+        github_repository,
+        install_source,
+        with_head,
+    )
+
+    # what the committed notebooks have now: pyproject.toml names no repository, so a setup cell and no badge
+    for folder in ("notebooks", "solutions"):
+        for path in sorted((CHECKOUT / folder).glob("*.ipynb")):
+            cells = nbformat.read(str(path), as_version=4).cells
+            first_code = next(c for c in cells if c.cell_type == "code")
+            assert first_code.get("id") == SETUP_ID and "print_setup()" in first_code.source, path.name
+            assert not any(c.get("id") == BADGE_ID for c in cells), path.name
+
+    assert github_repository({"urls": {"Homepage": "https://example.org"}}) is None
+    repository = github_repository({"urls": {"Repository": "https://github.com/gan-course/course_lib/tree/spring"}})
+    assert repository == ("gan-course/course_lib", "spring")
+    assert install_source(repository) == "course-lib @ git+https://github.com/gan-course/course_lib@spring"
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "course-lib"\n[project.urls]\nRepository = "https://github.com/gan-course/course_lib"\n'
+    )
+    (tmp_path / "notebooks").mkdir()
+    assert _repository_for(tmp_path / "notebooks") == ("gan-course/course_lib", "main")
+
+    lesson = nbformat.v4.new_notebook()
+    lesson.cells = [nbformat.v4.new_markdown_cell("# A lesson"), nbformat.v4.new_code_cell("x = 1")]
+    headed = with_head(lesson, ("gan-course/course_lib", "main"), "notebooks/01_lesson.ipynb")
+    assert [c.get("id") for c in headed.cells[:3]] == [BADGE_ID, headed.cells[1].get("id"), SETUP_ID]
+    assert (
+        "https://colab.research.google.com/github/gan-course/course_lib/blob/main/notebooks/01_lesson.ipynb"
+        in headed.cells[0].source
+    )
+    assert (
+        '"COURSE_LIB_INSTALL", "course-lib @ git+https://github.com/gan-course/course_lib@main"'
+        in headed.cells[2].source
+    )
+    assert with_head(headed, ("gan-course/course_lib", "main"), "notebooks/01_lesson.ipynb") == headed  # idempotent
+    assert [c.get("id") for c in with_head(headed, None, "x").cells].count(BADGE_ID) == 0  # URL removed: no badge
