@@ -1,9 +1,9 @@
 """`course-lib site OUT`: the course as a static web site (Sphinx + myst-nb + sphinx-book-theme).
 
 Why Sphinx + myst-nb rather than Jupyter Book: Jupyter Book 1 is this same stack behind a YAML front end, and
-Jupyter Book 2 moved to a Node.js tool (mystmd) that pip cannot install on its own; calling Sphinx directly keeps
-the build one Python command whose configuration (`conf.py`, written below) is plain to read, and gives the API
-reference from docstrings through Sphinx's autodoc.
+Jupyter Book 2 is built on mystmd, which needs a Node.js runtime besides pip; calling Sphinx directly keeps the
+build one Python command whose configuration (`conf.py`, written below) is plain to read, installable from the
+`site` extra alone, and gives the API reference from the docstrings through Sphinx's autodoc.
 
 The site has, in notebook order, one chapter per notebook of the chosen edition (the notebooks are executed in
 fast mode, each once: myst-nb's jupyter-cache keeps the outputs in ``cache_dir()/site/`` until the notebook
