@@ -71,12 +71,12 @@ def main() -> None:
         "# The course site (`course-lib site`)",
         "",
         f"`python scripts/measure_site.py --report {args.report}`, {record['date']}, on {record['machine']}; load "
-        f"average {record['load_before']} before and {record['load_after']} after (a shared machine: wall times "
-        "are upper bounds, CPU seconds are the better guide).",
+        f"average {record['load_before']} before and {record['load_after']} after (a shared machine, fully loaded "
+        "by other jobs: wall times are upper bounds, CPU seconds are the better guide).",
         "",
-        f"The student edition has **{cold['pages']} pages**: {cold['chapters']} chapters (one per notebook, in "
-        f"notebook order), {cold['reports']} measured reports (plus the pages beside them) and {cold['api_pages']} "
-        f"API reference pages (one per subpackage, from the docstrings), with the index, search and general index; "
+        f"The student edition has **{cold['pages']} HTML pages** in all, among them {cold['chapters']} chapters (one "
+        f"per notebook, in notebook order), {cold['reports']} measured reports (report.md of each docs/results "
+        f"folder) and {cold['api_pages']} API reference pages (one per subpackage, from the docstrings); "
         f"{record['site_megabytes']} MB with MathJax, the theme and the figures.",
         "",
         "| build | wall s | CPU s | Sphinx warnings |",
@@ -86,7 +86,9 @@ def main() -> None:
         f"| again, nothing changed (outputs from the cache) | {warm['wall_seconds']} | {warm['cpu_seconds']} "
         f"| {warm['warnings']} |",
         "",
-        "The warnings are docstrings that are not valid reStructuredText (they render, with a visible glitch).",
+        "Warnings are counted, not inspected here; those read in development builds were docstrings that are not "
+        "valid reStructuredText (they render, with a visible glitch). CPU seconds: this process and the processes "
+        "it waited for (Sphinx and, through it, the notebooks' kernels).",
     ]
     write_text_atomic(args.report / "report.md", "\n".join(lines) + "\n")
     print(json.dumps(record, indent=2))
