@@ -16,25 +16,157 @@ mistake models a check uses are registered in `course_lib.course.exercise_bank`,
 A notebook without exercises (00, 09) has no instructor edition: it lives in ``notebooks/`` only, and must
 not contain solution markup. This module lives in the CLI layer because it uses the grading layer's
 markup rules (one place for them).
+
+The command also keeps the *head* of every notebook (both editions, 00 and 09 included) current, from the
+project's ``pyproject.toml``: an "Open in Colab" badge (a markdown cell, only when ``[project.urls]`` names a
+GitHub repository) and the setup cell, the first code cell, which on a bare kernel (Colab, Kaggle, a JupyterHub)
+installs course_lib from that repository (``$COURSE_LIB_INSTALL`` overrides the source, e.g. a local wheel) and
+then prints the device and folders the notebook will use. Both cells are generated: edit them here, not in
+the notebooks.
+
+`course-lib student-edition` is a developer command: it rewrites ``solutions/`` and ``notebooks/`` of the source
+checkout it is run in, and fails with a clear message outside one. Installed users get the notebooks with
+`course-lib notebooks` (`course_lib.cli.course_folder`).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import re
 from pathlib import Path
 
 import nbformat
 
+from course_lib.cli import course_folder, site
 from course_lib.core.errors import CourseLibError
 from course_lib.core.io import write_text_atomic
-from course_lib.core.runtime import REPO_ROOT
 from course_lib.grading import markup
 
-SOURCE_DIR = REPO_ROOT / "solutions"
-STUDENT_DIR = REPO_ROOT / "notebooks"
 EDITION_KEY = "course_lib"  # notebook metadata: {"course_lib": {"edition": "student", "source": ...}}
+PROJECT_NAME = "course-lib"
+BADGE_ID, SETUP_ID = "course-lib-badge", "course-lib-setup"  # the generated head cells' ids
+INSTALL_ENV = "COURSE_LIB_INSTALL"  # overrides where the setup cell installs course_lib from
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+# --------------------------------------------------------------------------- the source checkout
+def find_checkout(start: str | Path | None = None) -> Path:
+    """The course_lib source checkout (pyproject.toml naming course-lib, with solutions/ and notebooks/) that
+    holds `start` (default: the working directory); a one-line error outside one."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in [here, *here.parents]:
+        if _project(folder).get("name") == PROJECT_NAME and (folder / "solutions").is_dir():
+            return folder
+    raise CourseLibError(
+        f"{here} is not inside a course_lib source checkout: `course-lib student-edition` is a developer command "
+        "that rewrites its solutions/ and notebooks/; run it in a clone of the course's repository (to get the "
+        "notebooks of an installed course_lib, run `course-lib notebooks DEST`)"
+    )
+
+
+def _project(folder: Path) -> dict:
+    """The [project] table of folder/pyproject.toml ({} when there is none or it is unreadable)."""
+    try:
+        import tomllib  # Python 3.11+; course_lib supports 3.10, where only this developer command needs it
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError as exc:
+            raise CourseLibError("reading pyproject.toml needs Python 3.11+ (or `pip install tomli`)") from exc
+    try:
+        return tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def __getattr__(name: str) -> Path:
+    # SOURCE_DIR / STUDENT_DIR: the editions of the checkout this is run in, found when asked for (not at import,
+    # so an installed course_lib imports this module anywhere).
+    if name == "SOURCE_DIR":
+        return find_checkout() / "solutions"
+    if name == "STUDENT_DIR":
+        return find_checkout() / "notebooks"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- head cells: badge + setup
+def github_repository(project: dict) -> tuple[str, str] | None:
+    """("owner/name", branch) of the GitHub repository [project.urls] names (Repository, Source, Homepage, in
+    that order; `https://github.com/OWNER/NAME` or `.../tree/BRANCH`, branch "main" by default), else None."""
+    urls = {key.lower(): value for key, value in (project.get("urls") or {}).items()}
+    for key in ("repository", "source", "homepage"):
+        found = re.fullmatch(
+            r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?(?:/tree/([\w./-]+))?/?", urls.get(key, "").strip()
+        )
+        if found:
+            return f"{found[1]}/{found[2]}", found[3] or "main"
+    return None
+
+
+def badge_markdown(repository: tuple[str, str], notebook: str) -> str:
+    """The "Open in Colab" badge of `notebook` (its path in the repository, e.g. notebooks/01_toy_gan_1d.ipynb)."""
+    name, branch = repository
+    return (
+        f"[![Open In Colab]({COLAB_BADGE})](https://colab.research.google.com/github/{name}/blob/{branch}/{notebook})"
+    )
+
+
+def install_source(repository: tuple[str, str] | None) -> str:
+    """What the setup cell gives `pip install` by default: the repository at its branch ("" when none is set)."""
+    if repository is None:
+        return ""
+    name, branch = repository
+    return f"{PROJECT_NAME} @ git+https://github.com/{name}@{branch}"
+
+
+def setup_source(repository: tuple[str, str] | None) -> str:
+    """The setup cell: the first code cell of every notebook (ruff-formatted as generated)."""
+    default = install_source(repository)
+    source = f'os.environ.get("{INSTALL_ENV}", "{default}")' if default else f'os.environ.get("{INSTALL_ENV}", "")'
+    return f"""# Setup (the same in every notebook; generated by `course-lib student-edition`). On a bare kernel (Colab, Kaggle,
+# a JupyterHub) it installs course_lib first: from {default or "the source $" + INSTALL_ENV + " names"}
+# ($COURSE_LIB_INSTALL: a wheel file, a folder or a pip requirement, pip options allowed). Then it says what the
+# notebook will use: the device, fast mode, and where data, caches and runs go.
+import importlib
+import importlib.util
+import os
+
+if importlib.util.find_spec("course_lib") is None:
+    COURSE_LIB_SOURCE = {source}
+    if not COURSE_LIB_SOURCE:
+        raise ModuleNotFoundError("course_lib is not installed: pip install it (see the course's README)")
+    %pip install --quiet {{COURSE_LIB_SOURCE}}
+    importlib.invalidate_caches()
+from course_lib.course.environment import print_setup
+
+print_setup()"""
+
+
+def with_head(nb, repository: tuple[str, str] | None, notebook: str):
+    """A copy of `nb` with the current head: the badge as its first cell (when a repository is set) and the
+    setup cell just before its first other code cell; older head cells are replaced. `notebook` is the
+    notebook's path in the repository, which the badge opens."""
+    nb = nbformat.from_dict(copy.deepcopy(dict(nb)))
+    body = [cell for cell in nb.cells if cell.get("id") not in (BADGE_ID, SETUP_ID)]
+    first_code = next((i for i, cell in enumerate(body) if cell.get("cell_type") == "code"), len(body))
+    setup = nbformat.v4.new_code_cell(setup_source(repository), id=SETUP_ID)
+    cells = body[:first_code] + [setup] + body[first_code:]
+    if repository is not None:
+        cells.insert(0, nbformat.v4.new_markdown_cell(badge_markdown(repository, notebook), id=BADGE_ID))
+    nb.cells = cells
+    return nb
+
+
+def _repository_for(folder: Path) -> tuple[str, str] | None:
+    """The GitHub repository named by the pyproject.toml of the checkout holding `folder` (None outside one)."""
+    here = Path(folder).resolve()
+    for candidate in [here, *here.parents]:
+        project = _project(candidate)
+        if project.get("name") == PROJECT_NAME:
+            return github_repository(project)
+    return None
 
 
 def _read(path: Path):
@@ -145,32 +277,53 @@ def _sources(source_dir: Path) -> list[Path]:
     return found
 
 
-def expected_student_texts(source_dir: Path = SOURCE_DIR) -> dict[str, str]:
-    """{file name: the student edition's text} for every instructor notebook."""
+def _folders(source_dir: Path | None, student_dir: Path | None) -> tuple[Path, Path]:
+    """The two editions' folders: as given, else those of the checkout this is run in (an error outside one)."""
+    if source_dir is None or student_dir is None:
+        checkout = find_checkout()
+        source_dir = source_dir if source_dir is not None else checkout / "solutions"
+        student_dir = student_dir if student_dir is not None else checkout / "notebooks"
+    return Path(source_dir), Path(student_dir)
+
+
+def expected_texts(source_dir: Path | None = None, student_dir: Path | None = None) -> dict[Path, str]:
+    """{file: the text it must have}: every instructor notebook with its current head, its student edition, and
+    the student-only notebooks (00, 09) with their current head."""
+    source_dir, student_dir = _folders(source_dir, student_dir)
+    repository = _repository_for(source_dir)
     texts = {}
     for path in _sources(source_dir):
-        texts[path.name] = _text(student_notebook(_read(path), f"{source_dir.name}/{path.name}"))
+        source = with_head(_read(path), repository, f"{source_dir.name}/{path.name}")
+        texts[path] = _text(source)
+        student = student_notebook(source, f"{source_dir.name}/{path.name}")
+        texts[student_dir / path.name] = _text(with_head(student, repository, f"{student_dir.name}/{path.name}"))
+    for path in sorted(student_dir.glob("*.ipynb")):
+        if path not in texts and not _has_solutions(_read(path)):
+            texts[path] = _text(with_head(_read(path), repository, f"{student_dir.name}/{path.name}"))
     return texts
 
 
-def problems(source_dir: Path = SOURCE_DIR, student_dir: Path = STUDENT_DIR) -> list[str]:
+def _has_solutions(nb) -> bool:
+    return any(markup.kind_of(c).solution or markup.BEGIN_SOLUTION in markup.source_of(c) for c in nb.cells)
+
+
+def problems(source_dir: Path | None = None, student_dir: Path | None = None) -> list[str]:
     """What is out of date or misplaced: one line each; empty when the student edition is current."""
+    source_dir, student_dir = _folders(source_dir, student_dir)
     found = []
-    expected = expected_student_texts(source_dir)
-    for name, text in expected.items():
-        target = student_dir / name
+    for target, text in expected_texts(source_dir, student_dir).items():
         if not target.is_file():
             found.append(f"{target} is missing")
         elif target.read_text(encoding="utf-8") != text:
-            found.append(f"{target} differs from what {source_dir.name}/{name} generates")
-        source_nb = _read(source_dir / name)
-        student_nb = nbformat.reads(text, as_version=4)
-        found += [f"{target}: {leak}" for leak in answer_leaks(source_nb, student_nb)]
+            if target.parent == student_dir and (source_dir / target.name).is_file():
+                found.append(f"{target} differs from what {source_dir.name}/{target.name} generates")
+            else:
+                found.append(f"{target}: its head (Colab badge, setup cell) is not the generated one")
+        if target.parent == student_dir and (source_dir / target.name).is_file():
+            student_nb = nbformat.reads(text, as_version=4)
+            found += [f"{target}: {leak}" for leak in answer_leaks(_read(source_dir / target.name), student_nb)]
     for path in sorted(student_dir.glob("*.ipynb")):
-        if path.name in expected:
-            continue
-        nb = _read(path)
-        if any(markup.kind_of(c).solution or markup.BEGIN_SOLUTION in markup.source_of(c) for c in nb.cells):
+        if not (source_dir / path.name).is_file() and _has_solutions(_read(path)):
             found.append(
                 f"{path} has solution cells but no instructor edition {source_dir.name}/{path.name}: "
                 f"move it there and generate the student edition"
@@ -178,11 +331,11 @@ def problems(source_dir: Path = SOURCE_DIR, student_dir: Path = STUDENT_DIR) -> 
     return found
 
 
-def write_student_edition(source_dir: Path = SOURCE_DIR, student_dir: Path = STUDENT_DIR) -> list[Path]:
-    """Write the student edition of every instructor notebook; returns the files that changed."""
+def write_student_edition(source_dir: Path | None = None, student_dir: Path | None = None) -> list[Path]:
+    """Write the student edition of every instructor notebook and every notebook's current head; returns the
+    files that changed."""
     changed = []
-    for name, text in expected_student_texts(source_dir).items():
-        target = student_dir / name
+    for target, text in expected_texts(source_dir, student_dir).items():
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             write_text_atomic(target, text)
             changed.append(target)
@@ -190,6 +343,13 @@ def write_student_edition(source_dir: Path = SOURCE_DIR, student_dir: Path = STU
 
 
 def register(subparsers) -> None:
+    """The notebook commands: student-edition (here), notebooks (`course_folder`) and site (`site`)."""
+    _register_student_edition(subparsers)
+    course_folder.register(subparsers)
+    site.register(subparsers)
+
+
+def _register_student_edition(subparsers) -> None:
     parser = subparsers.add_parser(
         "student-edition",
         help="write the students' notebooks (exercises blank) from the instructors' ones",
@@ -200,13 +360,21 @@ def register(subparsers) -> None:
         'solution in it, or a check cell that is more than check("name")).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder of the instructor notebooks")
-    parser.add_argument("--out", type=Path, default=STUDENT_DIR, help="folder of the student notebooks")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="folder of the instructor notebooks (default: the checkout's solutions/)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder of the student notebooks (default: the checkout's notebooks/)"
+    )
     parser.add_argument("--check", action="store_true", help="only report what is out of date")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    args.source, args.out = _folders(args.source, args.out)
     if args.check:
         found = problems(args.source, args.out)
         for line in found:

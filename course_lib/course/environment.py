@@ -34,3 +34,27 @@ def environment_report(data_root_path: str | os.PathLike | None = None) -> dict:
         else "not found (needed for 09_dcgan_celeba)",
     }
     return report
+
+
+def setup_lines() -> list[str]:
+    """What every notebook's setup cell prints: which course_lib, the device training will use, fast mode, and
+    the folders data, caches and runs go to (each overridable by the environment variable it names)."""
+    import course_lib
+    from course_lib.core.runtime import CACHE_ENV, DATA_ENV, RUNS_ENV, cache_dir, runs_root
+
+    device = pick_device("auto")
+    where = f"{device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    return [
+        f"course_lib {getattr(course_lib, '__version__', '?')} from {os.path.dirname(course_lib.__file__)}",
+        f"device: {where}" + ("" if device.type != "cpu" else " (no GPU found: training runs on the CPU)"),
+        f"fast mode (COURSE_LIB_FAST): {'on' if fast_mode() else 'off'}",
+        f"data: {data_root()} (${DATA_ENV})",
+        f"cache: {cache_dir()} (${CACHE_ENV})",
+        f"runs shared between notebooks: {runs_root()} (${RUNS_ENV})",
+    ]
+
+
+def print_setup() -> None:
+    """Print `setup_lines()` (the last line of every notebook's setup cell)."""
+    for line in setup_lines():
+        print(line)

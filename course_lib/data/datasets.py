@@ -266,9 +266,88 @@ CELEBA_HELP = (
     "internet access; Google Drive often refuses with 'Too many users have viewed or downloaded this file "
     "recently' (a daily quota) - then (2) download img_align_celeba.zip yourself from "
     "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (or its Kaggle mirror) and unzip it so the JPEGs are "
-    "in <root>/celeba/img_align_celeba/, the PyTorch DCGAN tutorial's ImageFolder layout. "
+    "in <root>/celeba/img_align_celeba/, the PyTorch DCGAN tutorial's ImageFolder layout (or name the zip in "
+    "$COURSE_LIB_CELEBA_ZIP: course_lib.data.prepare_celeba unpacks it there; on Colab, from a mounted Drive). "
     "Pass the root with --data-root or $COURSE_LIB_DATA."
 )
+
+
+CELEBA_ZIP_ENV = "COURSE_LIB_CELEBA_ZIP"  # a local img_align_celeba.zip (a mounted Drive, an upload, a Kaggle input)
+CELEBA_DOWNLOAD_ENV = "COURSE_LIB_CELEBA_DOWNLOAD"  # "1": fetch CelebA with torchvision (Google Drive)
+CELEBA_ZIP_FOLDER = "img_align_celeba"  # the one top-level folder of the official img_align_celeba.zip
+
+
+def prepare_celeba(root=None, archive=None, download: bool | None = None) -> Path:
+    """Make `root/celeba/img_align_celeba/` hold CelebA's aligned faces; returns that folder.
+
+    The two documented ways, tried in this order when the folder is not there yet: (1) unpack a local copy of the
+    official `img_align_celeba.zip` (`archive`, else `$COURSE_LIB_CELEBA_ZIP`, else one already in `root/celeba/`):
+    on Colab a file on a mounted Google Drive, on Kaggle a dataset input; (2) with `download` (default:
+    `$COURSE_LIB_CELEBA_DOWNLOAD` set to 1), torchvision's `CelebA(root, download=True)`, which fetches it from
+    Google Drive (often refused for a day: "too many users"). The archive is unpacked into a temporary folder and
+    moved into place only when complete, so an interrupted unpacking leaves nothing half-done; members outside its
+    `img_align_celeba/` folder are refused. A one-line error (with `CELEBA_HELP`) when neither way is available.
+    """
+    root = data_root(root)
+    folder = root / "celeba" / CELEBA_ZIP_FOLDER
+    if folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+        return folder
+    if archive is None and os.environ.get(CELEBA_ZIP_ENV):
+        archive = os.environ[CELEBA_ZIP_ENV]
+    if archive is None and (root / "celeba" / f"{CELEBA_ZIP_FOLDER}.zip").is_file():
+        archive = root / "celeba" / f"{CELEBA_ZIP_FOLDER}.zip"
+    if archive is not None:
+        _unpack_celeba(Path(archive).expanduser(), folder)
+        return folder
+    if download is None:
+        download = os.environ.get(CELEBA_DOWNLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    if download:
+        import torchvision  # heavy; only this way needs it
+
+        try:
+            torchvision.datasets.CelebA(str(root), split="all", target_type=[], download=True)
+        except Exception as exc:  # noqa: BLE001 - gdown/quota/network errors come in many types
+            raise DataError(f"downloading CelebA into {root / 'celeba'} failed: {exc}. {CELEBA_HELP}") from exc
+        if folder.is_dir():
+            return folder
+    raise DataError(f"CelebA not found: looked for JPEGs in {folder}. {CELEBA_HELP}")
+
+
+def _unpack_celeba(archive: Path, folder: Path) -> None:
+    import shutil
+    import tempfile
+    import zipfile
+
+    if not archive.is_file():
+        raise DataError(f"{archive}: no such CelebA archive (${CELEBA_ZIP_ENV} or archive= names it). {CELEBA_HELP}")
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = [m for m in zipped.infolist() if not m.is_dir()]
+            for member in members:
+                parts = Path(member.filename).parts
+                if member.filename.startswith("/") or ".." in parts or parts[0] != CELEBA_ZIP_FOLDER:
+                    raise DataError(
+                        f"{archive}: {member.filename!r} is not inside {CELEBA_ZIP_FOLDER}/ (is this CelebA's "
+                        f"{CELEBA_ZIP_FOLDER}.zip?)"
+                    )
+            images = [m for m in members if Path(m.filename).suffix.lower() in IMAGE_SUFFIXES]
+            if not images:
+                raise DataError(f"{archive}: no images inside {CELEBA_ZIP_FOLDER}/. {CELEBA_HELP}")
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=folder.parent))
+            try:
+                for member in images:
+                    target = staging / Path(member.filename).name
+                    with zipped.open(member) as source, open(target, "wb") as out:
+                        shutil.copyfileobj(source, out)
+                if folder.exists():  # an empty or image-less folder from an earlier attempt
+                    shutil.rmtree(folder)
+                staging.rename(folder)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{archive}: not a readable zip archive ({exc}); download it again") from exc
 
 
 def load_celeba(
@@ -288,12 +367,7 @@ def load_celeba(
     root = data_root(root)
     folder = root / "celeba" / "img_align_celeba"
     if download and not folder.is_dir():
-        import torchvision
-
-        try:
-            torchvision.datasets.CelebA(str(root), split="all", target_type=[], download=True)
-        except Exception as exc:  # noqa: BLE001 - gdown/quota/network errors come in many types
-            raise DataError(f"downloading CelebA into {root / 'celeba'} failed: {exc}. {CELEBA_HELP}") from exc
+        prepare_celeba(root, download=True)
     if not folder.is_dir():
         raise DataError(f"CelebA not found: looked for JPEGs in {folder}. {CELEBA_HELP}")
     data = load_image_folder(

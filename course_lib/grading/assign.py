@@ -151,7 +151,7 @@ def load_bundle(path: str | os.PathLike) -> dict:
 
 def find_bundle(assignment: str, search: list[str | os.PathLike] | None = None) -> Path:
     """The bundle for `assignment`: a bundle file, a folder `course-lib assign` wrote, or a name looked up
-    under ./assignments/*/grading/ and the assignments/ folder beside the course_lib package."""
+    under ./assignments/*/grading/ (the course's checkout, where instructors run the grader)."""
     given = Path(assignment)
     if given.suffix == ".json" and given.is_file():
         return given
@@ -160,10 +160,7 @@ def find_bundle(assignment: str, search: list[str | os.PathLike] | None = None) 
         if len(found) == 1:
             return found[0]
         raise markup.AssignmentError(f"{given} holds {len(found)} grading bundles; name one (…/grading/NAME.json)")
-    roots = [Path(p) for p in (search or [])] or [
-        Path.cwd() / "assignments",
-        Path(__file__).resolve().parents[2] / "assignments",
-    ]
+    roots = [Path(p) for p in (search or [])] or [Path.cwd() / "assignments"]
     for root in roots:
         hits = sorted(root.glob(f"*/grading/{assignment}.json")) + sorted(root.glob(f"grading/{assignment}.json"))
         if hits:

@@ -34,9 +34,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course_lib.core.errors import CheckpointError, ConfigError
+from course_lib.core.errors import CheckpointError, ConfigError, DataError
+from course_lib.core.resources import config_file
 from course_lib.core.runtime import ASSETS_DIR as ASSETS
-from course_lib.core.runtime import REPO_ROOT
+from course_lib.core.runtime import runs_root
 
 CELEBA_RUN_ENV = "COURSE_LIB_CELEBA_RUN"
 CELEBA_RUN_NAME = "celeba64"  # runs/celeba64: where notebook 09 and `course-lib train` (configs' comments) put the run
@@ -197,13 +198,12 @@ def attribute_classifier() -> AttributeClassifier:
 def celeba_run_dir() -> Path:
     """The one folder notebook 09 trains CelebA into and notebook 10 looks in.
 
-    `$COURSE_LIB_CELEBA_RUN` when set; else `runs/celeba64` in the repository root (a source checkout,
-    where notebooks/ and configs/ live), or in the working directory when course_lib is installed elsewhere.
+    `$COURSE_LIB_CELEBA_RUN` when set; else `celeba64` in `course_lib.core.runtime.runs_root()` ($COURSE_LIB_RUNS,
+    else `runs` in the platform's user-data folder), so notebook 10 finds it whichever folder it was opened from.
     """
     if os.environ.get(CELEBA_RUN_ENV):
         return Path(os.environ[CELEBA_RUN_ENV]).expanduser()
-    base = REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
-    return base / "runs" / CELEBA_RUN_NAME
+    return runs_root() / CELEBA_RUN_NAME
 
 
 def find_celeba_checkpoint(run_dir: str | os.PathLike | None = None) -> Path | None:
@@ -263,6 +263,27 @@ def celeba_images_available(root=None) -> bool:
     return folder.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
 
 
+def fetch_celeba_if_asked(root=None) -> bool:
+    """Notebook 09 on Colab or Kaggle: True when CelebA's images are under `root` (default `celeba_root()`) now.
+
+    When they are not and $COURSE_LIB_CELEBA_ZIP (a local img_align_celeba.zip) or $COURSE_LIB_CELEBA_DOWNLOAD=1
+    (torchvision's download) asks for them, `course_lib.data.prepare_celeba` gets them; a failure (Google Drive's
+    quota, a damaged zip) is printed in one line and the notebook goes on with the shipped faces."""
+    from course_lib.data.datasets import CELEBA_DOWNLOAD_ENV, CELEBA_ZIP_ENV, prepare_celeba
+
+    root = Path(root if root is not None else celeba_root())
+    if celeba_images_available(root):
+        return True
+    if not (os.environ.get(CELEBA_ZIP_ENV) or os.environ.get(CELEBA_DOWNLOAD_ENV)):
+        return False
+    try:
+        print(f"getting CelebA into {prepare_celeba(root)}")
+    except DataError as exc:
+        print(f"could not get CelebA: {exc}")
+        return False
+    return celeba_images_available(root)
+
+
 CELEBA_RECIPES = {"cpu": "celeba64_cpu.yaml", "gpu": "celeba64_dcgan.yaml"}
 
 
@@ -270,7 +291,7 @@ def celeba_recipe(device: torch.device | str) -> tuple[str, Path]:
     """("gpu" | "cpu", config file) for notebook 09: the full GPU recipe on CUDA, the CPU recipe elsewhere
     (MPS included: bf16, compile and fused Adam, which make the GPU recipe affordable, are CUDA-only here)."""
     kind = "gpu" if torch.device(device).type == "cuda" else "cpu"
-    return kind, REPO_ROOT / "configs" / CELEBA_RECIPES[kind]
+    return kind, config_file(CELEBA_RECIPES[kind])
 
 
 def measure_seconds_per_step(config, data, probe_steps: int = 3) -> float:
