@@ -67,6 +67,9 @@ class SubmissionResult:
     seconds: float = 0.0
     executed: str | None = None  # the executed notebook returned to the student (JSON text)
     status: str = "graded"  # graded | grader failure | refused
+    # The events as the student may read them (None: all of them): with hidden checks, the kernel's text is cut to
+    # exception classes, since it may hold a hidden test's inputs (returned.py, issue 32).
+    student_events: list[str] | None = None
 
     @property
     def points(self) -> float:

@@ -4,7 +4,9 @@
 - OUT/feedback/STUDENT.md: every lost point with its reason. Everything a submission could influence
   (error names and messages, the kernel's events, values printed in a check's details) is escaped to one line
   of plain text, so it cannot add headings, fake totals, links or HTML; hidden checks say only "failed";
-- OUT/executed/STUDENT.ipynb: the notebook as it ran, test cells as the student version with their verdicts;
+- OUT/executed/STUDENT.ipynb: the notebook as it ran, test cells as the student version with their verdicts, for
+  the instructor (every output); OUT/feedback/STUDENT.ipynb: the copy returned to the student (`returned`: with
+  hidden checks, none of the kernel's outputs);
 - OUT/summary.json: per submission what happened (status, events, seconds, points, and the full reason of
   every failed check, hidden ones included, for the instructor), the sandbox that was used, with a
   loud warning when there was none, and the memory limits that held.
@@ -19,6 +21,7 @@ import re
 from pathlib import Path
 
 from ..core.io import write_text_atomic
+from . import returned
 from .grade import file_stem
 
 CSV_COLUMNS = ["student", "question", "points", "max_points", "status"]
@@ -99,8 +102,9 @@ def feedback_markdown(res, bundle: dict) -> str:
     if pending:
         lines.append(f"A further {pending:g} points are graded by hand.")
     lines.append("")
-    if res.events:
-        lines += ["## What happened while grading", ""] + [f"- {plain_line(e)}" for e in res.events[:30]] + [""]
+    events = res.events if res.student_events is None else res.student_events  # the kernel's text cut (returned.py)
+    if events:
+        lines += ["## What happened while grading", ""] + [f"- {plain_line(e)}" for e in events[:30]] + [""]
     lines += ["## Checks", ""]
     for q in res.questions:
         gid = plain_line(q.question)
@@ -117,7 +121,7 @@ def feedback_markdown(res, bundle: dict) -> str:
     if res.executed:
         lines += [
             "",
-            f"The notebook as it ran: {plain_line(file_stem(res.student))}\\.ipynb in the grader's executed/ folder.",
+            f"Your notebook as it ran, with the grader's notes: {plain_line(file_stem(res.student))}\\.ipynb.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -150,9 +154,12 @@ def summary(results, bundle: dict, header: dict) -> dict:
 def write_reports(results, bundle: dict, out: Path, header: dict, changed=None) -> None:
     """Write grades.csv, summary.json and the feedback (and executed notebook) of `changed`, or of everyone. File
     names are `grade.file_stem(student)`: a name like '-rf' or one with a newline never becomes a file name."""
+    hidden = returned.has_hidden_checks(bundle)
     for res in results if changed is None else [changed]:
-        write_text_atomic(out / "feedback" / f"{file_stem(res.student)}.md", feedback_markdown(res, bundle))
-        if res.executed:
-            write_text_atomic(out / "executed" / f"{file_stem(res.student)}.ipynb", res.executed)
+        stem = file_stem(res.student)
+        write_text_atomic(out / "feedback" / f"{stem}.md", feedback_markdown(res, bundle))
+        if res.executed:  # the instructor's copy, every output; the student's copy beside the feedback
+            write_text_atomic(out / "executed" / f"{stem}.ipynb", res.executed)
+            write_text_atomic(out / "feedback" / f"{stem}.ipynb", returned.student_copy(res.executed, hidden))
     write_text_atomic(out / "grades.csv", grades_csv(results))
     write_text_atomic(out / "summary.json", json.dumps(summary(results, bundle, header), indent=1) + "\n")

@@ -1,0 +1,165 @@
+"""Deadlines and the late policy of an assignment, and when a submission was handed in.
+
+The policy lives in the source notebook's metadata, next to the time limits, and `course-lib assign` copies it
+into the bundle:
+
+    {"course_lib": {"grading": {"late_policy": {
+        "deadline": "2026-12-01T23:59:00+00:00",   # ISO 8601; a time without a zone is UTC
+        "grace_minutes": 15,                       # late by at most this much: no penalty
+        "per_day": 0.1,                            # fraction of the points lost per started day after the grace
+        "cap": 0.5,                                # the most that is ever taken off (fraction of the points)
+        "accept_days": 7                           # later than this many days after the deadline: not accepted
+    }}}}                                           # (0: nothing late is accepted; absent or null: always)
+
+A submission's time is, in this order: `timestamp.txt` in its folder (what nbgrader's collect writes, e.g.
+"2026-12-01 23:59:00.123456 UTC"), else the notebook file's modification time (said so in the feedback: a
+copy can change it, so collect submissions with their times when the deadline matters).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .markup import AssignmentError
+
+POLICY_KEYS = {"deadline", "grace_minutes", "per_day", "cap", "accept_days"}
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time, or nbgrader's "YYYY-MM-DD HH:MM:SS[.ffffff] UTC"; no zone means UTC."""
+    text = str(text).strip()
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    when = datetime.fromisoformat(text)  # ValueError for anything else
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    deadline: datetime
+    grace_minutes: float = 0.0
+    per_day: float = 0.0
+    cap: float = 1.0
+    accept_days: float | None = None  # None: late work is always accepted
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "late_policy") -> LatePolicy:
+        if not isinstance(raw, dict):
+            raise AssignmentError(f"{where} must be a mapping with a deadline, got {raw!r}")
+        unknown = set(raw) - POLICY_KEYS
+        if unknown:
+            raise AssignmentError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(POLICY_KEYS)}")
+        if "deadline" not in raw:
+            raise AssignmentError(f"{where} needs a deadline (ISO 8601, e.g. 2026-12-01T23:59:00+00:00)")
+        try:
+            deadline = parse_time(raw["deadline"])
+        except (TypeError, ValueError) as exc:
+            raise AssignmentError(f"{where}: deadline {raw['deadline']!r} is not an ISO 8601 time") from exc
+        numbers = {}
+        for key, low, high in (("grace_minutes", 0, math.inf), ("per_day", 0, 1), ("cap", 0, 1)):
+            value = raw.get(key, {"grace_minutes": 0.0, "per_day": 0.0, "cap": 1.0}[key])
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise AssignmentError(f"{where}: {key} must be a number from {low} to {high}, got {value!r}")
+            numbers[key] = float(value)
+        accept = raw.get("accept_days")
+        if accept is not None and (isinstance(accept, bool) or not isinstance(accept, (int, float)) or accept < 0):
+            raise AssignmentError(f"{where}: accept_days must be a number >= 0 or null, got {accept!r}")
+        return cls(deadline, accept_days=None if accept is None else float(accept), **numbers)
+
+    def to_dict(self) -> dict:
+        return {
+            "deadline": self.deadline.isoformat(),
+            "grace_minutes": self.grace_minutes,
+            "per_day": self.per_day,
+            "cap": self.cap,
+            "accept_days": self.accept_days,
+        }
+
+    def describe(self) -> str:
+        parts = [f"deadline {self.deadline.isoformat()}"]
+        if self.grace_minutes:
+            parts.append(f"{self.grace_minutes:g} minutes' grace")
+        if self.accept_days == 0:
+            parts.append("late work is not accepted")
+        else:
+            if self.per_day:
+                parts.append(f"{self.per_day:.0%} off per started day late, at most {self.cap:.0%}")
+            if self.accept_days is not None:
+                parts.append(f"not accepted more than {self.accept_days:g} days late")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Lateness:
+    seconds_late: float  # after the deadline (0 when on time), grace not subtracted
+    days_charged: int  # started days after the grace
+    penalty: float  # fraction of the points taken off (1.0 when not accepted)
+    accepted: bool
+    note: str  # one line for the student
+
+    @property
+    def hms(self) -> str:
+        """Gradescope's "Lateness (H:M:S)"."""
+        total = int(round(self.seconds_late))
+        return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+ON_TIME = Lateness(0.0, 0, 0.0, True, "")
+
+
+def policy_of(bundle: dict) -> LatePolicy | None:
+    raw = bundle.get("late_policy")
+    return None if raw is None else LatePolicy.from_dict(raw, f"{bundle.get('name', 'assignment')}: late_policy")
+
+
+def assess(policy: LatePolicy | None, submitted: datetime | None) -> Lateness:
+    if policy is None:
+        return ON_TIME
+    if submitted is None:
+        return Lateness(0.0, 0, 0.0, True, "the submission time is unknown; no late penalty was applied")
+    late = (submitted - policy.deadline).total_seconds()
+    if late <= 0:
+        return ON_TIME
+    after_grace = late - policy.grace_minutes * 60
+    if after_grace <= 0:
+        return Lateness(late, 0, 0.0, True, f"handed in {_span(late)} after the deadline, within the grace period")
+    days = math.ceil(after_grace / 86400)
+    if policy.accept_days is not None and (policy.accept_days == 0 or late > policy.accept_days * 86400):
+        return Lateness(late, days, 1.0, False, f"handed in {_span(late)} after the deadline: not accepted (0 points)")
+    penalty = min(policy.cap, policy.per_day * days)
+    return Lateness(
+        late, days, penalty, True, f"handed in {_span(late)} after the deadline: {penalty:.0%} late penalty"
+    )
+
+
+def _span(seconds: float) -> str:
+    delta = timedelta(seconds=round(seconds))
+    days, rest = delta.days, delta.seconds
+    text = f"{rest // 3600} h {rest % 3600 // 60} min"
+    return f"{days} day(s) {text}" if days else text
+
+
+def submission_time(path: Path, notebook_name: str) -> tuple[datetime | None, str]:
+    """(when, where from): timestamp.txt of a submission folder (a folder, or nbgrader's STUDENT/NAME.ipynb),
+    else the notebook's modification time."""
+    folder = path if path.is_dir() else path.parent
+    stamp = folder / "timestamp.txt"
+    if (path.is_dir() or path.name == notebook_name) and stamp.is_file() and not stamp.is_symlink():
+        try:
+            return parse_time(stamp.read_text(encoding="utf-8", errors="replace")[:100]), "timestamp.txt"
+        except ValueError:
+            pass
+    target = path
+    if path.is_dir():
+        notebooks = sorted(path.glob("*.ipynb"))
+        target = notebooks[0] if notebooks else path
+    try:
+        return datetime.fromtimestamp(os.lstat(target).st_mtime, tz=timezone.utc), "file time"
+    except OSError:
+        return None, "unknown"
