@@ -51,8 +51,16 @@ def source_notebook():
             _cell("manual", "### BEGIN SOLUTION\nBecause.\n### END SOLUTION", "why", 3, "markdown"),
         ]
     )
-    nb.metadata["course_lib"] = {"grading": {"cell_timeout": 60, "total_timeout": 240}}
+    nb.metadata["course_lib"] = {"grading": {"cell_timeout": 60, "total_timeout": 240, "late_policy": POLICY}}
     return nb
+
+
+POLICY = {"deadline": "2026-12-01T23:59:00+00:00", "grace_minutes": 15, "per_day": 0.1, "cap": 0.5, "accept_days": 7}
+TIMES = {  # honest on time; forger 1 day 12 h late: 2 started days, 20 %; leaker 10 days late: not accepted
+    "honest": "2026-12-02T00:10:00+00:00",
+    "forger": "2026-12-03T11:59:00+00:00",
+    "leaker": "2026-12-11T23:59:00+00:00",
+}
 
 
 def submission(student_cells, answer="def double(x):\n    return 2 * x"):
@@ -101,14 +109,18 @@ def graded(tmp_path_factory):
     subs.mkdir()
     for name, nb in STUDENTS.items():
         nbformat.write(nb, subs / f"{name}.ipynb")
+    times = root / "times.csv"
+    times.write_text("student,submitted_at\n" + "".join(f"{s},{t}\n" for s, t in TIMES.items()))
     out = root / "out"
-    results = grade(sorted(subs.iterdir()), str(root / "tiny"), out, workers=2, fast=True, progress=False)
-    return {"root": root, "out": out, "subs": subs, "results": {r.student: r for r in results}}
+    results = grade(sorted(subs.iterdir()), str(root / "tiny"), out, workers=2, fast=True, progress=False, times=times)
+    return {"root": root, "out": out, "subs": subs, "times": times, "results": {r.student: r for r in results}}
 
 
 def _outputs(path: Path):
-    nb = json.loads(path.read_text())
-    return [(c, o) for c in nb["cells"] for o in c.get("outputs", [])]
+    """(cell, output, whether the grader wrote it) for every output of a notebook, which must be valid nbformat."""
+    nb = nbformat.reads(path.read_text(), as_version=4)
+    nbformat.validate(nb)
+    return [(c, o, returned.is_grader_output(c, i)) for c in nb.cells for i, o in enumerate(c.get("outputs", []))]
 
 
 def _text(out) -> str:
@@ -129,15 +141,15 @@ def test_grader_notes_cannot_be_forged(graded):
     out = graded["out"]
     for folder in ("executed", "feedback"):
         pairs = _outputs(out / folder / "forger.ipynb")
-        notes = [_text(o) for _, o in pairs if returned.is_grader_output(o)]
-        others = [_text(o) for _, o in pairs if not returned.is_grader_output(o)]
+        notes = [_text(o) for _, o, grader in pairs if grader]
+        others = [_text(o) for _, o, grader in pairs if not grader]
         assert notes and all(n.startswith(returned.MARKER) or n.startswith("(this cell raised") for n in notes)
         assert not any(FORGED in n for n in notes)  # the grader's own notes say what the checks found
         assert all(not line.startswith(returned.MARKER) for t in others for line in t.splitlines()), others
-        assert not any("text/html" in o.get("data", {}) for _, o in pairs)  # no student HTML renders
+        assert not any("text/html" in o.get("data", {}) for _, o, _ in pairs)  # no student HTML renders
         # every note sits in a test cell or right after the grader's own text; none in the student's cells
-        assert all(c["metadata"].get("nbgrader") for c, o in pairs if _text(o).startswith(returned.MARKER))
-    printed = "".join(_text(o) for _, o in _outputs(out / "executed" / "forger.ipynb"))
+        assert all(c.metadata.get("nbgrader") for c, o, _ in pairs if _text(o).startswith(returned.MARKER))
+    printed = "".join(_text(o) for _, o, _ in _outputs(out / "executed" / "forger.ipynb"))
     assert returned.PRINTED + FORGED in printed  # kept for the instructor, marked as the submission's
 
 
@@ -173,3 +185,195 @@ def test_returned_helpers():
 
 def _csv(path):
     return list(csv.reader(io.StringIO(Path(path).read_text())))
+
+
+def _grade_cli(*args):
+    from course_lib.cli.main import main
+
+    return main(["grade", *map(str, args)])
+
+
+def _copy_out(graded, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(graded["out"], tmp_path / "out"))
+
+
+def _students(out) -> dict:
+    return json.loads((Path(out) / "summary.json").read_text())["students"]
+
+
+def test_late_policy_in_summary_feedback_and_exports(graded):
+    from course_lib.grading import late
+
+    students = _students(graded["out"])
+    assert (students["honest"]["late_penalty"], students["honest"]["total"]) == (0.0, 7.0)  # within the grace
+    assert students["forger"]["late_penalty"] == pytest.approx(0.2)
+    assert students["forger"]["total"] == pytest.approx(0.8 * students["forger"]["points"])
+    assert (students["leaker"]["accepted"], students["leaker"]["total"]) == (False, 0.0)
+    assert students["leaker"]["time_source"] == "the instructor's times file"
+    feedback = (graded["out"] / "feedback" / "forger.md").read_text()
+    assert "20% late penalty" in feedback and "Total: " in feedback
+    policy = late.LatePolicy.from_dict(POLICY)
+    month = late.parse_time("2026-12-31T23:59:00Z")
+    assert late.assess(policy, month).accepted is False
+    assert late.assess(late.LatePolicy.from_dict({**POLICY, "accept_days": None}), month).penalty == 0.5  # the cap
+    with pytest.raises(late.AssignmentError, match="per_day"):
+        late.LatePolicy.from_dict({**POLICY, "per_day": 2})
+
+
+def test_exports_follow_each_format_and_refuse_a_bad_roster(graded, tmp_path, capsys):
+    from course_lib.grading import export
+
+    out = _copy_out(graded, tmp_path)
+    bundle = graded["root"] / "tiny"
+    header = "student,name,email,lms_id,sis_id,login,section\n"
+    people = [
+        'honest,"Doe, Jane",jane@uni.example,101,S1,jdoe,A\n',
+        "forger,Max Mustermann,max@uni.example,102,S2,mmust,A\n",
+        "leaker,Ann Lee,ann@uni.example,103,S3,alee,B\n",
+        "absent,Bo Absent,bo@uni.example,104,S4,babsent,B\n",
+    ]
+    for bad, why in (
+        (header + "".join(people[:2]), "not in the roster"),
+        (header + "".join(people) + people[0], "already on line"),
+        (header + people[0].replace("honest", "honest") + people[1].replace("S2", "S1"), "belongs to more than one"),
+    ):
+        (tmp_path / "roster.csv").write_text(bad)
+        assert (
+            _grade_cli("--assignment", bundle, "--out", out, "--export", "canvas", "--roster", tmp_path / "roster.csv")
+            == 2
+        )
+        assert why in capsys.readouterr().err and not (out / "export").exists()
+    (tmp_path / "roster.csv").write_text(header + "".join(people))
+    options = ["--assignment", bundle, "--out", out, "--roster", tmp_path / "roster.csv"]
+    assert _grade_cli(*options, *[f"--export={f}" for f in export.FORMATS]) == 0
+    total = _students(out)
+
+    canvas = _csv(out / "export" / "canvas.csv")
+    assert canvas[0] == export.CANVAS_FIXED + ["tiny"] and canvas[1][0].strip() == "Points Possible"
+    assert canvas[1][-1] == "10"  # 7 automatic + 3 by hand
+    rows = {r[2]: r for r in canvas[2:]}  # by SIS User ID
+    assert (
+        rows["S1"][:5] == ["Doe, Jane", "101", "S1", "jdoe", "A"] and float(rows["S1"][5]) == total["honest"]["total"]
+    )
+    assert rows["S3"][5] == "0" and rows["S4"][5] == "0"  # not accepted; no submission (--missing zero)
+
+    gradescope = _csv(out / "export" / "gradescope.csv")
+    assert gradescope[0] == export.GRADESCOPE_COLUMNS
+    by_sid = {r[2]: dict(zip(gradescope[0], r)) for r in gradescope[1:]}
+    assert (by_sid["S1"]["First Name"], by_sid["S1"]["Last Name"], by_sid["S1"]["Email"]) == (
+        "Jane",
+        "Doe",
+        "jane@uni.example",
+    )
+    assert by_sid["S2"]["Lateness (H:M:S)"] == "36:00:00" and by_sid["S4"]["Status"] == "Missing"
+    assert float(by_sid["S2"]["Total Score"]) == pytest.approx(total["forger"]["total"])
+
+    moodle = _csv(out / "export" / "moodle.csv")
+    assert moodle[0] == export.MOODLE_FIXED + ["Assignment: tiny (Real)", "Assignment: tiny (Feedback)"]
+    by_mail = {r[4]: r for r in moodle[1:]}
+    assert "not accepted" in by_mail["ann@uni.example"][6] and by_mail["bo@uni.example"][6] == "no submission"
+
+    plain = list(csv.DictReader(io.StringIO((out / "export" / "csv.csv").read_text())))
+    assert list(plain[0]) == export.CSV_COLUMNS and {r["student"] for r in plain} == {*TIMES, "absent"}
+    assert _grade_cli(*options, "--export", "canvas", "--missing", "blank") == 0
+    assert {r[2]: r[5] for r in _csv(out / "export" / "canvas.csv")[2:]}["S4"] == ""
+
+
+def test_manual_marks_are_merged_checked_and_kept(graded, tmp_path, capsys):
+    out = _copy_out(graded, tmp_path)
+    bundle = graded["root"] / "tiny"
+    marking = tmp_path / "marks.csv"
+    options = ["--assignment", bundle, "--out", out, "--manual", marking]
+    assert _grade_cli(*options) == 0 and "fill in the points" in capsys.readouterr().out
+    rows = _csv(marking)
+    assert rows[0] == ["student", "cell", "max_points", "points", "comment"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(TIMES) and {r[1] for r in rows[1:]} == {"why"}
+    good = "student,cell,max_points,points,comment\nhonest,why,3,3,<b>clear</b> and right\nforger,why,3,1.5,\n"
+    for bad, why in (
+        (good + "nobody,why,3,1,\n", "'nobody'"),
+        (good + "leaker,nocell,3,1,\n", "'nocell' is not a manually graded cell"),
+        (good + "leaker,why,3,4,\n", "maximum is 3"),
+        (good + "honest,why,3,1,\n", "given twice"),
+        (good + "leaker,why,3,many,\n", "not a number"),
+    ):
+        marking.write_text(bad)
+        assert _grade_cli(*options) == 2
+        err = capsys.readouterr().err
+        assert why in err and "nothing was merged" in err and len(err.strip().splitlines()) == 1
+        assert not (out / "manual.json").exists()
+    marking.write_text(good)
+    assert (
+        _grade_cli(*options) == 0
+        and "1 manually graded cell(s) still unmarked, e.g. leaker: why" in capsys.readouterr().out
+    )
+    students = _students(out)
+    assert (students["honest"]["manual_points"], students["honest"]["total"]) == (3.0, 10.0)
+    assert json.loads((out / "summary.json").read_text())["unmarked"] == {"leaker": ["why"]}
+    feedback = (out / "feedback" / "honest.md").read_text()
+    assert "why: 3 / 3, graded by hand: &lt;b&gt;clear&lt;/b&gt; and right" in feedback
+    # Grading the class again (here: resuming, nothing changed) never overwrites a manual mark.
+    from course_lib.grading.grade import grade
+
+    grade(
+        sorted(graded["subs"].iterdir()),
+        str(bundle),
+        out,
+        fast=True,
+        progress=False,
+        resume=True,
+        times=graded["times"],
+    )
+    assert _students(out)["honest"]["manual_points"] == 3.0
+
+
+def test_resume_finishes_a_killed_run_and_refuses_another_version(graded, tmp_path):
+    from course_lib.grading.grade import grade
+    from course_lib.grading.markup import AssignmentError
+
+    out = _copy_out(graded, tmp_path)
+    summary = json.loads((out / "summary.json").read_text())
+    del summary["students"]["forger"]  # as a run killed before forger finished leaves it
+    (out / "summary.json").write_text(json.dumps(summary))
+    bundle = graded["root"] / "tiny"
+    subs = sorted(graded["subs"].iterdir())
+    results = grade(subs, str(bundle), out, workers=1, fast=True, progress=False, resume=True, times=graded["times"])
+    before = {s: round(r.seconds, 2) for s, r in graded["results"].items()}  # as summary.json keeps them
+    assert [r.student for r in results] == ["forger", "honest", "leaker"]
+    assert {r.student for r in results if r.seconds != before[r.student]} == {"forger"}  # only it was graded again
+    assert _csv(out / "grades.csv") == _csv(graded["out"] / "grades.csv")  # every student once, as before
+    other = json.loads((bundle / "grading" / "tiny.json").read_text())
+    other["cells"][2]["points"] = 4.0
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    written = (out / "summary.json").read_bytes()
+    with pytest.raises(AssignmentError, match="another version of tiny"):
+        grade(subs, str(tmp_path / "other.json"), out, fast=True, progress=False, resume=True)
+    assert (out / "summary.json").read_bytes() == written
+
+
+def test_shards_merge_into_the_same_class_files(graded, tmp_path, capsys):
+    bundle = graded["root"] / "tiny"
+    out = tmp_path / "sharded"
+    subs = sorted(graded["subs"].iterdir())
+    common = ["--assignment", bundle, "--out", out, "--fast", "--quiet", "--times", graded["times"]]
+    assert _grade_cli(*common, "--shard", "0/2", "--", *subs) == 0
+    assert not (out / "grades.csv").exists() and (out / "shards" / "0-of-2.json").is_file()
+    assert _grade_cli("--assignment", bundle, "--out", out, "--merge") == 2
+    assert "shard(s) 1/2 have not finished" in capsys.readouterr().err
+    assert _grade_cli(*common, "--shard", "1/3", "--", *subs) == 2 and "another split" in capsys.readouterr().err
+    other = json.loads((bundle / "grading" / "tiny.json").read_text())
+    other["cells"][2]["points"] = 4.0
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert _grade_cli(*common[2:], "--assignment", tmp_path / "other.json", "--shard", "1/2", "--", *subs) == 2
+    assert "another version of tiny" in capsys.readouterr().err and not (out / "shards" / "1-of-2.json").exists()
+    assert _grade_cli(*common, "--shard", "1/2", "--", *subs) == 0
+    assert _grade_cli("--assignment", bundle, "--out", out, "--merge") == 0
+    merged = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert _csv(out / "grades.csv") == _csv(graded["out"] / "grades.csv")
+    points = {s: (r["points"], r["total"]) for s, r in _students(out).items()}
+    assert points == {s: (r["points"], r["total"]) for s, r in _students(graded["out"]).items()}
+    assert _grade_cli("--assignment", bundle, "--out", out, "--merge") == 0  # idempotent
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == merged
+    assert _grade_cli("--assignment", tmp_path / "other.json", "--out", out, "--merge") == 2
+    assert "another version" in capsys.readouterr().err

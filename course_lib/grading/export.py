@@ -9,8 +9,8 @@ Only `student` (the submission's name: its file or folder name) is required, plu
 matches on. Students in the roster without a submission get 0 (`--missing zero`, the default) or an empty
 cell (`--missing blank`, which leaves the LMS's grade as it is); a graded submission that is not in the roster,
 or a roster naming a student twice, is an error (nothing is written). Without a roster the submission names are
-the identifiers. Each file has one column for this assignment, with the total after manual marks and the late
-penalty; the formats, as the LMSs document them:
+the identifiers (the login, and the SIS id). Each file has one column for this assignment, with the total after
+manual marks and the late penalty; the formats, as the LMSs document them:
 
 - `canvas`: Canvas's Gradebook import (Grades > Import): columns `Student, ID, SIS User ID, SIS Login ID,
   Section` then one column per assignment (a header that matches no existing assignment creates one), and a
@@ -78,7 +78,7 @@ NEEDS = {
 
 @dataclass
 class Row:
-    """One student's line in the gradebook (built by `classwork.class_rows`)."""
+    """One student's line in the gradebook (`row_of`)."""
 
     student: str
     auto: float
@@ -94,6 +94,32 @@ class Row:
     accepted: bool = True
     late_hms: str = "0:00:00"
     feedback: str = ""  # one line
+
+
+def row_of(res, bundle: dict, policy) -> Row:
+    """A student's gradebook line from their result (manual marks already in it) and the late policy."""
+    from .late import standing
+
+    got = standing(res, bundle, policy)
+    status = "not accepted" if not got["accepted"] else res.status
+    note = f"; {got['late_note']}" if got["late_note"] else ""
+    todo = f"; still to be marked: {', '.join(got['unmarked'])}" if got["unmarked"] else ""
+    return Row(
+        student=res.student,
+        auto=got["auto_points"],
+        manual=got["manual_points"],
+        unmarked=got["unmarked"],
+        total=got["total"],
+        max_points=got["total_max"],
+        status=status,
+        submitted_at=res.submitted_at,
+        days_late=got["days_late"],
+        seconds_late=got["seconds_late"],
+        penalty=got["late_penalty"],
+        accepted=got["accepted"],
+        late_hms=got["lateness"],
+        feedback=f"{got['total']:g} / {got['total_max']:g}{note}{todo}",
+    )
 
 
 def read_roster(path: str | Path) -> list[dict]:
@@ -149,8 +175,8 @@ def entries(rows: list[Row], roster: list[dict] | None, missing: str) -> list[tu
     if missing not in ("zero", "blank"):
         raise AssignmentError(f"--missing must be zero or blank, got {missing!r}")
     graded = {r.student: r for r in rows}
-    if roster is None:
-        roster = [{k: "" for k in ROSTER_COLUMNS} | {"student": s} for s in sorted(graded)]
+    if roster is None:  # the submission names are the LMS's logins (and SIDs)
+        roster = [{k: "" for k in ROSTER_COLUMNS} | {"student": s, "login": s, "sis_id": s} for s in sorted(graded)]
     known = {r["student"] for r in roster}
     unknown = sorted(set(graded) - known)
     if unknown:
@@ -186,9 +212,8 @@ def export_text(fmt: str, rows: list[Row], bundle: dict, roster: list[dict] | No
         writer.writerow(CANVAS_FIXED + [name])
         writer.writerow(["    Points Possible", "", "", "", "", _num(max_points)])
         for r, row in pairs:
-            ident = r["lms_id"] if roster is not None else r["student"]
             writer.writerow(
-                [_safe(v) for v in (r["name"] or r["student"], ident, r["sis_id"], r["login"], r["section"])]
+                [_safe(v) for v in (r["name"] or r["student"], r["lms_id"], r["sis_id"], r["login"], r["section"])]
                 + [_score(row, missing)]
             )
     elif fmt == "gradescope":
@@ -205,7 +230,7 @@ def export_text(fmt: str, rows: list[Row], bundle: dict, roster: list[dict] | No
         writer.writerow(MOODLE_FIXED + [f"Assignment: {name} (Real)", f"Assignment: {name} (Feedback)"])
         for r, row in pairs:
             first, last = _split_name(r["name"] or r["student"])
-            login = r["login"] or (r["student"] if roster is None else "")
+            login = r["login"]
             feedback = "no submission" if row is None else row.feedback
             writer.writerow(
                 [_safe(v) for v in (first, last, r["sis_id"], login, r["email"])]

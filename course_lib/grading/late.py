@@ -11,9 +11,13 @@ into the bundle:
         "accept_days": 7                           # later than this many days after the deadline: not accepted
     }}}}                                           # (0: nothing late is accepted; absent or null: always)
 
-A submission's time is, in this order: `timestamp.txt` in its folder (what nbgrader's collect writes, e.g.
-"2026-12-01 23:59:00.123456 UTC"), else the notebook file's modification time (said so in the feedback: a
-copy can change it, so collect submissions with their times when the deadline matters).
+A submission's time is, in this order: the instructor's CSV (`course-lib grade --times FILE`: `student,
+submitted_at`, e.g. from the LMS's submission export), `timestamp.txt` in its folder (nbgrader's layout, e.g.
+"2026-12-01 23:59:00.123456 UTC"; the student's side of nbgrader writes it, so a student could change it), else
+the notebook file's modification time (a copy can change it). Where the time came from is in the summary and the
+feedback; give `--times` when the deadline matters.
+
+The points after the policy (`standing`): automatic plus manual points, times (1 - penalty), 0 when not accepted.
 """
 
 from __future__ import annotations
@@ -145,21 +149,77 @@ def _span(seconds: float) -> str:
     return f"{days} day(s) {text}" if days else text
 
 
-def submission_time(path: Path, notebook_name: str) -> tuple[datetime | None, str]:
-    """(when, where from): timestamp.txt of a submission folder (a folder, or nbgrader's STUDENT/NAME.ipynb),
-    else the notebook's modification time."""
-    folder = path if path.is_dir() else path.parent
-    stamp = folder / "timestamp.txt"
-    if (path.is_dir() or path.name == notebook_name) and stamp.is_file() and not stamp.is_symlink():
+def read_times(path: str | os.PathLike) -> dict[str, datetime]:
+    """student -> submission time from a CSV with columns `student, submitted_at` (e.g. from the LMS's
+    submissions export); AssignmentError naming the first bad line."""
+    import csv
+    import io
+
+    path = Path(path)
+    try:
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+    except OSError as exc:
+        raise AssignmentError(f"cannot read the submission times {path}: {exc.strerror or exc}") from None
+    if not {"student", "submitted_at"} <= set(reader.fieldnames or []):
+        raise AssignmentError(f"{path} needs the columns student, submitted_at")
+    times: dict[str, datetime] = {}
+    for line, row in enumerate(reader, start=2):
+        student = (row.get("student") or "").strip()
+        if student in times:
+            raise AssignmentError(f"{path.name} line {line}: {student!r} is given twice")
         try:
-            return parse_time(stamp.read_text(encoding="utf-8", errors="replace")[:100]), "timestamp.txt"
+            times[student] = parse_time(row.get("submitted_at") or "")
         except ValueError:
+            raise AssignmentError(
+                f"{path.name} line {line}: {row.get('submitted_at')!r} is not an ISO 8601 time"
+            ) from None
+    return times
+
+
+def submission_time(path: Path, notebook_name: str) -> tuple[datetime | None, str]:
+    """(when, where from) for a submission without a time from the instructor: `timestamp.txt` beside the notebook
+    (nbgrader's layout; the student's side of nbgrader writes it), else the notebook's modification time. Read as a
+    student's files are: no link followed, at most 100 bytes."""
+    from .wire import WireError, read_regular_file
+
+    folder = path if path.is_dir() else path.parent
+    if path.is_dir() or path.name == notebook_name:
+        try:
+            text = read_regular_file(folder / "timestamp.txt", 100).decode("utf-8", "replace")
+            return parse_time(text), "timestamp.txt"
+        except (WireError, ValueError):
             pass
     target = path
     if path.is_dir():
-        notebooks = sorted(path.glob("*.ipynb"))
-        target = notebooks[0] if notebooks else path
+        found = [path / notebook_name] if (path / notebook_name).is_file() else sorted(path.glob("*.ipynb"))[:1]
+        target = found[0] if found else path
     try:
         return datetime.fromtimestamp(os.lstat(target).st_mtime, tz=timezone.utc), "file time"
     except OSError:
         return None, "unknown"
+
+
+def standing(res, bundle: dict, policy: LatePolicy | None) -> dict:
+    """A submission's points after manual marks (already in `res`) and the late policy."""
+    auto = res.points
+    by_hand = sum(q.points or 0.0 for q in res.questions if q.kind in ("manual", "task"))
+    unmarked = [q.question for q in res.questions if q.kind in ("manual", "task") and q.points is None]
+    try:
+        when = parse_time(res.submitted_at) if res.submitted_at else None
+    except ValueError:
+        when = None
+    lateness = assess(policy, when)
+    total = (auto + by_hand) * (1 - lateness.penalty) if lateness.accepted else 0.0
+    return {
+        "auto_points": round(auto, 4),
+        "manual_points": round(by_hand, 4),
+        "unmarked": unmarked,
+        "days_late": lateness.days_charged,
+        "seconds_late": round(lateness.seconds_late, 1),
+        "lateness": lateness.hms,
+        "late_penalty": lateness.penalty,
+        "accepted": lateness.accepted,
+        "late_note": lateness.note,
+        "total": round(total, 4),
+        "total_max": float(bundle["max_points"]) + float(bundle.get("manual_points", 0.0)),
+    }

@@ -1,11 +1,13 @@
 """Points that a person gives: written answers (nbgrader's `grade: true, solution: true` cells) and tasks.
 
-After grading, OUT/marking.csv lists every student's manually graded cells (`student, cell, max_points,
-points, comment`), with the marks given so far filled in. The instructor fills in `points` (and a comment, which
-the student sees) and merges the file with `course-lib grade --manual FILE --out OUT --assignment A`; a YAML
-file with a list of the same mappings works too. Merged marks are kept in OUT/manual.json, apart from the
-autograder's results, so grading the class again never overwrites them; a row with empty points leaves a cell
-unmarked (or as it was). The summary lists, per student, the cells still unmarked.
+`course-lib grade --assignment A --out OUT --manual FILE` with no FILE yet writes it: one row per student and
+manually graded cell to mark (`student, cell, max_points, points, comment`), with the marks given so far. The
+instructor fills in `points` (and a comment, which the student sees) and runs the same command again to merge it;
+a YAML file (FILE.yaml) with a list of the same mappings works too. A file naming a student or cell that does
+not exist, points that are not a number, negative or above the cell's maximum, or a cell twice is refused as a
+whole, with the first bad line. Merged marks are kept in OUT/manual.json, apart from the autograder's results,
+so grading the class again never overwrites them; a row with empty points leaves a cell as it was. The summary
+lists, per student, the cells still unmarked.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _read_rows(path: Path) -> list[dict]:
     return list(reader)
 
 
-def read_marking_file(path: str | Path, bundle: dict, students: set[str]) -> dict[str, dict[str, dict]]:
+def read_marking_file(path: str | Path, bundle: dict, students) -> dict[str, dict[str, dict]]:
     """{student: {cell: {"points", "comment"}}} from a filled-in marking file; AssignmentError naming the first bad
     line (unknown student or cell, points that are not a number, negative or above the cell's maximum, a cell
     given twice)."""
@@ -126,6 +128,15 @@ def merge_marks(out: Path, bundle: dict, new: dict[str, dict[str, dict]]) -> int
     return count
 
 
+def with_marks(res, marks: dict[str, dict] | None):
+    """A copy of a student's result with their manual marks in it."""
+    import copy
+
+    res = copy.deepcopy(res)
+    apply_marks(res, marks or {})
+    return res
+
+
 def apply_marks(res, marks: dict[str, dict]) -> None:
     """Put a student's manual marks into their question results (in place)."""
     for q in res.questions:
@@ -147,9 +158,20 @@ def marking_csv(results, marks: dict[str, dict[str, dict]], bundle: dict) -> str
     for res in results:
         own = marks.get(res.student, {})
         for q in res.questions:
-            if q.question not in cells or (q.status == "no answer" and q.question not in own):
-                continue
+            if q.question not in cells or (q.status != "manual" and q.question not in own):
+                continue  # left as the stub (0, as nbgrader does), or the submission was not run
             mark = own.get(q.question, {})
             points = "" if "points" not in mark else f"{mark['points']:g}"
             writer.writerow([res.student, q.question, f"{cells[q.question]:g}", points, mark.get("comment", "")])
     return buf.getvalue()
+
+
+def marking_text(results, marks: dict[str, dict[str, dict]], bundle: dict, path: Path) -> str:
+    """The marking file to fill in, as CSV, or as YAML for a .yaml/.yml path."""
+    text = marking_csv(results, marks, bundle)
+    if Path(path).suffix.lower() not in (".yaml", ".yml"):
+        return text
+    import yaml  # only for YAML marking files
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return yaml.safe_dump([{**r, "points": r["points"] or None} for r in rows], sort_keys=False, allow_unicode=True)

@@ -18,11 +18,12 @@ import csv
 import io
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 from ..core.io import write_text_atomic
-from . import returned
-from .grade import file_stem
+from . import late, manual, returned
+from .results import file_stem
 
 CSV_COLUMNS = ["student", "question", "points", "max_points", "status"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -91,7 +92,8 @@ def sandbox_header(mode: str, why: str, limits=None, memory_cgroups: tuple = (No
     return {"sandbox": what.get(mode, mode), "memory": memory, "warning": ""}
 
 
-def feedback_markdown(res, bundle: dict) -> str:
+def feedback_markdown(res, bundle: dict, policy=None) -> str:
+    """The student's feedback (manual marks already in `res`; `policy`: the late policy, if any)."""
     manual = [q for q in res.questions if q.kind != "test"]
     pending = sum(q.max_points for q in manual if q.points is None)
     lines = [
@@ -99,8 +101,21 @@ def feedback_markdown(res, bundle: dict) -> str:
         "",
         f"**Automatically graded: {res.points:g} / {res.max_points:g} points.**",
     ]
+    marked = [q for q in manual if q.status == "graded by hand"]
+    if marked:
+        lines.append(
+            f"Marked by hand: {sum(q.points for q in marked):g} / {sum(q.max_points for q in marked):g} points."
+        )
     if pending:
         lines.append(f"A further {pending:g} points are graded by hand.")
+    if policy is not None or marked:
+        got = late.standing(res, bundle, policy)
+        if policy is not None:
+            when = f"handed in {res.submitted_at or 'at an unknown time'} ({res.time_source or 'no time found'})"
+            lines.append(f"Late policy: {plain_line(policy.describe())}; {plain_line(when)}.")
+            if got["late_note"]:
+                lines.append(f"{plain_line(got['late_note'][0].upper() + got['late_note'][1:])}.")
+        lines.append(f"Total: {got['total']:g} / {got['total_max']:g} points.")
     lines.append("")
     events = res.events if res.student_events is None else res.student_events  # the kernel's text cut (returned.py)
     if events:
@@ -112,6 +127,9 @@ def feedback_markdown(res, bundle: dict) -> str:
             lines.append(f"- [x] {gid}: {q.points:g} / {q.max_points:g}, passed")
         elif q.status == "manual":
             lines.append(f"- [ ] {gid}: ? / {q.max_points:g}, needs manual grading")
+        elif q.status == "graded by hand":
+            comment = f": {plain_line(q.message)}" if q.message else ""
+            lines.append(f"- [x] {gid}: {q.points:g} / {q.max_points:g}, graded by hand{comment}")
         else:
             lines.append(
                 f"- [ ] {gid}: {q.points or 0:g} / {q.max_points:g}, {plain_line(q.status)}: "
@@ -126,40 +144,69 @@ def feedback_markdown(res, bundle: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(results, bundle: dict, header: dict) -> dict:
+def summary(results, bundle: dict, header: dict, marks: dict | None = None, version: str = "") -> dict:
+    """Per student what happened, for the instructor. `results` as graded (without manual marks: those are in
+    OUT/manual.json and applied here), each with its questions, so that a later run can resume or merge from it."""
+    marks = marks or {}
+    policy = late.policy_of(bundle)
+    students = {}
+    unmarked = {}
+    for r in results:
+        got = late.standing(manual.with_marks(r, marks.get(r.student)), bundle, policy)
+        if got["unmarked"]:
+            unmarked[r.student] = got["unmarked"]
+        students[r.student] = {
+            "status": r.status,
+            "points": r.points,
+            "max_points": r.max_points,
+            "seconds": round(r.seconds, 2),
+            "events": r.events,
+            "submission": r.path,
+            "failed": {
+                q.question: q.instructor or q.message for q in r.questions if q.kind == "test" and q.status != "passed"
+            },
+            **{k: got[k] for k in ("manual_points", "unmarked", "late_penalty", "accepted", "total", "total_max")},
+            "submitted_at": r.submitted_at,
+            "time_source": r.time_source,
+            "digest": r.digest,
+            "student_events": r.student_events,
+            "questions": [asdict(q) for q in r.questions],
+        }
     return {
         "assignment": bundle["name"],
+        "version": version,
         "max_points": bundle["max_points"],
         "manual_points": bundle["manual_points"],
+        **({"late_policy": policy.to_dict()} if policy is not None else {}),
         **header,
-        "students": {
-            r.student: {
-                "status": r.status,
-                "points": r.points,
-                "max_points": r.max_points,
-                "seconds": round(r.seconds, 2),
-                "events": r.events,
-                "submission": r.path,
-                "failed": {
-                    q.question: q.instructor or q.message
-                    for q in r.questions
-                    if q.kind == "test" and q.status != "passed"
-                },
-            }
-            for r in results
-        },
+        "unmarked": unmarked,
+        "students": students,
     }
 
 
-def write_reports(results, bundle: dict, out: Path, header: dict, changed=None) -> None:
-    """Write grades.csv, summary.json and the feedback (and executed notebook) of `changed`, or of everyone. File
-    names are `grade.file_stem(student)`: a name like '-rf' or one with a newline never becomes a file name."""
+def write_reports(
+    results, bundle: dict, out: Path, header: dict, changed=None, marks=None, version: str = "", shard=None
+) -> None:
+    """Write the feedback (and executed notebooks) of `changed`, or of everyone, then grades.csv and summary.json, or
+    with `shard` (its manifest: classwork.shard_manifest) OUT/shards/I-of-N.json instead. File names are
+    `file_stem(student)`: a name like '-rf' or one with a newline never becomes a file name. Manual marks (`marks`,
+    from OUT/manual.json) are applied to what is written, never stored in the results."""
+    marks = marks or {}
+    policy = late.policy_of(bundle)
     hidden = returned.has_hidden_checks(bundle)
     for res in results if changed is None else [changed]:
         stem = file_stem(res.student)
-        write_text_atomic(out / "feedback" / f"{stem}.md", feedback_markdown(res, bundle))
+        shown = manual.with_marks(res, marks.get(res.student))
+        write_text_atomic(out / "feedback" / f"{stem}.md", feedback_markdown(shown, bundle, policy))
         if res.executed:  # the instructor's copy, every output; the student's copy beside the feedback
             write_text_atomic(out / "executed" / f"{stem}.ipynb", res.executed)
             write_text_atomic(out / "feedback" / f"{stem}.ipynb", returned.student_copy(res.executed, hidden))
-    write_text_atomic(out / "grades.csv", grades_csv(results))
-    write_text_atomic(out / "summary.json", json.dumps(summary(results, bundle, header), indent=1) + "\n")
+    data = summary(results, bundle, header, marks, version)
+    if shard is not None:
+        write_text_atomic(
+            out / "shards" / f"{shard['shard']}-of-{shard['of']}.json", json.dumps({**data, **shard}, indent=1) + "\n"
+        )
+        return
+    shown = [manual.with_marks(r, marks.get(r.student)) for r in results]
+    write_text_atomic(out / "grades.csv", grades_csv(shown))
+    write_text_atomic(out / "summary.json", json.dumps(data, indent=1) + "\n")

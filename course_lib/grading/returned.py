@@ -1,8 +1,8 @@
 """What a student gets back, made so that nothing in it can be forged or carry a hidden test's inputs (issue 32).
 
-The grader's notes cannot be forged. Each note is an output the grader writes itself, marked in the output's
-metadata (`{"course_lib": {"grader": true}}`); the submission's own outputs are rebuilt from scratch (no metadata
-of theirs survives), so only the grader's outputs carry that mark. Notes go where no student code runs: the output
+The grader's notes cannot be forged. Each note is an output the grader writes itself, listed in its cell's
+metadata (`{"course_lib": {"grader_outputs": [indices]}}`); no metadata of the submission's survives and its
+outputs are rebuilt from scratch, so only the grader's outputs are listed there. Notes go where no student code runs: the output
 of a test cell (the kernel only ever sees `collect.run` there) and, after a code cell that ran past its limit, a
 note the grader adds. In the submission's outputs every line that reads like the grader's marker (after Unicode
 normalisation, without invisible characters, in any case) is prefixed with `[from the submission]`, and only
@@ -57,19 +57,28 @@ def defuse(text) -> str:
     return "\n".join(PRINTED + line if _MARKER_SKELETON in _skeleton(line) else line for line in lines)
 
 
-def grader_output(text: str, name: str = "stdout"):
-    """An output only the grader writes: its text and the mark in its metadata."""
+def add_grader_output(cell, text: str, name: str = "stdout", at: int | None = None) -> None:
+    """Add an output only the grader writes: a stream (nbformat allows no metadata on one) whose index goes into the
+    cell's metadata, `{"course_lib": {"grader_outputs": [...]}}`, which no submission's metadata survives into."""
     from nbformat.v4 import new_output
 
-    out = new_output("stream", name=name, text=text)
-    out.metadata = {"course_lib": {"grader": True}}
-    return out
+    outputs = cell.setdefault("outputs", [])
+    at = len(outputs) if at is None else at
+    marked = [i + (i >= at) for i in grader_indices(cell)]
+    outputs.insert(at, new_output("stream", name=name, text=text))
+    own = cell.setdefault("metadata", {}).setdefault("course_lib", {})
+    own["grader_outputs"] = sorted([*marked, at])
 
 
-def is_grader_output(out) -> bool:
-    meta = out.get("metadata") if isinstance(out, dict) else None
-    own = meta.get("course_lib") if isinstance(meta, dict) else None
-    return isinstance(own, dict) and own.get("grader") is True
+def grader_indices(cell) -> list[int]:
+    own = cell.get("metadata", {}).get("course_lib") if isinstance(cell.get("metadata"), dict) else None
+    found = own.get("grader_outputs", []) if isinstance(own, dict) else []
+    n = len(cell.get("outputs") or [])
+    return [i for i in found if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n]
+
+
+def is_grader_output(cell, index: int) -> bool:
+    return index in grader_indices(cell)
 
 
 def clean_output(out):
@@ -159,15 +168,17 @@ def detail_for_student(line: str) -> str:
     return f"{label}: raised {exception_name(raised[1])}" if raised else f"{label}: wrong"
 
 
-def _withheld(outputs) -> list:
-    """The student's outputs when they are not returned: the grader's own notes, and the class of an exception."""
-    kept = [o for o in outputs if is_grader_output(o)]
-    for out in outputs:
-        if isinstance(out, dict) and out.get("output_type") == "error" and not is_grader_output(out):
-            name = exception_name(out.get("ename", ""))
-            kept.insert(0, grader_output(f"(this cell raised {name}; its message is not returned)\n", "stderr"))
-            break
-    return kept
+def _withhold(cell) -> None:
+    """The student's outputs of a cell when they are not returned: the grader's own notes, and the class of an
+    exception."""
+    outputs = cell.get("outputs") or []
+    mine = set(grader_indices(cell))
+    error = next((o for i, o in enumerate(outputs) if i not in mine and o.get("output_type") == "error"), None)
+    cell.outputs = [o for i, o in enumerate(outputs) if i in mine]
+    cell.metadata.setdefault("course_lib", {})["grader_outputs"] = list(range(len(cell.outputs)))
+    if error is not None:
+        name = exception_name(error.get("ename", ""))
+        add_grader_output(cell, f"(this cell raised {name}; its message is not returned)\n", "stderr", at=0)
 
 
 def student_copy(executed: str, hidden: bool) -> str:
@@ -180,7 +191,7 @@ def student_copy(executed: str, hidden: bool) -> str:
     if hidden:
         for cell in nb.cells:
             if cell.cell_type == "code":
-                cell.outputs = _withheld(cell.get("outputs") or [])
+                _withhold(cell)
         top = new_markdown_cell(f"**{MARKER}** {WITHHELD}")
         top.metadata = {"course_lib": {"grader_note": True}}
         nb.cells.insert(0, top)

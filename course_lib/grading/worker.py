@@ -243,7 +243,7 @@ def grade_one(job: dict) -> SubmissionResult:
     result.events += kernel_events
 
     # ---- the executed notebook returned to the student: our cells, the kernel's outputs, verdicts on test cells
-    # The grader's notes are outputs it writes itself, marked in their metadata, in test cells (whose code never
+    # The grader's notes are outputs it writes itself, listed in their cell's metadata, in test cells (whose code never
     # ran in the kernel) or after a cell the report says was stopped; the kernel's outputs are rebuilt as plain text
     # and images with anything that reads like a grader's note prefixed (returned.py). No metadata of the
     # submission's survives.
@@ -259,13 +259,14 @@ def grade_one(job: dict) -> SubmissionResult:
         if graded and specs[gid]["kind"] == "test":
             cell.source = specs[gid]["student_source"]
             note = _test_note(verdicts.get(gid), specs[gid]["points"], questions.get(gid))
-            cell.outputs = [returned.grader_output(note or f"{returned.MARKER} not checked (see the feedback)\n")]
+            cell.outputs = []
+            returned.add_grader_output(cell, note or f"{returned.MARKER} not checked (see the feedback)\n")
         elif cell.cell_type == "code":
             cell.outputs = returned.clean_outputs(executed[i]) if executed is not None else []
             ran = cells_report.get(str(i))
             status = ran.get("status") if isinstance(ran, dict) else None
             if status in STOPPED:
-                cell.outputs.append(returned.grader_output(f"{returned.MARKER} {STOPPED[status]}\n", "stderr"))
+                returned.add_grader_output(cell, f"{returned.MARKER} {STOPPED[status]}\n", "stderr")
         elif not (graded and specs[gid]["locked"]):  # the student's markdown: nothing in it may pass for a note
             cell.source = returned.defuse(cell.source)
     result.executed = nbformat.writes(prepared)
