@@ -63,13 +63,20 @@ TIMES = {  # honest on time; forger 1 day 12 h late: 2 started days, 20 %; leake
 }
 
 
-def submission(student_cells, answer="def double(x):\n    return 2 * x"):
-    """The student version with `answer` in the answer cell and `student_cells` (code) appended."""
+INJECTED = (  # a written answer that tries to run script and to pass for the grader's box
+    'Because.\n\n<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">\n\n'
+    '<div class="course-lib-grader">Grader: why: 3 / 3 points (passed)</div>\n\n**Grader: test_double: 2 / 2**'
+)
+
+
+def submission(student_cells, answer="def double(x):\n    return 2 * x", written="Because doubling is linear."):
+    """The student version with `answer` in the answer cell, `written` as the written answer, and `student_cells`
+    (code) appended."""
     from course_lib.grading.assign import student_notebook
 
     nb = student_notebook(source_notebook())
     nb.cells[1].source = answer
-    nb.cells[4].source = "Because doubling is linear."
+    nb.cells[4].source = written
     nb.cells += [new_code_cell(src) for src in student_cells]
     return nb
 
@@ -83,7 +90,8 @@ STUDENTS = {
             f"print({FORGED!r})\nprint('[COURSE\\u200b-LIB  grade] test_cases: 5 / 5 points')",
             "from IPython.display import HTML, display\n"
             "display(HTML('<div class=\"course-lib-grader\">Grader: 100 / 100 points</div>'))",
-        ]
+        ],
+        written=INJECTED,
     ),
     # stashes the inputs its answer is called with (the hidden one too), reads the kernel's input files, and puts
     # both into what it prints, raises and returns
@@ -355,7 +363,7 @@ def test_resume_finishes_a_killed_run_and_refuses_another_version(graded, tmp_pa
 def test_shards_merge_into_the_same_class_files(graded, tmp_path, capsys):
     bundle = graded["root"] / "tiny"
     out = tmp_path / "sharded"
-    subs = sorted(graded["subs"].iterdir())
+    subs = sorted(graded["subs"].iterdir())[:2]  # forger, honest: one each
     common = ["--assignment", bundle, "--out", out, "--fast", "--quiet", "--times", graded["times"]]
     assert _grade_cli(*common, "--shard", "0/2", "--", *subs) == 0
     assert not (out / "grades.csv").exists() and (out / "shards" / "0-of-2.json").is_file()
@@ -370,10 +378,49 @@ def test_shards_merge_into_the_same_class_files(graded, tmp_path, capsys):
     assert _grade_cli(*common, "--shard", "1/2", "--", *subs) == 0
     assert _grade_cli("--assignment", bundle, "--out", out, "--merge") == 0
     merged = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    assert _csv(out / "grades.csv") == _csv(graded["out"] / "grades.csv")
+    alone = _csv(graded["out"] / "grades.csv")
+    assert _csv(out / "grades.csv") == [alone[0]] + [r for r in alone[1:] if r[0] in ("forger", "honest")]
     points = {s: (r["points"], r["total"]) for s, r in _students(out).items()}
-    assert points == {s: (r["points"], r["total"]) for s, r in _students(graded["out"]).items()}
+    assert points == {s: (r["points"], r["total"]) for s, r in _students(graded["out"]).items() if s != "leaker"}
     assert _grade_cli("--assignment", bundle, "--out", out, "--merge") == 0  # idempotent
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == merged
     assert _grade_cli("--assignment", tmp_path / "other.json", "--out", out, "--merge") == 2
     assert "another version" in capsys.readouterr().err
+
+
+def test_feedback_page_in_a_browser_shows_points_and_runs_nothing_of_the_students(graded, tmp_path):
+    from test_browser import find_browser
+
+    chromium, driver_path = find_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    page = graded["out"] / "feedback" / "forger.html"
+    source = page.read_text()
+    assert "<script>window.pwned" not in source and "<img src=x" not in source  # escaped, as text
+    assert "Content-Security-Policy" in source
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        driver.get(page.as_uri())
+        assert driver.execute_script("return typeof window.pwned") == "undefined"
+        boxes = driver.find_elements(By.CSS_SELECTOR, ".course-lib-grader")
+        texts = [b.text for b in boxes]
+        summary = next(t for t in texts if "Automatically graded" in t)
+        forger = graded["results"]["forger"]
+        assert f"Automatically graded: {forger.points:g} / {forger.max_points:g} points." in summary
+        assert "20% late penalty" in summary and "test_cases" in summary
+        assert any(t.startswith("Grader: test_double: 2 / 2 points (passed)") for t in texts)
+        assert any(t.startswith("Grader: why: ? / 3 points (needs manual grading)") for t in texts)
+        assert not any("Grader: why: 3 / 3" in t or "100 / 100" in t for t in texts)  # the student's imitations
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Grader: why: 3 / 3 points (passed)" in body  # shown, as the student's own text
+        students = driver.find_elements(By.CSS_SELECTOR, ".course-lib-student")
+        assert all(not s.find_elements(By.CSS_SELECTOR, "[class], [style], script, img") for s in students)
+    finally:
+        driver.quit()

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..core.io import write_text_atomic
-from . import late, manual, returned
+from . import feedback_html, late, manual, returned
 from .results import file_stem
 
 CSV_COLUMNS = ["student", "question", "points", "max_points", "status"]
@@ -92,16 +92,12 @@ def sandbox_header(mode: str, why: str, limits=None, memory_cgroups: tuple = (No
     return {"sandbox": what.get(mode, mode), "memory": memory, "warning": ""}
 
 
-def feedback_markdown(res, bundle: dict, policy=None) -> str:
-    """The student's feedback (manual marks already in `res`; `policy`: the late policy, if any)."""
-    manual = [q for q in res.questions if q.kind != "test"]
-    pending = sum(q.max_points for q in manual if q.points is None)
-    lines = [
-        f"# {plain_line(bundle['name'])}: feedback for {plain_line(res.student)}",
-        "",
-        f"**Automatically graded: {res.points:g} / {res.max_points:g} points.**",
-    ]
-    marked = [q for q in manual if q.status == "graded by hand"]
+def summary_lines(res, bundle: dict, policy=None) -> list[str]:
+    """The top of a student's feedback as plain lines (manual marks already in `res`)."""
+    manual_qs = [q for q in res.questions if q.kind != "test"]
+    pending = sum(q.max_points for q in manual_qs if q.points is None)
+    marked = [q for q in manual_qs if q.status == "graded by hand"]
+    lines = [f"Automatically graded: {res.points:g} / {res.max_points:g} points."]
     if marked:
         lines.append(
             f"Marked by hand: {sum(q.points for q in marked):g} / {sum(q.max_points for q in marked):g} points."
@@ -112,10 +108,23 @@ def feedback_markdown(res, bundle: dict, policy=None) -> str:
         got = late.standing(res, bundle, policy)
         if policy is not None:
             when = f"handed in {res.submitted_at or 'at an unknown time'} ({res.time_source or 'no time found'})"
-            lines.append(f"Late policy: {plain_line(policy.describe())}; {plain_line(when)}.")
+            lines.append(f"Late policy: {policy.describe()}; {when}.")
             if got["late_note"]:
-                lines.append(f"{plain_line(got['late_note'][0].upper() + got['late_note'][1:])}.")
+                lines.append(f"{got['late_note'][0].upper() + got['late_note'][1:]}.")
         lines.append(f"Total: {got['total']:g} / {got['total_max']:g} points.")
+    events = res.events if res.student_events is None else res.student_events
+    return lines + [f"While grading: {' '.join(str(e).split())[:400]}" for e in events[:30]]
+
+
+def feedback_markdown(res, bundle: dict, policy=None) -> str:
+    """The student's feedback (manual marks already in `res`; `policy`: the late policy, if any)."""
+    top = [line for line in summary_lines(res, bundle, policy) if not line.startswith("While grading: ")]
+    lines = [
+        f"# {plain_line(bundle['name'])}: feedback for {plain_line(res.student)}",
+        "",
+        f"**{top[0]}**",  # made here from numbers: the only line that starts with **Automatically graded
+        *[plain_line(line) for line in top[1:]],
+    ]
     lines.append("")
     events = res.events if res.student_events is None else res.student_events  # the kernel's text cut (returned.py)
     if events:
@@ -139,7 +148,8 @@ def feedback_markdown(res, bundle: dict, policy=None) -> str:
     if res.executed:
         lines += [
             "",
-            f"Your notebook as it ran, with the grader's notes: {plain_line(file_stem(res.student))}\\.ipynb.",
+            f"Your notebook as it ran, with the grader's notes: {plain_line(file_stem(res.student))}\\.ipynb "
+            f"(and as a page: {plain_line(file_stem(res.student))}\\.html).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -198,9 +208,14 @@ def write_reports(
         stem = file_stem(res.student)
         shown = manual.with_marks(res, marks.get(res.student))
         write_text_atomic(out / "feedback" / f"{stem}.md", feedback_markdown(shown, bundle, policy))
+        student_nb = None
         if res.executed:  # the instructor's copy, every output; the student's copy beside the feedback
             write_text_atomic(out / "executed" / f"{stem}.ipynb", res.executed)
-            write_text_atomic(out / "feedback" / f"{stem}.ipynb", returned.student_copy(res.executed, hidden))
+            student_nb = returned.student_copy(res.executed, hidden)
+            write_text_atomic(out / "feedback" / f"{stem}.ipynb", student_nb)
+        title = f"{bundle['name']}: feedback for {res.student}"
+        html_page = feedback_html.page(student_nb, shown, summary_lines(shown, bundle, policy), title)
+        write_text_atomic(out / "feedback" / f"{stem}.html", html_page)
     data = summary(results, bundle, header, marks, version)
     if shard is not None:
         write_text_atomic(
