@@ -496,5 +496,8 @@ def grade(
     results = _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) if subs else []
     results = sorted([*kept.values(), *results], key=lambda r: r.student)
     finished = None if manifest is None else {**manifest, "finished": True}
-    report.write_reports(results, bundle, out, header, marks=marks, version=version, shard=finished)
+    # The students graded now got their files as they finished; those kept get theirs again (a new late policy or
+    # marks change them), then the class files.
+    kept_now = sorted(kept.values(), key=lambda r: r.student)
+    report.write_reports(results, bundle, out, header, changed=kept_now, marks=marks, version=version, shard=finished)
     return results
