@@ -424,3 +424,29 @@ def test_feedback_page_in_a_browser_shows_points_and_runs_nothing_of_the_student
         assert all(not s.find_elements(By.CSS_SELECTOR, "[class], [style], script, img") for s in students)
     finally:
         driver.quit()
+
+
+def test_shard_and_digest_helpers(tmp_path):
+    import os
+
+    from course_lib.grading import classwork
+    from course_lib.grading.markup import AssignmentError
+
+    assert classwork.parse_shard("1/4") == (1, 4)
+    for bad in ("4/4", "x", "-1/2", "1/0"):
+        with pytest.raises(AssignmentError, match="--shard"):
+            classwork.parse_shard(bad)
+    subs = [(Path(n), n) for n in ("d", "a", "c", "b", "e")]
+    slices = [[s for _, s in classwork.shard_slice(subs, i, 2)] for i in range(2)]
+    assert slices == [["a", "c", "e"], ["b", "d"]]  # deterministic whatever the order given
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "hw.ipynb").write_text("{}")
+    first = classwork.submission_digest(folder, "hw.ipynb")
+    os.mkfifo(folder / "pipe")  # never opened (it would block)
+    (folder / "link").symlink_to("/etc/passwd")
+    assert classwork.submission_digest(folder, "hw.ipynb") not in ("", first)  # two more entries
+    (folder / "data.bin").write_bytes(b"x" * 10)
+    assert classwork.submission_digest(folder, "hw.ipynb") != first
+    (tmp_path / "bob.ipynb").symlink_to(folder / "hw.ipynb")
+    assert classwork.submission_digest(tmp_path / "bob.ipynb", "hw.ipynb") == ""  # a link is not read
