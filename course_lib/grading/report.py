@@ -214,7 +214,13 @@ def write_reports(
             student_nb = returned.student_copy(res.executed, hidden)
             write_text_atomic(out / "feedback" / f"{stem}.ipynb", student_nb)
         title = f"{bundle['name']}: feedback for {res.student}"
-        html_page = feedback_html.page(student_nb, shown, summary_lines(shown, bundle, policy), title)
+        lines = summary_lines(shown, bundle, policy)
+        try:
+            html_page = feedback_html.page(student_nb, shown, lines, title)
+        except Exception as exc:  # noqa: BLE001 - one student's page never stops the class: the summary alone
+            html_page = feedback_html.page(
+                None, shown, [*lines, f"(the notebook could not be shown: {type(exc).__name__})"], title
+            )
         write_text_atomic(out / "feedback" / f"{stem}.html", html_page)
     data = summary(results, bundle, header, marks, version)
     if shard is not None:
