@@ -359,7 +359,8 @@ def _write_report(folder: Path, r: dict) -> None:
         "# Grading a class (issue 32)",
         "",
         f"`python benchmarks/grade_class.py --class {r['submissions']} --workers {r['workers']}`: assignment "
-        f"{r['assignment']}, {r['submissions']} generated submissions ({', '.join(f'{v} {k}' for k, v in r['mix'].items())}), "
+        f"{r['assignment']}, {r['submissions']} generated submissions "
+        f"({', '.join(f'{v} {k}' for k, v in r['mix'].items())}), "
         f"cell limit {r['cell_timeout_s']} s (the slow ones use all of it). Machine: {r['machine']}, "
         f"{r['cpu_count']} CPU cores; load average (1, 5, 15 min) {r['load_average_1_5_15_at_start']} at the start and "
         f"{r['load_average_1_5_15_at_end']} at the end.",

@@ -72,7 +72,7 @@ def stamps(subs, notebook_name: str, times: dict | None = None) -> dict[str, tup
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """ "I/N" -> (I, N) with 0 <= I < N (with SLURM: --array=0-(N-1) and $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."""
+    """ "I/N" -> (I, N) with 0 <= I < N (SLURM: --array=0-(N-1), $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)."""
     match = re.fullmatch(r"\s*(\d{1,6})\s*/\s*(\d{1,6})\s*", str(text))
     if not match:
         raise markup.AssignmentError(f"--shard takes I/N (e.g. 0/4: the first of four slices), got {text!r}")
@@ -220,7 +220,8 @@ def merge(assignment: str, out) -> list[SubmissionResult]:
             results[student] = res
     if len(results) != shards[0][1].get("class_size"):
         raise markup.AssignmentError(
-            f"refusing to merge: the shards hold {len(results)} students, the class has {shards[0][1].get('class_size')}"
+            f"refusing to merge: the shards hold {len(results)} students, "
+            f"the class has {shards[0][1].get('class_size')}"
         )
     ordered = [results[s] for s in sorted(results)]
     marks = manual.load_marks(out)

@@ -133,7 +133,8 @@ def page(student_nb: str | None, res, summary_lines: list[str], title: str) -> s
     top = (
         f'<div class="course-lib-grader course-lib-summary"><h1>{html.escape(title)}</h1>'
         + "".join(f"<p>{html.escape(line)}</p>" for line in summary_lines)
-        + f"<table><thead><tr><th>cell</th><th>points</th><th>status</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        + "<table><thead><tr><th>cell</th><th>points</th><th>status</th></tr></thead>"
+        + f"<tbody>{rows}</tbody></table></div>"
     )
     nb = nbformat.reads(student_nb, as_version=4) if student_nb else new_notebook()
     questions = {q.question: q for q in res.questions}

@@ -197,8 +197,9 @@ def summary(results, bundle: dict, header: dict, marks: dict | None = None, vers
 def write_reports(
     results, bundle: dict, out: Path, header: dict, changed=None, marks=None, version: str = "", shard=None
 ) -> None:
-    """Write the feedback (and executed notebooks) of `changed` (one result, a list, or None: everyone), then grades.csv and summary.json, or
-    with `shard` (its manifest: classwork.shard_manifest) OUT/shards/I-of-N.json instead. File names are
+    """Write the feedback (and executed notebooks) of `changed` (one result, a list, or None: everyone), then
+    grades.csv and summary.json, or with `shard` (its manifest: classwork.shard_manifest) OUT/shards/I-of-N.json
+    instead. File names are
     `file_stem(student)`: a name like '-rf' or one with a newline never becomes a file name. Manual marks (`marks`,
     from OUT/manual.json) are applied to what is written, never stored in the results."""
     marks = marks or {}

@@ -2,9 +2,9 @@
 
 The grader's notes cannot be forged. Each note is an output the grader writes itself, listed in its cell's
 metadata (`{"course_lib": {"grader_outputs": [indices]}}`); no metadata of the submission's survives and its
-outputs are rebuilt from scratch, so only the grader's outputs are listed there. Notes go where no student code runs: the output
-of a test cell (the kernel only ever sees `collect.run` there) and, after a code cell that ran past its limit, a
-note the grader adds. In the submission's outputs every line that reads like the grader's marker (after Unicode
+outputs are rebuilt from scratch, so only the grader's outputs are listed there. Notes go where no student code
+runs: the output of a test cell (the kernel only ever sees `collect.run` there) and, after a code cell that ran
+past its limit, a note the grader adds. In the submission's outputs every line that reads like the grader's marker (after Unicode
 normalisation, without invisible characters, in any case) is prefixed with `[from the submission]`, and only
 plain text and PNG/JPEG images are kept: no HTML, markdown, SVG or JavaScript from a submission can render as
 the grader's.
@@ -39,6 +39,7 @@ KNOWN_EXCEPTIONS = {
 } | {"LinAlgError", "OutOfMemoryError"}
 _CASE = re.compile(r"^(case \d+): ")
 _MARKER_SKELETON = "courselibgrade"
+NOT_RETURNED = "(its message is not returned: this assignment has hidden tests)"
 
 
 def _text(value) -> str:
@@ -140,7 +141,7 @@ def kernel_text_for_student(text: str, labels: set[str] = frozenset()) -> str:
         return text
     match = _RAISED.match(text)
     if match and match[1] in labels:
-        return f"{match[1]} raised {exception_name(match[2])} (its message is not returned: this assignment has hidden tests)"
+        return f"{match[1]} raised {exception_name(match[2])} {NOT_RETURNED}"
     return "a message from running your code (not returned: this assignment has hidden tests)"
 
 
@@ -150,7 +151,7 @@ def cell_error_for_student(label: str, error: str) -> str:
         match = _RUNNER_EVENTS.match(event)
         if match and match["label"] == label:
             return error
-    return f"raised {exception_name(error.split(':', 1)[0])} (its message is not returned: this assignment has hidden tests)"
+    return f"raised {exception_name(error.split(':', 1)[0])} {NOT_RETURNED}"
 
 
 def exception_name(name: str) -> str:
