@@ -2,6 +2,7 @@
 
     python benchmarks/grade_class.py [--students 30] [--workers N] [--fast]
     python benchmarks/grade_class.py --attacks [--workers N]
+    python benchmarks/grade_class.py --class 200 [--workers N] [--report docs/results/grade_class]
 
 The first form grades N copies of assignment 2's reference submission in parallel and prints JSON: students,
 workers, wall seconds, seconds per submission (mean) and whether every copy got full marks. The second grades
@@ -10,6 +11,16 @@ submission: its score, the score it deserves, and a final line with the processe
 outside the submissions that changed. The attacks run with a private HOME and temporary folder, so that without
 a sandbox (an older course-lib, for the "before" column) they still cannot reach this machine's real ones; the
 processes they leave behind are killed at the end. Everything goes to a temporary folder.
+
+The third (issue 32) grades a generated class of assignment 2 in fast mode: honest (the reference), blank (the
+student version), wrong (partly wrong), slow (a cell that loops until the cell limit), crashing (answers that
+raise) and hostile submissions (forged feedback, rebound checks, answers that read stack frames, forged result
+files), in the proportions of CLASS_MIX; once as one `course-lib grade` process with N workers, then as two shards
+(`--shard 0/2`, `--shard 1/2` at once, N/2 workers each) and `--merge`, on the same machine. It reports
+submissions per second and per core (per worker slot: min(N, CPU count)), the peak memory of all grading processes
+together (the sum of their resident sets, sampled every 0.5 s: shared pages count once per process, so this is an
+upper bound), that every submission got the points it deserves, and that the merged grades equal the single run's;
+with --report it writes report.json and report.md there.
 """
 
 from __future__ import annotations
@@ -180,14 +191,221 @@ def attacks(args) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
 
+CLASS_MIX = [  # (kind, share of the class)
+    ("honest", 0.40),
+    ("blank", 0.15),
+    ("wrong", 0.15),
+    ("slow", 0.10),
+    ("crashing", 0.10),
+    ("hostile", 0.10),
+]
+HOSTILE = ("forges_feedback", "rebinds_checks", "stack_frame", "forges_results")
+CLASS_CELL_TIMEOUT, CLASS_TOTAL_TIMEOUT = 20, 300
+
+
+def _class_submissions(n: int, folder: Path) -> dict[str, float]:
+    """Write a class of n submissions of assignment 2 into folder; return student -> the points each deserves."""
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import grading_attacks
+
+    fixtures = REFERENCE.parent
+    assignment = ROOT / "assignments" / "02_is_fid"
+    student = nbformat.read(assignment / "student" / "02_is_fid.ipynb", as_version=4)
+    reference = nbformat.read(REFERENCE, as_version=4)
+    targets = {"bundle": str(assignment / "grading" / "02_is_fid.json"), "out": str(folder.parent / "elsewhere")}
+    targets |= {k: str(folder.parent / k) for k in ("source", "submissions", "canary", "home", "tmp")}
+    hostile = {k: v for k, v in grading_attacks.attacks(student, reference, targets).items() if k in HOSTILE}
+    plain = {
+        "honest": ("reference.ipynb", 11.0),
+        "blank": ("untouched.ipynb", 0.0),
+        "wrong": ("partly_wrong.ipynb", 4.0),
+        "slow": ("loops.ipynb", 9.0),
+        "crashing": ("raises.ipynb", 7.0),
+    }
+    counts = {kind: int(round(share * n)) for kind, share in CLASS_MIX}
+    counts["honest"] += n - sum(counts.values())
+    deserved, i = {}, 0
+    folder.mkdir(parents=True)
+    for kind, count in counts.items():
+        for k in range(count):
+            i += 1
+            name = f"s{i:04d}-{kind}"
+            if kind == "hostile":
+                attack = HOSTILE[k % len(HOSTILE)]
+                nb, points = hostile[attack]
+                name += f"-{attack}"
+                nbformat.write(nb, folder / f"{name}.ipynb")
+            else:
+                fixture, points = plain[kind]
+                shutil.copyfile(fixtures / fixture, folder / f"{name}.ipynb")
+            deserved[name] = float(points)
+    return deserved
+
+
+def _tree_rss(root_pid: int) -> int:
+    """Resident bytes of root_pid and all its descendants (processes of the sandboxes included)."""
+    parents, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    inside, changed = {root_pid}, True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in inside and pid not in inside:
+                inside.add(pid)
+                changed = True
+    return sum(rss.get(pid, 0) for pid in inside)
+
+
+def _timed(commands: list[list[str]], env: dict) -> tuple[float, int]:
+    """Run commands at once; (wall seconds, peak resident bytes of all of them together)."""
+    import subprocess
+
+    started = time.perf_counter()
+    procs = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
+    peak = 0
+    while any(p.poll() is None for p in procs):
+        peak = max(peak, sum(_tree_rss(p.pid) for p in procs if p.poll() is None))
+        time.sleep(0.5)
+    wall = time.perf_counter() - started
+    for p, c in zip(procs, commands):
+        if p.returncode != 0:
+            raise SystemExit(f"{' '.join(c[:6])} ... failed: {p.stderr.read().decode()[-2000:]}")
+    return wall, peak
+
+
+def class_run(args) -> None:
+    import csv
+
+    base = Path(tempfile.mkdtemp(prefix="class-"))
+    try:
+        deserved = _class_submissions(args.class_size, base / "submissions")
+        subs = sorted(str(p) for p in (base / "submissions").iterdir())
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        grade = [sys.executable, "-m", "course_lib.cli", "grade", "--assignment", "02_is_fid", "--fast", "--quiet"]
+        limits = ["--cell-timeout", str(CLASS_CELL_TIMEOUT), "--total-timeout", str(CLASS_TOTAL_TIMEOUT)]
+        load_start = os.getloadavg()
+        one_wall, one_peak = _timed(
+            [grade + limits + ["--out", str(base / "one"), "--workers", str(args.workers), "--", *subs]], env
+        )
+        half = max(1, args.workers // 2)
+        shards = [
+            grade + limits + ["--out", str(base / "two"), "--workers", str(half), "--shard", f"{i}/2", "--", *subs]
+            for i in range(2)
+        ]
+        two_wall, two_peak = _timed(shards, env)
+        merge_started = time.perf_counter()
+        _timed([grade[:-2] + ["--out", str(base / "two"), "--merge"]], env)
+        merge_wall = time.perf_counter() - merge_started
+        load_end = os.getloadavg()
+        summary = json.loads((base / "one" / "summary.json").read_text())["students"]
+        got = {s: r["points"] for s, r in summary.items()}
+        wrong = {s: (got.get(s), d) for s, d in deserved.items() if got.get(s) != d}
+        same = list(csv.reader((base / "one" / "grades.csv").open())) == list(
+            csv.reader((base / "two" / "grades.csv").open())
+        )
+        slots = min(args.workers, os.cpu_count() or 1)
+        n = len(subs)
+        result = {
+            "submissions": n,
+            "mix": {kind: sum(1 for s in deserved if f"-{kind}" in s) for kind, _ in CLASS_MIX},
+            "assignment": "02_is_fid (fast mode)",
+            "cell_timeout_s": CLASS_CELL_TIMEOUT,
+            "workers": args.workers,
+            "cpu_count": os.cpu_count(),
+            "machine": args.machine,
+            "load_average_1_5_15_at_start": [round(x, 1) for x in load_start],
+            "load_average_1_5_15_at_end": [round(x, 1) for x in load_end],
+            "one_process": {
+                "wall_s": round(one_wall, 1),
+                "submissions_per_s": round(n / one_wall, 4),
+                "submissions_per_s_per_core": round(n / one_wall / slots, 4),
+                "peak_resident_gb": round(one_peak / 1e9, 2),
+            },
+            "two_shards": {
+                "wall_s": round(two_wall, 1),
+                "merge_s": round(merge_wall, 1),
+                "workers_each": half,
+                "submissions_per_s": round(n / (two_wall + merge_wall), 4),
+                "peak_resident_gb": round(two_peak / 1e9, 2),
+            },
+            "mean_grading_s_per_submission": round(sum(r["seconds"] for r in summary.values()) / n, 2),
+            "every_submission_got_what_it_deserves": not wrong,
+            "wrong_scores": wrong,
+            "merged_grades_equal_the_single_run": same,
+        }
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(json.dumps(result, indent=1))
+    if args.report:
+        _write_report(Path(args.report), result)
+
+
+def _write_report(folder: Path, r: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(r, indent=1) + "\n")
+    one, two = r["one_process"], r["two_shards"]
+    lines = [
+        "# Grading a class (issue 32)",
+        "",
+        f"`python benchmarks/grade_class.py --class {r['submissions']} --workers {r['workers']}`: assignment "
+        f"{r['assignment']}, {r['submissions']} generated submissions "
+        f"({', '.join(f'{v} {k}' for k, v in r['mix'].items())}), "
+        f"cell limit {r['cell_timeout_s']} s (the slow ones use all of it). Machine: {r['machine']}, "
+        f"{r['cpu_count']} CPU cores; load average (1, 5, 15 min) {r['load_average_1_5_15_at_start']} at the start and "
+        f"{r['load_average_1_5_15_at_end']} at the end.",
+        "",
+        "| run | wall (s) | submissions / s | submissions / s / core | peak memory, all processes (GB) |",
+        "|---|---|---|---|---|",
+        f"| one process, {r['workers']} workers | {one['wall_s']} | {one['submissions_per_s']} | "
+        f"{one['submissions_per_s_per_core']} | {one['peak_resident_gb']} |",
+        f"| two shards at once, {two['workers_each']} worker(s) each, + merge ({two['merge_s']} s) | "
+        f"{two['wall_s']} + {two['merge_s']} | {two['submissions_per_s']} | | {two['peak_resident_gb']} |",
+        "",
+        f"Mean grading time of one submission (its worker, start to end): {r['mean_grading_s_per_submission']} s. "
+        f"Every submission got the points it deserves: {r['every_submission_got_what_it_deserves']}; the merged "
+        f"grades.csv equals the single run's: {r['merged_grades_equal_the_single_run']}.",
+        "",
+        "Peak memory is the sum of the resident sets of every grading process (sandboxes and kernels included), "
+        "sampled every 0.5 s: shared pages count once per process, so it is an upper bound. One sample, no "
+        "repeats: the numbers carry the noise of the machine's other jobs (see the load averages).",
+    ]
+    if r["submissions"] < 200:
+        hours = 200 / one["submissions_per_s"] / 3600
+        lines += [
+            "",
+            f"Issue 32 asks for a class of at least 200. At the rate measured here, 200 submissions would take about "
+            f"{hours:.1f} h for each of the two runs on this shared machine, so only {r['submissions']} were graded; "
+            "`python benchmarks/grade_class.py --class 200 --workers N --report docs/results/grade_class` on a quiet "
+            "machine measures it.",
+        ]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--fast", action="store_true", help="COURSE_LIB_FAST=1 in the kernels")
     parser.add_argument("--attacks", action="store_true", help="grade the hostile class instead (see above)")
+    parser.add_argument("--class", dest="class_size", type=int, help="grade a generated class of this size (see above)")
+    parser.add_argument("--report", help="with --class: write report.json and report.md into this folder")
+    parser.add_argument("--machine", default="unnamed", help="with --class: the machine, in words, for the report")
     args = parser.parse_args()
-    attacks(args) if args.attacks else timing(args)
+    if args.class_size:
+        class_run(args)
+    else:
+        attacks(args) if args.attacks else timing(args)
 
 
 if __name__ == "__main__":

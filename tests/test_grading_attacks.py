@@ -98,7 +98,10 @@ def test_feedback_cannot_be_forged(hostile):
         assert raw not in feedback
     assert re.search(r"(?<!\\)\]\(", feedback) is None, "a markdown link: an unescaped ]("
     assert not any(ln.startswith("- [x]") for ln in lines), "a forged 'passed' line"
-    assert "Automatically graded" in feedback.split("## Checks")[1], "the forged text should be there, escaped"
+    # The assignments have hidden checks: the kernel's messages stay with the instructor (issue 32), escaped there.
+    assert "Automatically graded" not in feedback.split("## Checks")[1], "a message of the kernel's reached the student"
+    failed = json.dumps(hostile["summary"]["students"]["forges_feedback"]["failed"])
+    assert "Automatically graded" in failed, "the forged text should reach the instructor's summary"
 
 
 def test_hidden_tests_never_reach_the_student(hostile):

@@ -10,7 +10,12 @@
 - `sandbox`: bubblewrap per submission (read-only system, no network, private /tmp, limits).
 - `runner`, `execute`: inside the sandbox, run the notebook cell by cell with time limits and output caps.
 - `worker`: one submission, end to end; `grade`: `course-lib grade`, a class run nothing can break.
-- `report`: grades.csv, escaped per-student feedback, executed notebooks and a summary.
+- `report`: grades.csv, escaped per-student feedback, executed notebooks and a summary; `results`: what grading
+  finds per submission, and safe file names.
+- `returned`: what a student gets back (grader notes nobody can forge, no hidden test's inputs); `feedback_html`:
+  the same as one page per student.
+- Issue 32, a class: `partial` (points per case), `manual` (marks by hand), `late` (deadlines), `export` (LMS
+  gradebooks), `classwork` (resuming, shards and their merge, and the commands on a graded folder).
 """
 
 from .assign import assign, find_bundle, load_bundle, make_bundle, student_notebook

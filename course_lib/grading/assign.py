@@ -86,6 +86,8 @@ def make_bundle(source_nb, name: str) -> dict:
                 "answers": markup.bound_names(markup.source_of(cell))
                 if kind.solution and cell.cell_type == "code"
                 else [],
+                # opt-in points per case (issue 32); the key only where it is on, so older bundles stay as they are
+                **({"partial_credit": True} if kind.name == "test" and _partial_credit(cell) else {}),
             }
         )
     if not any(c["kind"] in ("test", "manual", "task") for c in cells):
@@ -99,7 +101,19 @@ def make_bundle(source_nb, name: str) -> dict:
         "max_points": sum(c["points"] for c in cells if c["kind"] == "test"),
         "manual_points": sum(c["points"] for c in cells if c["kind"] in ("manual", "task")),
         "cells": cells,
+        **({"late_policy": _late_policy(settings, name)} if settings.get("late_policy") is not None else {}),
     }
+
+
+def _partial_credit(cell) -> bool:
+    own = cell.metadata.get(markup.OWN_KEY, {})
+    return isinstance(own, dict) and own.get("partial_credit") is True
+
+
+def _late_policy(settings: dict, name: str) -> dict:
+    from .late import LatePolicy
+
+    return LatePolicy.from_dict(settings["late_policy"], f"{name}: late_policy").to_dict()
 
 
 def assign(sources: list[str | os.PathLike], out: str | os.PathLike) -> list[tuple[Path, Path]]:

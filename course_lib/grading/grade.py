@@ -29,10 +29,8 @@ Manually graded answers and tasks are listed as needing manual grading (an answe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import subprocess
 import tempfile
 import time
@@ -41,40 +39,12 @@ from pathlib import Path
 
 from . import cgroup, markup, sandbox, trees
 from .assign import find_bundle, load_bundle
+
+# The results and safe file names live in `results` (report imports them too, without importing this module).
+from .results import QuestionResult, SubmissionResult, file_stem  # noqa: F401 - re-exported
 from .sandbox import with_group_killed
 
 STARTUP_ALLOWANCE = 90  # seconds for a sandbox and its kernel to start, beyond the total time limit
-
-
-@dataclass
-class QuestionResult:
-    question: str  # the grade_id
-    kind: str  # test | manual | task
-    points: float | None  # None: to be graded by hand
-    max_points: float
-    status: str  # passed | failed | timeout | not run | manual | no answer
-    message: str = ""  # for the student (hidden checks: only that one failed)
-    details: str = ""  # per-case lines of a failed visible check
-    instructor: str = ""  # the full reason, hidden checks included: summary.json only
-
-
-@dataclass
-class SubmissionResult:
-    student: str
-    path: str
-    questions: list[QuestionResult] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    executed: str | None = None  # the executed notebook returned to the student (JSON text)
-    status: str = "graded"  # graded | grader failure | refused
-
-    @property
-    def points(self) -> float:
-        return sum(q.points or 0.0 for q in self.questions if q.kind == "test")
-
-    @property
-    def max_points(self) -> float:
-        return sum(q.max_points for q in self.questions if q.kind == "test")
 
 
 # ------------------------------------------------------------------------------ submissions
@@ -85,19 +55,6 @@ def student_name(path: Path, notebook_name: str) -> str:
     if path.is_dir() or path.name == notebook_name:
         return (path if path.is_dir() else path.parent).name
     return path.stem
-
-
-_UNSAFE = re.compile(r"[^\w.+=@-]|^[-.]", re.ASCII)
-
-
-def file_stem(student: str) -> str:
-    """The student's name as a file name in OUT/feedback and OUT/executed: letters, digits and . + = @ _ - only, no
-    leading '-' or '.', at most 100 characters. A name that had to change gets a short hash of the original, so
-    that two names never share a file (the CSV and the summary keep the original)."""
-    stem = _UNSAFE.sub("_", student)[:100] or "_"
-    if stem == student:
-        return stem
-    return f"{stem}-{hashlib.sha256(student.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 def refusal(path: Path, notebook_name: str) -> str | None:
@@ -462,19 +419,43 @@ def grade(
     limits: dict | None = None,
     sandbox_mode: str | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    resume: bool = False,
+    times: str | os.PathLike | None = None,
 ) -> list[SubmissionResult]:
     """Grade `submissions` against the bundle of `assignment` (see `assign.find_bundle`) into `out`.
 
     grades.csv, feedback/ and summary.json are rewritten (atomically) after every finished submission, so an
-    interrupted run keeps everything graded so far. `sandbox_mode` (tests only) forces "none".
+    interrupted run keeps everything graded so far. `sandbox_mode` (tests only) forces "none". Issue 32
+    (`classwork`): `shard=(i, n)` grades the i-th of n slices of the class and writes OUT/shards/I-of-N.json instead
+    of the class files; `resume` keeps the results in `out` of unchanged submissions graded with this version of
+    the assignment; `times` is a CSV of submission times (`late.read_times`). Manual marks in OUT/manual.json are
+    applied to everything written.
     """
-    from . import report
+    from . import classwork, late, manual, report
 
     bundle_path = find_bundle(assignment).resolve()
     bundle = load_bundle(bundle_path)
     subs = collect_submissions(submissions, bundle["notebook"])
     if not subs:
         raise markup.AssignmentError("no submissions given")
+    version = classwork.bundle_version(bundle)
+    given_times = late.read_times(times) if times else {}
+    manifest = None
+    if shard is not None:
+        everyone = sorted(s for _, s in subs)
+        classwork.check_shards(Path(out), bundle, version, shard[1], everyone)
+        subs = classwork.shard_slice(subs, *shard)
+        manifest = classwork.shard_manifest(bundle, version, *shard, everyone, [s for _, s in subs])
+    marks = manual.load_marks(Path(out))
+    kept = classwork.previous(Path(out), bundle, version, shard) if resume else {}
+    stamps = classwork.stamps(subs, bundle["notebook"], given_times)
+    kept = {
+        s: kept[s]
+        for _, s in subs
+        if s in kept and kept[s].status == "graded" and kept[s].digest and kept[s].digest == stamps[s][0]
+    }
+    subs = [(p, s) for p, s in subs if s not in kept]
     for name, value in (("cell timeout", cell_timeout), ("total timeout", total_timeout), ("workers", workers)):
         if value is not None and value < 1:
             raise markup.AssignmentError(f"the {name} must be at least 1, got {value}")
@@ -508,9 +489,15 @@ def grade(
     header = report.sandbox_header(mode, why, sandbox.Limits(**settings.limits), cgroup.find())
 
     def on_result(res, so_far):
-        report.write_reports(sorted(so_far, key=lambda r: r.student), bundle, out, header, changed=res)
+        res.digest, res.submitted_at, res.time_source = stamps[res.student]
+        everyone = sorted([*kept.values(), *so_far], key=lambda r: r.student)
+        report.write_reports(everyone, bundle, out, header, res, marks, version, manifest)
 
-    results = _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result)
-    results.sort(key=lambda r: r.student)
-    report.write_reports(results, bundle, out, header)
+    results = _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) if subs else []
+    results = sorted([*kept.values(), *results], key=lambda r: r.student)
+    finished = None if manifest is None else {**manifest, "finished": True}
+    # The students graded now got their files as they finished; those kept get theirs again (a new late policy or
+    # marks change them), then the class files.
+    kept_now = sorted(kept.values(), key=lambda r: r.student)
+    report.write_reports(results, bundle, out, header, changed=kept_now, marks=marks, version=version, shard=finished)
     return results

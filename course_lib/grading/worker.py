@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import cgroup, checker, markup, sandbox, trees, wire
+from . import cgroup, checker, markup, partial, returned, sandbox, trees, wire
 from .grade import (
     QuestionResult,
     SubmissionResult,
@@ -82,20 +82,23 @@ def copy_submission(
     return notebook, []
 
 
-def _test_note(verdict, points: float) -> str:
+def _test_note(verdict, points: float, question: QuestionResult | None = None) -> str:
+    """The grader's note in a test cell: the verdict, and the per-case lines the student may see."""
     if verdict is None:
         return ""
+    if question is not None and question.status != "passed":
+        lines = [
+            f"{returned.MARKER} {question.status}: {question.points or 0:g} / {points:g} points: {question.message}"
+        ] + [f"  - {d}" for d in question.details.splitlines()]
+        return "\n".join(lines) + "\n"
     if verdict.passed:
-        return f"[course-lib grade] passed: {points:g} / {points:g} points\n"
-    lines = [f"[course-lib grade] failed: 0 / {points:g} points: {verdict.message}"] + [
-        f"  - {d}" for d in verdict.details
-    ]
-    return "\n".join(lines) + "\n"
+        return f"{returned.MARKER} passed: {points:g} / {points:g} points\n"
+    return f"{returned.MARKER} failed: 0 / {points:g} points: {verdict.message}\n"
 
 
 def grade_one(job: dict) -> SubmissionResult:
     import nbformat
-    from nbformat.v4 import new_code_cell, new_output
+    from nbformat.v4 import new_code_cell
 
     bundle = json.loads(Path(job["bundle"]).read_text(encoding="utf-8"))
     path, student = Path(job["submission"]), job["student"]
@@ -126,6 +129,10 @@ def grade_one(job: dict) -> SubmissionResult:
 
     checker.checker_env(job["fast"])
     planned = checker.plan(bundle)
+    # With hidden checks, nothing the kernel wrote goes back to the student (it may hold their inputs, issue 32):
+    # kernel text in the student's feedback is cut to exception classes (returned.kernel_text_for_student).
+    hidden = any(e.hidden for p in planned.cells.values() if p.plan is not None for e in p.plan.expectations)
+    result.student_events = list(result.events)
     specs = {c["grade_id"]: c for c in bundle["cells"]}
     names = {i: f"{'test ' if bundle_kind(bundle, g) == 'test' else ''}cell {g}" for g, i in index.items()}
     for gid, cell_plan in planned.cells.items():
@@ -198,49 +205,83 @@ def grade_one(job: dict) -> SubmissionResult:
             status = {"timeout": "timeout"}.get(
                 ran.get("status"), "not run" if ran.get("status") in (None, "not run") else "failed"
             )
-            why = str(ran.get("error") or "") or (
+            kernel_error = str(ran.get("error") or "")
+            why = kernel_error or (
                 "the notebook stopped before this check"
                 if "No such file" in str(exc) or "cannot open" in str(exc)
                 else str(exc)
             )
-            result.questions.append(QuestionResult(gid, kind, 0.0, pts, status, why))
+            shown = returned.cell_error_for_student(names[index[gid]], kernel_error) if hidden and kernel_error else why
+            result.questions.append(QuestionResult(gid, kind, 0.0, pts, status, shown, "", why))
             continue
         verdict = checker.judge(cell_plan, outputs)
         verdicts[gid] = verdict
+        if partial.is_partial(spec):  # issue 32: points per case, where the test cell opts in
+            result.questions.append(partial.question(gid, pts, cell_plan, outputs, verdict, hidden))
+            continue
         if verdict.passed:
             result.questions.append(QuestionResult(gid, kind, pts, pts, "passed"))
         else:
+            details = [returned.detail_for_student(d) for d in verdict.details] if hidden else verdict.details
             result.questions.append(
-                QuestionResult(
-                    gid, kind, 0.0, pts, "failed", verdict.message, "\n".join(verdict.details), verdict.instructor
-                )
+                QuestionResult(gid, kind, 0.0, pts, "failed", verdict.message, "\n".join(details), verdict.instructor)
             )
+    # Events from here on are the kernel's (the runner's report sits where the kernel can write).
+    kernel_events = []
     events = report.get("events", [])
     if isinstance(events, list):
-        result.events += [str(e) for e in events[:50]]
+        kernel_events += [str(e) for e in events[:50]]
     tests = {index[g] for g in index if bundle_kind(bundle, g) == "test"}
     for key, ran in list(cells_report.items())[:200]:
         if isinstance(ran, dict) and ran.get("status") == "error" and key.isdigit() and int(key) not in tests:
-            result.events.append(f"{names.get(int(key), f'cell {int(key) + 1}')} raised {ran.get('error')}")
+            kernel_events.append(f"{names.get(int(key), f'cell {int(key) + 1}')} raised {ran.get('error')}")
+    labels = set(names.values()) | {f"cell {i + 1}" for i in range(len(nb.cells))}
+    grader_events = result.events[len(result.student_events) :]  # the sandbox's own (limits, memory)
+    result.student_events += grader_events + (
+        [returned.kernel_text_for_student(e, labels) for e in kernel_events] if hidden else kernel_events
+    )
+    result.events += kernel_events
 
     # ---- the executed notebook returned to the student: our cells, the kernel's outputs, verdicts on test cells
+    # The grader's notes are outputs it writes itself, listed in their cell's metadata, in test cells (whose code never
+    # ran in the kernel) or after a cell the report says was stopped; the kernel's outputs are rebuilt as plain text
+    # and images with anything that reads like a grader's note prefixed (returned.py). No metadata of the
+    # submission's survives.
     executed = _executed_outputs(io_dir / "out" / "executed.ipynb", len(prepared.cells))
+    questions = {q.question: q for q in result.questions}
     for i, cell in enumerate(prepared.cells):
         gid = markup.grade_id_of(cell)
-        if gid in specs and specs[gid]["kind"] == "test":
+        graded = gid in specs
+        cell.metadata = {"nbgrader": cell.metadata["nbgrader"]} if graded and "nbgrader" in cell.metadata else {}
+        cell.pop("attachments", None)
+        if graded and gid in questions:
+            cell.metadata["course_lib"] = {"grade": _grade_meta(questions[gid])}
+        if graded and specs[gid]["kind"] == "test":
             cell.source = specs[gid]["student_source"]
-            cell.outputs = [
-                new_output(
-                    "stream",
-                    name="stdout",
-                    text=_test_note(verdicts.get(gid), specs[gid]["points"])
-                    or "[course-lib grade] not checked (see the feedback)\n",
-                )
-            ]
-        elif cell.cell_type == "code" and executed is not None:
-            cell.outputs = executed[i]
+            note = _test_note(verdicts.get(gid), specs[gid]["points"], questions.get(gid))
+            cell.outputs = []
+            returned.add_grader_output(cell, note or f"{returned.MARKER} not checked (see the feedback)\n")
+        elif cell.cell_type == "code":
+            cell.outputs = returned.clean_outputs(executed[i]) if executed is not None else []
+            ran = cells_report.get(str(i))
+            status = ran.get("status") if isinstance(ran, dict) else None
+            if status in STOPPED:
+                returned.add_grader_output(cell, f"{returned.MARKER} {STOPPED[status]}\n", "stderr")
+        elif not (graded and specs[gid]["locked"]):  # the student's markdown: nothing in it may pass for a note
+            cell.source = returned.defuse(cell.source)
     result.executed = nbformat.writes(prepared)
     return result
+
+
+STOPPED = {
+    "timeout": "this cell was stopped at a time limit",
+    "died": "the kernel died while running this cell (exit(), a crash or out of memory)",
+}
+
+
+def _grade_meta(q: QuestionResult) -> dict:
+    """A graded cell's result in its metadata (what the student copy and the HTML page show beside it)."""
+    return {"points": q.points, "max_points": q.max_points, "status": q.status, "message": q.message}
 
 
 def warmup_imports(bundle: dict) -> str:
