@@ -290,3 +290,31 @@ def test_without_a_sandbox_root_still_never_runs_student_code_as_root(tmp_path):
     (result,) = grade.grade(*args, **settings)
     printed = (tmp_path / "out" / "executed" / "who.ipynb").read_text()
     assert result.points == 0 and "UID 0" not in printed and "UID " in printed
+
+
+def test_the_worker_never_imports_a_module_a_submission_names(tmp_path, monkeypatch):
+    """Assignment 3's records carry a student's settings: inside the grading worker a loss term, callback or metric
+    named `module:Class` is refused before anything is imported; registered names still work."""
+    import json
+
+    from course_lib.core.errors import ConfigError
+    from course_lib.grading import worker
+    from course_lib.grading.results import SubmissionResult
+    from course_lib.training import TrainConfig
+
+    seen = {}
+
+    def grade_one(job):
+        with pytest.raises(ConfigError, match="may not name a module to import") as refused:
+            TrainConfig.from_dict({"loss": {"terms": [{"name": "not_yet_imported_module:Thing"}]}})
+        seen["refused"] = str(refused.value)
+        seen["registered"] = TrainConfig.from_dict({"preset": "r1"}).loss.terms
+        return SubmissionResult(job["student"], job["submission"])
+
+    monkeypatch.setattr(worker, "grade_one", grade_one)
+    job = {"student": "s", "submission": "s.ipynb", "result": str(tmp_path / "result.json")}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    assert worker.main([str(tmp_path / "job.json")]) == 0
+    assert "not_yet_imported_module" not in sys.modules and seen["registered"][0]["name"] == "r1"
+    assert json.loads((tmp_path / "result.json").read_text())["student"] == "s"
+    TrainConfig.from_dict({"loss": {"terms": [{"name": "user_extensions:OrthogonalWeights"}]}})  # allowed again

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ..core.registry import no_path_imports
 from . import cgroup, checker, markup, partial, returned, sandbox, trees, wire
 from .grade import (
     QuestionResult,
@@ -435,7 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     started = time.monotonic()
     try:
-        res = grade_one(job)
+        # Settings a submission produced (assignment 3's run records) may name loss terms, callbacks or metrics:
+        # in this process a `module:Class` name must never import code a student chose.
+        with no_path_imports("a submission's settings may not name a module to import (registered names only)"):
+            res = grade_one(job)
     except Exception as exc:  # noqa: BLE001 - report instead of dying: the grader writes the reason
         bundle = json.loads(Path(job["bundle"]).read_text(encoding="utf-8"))
         res = SubmissionResult(
