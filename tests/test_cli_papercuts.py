@@ -276,3 +276,19 @@ def test_train_help_from_the_shell_shows_defaults_once(tmp_path):
     text = " ".join(proc.stdout.split())
     assert "[default: mnist]" in text and "(default: None)" not in text and "(default: False)" not in text
     assert text.count("[default: mnist]") == 1
+
+
+def test_readme_preset_times_are_the_shipped_reports():
+    """README's per-preset table states the numbers of docs/results/preset_step_times/report.json, no others."""
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "docs/results/preset_step_times/report.json").read_text())
+    rows = {
+        line.split("|")[1].strip().strip("`"): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in (root / "README.md").read_text().splitlines()
+        if line.startswith("| `")
+    }
+    for preset in report["presets"]:
+        width_batch, d_steps, cpu, minutes = rows[preset["preset"]]
+        assert width_batch == f"{preset['width']} / {preset['batch_size']}" and d_steps == str(preset["d_steps"])
+        assert cpu == f"{preset['cpu_seconds_per_step']:.2f}"
+        assert minutes == f"{preset['minutes_for_its_steps_at_cpu_rate']:.0f}" and preset["steps"] == 1000
