@@ -348,12 +348,13 @@ def class_run(args) -> None:
         shutil.rmtree(base, ignore_errors=True)
     print(json.dumps(result, indent=1))
     if args.report:
-        _write_report(Path(args.report), result)
+        from course_lib.core.reports import write_report
+
+        write_report(Path(args.report), result, render_markdown)
 
 
-def _write_report(folder: Path, r: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(r, indent=1) + "\n")
+def render_markdown(r: dict) -> str:
+    """report.md, from report.json alone (course_lib.core.reports)."""
     one, two = r["one_process"], r["two_shards"]
     lines = [
         "# Grading a class (issue 32)",
@@ -389,7 +390,7 @@ def _write_report(folder: Path, r: dict) -> None:
             "`python benchmarks/grade_class.py --class 200 --workers N --report docs/results/grade_class` on a quiet "
             "machine measures it.",
         ]
-    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

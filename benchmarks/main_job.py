@@ -106,8 +106,17 @@ SHOWN = {
 }
 
 
+# What reports written before the sectioned config showed of their run's flat config.json (kept so that a
+# shipped report renders from its JSON exactly as it was written).
+SHOWN_FLAT = ("dataset", "arch", "width", "g_upsample", "batch_size", "steps", "lr_g", "lr_d", "beta1", "beta2")
+SHOWN_FLAT += ("loss", "ema", "seed")
+
+
 def shown_settings(cfg: dict) -> dict:
-    """The SHOWN part of a run's (sectioned) config.json, with its callbacks (the EMA among them)."""
+    """The SHOWN part of a run's (sectioned) config.json, with its callbacks (the EMA among them); for a report
+    measured before the sections, the part of its flat config those reports showed."""
+    if "optim" not in cfg:
+        return {k: cfg[k] for k in SHOWN_FLAT if k in cfg}
     shown = {section: {k: cfg[section][k] for k in keys if k in cfg[section]} for section, keys in SHOWN.items()}
     return {**shown, "callbacks": cfg["callbacks"]}
 
@@ -310,11 +319,9 @@ def main(argv=None) -> int:
     if args.keep and not args.run_dir:
         result["run_dir"] = str(run_dir)
     if args.report:
-        from course_lib.core.io import write_json_atomic, write_text_atomic
+        from course_lib.core.reports import write_report
 
-        report_dir = Path(args.report)
-        write_json_atomic(report_dir / "report.json", result)
-        write_text_atomic(report_dir / "report.md", report_markdown(result))
+        write_report(Path(args.report), result, report_markdown)
     print(json.dumps(result))
     return 0
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.core.reports import write_report
 from course_lib.training import TrainConfig, Trainer
 from course_lib.training.presets import MAIN_JOB_PRESET, PRESETS
 
@@ -232,8 +232,7 @@ def main(argv=None) -> dict:
         "presets": rows,
     }
     if args.report:
-        write_json_atomic(args.report / "report.json", report)
-        write_text_atomic(args.report / "report.md", render_markdown(report))
+        write_report(args.report, report, render_markdown)
     print(json.dumps(report))
     return report
 

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course_lib.core.io import save_torch_atomic, write_json_atomic, write_text_atomic
+from course_lib.core.io import save_torch_atomic, write_json_atomic
+from course_lib.core.reports import write_report
 from course_lib.latent.attribute_check import AttributeNet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -257,9 +258,7 @@ def readings(rep: dict) -> tuple[str, str]:
 
 
 def write(args, rep: dict) -> None:
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.out / "report.json", rep)
-    write_text_atomic(args.out / "report.md", report_markdown(rep))
+    write_report(args.out, rep, report_markdown)
     write_json_atomic(args.asset, {key: rep[key] for key in ASSET_KEYS})
 
 

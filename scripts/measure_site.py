@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from course_lib.cli.site import build_site
-from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.core.reports import write_report
 
 
 def _cpu_seconds() -> float:
@@ -40,6 +40,35 @@ def timed_build(out: Path) -> dict:
         "wall_seconds": round(time.perf_counter() - wall, 1),
         "cpu_seconds": round(_cpu_seconds() - cpu, 1),
     }
+
+
+def render_markdown(record: dict) -> str:
+    """report.md, from report.json alone (course_lib.core.reports)."""
+    cold, warm = record["cold"], record["warm"]
+    lines = [
+        "# The course site (`course-lib site`)",
+        "",
+        f"`python scripts/measure_site.py --report {record.get('report_folder', 'docs/results/course_site')}`, {record['date']}, on {record['machine']}; load "
+        f"average {record['load_before']} before and {record['load_after']} after (a shared machine, fully loaded "
+        "by other jobs: wall times are upper bounds, CPU seconds are the better guide).",
+        "",
+        f"The student edition has **{cold['pages']} HTML pages** in all, among them {cold['chapters']} chapters (one "
+        f"per notebook, in notebook order), {cold['reports']} measured reports (report.md of each docs/results "
+        f"folder) and {cold['api_pages']} API reference pages (one per subpackage, from the docstrings); "
+        f"{record['site_megabytes']} MB with MathJax, the theme and the figures.",
+        "",
+        "| build | wall s | CPU s | Sphinx warnings |",
+        "|---|---|---|---|",
+        f"| first (every notebook executed in fast mode) | {cold['wall_seconds']} | {cold['cpu_seconds']} "
+        f"| {cold['warnings']} |",
+        f"| again, nothing changed (outputs from the cache) | {warm['wall_seconds']} | {warm['cpu_seconds']} "
+        f"| {warm['warnings']} |",
+        "",
+        "Warnings are counted, not inspected here; those read in development builds were docstrings that are not "
+        "valid reStructuredText (they render, with a visible glitch). CPU seconds: this process and the processes "
+        "it waited for (Sphinx and, through it, the notebooks' kernels).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -65,32 +94,8 @@ def main() -> None:
         "load_after": round(load_after, 1),
         "date": time.strftime("%Y-%m-%d"),
     }
-    args.report.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(args.report / "report.json", record)
-    lines = [
-        "# The course site (`course-lib site`)",
-        "",
-        f"`python scripts/measure_site.py --report {args.report}`, {record['date']}, on {record['machine']}; load "
-        f"average {record['load_before']} before and {record['load_after']} after (a shared machine, fully loaded "
-        "by other jobs: wall times are upper bounds, CPU seconds are the better guide).",
-        "",
-        f"The student edition has **{cold['pages']} HTML pages** in all, among them {cold['chapters']} chapters (one "
-        f"per notebook, in notebook order), {cold['reports']} measured reports (report.md of each docs/results "
-        f"folder) and {cold['api_pages']} API reference pages (one per subpackage, from the docstrings); "
-        f"{record['site_megabytes']} MB with MathJax, the theme and the figures.",
-        "",
-        "| build | wall s | CPU s | Sphinx warnings |",
-        "|---|---|---|---|",
-        f"| first (every notebook executed in fast mode) | {cold['wall_seconds']} | {cold['cpu_seconds']} "
-        f"| {cold['warnings']} |",
-        f"| again, nothing changed (outputs from the cache) | {warm['wall_seconds']} | {warm['cpu_seconds']} "
-        f"| {warm['warnings']} |",
-        "",
-        "Warnings are counted, not inspected here; those read in development builds were docstrings that are not "
-        "valid reStructuredText (they render, with a visible glitch). CPU seconds: this process and the processes "
-        "it waited for (Sphinx and, through it, the notebooks' kernels).",
-    ]
-    write_text_atomic(args.report / "report.md", "\n".join(lines) + "\n")
+    record["report_folder"] = str(args.report)
+    write_report(args.report, record, render_markdown)
     print(json.dumps(record, indent=2))
 
 

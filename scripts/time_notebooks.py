@@ -333,10 +333,9 @@ def render_markdown(report: dict) -> str:
 
 
 def save(report: dict) -> None:
-    from course_lib.core.io import write_json_atomic, write_text_atomic
+    from course_lib.core.reports import write_report
 
-    write_json_atomic(REPORT_JSON, report)
-    write_text_atomic(REPORT_MD, render_markdown(report))
+    write_report(RESULTS_DIR, report, render_markdown)
 
 
 # ------------------------------------------------------------------------------------ the notebooks' "Time:" line

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from course_lib.core.io import save_torch_atomic, write_json_atomic, write_text_atomic
+from course_lib.core.reports import write_report
 from course_lib.latent.attribute_check import AttributeNet  # the classifier's architecture, shared with the check
 
 REPO = Path(__file__).resolve().parent.parent
@@ -653,8 +654,7 @@ def stage_report(args) -> None:
             "gap": gap_paragraph(main_metrics, {"steps": info["step"], **info["training"], "config": info["config"]}),
         },
     }
-    write_json_atomic(out_dir / "report.json", report)
-    write_text_atomic(out_dir / "report.md", report_markdown(report))
+    write_report(out_dir, report, report_markdown)
     write_text_atomic(args.work / "assets_readme_section.md", assets_readme_section(report))
     log(f"wrote {out_dir / 'report.json'} and report.md")
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.core.io import write_json_atomic
+from course_lib.core.reports import write_report
 from course_lib.course import toy
 
 METHODS = {
@@ -73,12 +74,12 @@ def main() -> None:
                 }
                 write_json_atomic(partial_path, done)
                 print(f"{key}: {done[key]}", flush=True)
-                write_report(args, done, time.time() - started)
-    write_report(args, done, time.time() - started)
+                report_runs(args, done, time.time() - started)
+    report_runs(args, done, time.time() - started)
     print(f"wrote {args.out}/report.md and report.json in {time.time() - started:.0f} s")
 
 
-def write_report(args, done: dict, seconds: float) -> None:
+def report_runs(args, done: dict, seconds: float) -> None:
     rows, missing = [], []
     for mixture in MIXTURES:
         for label in METHODS:
@@ -102,7 +103,6 @@ def write_report(args, done: dict, seconds: float) -> None:
                     "train_seconds_per_seed": [r["seconds"] for r in runs],
                 }
             )
-    c = toy.default_config("gan", steps=args.steps)
     report = {
         "name": "wgan-toy-coverage",
         "steps": args.steps,
@@ -122,12 +122,18 @@ def write_report(args, done: dict, seconds: float) -> None:
         "wall_seconds": round(seconds),
         "note": "wall times measured on a shared, loaded machine (other jobs running); one torch thread",
     }
-    write_json_atomic(args.out / "report.json", report)
+    write_report(args.out, report, render_markdown)
+
+
+def render_markdown(report: dict) -> str:
+    """report.md, from report.json alone (course_lib.core.reports)."""
+    seeds, rows, missing = report["seeds"], report["rows"], report["not_run"]
+    batch = next(iter(report["settings"].values()))["batch_size"]
     lines = [
         "# Mode coverage of the 2-D toy GANs (notebook 04)",
         "",
-        f"`python scripts/wgan_toy_report.py` with notebook 04's settings: {args.steps} generator steps, "
-        f"batch {c.batch_size}, {len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), {args.samples} samples "
+        f"`python scripts/wgan_toy_report.py` with notebook 04's settings: {report['steps']} generator steps, "
+        f"batch {batch}, {len(seeds)} seeds ({', '.join(map(str, seeds))}), {report['samples_per_model']} samples "
         "per trained model; mean ± standard deviation over seeds, then every seed.",
         f"Machine: {report['machine']['platform']}, {report['machine']['cpu_count']} CPU cores shared with other "
         f"jobs, {report['machine']['torch_threads']} torch thread.",
@@ -143,7 +149,7 @@ def write_report(args, done: dict, seconds: float) -> None:
         )
     if missing:
         lines += ["", f"Not run (the machine's time ran out before them): {', '.join(missing)}."]
-    write_text_atomic(args.out / "report.md", "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

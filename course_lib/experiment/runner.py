@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from course_lib.core.errors import ConfigError
-from course_lib.core.io import write_json_atomic, write_text_atomic
+from course_lib.core.io import write_json_atomic
+from course_lib.core.reports import write_report
 from course_lib.experiment.config import EvalSettings, ExperimentConfig, base_data, default_reference, load_experiment
 from course_lib.experiment.report import REPORT_METRICS, render_markdown, summarise, write_figures
 from course_lib.metrics.evaluator import GeneratorEvaluator
@@ -220,9 +221,8 @@ def run_experiment(
             return None
     real = real_data_scores(evaluator, config.eval, config.base)
     report = summarise(config, results, evaluator.label, evaluator.reference, real)
-    write_json_atomic(out / "report.json", report)
     write_figures(out, config, results)
-    write_text_atomic(out / "report.md", render_markdown(report, out))
+    write_report(out, report, lambda written: render_markdown(written, out))
     return report
 
 
@@ -253,9 +253,8 @@ def _write_partial_report(out: Path, config: ExperimentConfig, evaluator: Genera
         return
     try:
         report = summarise(config, results, evaluator.label, evaluator.reference, None, missing=missing)
-        write_json_atomic(out / "report.json", report)
         write_figures(out, config, results)
-        write_text_atomic(out / "report.md", render_markdown(report, out))
+        write_report(out, report, lambda written: render_markdown(written, out))
     except Exception as exc:  # noqa: BLE001 - the partial report must not hide why the runs stopped
         print(f"could not write the partial report: {exc}", flush=True)
         return
