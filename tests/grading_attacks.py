@@ -1060,7 +1060,8 @@ def _grade_escape_class(base: Path) -> None:
         "bundle": digest(bundle_path),
         "links": {p.name: os.readlink(p) for p in klass.iterdir() if p.is_symlink()},
     }
-    options = ["--assignment", name, "--workers", "2", "--fast", "--quiet", "--cell-timeout", "60"]
+    # The bundle by path: from inside a class folder there is no assignments/ to look a name up in.
+    options = ["--assignment", str(bundle_path), "--workers", "2", "--fast", "--quiet", "--cell-timeout", "60"]
     options += ["--total-timeout", "300", *ESCAPE_LIMITS]
     everyone = sorted(os.listdir(klass))  # what the shell's * gives, in the class folder
     # 8. `course-lib grade * ...` in the class folder: refused, nothing written.
