@@ -29,7 +29,8 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     values = [v for v in values if v is not None]
     if not values:
         return None, None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    # One seed has no spread to show: None, not 0 (a table would print "± 0.00" and look certain).
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
 def _callback_seconds(result: dict) -> float:
