@@ -24,6 +24,7 @@ RENDERERS = {
     "main_job": ("benchmarks/main_job.py", "report_markdown"),
     "mnist_improvements": ("course_lib.experiment.report", "render_markdown"),
     "mnist_diversity": ("course_lib.experiment.report", "render_markdown"),
+    "mnist_improvements_study": ("course_lib.experiment.report", "render_markdown"),
 }
 
 
