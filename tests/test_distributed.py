@@ -1,0 +1,172 @@
+"""Data-parallel training and sharded evaluation (issue 30), on the CPU with gloo at world size 2.
+
+One spawn of two processes (the environment torchrun would set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+MASTER_PORT) serves every test of the module: each rank trains the default loss and WGAN-GP at per-rank batch
+b/2 for a few steps, and computes sharded pixel features. The same runs in this process at batch b (world size
+1) are the reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach
+the same parameters up to float rounding.
+
+The generator is the MLP (no batch norm: PyTorch's SyncBatchNorm runs only on CUDA) and the discriminator the
+DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
+"""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from course_lib.core.errors import ConfigError
+from course_lib.data import load_embedded_mnist
+from course_lib.metrics import fid
+from course_lib.metrics.sharded import sharded_features
+from course_lib.nn import models as nn_models
+from course_lib.training import TrainConfig, Trainer
+from course_lib.training import trainer as trainer_module
+from course_lib.training.distributed import Distributed
+
+WORLD = 2
+GLOBAL_BATCH = 16
+STEPS = 12
+COMMON = {
+    "model": {"arch": "dcgan", "width": 8, "latent_dim": 8, "d_norm": "layer"},
+    "optim": {"batch_size": GLOBAL_BATCH, "steps": STEPS},
+    "run": {"device": "cpu", "log_every": 4, "sample_every": 100, "checkpoint_every": 6, "n_fixed": 8, "seed": 3},
+}
+RUNS = {
+    "non-saturating": {},
+    "wgan-gp": {"preset": "wgan-gp", "optim.steps": 8, "optim.d_steps": 2},  # double backward under DDP
+}
+
+
+def models_without_batch_norm(settings: dict):
+    """The MLP generator (no batch norm) with the DCGAN discriminator of `settings` (layer norm)."""
+    mlp = {k: v for k, v in settings.items() if k != "d_norm"}  # the MLP pair takes no norm setting
+    generator, _ = nn_models.models_from_config({**mlp, "arch": "mlp", "width": 32})
+    _, discriminator = nn_models.models_from_config(settings)
+    return generator, discriminator
+
+
+def _config(name: str) -> TrainConfig:
+    return TrainConfig.from_dict({**COMMON, **RUNS[name]})
+
+
+def _digits():
+    return load_embedded_mnist("train").subset(64)
+
+
+def _fid_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """37 fake-like and 29 real-like images (odd counts: the shares of the two ranks differ)."""
+    gen = torch.Generator().manual_seed(5)
+    return torch.rand(37, 3, 16, 16, generator=gen) * 2 - 1, torch.rand(29, 3, 16, 16, generator=gen) * 1.6 - 0.7
+
+
+def _parameters(trainer: Trainer) -> dict:
+    return {
+        "generator": {k: v.detach().clone() for k, v in trainer.generator.state_dict().items()},
+        "discriminator": {k: v.detach().clone() for k, v in trainer.discriminator.state_dict().items()},
+    }
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
+    """One rank of the job: what torchrun would start, with its environment."""
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    torch.set_num_threads(1)
+    trainer_module.models_from_config = models_without_batch_norm
+    results = {}
+    for name in RUNS:
+        trainer = Trainer(_config(name), os.path.join(out_dir, name), data=_digits(), progress=False).train()
+        results[name] = {**_parameters(trainer), "history": trainer.history, "world": trainer.speed["world_size"]}
+    fake, real = _fid_images()
+    fake_features, real_features = (
+        sharded_features(x, "pixels", progress=False, value_range=(-1, 1)) for x in (fake, real)
+    )
+    results["features"] = (fake_features.features, real_features.features)
+    results["fid"] = float(fid(fake_features, real_features))
+    torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """The two ranks' results (one spawn for the module)."""
+    out_dir = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    return out_dir, [torch.load(out_dir / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The same runs in one process at the global batch."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        assert name not in os.environ, f"{name} is set: the single-process reference would join a job"
+    out_dir = tmp_path_factory.mktemp("single")
+    saved, trainer_module.models_from_config = trainer_module.models_from_config, models_without_batch_norm
+    try:
+        return {
+            name: _parameters(Trainer(_config(name), out_dir / name, data=_digits(), progress=False).train())
+            for name in RUNS
+        }
+    finally:
+        trainer_module.models_from_config = saved
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_two_ranks_at_half_batch_match_one_process(job, single, name):
+    _, ranks = job
+    assert ranks[0][name]["world"] == WORLD
+    for part in ("generator", "discriminator"):
+        for key, reference in single[name][part].items():
+            for rank in range(WORLD):
+                got = ranks[rank][name][part][key]
+                assert torch.allclose(got, reference, atol=1e-5, rtol=1e-4), (name, part, key, rank)
+            assert torch.equal(ranks[0][name][part][key], ranks[1][name][part][key]), "ranks disagree"
+    assert ranks[0][name]["history"] == ranks[1][name]["history"]  # log rows averaged over the ranks
+
+
+def test_rank_zero_alone_writes_and_the_checkpoint_holds_every_rank(job):
+    out_dir, _ = job
+    run = out_dir / "non-saturating"
+    assert (run / "log.jsonl").is_file() and (run / "samples.png").is_file()
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["world_size"] == WORLD and len(state["rank_rng"]) == WORLD and state["step"] == STEPS
+    leftovers = [p.name for p in run.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers
+
+
+def test_sharded_features_and_fid_equal_one_process(job):
+    _, ranks = job
+    fake, real = _fid_images()
+    # No process group in this process: sharded_features is plain extraction here.
+    single_fake = sharded_features(fake, "pixels", progress=False, value_range=(-1, 1))
+    single_real = sharded_features(real, "pixels", progress=False, value_range=(-1, 1))
+    for rank in range(WORLD):
+        got_fake, got_real = ranks[rank]["features"]
+        assert torch.equal(got_fake, single_fake.features) and torch.equal(got_real, single_real.features)
+    reference = float(fid(single_fake, single_real))
+    assert reference > 0
+    for rank in range(WORLD):
+        assert abs(ranks[rank]["fid"] - reference) <= 1e-6 * reference
+
+
+def test_settings_that_cannot_work_are_refused():
+    two = Distributed(rank=0, world_size=2)
+    with pytest.raises(ConfigError, match="divisible by the world size 2"):
+        two.check(TrainConfig.from_dict({"optim.batch_size": 15}))
+    with pytest.raises(ConfigError, match="minibatch_stddev"):
+        two.check(TrainConfig.from_dict({"model.minibatch_stddev": True}))
+    generator, discriminator = nn_models.models_from_config(
+        {"arch": "dcgan", "latent_dim": 8, "image_size": 28, "channels": 1, "width": 8, "d_norm": "none"}
+    )
+    with pytest.raises(ConfigError, match="generator has batch norm.*SyncBatchNorm only on CUDA"):
+        two.prepare_models(generator, discriminator, torch.device("cpu"))
+    assert Distributed().local_batch_size(15) == 15
