@@ -2,7 +2,8 @@
 
 One spawn of two processes (the environment torchrun would set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 MASTER_PORT) serves every test of the module: each rank trains the default loss and WGAN-GP at per-rank batch
-b/2 for a few steps, and computes sharded pixel features. The same runs in this process at batch b (world size
+b/2 for a few steps, trains the default loss again with a stop and a resume at its step-6 checkpoint, and
+computes sharded pixel features. The same runs in this process at batch b (world size
 1) are the reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach
 the same parameters up to float rounding.
 
@@ -80,6 +81,10 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     for name in RUNS:
         trainer = Trainer(_config(name), os.path.join(out_dir, name), data=_digits(), progress=False).train()
         results[name] = {**_parameters(trainer), "history": trainer.history, "world": trainer.speed["world_size"]}
+    # Interrupted at the checkpoint of step 6 and resumed by every rank: the uninterrupted run's parameters.
+    split = os.path.join(out_dir, "split")
+    Trainer(_config("non-saturating"), split, data=_digits(), progress=False).train(steps=6)
+    results["resumed"] = _parameters(Trainer.resume(split, data=_digits(), progress=False).train())
     fake, real = _fid_images()
     fake_features, real_features = (
         sharded_features(x, "pixels", progress=False, value_range=(-1, 1)) for x in (fake, real)
@@ -131,6 +136,14 @@ def test_two_ranks_at_half_batch_match_one_process(job, single, name):
                 assert torch.allclose(got, reference, atol=1e-5, rtol=1e-4), (name, part, key, rank)
             assert torch.equal(ranks[0][name][part][key], ranks[1][name][part][key]), "ranks disagree"
     assert ranks[0][name]["history"] == ranks[1][name]["history"]  # log rows averaged over the ranks
+
+
+def test_a_distributed_run_resumes_exactly(job):
+    _, ranks = job
+    for rank in range(WORLD):
+        for part in ("generator", "discriminator"):
+            for key, value in ranks[rank]["non-saturating"][part].items():
+                assert torch.equal(ranks[rank]["resumed"][part][key], value), (rank, part, key)
 
 
 def test_rank_zero_alone_writes_and_the_checkpoint_holds_every_rank(job):
