@@ -36,7 +36,7 @@ COMMON = {
     "run": {"device": "cpu", "log_every": 4, "sample_every": 100, "checkpoint_every": 6, "n_fixed": 8, "seed": 3},
 }
 RUNS = {
-    "non-saturating": {},
+    "non-saturating": {"callbacks": [{"name": "ema", "decay": 0.9}]},  # the EMA copy is taken on every rank
     "wgan-gp": {"preset": "wgan-gp", "optim.steps": 8, "optim.d_steps": 2},  # double backward under DDP
 }
 
@@ -64,10 +64,9 @@ def _fid_images() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _parameters(trainer: Trainer) -> dict:
-    return {
-        "generator": {k: v.detach().clone() for k, v in trainer.generator.state_dict().items()},
-        "discriminator": {k: v.detach().clone() for k, v in trainer.discriminator.state_dict().items()},
-    }
+    modules = {"generator": trainer.generator, "discriminator": trainer.discriminator}
+    modules["evaluation generator"] = trainer.generator_for_eval()  # the EMA copy where the run keeps one
+    return {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in modules.items()}
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -129,7 +128,7 @@ def single(tmp_path_factory):
 def test_two_ranks_at_half_batch_match_one_process(job, single, name):
     _, ranks = job
     assert ranks[0][name]["world"] == WORLD
-    for part in ("generator", "discriminator"):
+    for part in ("generator", "discriminator", "evaluation generator"):
         for key, reference in single[name][part].items():
             for rank in range(WORLD):
                 got = ranks[rank][name][part][key]

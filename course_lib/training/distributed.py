@@ -17,7 +17,9 @@ The rules, at world size W > 1:
   `rand_rows`, `randn_rows`) is drawn for the global batch from the run's noise stream and each rank keeps its
   rows. So W processes at b/W see exactly the images and noise one process sees at b, and (gradients being
   averaged by DistributedDataParallel, the losses being per-sample means) reach the same parameters up to
-  float rounding. Torch's global generator (dropout, style mixing) is seeded per rank: run.seed + 1,000,003*rank.
+  float rounding. The models are built from run.seed on every rank (identical, as in one process, and so are the
+  copies callbacks and terms take at setup: the EMA, historical averages); after that, torch's global generator
+  (dropout, style mixing) is seeded per rank: run.seed + 1,000,003 * rank.
 - **G and D are wrapped in DistributedDataParallel** for their training forward passes (`forward_g`,
   `forward_d`); `ctx.generator`/`ctx.discriminator` stay the plain modules (sampling, EMA, checkpoints, and the
   double-backward penalties, whose parameter gradients still go through DDP's all-reduce in the final backward).

@@ -134,7 +134,7 @@ class Trainer:
         self.dist.check(config)
         self.progress = progress and self.dist.is_main
         device = self.dist.device(config.run.device)
-        seed_everything(self.dist.rank_seed(config.run.seed))
+        seed_everything(config.run.seed)  # the same on every rank: the models start identical, as in one process
 
         task = task_for(config)  # generation, pix2pix or cyclegan: what G is asked to do (training/tasks.py)
         # What tasks, terms and callbacks see of the run (training/context.py); the trainer's own state lives there.
@@ -162,6 +162,8 @@ class Trainer:
         ctx.log, ctx.save_checkpoint, ctx.seconds_of = self.log_extra, self.save_checkpoint, self.seconds_of
         for part in (*self.terms, *self.callbacks):
             part.setup(ctx)
+        if self.dist.enabled:  # from here on (dropout, style mixing) each rank draws its own numbers
+            seed_everything(self.dist.rank_seed(config.run.seed))
         self.callback_seconds = {self._callback_key(i): 0.0 for i in range(len(self.callbacks))}
 
         # Noise comes from the run's own generator, so evaluation code that draws random numbers
