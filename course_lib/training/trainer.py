@@ -438,6 +438,7 @@ class Trainer:
         self.history.append(row)
         if self.out_dir is not None and self.dist.is_main:
             write_text_atomic(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        self._call("on_log", row)
         return row
 
     def _last_good_message(self) -> str:
