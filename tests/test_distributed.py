@@ -1,9 +1,9 @@
 """Data-parallel training and sharded evaluation (issue 30), on the CPU with gloo at world size 2.
 
 One spawn of two processes (the environment torchrun would set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT) serves every test of the module: each rank trains the default loss and WGAN-GP at per-rank batch
-b/2 for a few steps, trains the default loss again with a stop and a resume at its step-6 checkpoint, and
-computes sharded pixel features. The same runs in this process at batch b (world size
+MASTER_PORT) serves most tests of the module: each rank trains the default loss and WGAN-GP at per-rank batch
+b/2 for a few steps, resumes a run whose rank 1 died (an earlier spawn) from its last checkpoint, and computes
+sharded pixel features. The same runs in this process at batch b (world size
 1) are the reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach
 the same parameters up to float rounding.
 
@@ -69,21 +69,38 @@ def _parameters(trainer: Trainer) -> dict:
     return {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in modules.items()}
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    """One rank of the job: what torchrun would start, with its environment."""
+def _join(rank: int, port: int) -> None:
+    """The environment torchrun gives a rank, and the test's models."""
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
     torch.set_num_threads(1)
     trainer_module.models_from_config = models_without_batch_norm
+
+
+KILLED_AT = 8  # rank 1 dies after this step; the last checkpoint is step 6's
+
+
+def _dying_worker(rank: int, port: int, out_dir: str) -> None:
+    """The default run, in which rank 1 dies abruptly (no exception, no cleanup) after step KILLED_AT."""
+    _join(rank, port)
+
+    def die(ctx, metrics):
+        if rank == 1 and ctx.step == KILLED_AT:
+            os._exit(3)
+
+    Trainer(_config("non-saturating"), out_dir, data=_digits(), progress=False, callbacks=[die]).train()
+
+
+def _worker(rank: int, port: int, out_dir: str, killed_dir: str) -> None:
+    """One rank of the job: what torchrun would start, with its environment."""
+    _join(rank, port)
     results = {}
     for name in RUNS:
         trainer = Trainer(_config(name), os.path.join(out_dir, name), data=_digits(), progress=False).train()
         results[name] = {**_parameters(trainer), "history": trainer.history, "world": trainer.speed["world_size"]}
-    # Interrupted at the checkpoint of step 6 and resumed by every rank: the uninterrupted run's parameters.
-    split = os.path.join(out_dir, "split")
-    Trainer(_config("non-saturating"), split, data=_digits(), progress=False).train(steps=6)
-    results["resumed"] = _parameters(Trainer.resume(split, data=_digits(), progress=False).train())
+    # The run a dead rank stopped, resumed by both ranks from its last checkpoint.
+    results["resumed"] = _parameters(Trainer.resume(killed_dir, data=_digits(), progress=False).train())
     fake, real = _fid_images()
     fake_features, real_features = (
         sharded_features(x, "pixels", progress=False, value_range=(-1, 1)) for x in (fake, real)
@@ -101,10 +118,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def job(tmp_path_factory):
-    """The two ranks' results (one spawn for the module)."""
+def killed(tmp_path_factory):
+    """The folder of a distributed run that stopped when rank 1 died, and how the job ended."""
+    out_dir = tmp_path_factory.mktemp("killed")
+    with pytest.raises(mp.ProcessExitedException) as ended:
+        mp.spawn(_dying_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    return out_dir, ended.value
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, killed):
+    """The two ranks' results (one spawn for the module, after the killed run's)."""
     out_dir = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    state = torch.load(killed[0] / "checkpoints" / "last.pt", weights_only=True)  # before the resume writes
+    assert state["step"] == 6, "the last checkpoint before rank 1 died"
+    mp.spawn(_worker, args=(_free_port(), str(out_dir), str(killed[0])), nprocs=WORLD, join=True)
     return out_dir, [torch.load(out_dir / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
@@ -137,7 +165,10 @@ def test_two_ranks_at_half_batch_match_one_process(job, single, name):
     assert ranks[0][name]["history"] == ranks[1][name]["history"]  # log rows averaged over the ranks
 
 
-def test_a_distributed_run_resumes_exactly(job):
+def test_a_dead_rank_ends_the_job_and_a_resume_gives_the_uninterrupted_run(killed, job):
+    _, ended = killed
+    assert ended.error_index == 1 and ended.exit_code == 3  # the job stops, naming the rank that died
+    assert "process 1 terminated with exit code 3" in str(ended)
     _, ranks = job
     for rank in range(WORLD):
         for part in ("generator", "discriminator"):
