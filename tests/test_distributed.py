@@ -13,6 +13,7 @@ DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -213,3 +214,13 @@ def test_settings_that_cannot_work_are_refused():
     with pytest.raises(ConfigError, match="generator has batch norm.*SyncBatchNorm only on CUDA"):
         two.prepare_models(generator, discriminator, torch.device("cpu"))
     assert Distributed().local_batch_size(15) == 15
+
+
+def test_the_experiment_runner_refuses_torchrun_in_one_line(tmp_path, monkeypatch, capsys):
+    from course_lib.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    config = Path(__file__).parents[1] / "configs" / "mnist_improvements.yaml"
+    assert main(["experiment", str(config), "--out", str(tmp_path / "exp")]) == 2
+    assert "does not run under torchrun yet" in capsys.readouterr().err
+    assert not (tmp_path / "exp").exists()

@@ -24,6 +24,10 @@ last good checkpoint is still on disk. Everything else that happens during a run
 generator, FID tracking, the diversity controller) is a callback (`course_lib.training.callbacks`)
 with a lifecycle: setup, on_train_start, on_step_end, on_train_end, and its own checkpointed state.
 The trainer times every callback (`callback_seconds`).
+
+Under torchrun (world size > 1) the same step runs data-parallel: `course_lib.training.distributed` joins the
+process group, wraps the training forwards in DistributedDataParallel, gives each rank its rows of every global
+batch, and the trainer lets rank 0 alone write (see that module for the rules).
 """
 
 from __future__ import annotations
