@@ -12,6 +12,7 @@ DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
 """
 
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def killed(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("killed")
     with pytest.raises(mp.ProcessExitedException) as ended:
         mp.spawn(_dying_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    shutil.copytree(out_dir, out_dir.with_name(out_dir.name + "_copy"))  # the job resumes (and rewrites) out_dir
     return out_dir, ended.value
 
 
@@ -175,6 +177,18 @@ def test_a_dead_rank_ends_the_job_and_a_resume_gives_the_uninterrupted_run(kille
         for part in ("generator", "discriminator"):
             for key, value in ranks[rank]["non-saturating"][part].items():
                 assert torch.equal(ranks[rank]["resumed"][part][key], value), (rank, part, key)
+
+
+def test_a_two_rank_checkpoint_resumes_in_one_process(killed, single, monkeypatch, capsys):
+    """The data order and the noise are those of the global batch, so one process continuing the two ranks' run
+    reaches the single-process run's parameters (up to float rounding), and says what changed."""
+    copy = killed[0].with_name(killed[0].name + "_copy")
+    monkeypatch.setattr(trainer_module, "models_from_config", models_without_batch_norm)
+    resumed = _parameters(Trainer.resume(copy, data=_digits(), progress=False).train())
+    assert "written at world size 2, resumed at 1" in capsys.readouterr().out
+    for part, values in single["non-saturating"].items():
+        for key, reference in values.items():
+            assert torch.allclose(resumed[part][key], reference, atol=1e-5, rtol=1e-4), (part, key)
 
 
 def test_rank_zero_alone_writes_and_the_checkpoint_holds_every_rank(job):

@@ -80,6 +80,8 @@ class ShardedLoader:
         self.loader, self.rank, self.world_size = loader, rank, world_size
 
     def __getattr__(self, name):  # batches_per_epoch, data, flips, ...: the wrapped loader's
+        if name == "loader":  # not set yet (copy, pickle): no endless lookup through __getattr__
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def batch(self, index: int):
@@ -220,5 +222,12 @@ def from_environment(device_choice: str = "auto") -> Distributed:
         raise ConfigError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
     if not dist.is_initialized():
         backend = "nccl" if pick_device(device_choice).type == "cuda" else "gloo"
-        dist.init_process_group(backend, rank=rank, world_size=world_size)
+        try:
+            dist.init_process_group(backend, rank=rank, world_size=world_size)
+        except (ValueError, RuntimeError) as exc:  # e.g. no MASTER_ADDR: WORLD_SIZE set by hand, not by torchrun
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"WORLD_SIZE={world_size} is set but the {backend} process group did not start ({first}); "
+                "launch with torchrun --nproc-per-node N -m course_lib ..."
+            ) from exc
     return Distributed(rank, world_size, local_rank, dist.get_backend())
