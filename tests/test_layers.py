@@ -80,13 +80,16 @@ RUNTIME_GRAPH = {name: imported_modules(path, runtime_only=True) & set(MODULES) 
 def test_every_subpackage_is_a_known_layer():
     subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert subpackages == set(LAYERS), "add new subpackages to LAYERS (and docs/architecture.md)"
-    top_level_modules = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    top_level_modules = [p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
     assert top_level_modules == [], f"modules belong in a layer, not at the top: {top_level_modules}"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_go_only_down_the_layers(module):
     own = layer_of(module)
+    if module == "course_lib.__main__":  # `python -m course_lib`: the entry point, above every layer, runs the cli
+        assert {layer_of(m) for m in GRAPH[module]} == {"cli"}
+        return
     if own is None:  # course_lib/__init__.py imports nothing of the package
         assert GRAPH[module] == set()
         return

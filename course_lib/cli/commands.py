@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -207,6 +208,14 @@ def describe_epochs(
 
 
 def run_train(args) -> int:
+    """`course-lib train`; under torchrun only rank 0 prints (every rank trains, and errors go to stderr on all)."""
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return _run_train(args)
+    return _run_train(args)
+
+
+def _run_train(args) -> int:
     from course_lib.training import TrainConfig, Trainer, legacy, read_settings, steps_for_epochs
     from course_lib.training.config import merge_settings, parse_override
     from course_lib.training.presets import describe_presets

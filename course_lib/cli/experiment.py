@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from course_lib.core.errors import ConfigError
@@ -69,6 +70,11 @@ def parse_assignment(text: str) -> tuple[str, object]:
 
 
 def run_cli(args) -> int:
+    if int(os.environ.get("WORLD_SIZE") or 1) > 1:  # torchrun: every rank would evaluate and report each variant
+        raise ConfigError(
+            "course-lib experiment does not run under torchrun yet (issue 30): run each variant's training as "
+            "`torchrun ... -m course_lib train`, or the experiment in one process"
+        )
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     overrides = [parse_assignment(text) for text in args.overrides]
     config = load_experiment(args.config, overrides=overrides, steps=args.steps)

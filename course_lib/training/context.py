@@ -8,6 +8,9 @@
     opt_g, opt_d      the optimisers
     noise_rng         the training noise stream (a torch.Generator on the device): every random draw of
                       the step comes from it, so runs are reproducible and resume exactly
+    rank, world_size  this process's place in a distributed job (0 of 1 for a single process;
+                      course_lib.training.distributed): per-sample draws are made for the global batch and
+                      each rank keeps its rows, so the noise does not depend on the world size
     step              generator updates done; batch_index: real minibatches consumed
     data, loader      the training images and their batch loader (set by the task)
     image_size, channels, latent_dim, channels_last, conditioning   what the models were built for
@@ -16,7 +19,8 @@
     terms, callbacks  the run's loss terms and callbacks, in order
 
 and a few services: `condition(labels)` (what D reads beside an image), `sample_noise(n)`,
-`sample_labels(n)`, `log(values)` (scalars for the next log row), `term(name)`, `generator_for_eval()`,
+`sample_labels(n)`, `rand_rows(shape)`/`randn_rows(shape)` (per-sample uniform/normal numbers from the noise
+stream), `log(values)` (scalars for the next log row), `term(name)`, `generator_for_eval()`,
 `generate(z, labels)`, `save_checkpoint(path)` and `seconds_of(callback)`.
 
 A context for a test or a notebook needs only what the code it calls reads, e.g.
@@ -60,6 +64,8 @@ class StepContext:
     opt_g: torch.optim.Optimizer | None = None
     opt_d: torch.optim.Optimizer | None = None
     noise_rng: torch.Generator | None = None
+    rank: int = 0
+    world_size: int = 1
     step: int = 0
     batch_index: int = 0
     data: Any = None
@@ -92,14 +98,36 @@ class StepContext:
             return labels
         return self.task.discriminator_condition(self, labels)
 
+    def _rows(self, drawn: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a draw made for the whole job (all of it in a single process)."""
+        if self.world_size == 1:
+            return drawn
+        n = drawn.shape[0] // self.world_size
+        return drawn[self.rank * n : (self.rank + 1) * n]
+
+    def rand_rows(self, shape, dtype=None, device=None) -> torch.Tensor:
+        """U[0, 1) numbers of `shape` (rows: this rank's samples) from the noise stream."""
+        global_shape = (shape[0] * self.world_size, *shape[1:])
+        return self._rows(torch.rand(global_shape, device=device or self.device, generator=self.noise_rng, dtype=dtype))
+
+    def randn_rows(self, shape, dtype=None, device=None) -> torch.Tensor:
+        """N(0, 1) numbers of `shape` (rows: this rank's samples) from the noise stream."""
+        global_shape = (shape[0] * self.world_size, *shape[1:])
+        return self._rows(
+            torch.randn(global_shape, device=device or self.device, generator=self.noise_rng, dtype=dtype)
+        )
+
     def sample_noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=self.device, generator=self.noise_rng)
+        return self.randn_rows((n, self.latent_dim))
 
     def sample_labels(self, n: int) -> torch.Tensor | None:
         """Uniform class labels for the fakes of a label-conditional GAN (None otherwise)."""
         if self.conditioning is None or not self.conditioning.generator_labels:
             return None
-        return torch.randint(self.config.model.n_classes, (n,), device=self.device, generator=self.noise_rng)
+        drawn = torch.randint(
+            self.config.model.n_classes, (n * self.world_size,), device=self.device, generator=self.noise_rng
+        )
+        return self._rows(drawn)
 
     # ----------------------------------------------------------------- the run's parts
     def term(self, name: str):

@@ -99,7 +99,7 @@ class GenerationTask:
     def draw(self, ctx: StepContext) -> Draw:
         real, real_labels = ctx.loader.batch(ctx.batch_index)
         ctx.batch_index += 1
-        n = ctx.config.optim.batch_size
+        n = real.shape[0]  # this process's rows of the batch (all of it, but for a distributed run)
         z, fake_labels = ctx.sample_noise(n), ctx.sample_labels(n)
         return Draw(real, real_labels, (z, fake_labels), fake_labels, z)
 

@@ -202,7 +202,7 @@ class InstanceNoise(LossTerm):
         std = instance_noise_std(self.initial_std, ctx.step, ctx.config.optim.steps) * self.factor
         if std <= 0:
             return images
-        noise = torch.randn(images.shape, device=images.device, generator=ctx.noise_rng, dtype=images.dtype)
+        noise = ctx.randn_rows(images.shape, dtype=images.dtype, device=images.device)
         return images + std * noise
 
     def state_dict(self):
@@ -291,8 +291,10 @@ class GradientPenalty(LossTerm):
         self.weight = _check_weight("gradient-penalty", "weight", weight)
 
     def discriminator_loss(self, batch, ctx):
+        # The mixing weights come from the noise stream, one per sample of the global batch (this rank's rows).
+        alpha = ctx.rand_rows((batch.real.shape[0],), device=batch.real.device)
         value = gradient_penalty(
-            ctx.discriminator, batch.real, batch.fake, ctx.noise_rng, ctx.condition(batch.real_labels)
+            ctx.discriminator, batch.real, batch.fake, labels=ctx.condition(batch.real_labels), alpha=alpha
         )
         batch.metrics["gradient_penalty"] = value.detach()
         return self.weight * value

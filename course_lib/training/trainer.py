@@ -24,6 +24,10 @@ last good checkpoint is still on disk. Everything else that happens during a run
 generator, FID tracking, the diversity controller) is a callback (`course_lib.training.callbacks`)
 with a lifecycle: setup, on_train_start, on_step_end, on_train_end, and its own checkpointed state.
 The trainer times every callback (`callback_seconds`).
+
+Under torchrun (world size > 1) the same step runs data-parallel: `course_lib.training.distributed` joins the
+process group, wraps the training forwards in DistributedDataParallel, gives each rank its rows of every global
+batch, and the trainer lets rank 0 alone write (see that module for the rules).
 """
 
 from __future__ import annotations
@@ -43,12 +47,11 @@ from course_lib.core.errors import CheckpointError, ConfigError, TrainingDiverge
 from course_lib.core.io import write_json_atomic, write_text_atomic
 from course_lib.core.plots import plot_training_log, save_image_grid
 from course_lib.core.registry import canonical
-from course_lib.core.runtime import pick_device
 from course_lib.data import ImageData
 from course_lib.data.translation import PairedImages, UnpairedImages
 from course_lib.nn.models import CONDITIONINGS, models_from_config
 from course_lib.training import checkpoint as ckpt_io
-from course_lib.training import speed
+from course_lib.training import distributed, speed
 from course_lib.training.callbacks import Callback, as_callback, callbacks_from_config
 from course_lib.training.config import TrainConfig, model_settings
 from course_lib.training.context import StepContext
@@ -130,20 +133,25 @@ class Trainer:
         progress: bool = True,
     ):
         self.config = config
-        self.progress = progress
-        device = pick_device(config.run.device)
-        seed_everything(config.run.seed)
+        # torchrun's process group (course_lib.training.distributed); world size 1: every call below is the identity.
+        self.dist = distributed.from_environment(config.run.device)
+        self.dist.check(config)
+        self.progress = progress and self.dist.is_main
+        device = self.dist.device(config.run.device)
+        seed_everything(config.run.seed)  # the same on every rank: the models start identical, as in one process
 
         task = task_for(config)  # generation, pix2pix or cyclegan: what G is asked to do (training/tasks.py)
         # What tasks, terms and callbacks see of the run (training/context.py); the trainer's own state lives there.
-        ctx = self.ctx = StepContext(config=config, device=device, task=task)
+        ctx = self.ctx = StepContext(
+            config=config, device=device, task=task, rank=self.dist.rank, world_size=self.dist.world_size
+        )
         ctx.out_dir = Path(out_dir) if out_dir is not None else None
         ctx.data = data if data is not None else task.load_data(config)
         ctx.image_size, ctx.channels = ctx.data.image_size, ctx.data.channels
         ctx.conditioning = CONDITIONINGS[config.model.conditional]
         task.check(ctx)
-        ctx.generator, ctx.discriminator = (
-            m.to(device) for m in models_from_config(model_settings(config, ctx.image_size, ctx.channels))
+        ctx.generator, ctx.discriminator = self.dist.prepare_models(
+            *(m.to(device) for m in models_from_config(model_settings(config, ctx.image_size, ctx.channels))), device
         )
         speed.configure_cuda(device)
         ctx.channels_last = speed.resolve(config.speed.channels_last, device, "channels_last")
@@ -152,11 +160,14 @@ class Trainer:
         ctx.opt_g = self._optimizer(ctx.generator, config.optim.lr_g)
         ctx.opt_d = self._optimizer(ctx.discriminator, config.optim.lr_d)
         ctx.loader, on_device = task.make_loader(ctx)
+        ctx.loader = self.dist.shard_loader(ctx.loader)  # this rank's rows of every (global) batch
         ctx.terms = self.terms = build_terms(config)
         ctx.callbacks = self.callbacks = callbacks_from_config(config) + [as_callback(c) for c in callbacks]
         ctx.log, ctx.save_checkpoint, ctx.seconds_of = self.log_extra, self.save_checkpoint, self.seconds_of
         for part in (*self.terms, *self.callbacks):
             part.setup(ctx)
+        if self.dist.enabled:  # from here on (dropout, style mixing) each rank draws its own numbers
+            seed_everything(self.dist.rank_seed(config.run.seed))
         self.callback_seconds = {self._callback_key(i): 0.0 for i in range(len(self.callbacks))}
 
         # Noise comes from the run's own generator, so evaluation code that draws random numbers
@@ -177,6 +188,7 @@ class Trainer:
             "data_on_device": on_device,
             "compile_g": self.g_train.reason,
             "compile_d": self.d_train.reason,
+            "world_size": self.dist.world_size,
         }
 
         self.history: list[dict] = []  # one row per log interval
@@ -240,6 +252,10 @@ class Trainer:
         themselves stay eager: sampling, evaluation and checkpoints use them as before.
         """
         fast, n = self.config.speed, self.config.optim.batch_size
+        if self.dist.enabled:  # DistributedDataParallel around the eager modules (the config refuses compile 'on')
+            reason = f"off: DistributedDataParallel, world size {self.dist.world_size}"
+            g = speed.CompileResult(self.dist.wrap(self.generator), False, reason)
+            return g, speed.CompileResult(self.dist.wrap(self.discriminator, "forward_all"), False, reason)
         probe = fast.compile != "off" and (fast.compile == "on" or self.device.type == "cuda")
         g_example = d_example = None
         if probe:
@@ -362,7 +378,8 @@ class Trainer:
         target = self.config.optim.steps if steps is None else steps
         run = self.config.run
         ends_the_run = target >= self.config.optim.steps
-        if self.out_dir is not None:
+        writes = self.out_dir is not None and self.dist.is_main  # rank 0 writes the run's files
+        if writes:
             write_json_atomic(self.out_dir / "config.json", self.config.to_dict())
         bar = tqdm(
             total=target, initial=self.step, desc="training", unit="step", disable=not self.progress, dynamic_ncols=True
@@ -392,7 +409,7 @@ class Trainer:
                     )
                 bar.update()
                 if self.out_dir is not None:
-                    if self.step % run.sample_every == 0 or last:
+                    if writes and (self.step % run.sample_every == 0 or last):
                         self.save_samples()
                     if self.step % run.checkpoint_every == 0 or last:
                         self.elapsed += time.perf_counter() - started
@@ -401,7 +418,7 @@ class Trainer:
         finally:
             bar.close()
             self.elapsed += time.perf_counter() - started
-        if self.out_dir is not None:
+        if writes:
             plot_training_log(self.history, self.out_dir / "losses.png")
         return self
 
@@ -411,6 +428,7 @@ class Trainer:
         Also the divergence check: a non-finite loss stops training before anything is saved.
         """
         stacked = {k: torch.stack([m[k] for m in self._pending]).float() for k in self._pending[0]}
+        stacked = self.dist.mean(stacked)  # the job's averages, so every rank takes the same decisions below
         self._pending.clear()
         values = {k: v.cpu() for k, v in stacked.items()}
         if not all(torch.isfinite(v).all() for v in values.values()):
@@ -422,8 +440,9 @@ class Trainer:
         row = {"step": self.step, **{k: float(v.mean()) for k, v in values.items()}, **self._extra}
         self._extra = {}
         self.history.append(row)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.dist.is_main:
             write_text_atomic(self.out_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+        self._call("on_log", row)
         return row
 
     def _last_good_message(self) -> str:
@@ -468,6 +487,8 @@ class Trainer:
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "noise_rng": self.noise_rng.get_state(),
             "rng": _rng_state(),
+            "world_size": self.dist.world_size,
+            "rank_rng": self.dist.gather_objects(_rng_state()) if self.dist.enabled else None,  # every rank's
             "fixed_noise": self.fixed_noise.cpu(),
             "history": self.history,
             "terms": {t.name: t.state_dict() for t in self.terms if t.state_dict() is not None},
@@ -476,14 +497,21 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
-        """Write checkpoints/last.pt (or `path`) atomically, after checking every parameter is finite."""
+        """Write checkpoints/last.pt (or `path`) atomically, after checking every parameter is finite.
+
+        In a distributed run every rank calls it (the RNG states are gathered), rank 0 writes, and all wait at a
+        barrier until the file is complete."""
         for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
             if not all(torch.isfinite(p).all() for p in module.parameters()):
                 raise TrainingDiverged(
                     f"the {name}'s parameters became NaN or infinite at step {self.step}. "
                     f"{self._last_good_message()} Try a lower learning rate."
                 )
-        return ckpt_io.save_atomic(self.state_dict(), path or self.out_dir / "checkpoints" / "last.pt")
+        state, path = self.state_dict(), Path(path or self.out_dir / "checkpoints" / "last.pt")
+        if self.dist.is_main:
+            ckpt_io.save_atomic(state, path)
+        self.dist.barrier()
+        return path
 
     def load_state_dict(self, state: dict) -> None:
         try:
@@ -514,9 +542,24 @@ class Trainer:
                     saved.remove(match)
                     if match["state"] is not None:
                         callback.load_state_dict(match["state"])
-            _set_rng_state(state["rng"])
+            _set_rng_state(self._own_rng_state(state))
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(f"checkpoint does not fit this model/trainer: {exc}") from exc
+
+    def _own_rng_state(self, state: dict) -> dict:
+        """This rank's RNG state in a checkpoint; at another world size than it was written at, every rank starts
+        from rank 0's state reseeded for its rank (the data order and noise stream are unchanged: they are global)."""
+        saved_world = state.get("world_size", 1)
+        if saved_world == self.dist.world_size:
+            return state["rank_rng"][self.dist.rank] if saved_world > 1 else state["rng"]
+        if self.dist.is_main:
+            print(
+                f"note: the checkpoint was written at world size {saved_world}, resumed at {self.dist.world_size}: "
+                "the data order and the noise stream continue exactly; torch's global generator (dropout) is "
+                "reseeded per rank, and float rounding of the gradient averages differs"
+            )
+        seed_everything(self.dist.rank_seed(self.config.run.seed) + state["step"])
+        return _rng_state()
 
     @classmethod
     def resume(

@@ -1,7 +1,13 @@
 """Callbacks: objects the trainer calls at named points of a run (see `base`). Importing this package
 registers every callback course_lib ships, so a config can name them."""
 
-from course_lib.training.callbacks import diversity_controller, ema, fid_tracker, progressive  # noqa: F401 - they register
+from course_lib.training.callbacks import (  # noqa: F401 - they register
+    diversity_controller,
+    ema,
+    fid_tracker,
+    progressive,
+    tensorboard,
+)
 from course_lib.training.callbacks.base import (
     CALLBACKS,
     Callback,

@@ -7,6 +7,8 @@ The lifecycle (the trainer calls each callback in list order, and times every ca
     on_train_start(ctx)                before the first step of a `train()` call (also after a resume)
     on_step_end(ctx, metrics)          after every generator step; `ctx.step` already counts it and
                                        `metrics` holds that step's detached losses
+    on_log(ctx, row)                   after each log row (every run.log_every steps and at the last step):
+                                       `row` is the row of log.jsonl, floats averaged over the interval
     on_train_end(ctx)                  after the last step of a `train()` call, whatever its target, before
                                        the final checkpoint is written (so what it changes is saved)
     state_dict() / load_state_dict()   saved in and restored from every checkpoint
@@ -45,6 +47,9 @@ class Callback:
         pass
 
     def on_step_end(self, ctx: StepContext, metrics: dict) -> None:
+        pass
+
+    def on_log(self, ctx: StepContext, row: dict) -> None:
         pass
 
     def on_train_end(self, ctx: StepContext) -> None:

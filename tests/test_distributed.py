@@ -1,0 +1,240 @@
+"""Data-parallel training and sharded evaluation (issue 30), on the CPU with gloo at world size 2.
+
+One spawn of two processes (the environment torchrun would set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+MASTER_PORT) serves most tests of the module: each rank trains the default loss and WGAN-GP at per-rank batch
+b/2 for a few steps, resumes a run whose rank 1 died (an earlier spawn) from its last checkpoint, and computes
+sharded pixel features. The same runs in this process at batch b (world size
+1) are the reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach
+the same parameters up to float rounding.
+
+The generator is the MLP (no batch norm: PyTorch's SyncBatchNorm runs only on CUDA) and the discriminator the
+DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from course_lib.core.errors import ConfigError
+from course_lib.data import load_embedded_mnist
+from course_lib.metrics import fid
+from course_lib.metrics.sharded import sharded_features
+from course_lib.nn import models as nn_models
+from course_lib.training import TrainConfig, Trainer
+from course_lib.training import trainer as trainer_module
+from course_lib.training.distributed import Distributed
+
+WORLD = 2
+GLOBAL_BATCH = 16
+STEPS = 12
+COMMON = {
+    "model": {"arch": "dcgan", "width": 8, "latent_dim": 8, "d_norm": "layer"},
+    "optim": {"batch_size": GLOBAL_BATCH, "steps": STEPS},
+    "run": {"device": "cpu", "log_every": 4, "sample_every": 100, "checkpoint_every": 6, "n_fixed": 8, "seed": 3},
+}
+RUNS = {
+    "non-saturating": {"callbacks": [{"name": "ema", "decay": 0.9}]},  # the EMA copy is taken on every rank
+    "wgan-gp": {"preset": "wgan-gp", "optim.steps": 8, "optim.d_steps": 2},  # double backward under DDP
+}
+
+
+def models_without_batch_norm(settings: dict):
+    """The MLP generator (no batch norm) with the DCGAN discriminator of `settings` (layer norm)."""
+    mlp = {k: v for k, v in settings.items() if k != "d_norm"}  # the MLP pair takes no norm setting
+    generator, _ = nn_models.models_from_config({**mlp, "arch": "mlp", "width": 32})
+    _, discriminator = nn_models.models_from_config(settings)
+    return generator, discriminator
+
+
+def _config(name: str) -> TrainConfig:
+    return TrainConfig.from_dict({**COMMON, **RUNS[name]})
+
+
+def _digits():
+    return load_embedded_mnist("train").subset(64)
+
+
+def _fid_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """37 fake-like and 29 real-like images (odd counts: the shares of the two ranks differ)."""
+    gen = torch.Generator().manual_seed(5)
+    return torch.rand(37, 3, 16, 16, generator=gen) * 2 - 1, torch.rand(29, 3, 16, 16, generator=gen) * 1.6 - 0.7
+
+
+def _parameters(trainer: Trainer) -> dict:
+    modules = {"generator": trainer.generator, "discriminator": trainer.discriminator}
+    modules["evaluation generator"] = trainer.generator_for_eval()  # the EMA copy where the run keeps one
+    return {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in modules.items()}
+
+
+def _join(rank: int, port: int) -> None:
+    """The environment torchrun gives a rank, and the test's models."""
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    torch.set_num_threads(1)
+    trainer_module.models_from_config = models_without_batch_norm
+
+
+KILLED_AT = 8  # rank 1 dies after this step; the last checkpoint is step 6's
+
+
+def _dying_worker(rank: int, port: int, out_dir: str) -> None:
+    """The default run, in which rank 1 dies abruptly (no exception, no cleanup) after step KILLED_AT."""
+    _join(rank, port)
+
+    def die(ctx, metrics):
+        if rank == 1 and ctx.step == KILLED_AT:
+            os._exit(3)
+
+    Trainer(_config("non-saturating"), out_dir, data=_digits(), progress=False, callbacks=[die]).train()
+
+
+def _worker(rank: int, port: int, out_dir: str, killed_dir: str) -> None:
+    """One rank of the job: what torchrun would start, with its environment."""
+    _join(rank, port)
+    results = {}
+    for name in RUNS:
+        trainer = Trainer(_config(name), os.path.join(out_dir, name), data=_digits(), progress=False).train()
+        results[name] = {**_parameters(trainer), "history": trainer.history, "world": trainer.speed["world_size"]}
+    # The run a dead rank stopped, resumed by both ranks from its last checkpoint.
+    results["resumed"] = _parameters(Trainer.resume(killed_dir, data=_digits(), progress=False).train())
+    fake, real = _fid_images()
+    fake_features, real_features = (
+        sharded_features(x, "pixels", progress=False, value_range=(-1, 1)) for x in (fake, real)
+    )
+    results["features"] = (fake_features.features, real_features.features)
+    results["fid"] = float(fid(fake_features, real_features))
+    torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """The folder of a distributed run that stopped when rank 1 died, and how the job ended."""
+    out_dir = tmp_path_factory.mktemp("killed")
+    with pytest.raises(mp.ProcessExitedException) as ended:
+        mp.spawn(_dying_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True)
+    shutil.copytree(out_dir, out_dir.with_name(out_dir.name + "_copy"))  # the job resumes (and rewrites) out_dir
+    return out_dir, ended.value
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, killed):
+    """The two ranks' results (one spawn for the module, after the killed run's)."""
+    out_dir = tmp_path_factory.mktemp("ddp")
+    state = torch.load(killed[0] / "checkpoints" / "last.pt", weights_only=True)  # before the resume writes
+    assert state["step"] == 6, "the last checkpoint before rank 1 died"
+    mp.spawn(_worker, args=(_free_port(), str(out_dir), str(killed[0])), nprocs=WORLD, join=True)
+    return out_dir, [torch.load(out_dir / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The same runs in one process at the global batch."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        assert name not in os.environ, f"{name} is set: the single-process reference would join a job"
+    out_dir = tmp_path_factory.mktemp("single")
+    saved, trainer_module.models_from_config = trainer_module.models_from_config, models_without_batch_norm
+    try:
+        return {
+            name: _parameters(Trainer(_config(name), out_dir / name, data=_digits(), progress=False).train())
+            for name in RUNS
+        }
+    finally:
+        trainer_module.models_from_config = saved
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_two_ranks_at_half_batch_match_one_process(job, single, name):
+    _, ranks = job
+    assert ranks[0][name]["world"] == WORLD
+    for part in ("generator", "discriminator", "evaluation generator"):
+        for key, reference in single[name][part].items():
+            for rank in range(WORLD):
+                got = ranks[rank][name][part][key]
+                assert torch.allclose(got, reference, atol=1e-5, rtol=1e-4), (name, part, key, rank)
+            assert torch.equal(ranks[0][name][part][key], ranks[1][name][part][key]), "ranks disagree"
+    assert ranks[0][name]["history"] == ranks[1][name]["history"]  # log rows averaged over the ranks
+
+
+def test_a_dead_rank_ends_the_job_and_a_resume_gives_the_uninterrupted_run(killed, job):
+    _, ended = killed
+    assert ended.error_index == 1 and ended.exit_code == 3  # the job stops, naming the rank that died
+    assert "process 1 terminated with exit code 3" in str(ended)
+    _, ranks = job
+    for rank in range(WORLD):
+        for part in ("generator", "discriminator"):
+            for key, value in ranks[rank]["non-saturating"][part].items():
+                assert torch.equal(ranks[rank]["resumed"][part][key], value), (rank, part, key)
+
+
+def test_a_two_rank_checkpoint_resumes_in_one_process(killed, single, monkeypatch, capsys):
+    """The data order and the noise are those of the global batch, so one process continuing the two ranks' run
+    reaches the single-process run's parameters (up to float rounding), and says what changed."""
+    copy = killed[0].with_name(killed[0].name + "_copy")
+    monkeypatch.setattr(trainer_module, "models_from_config", models_without_batch_norm)
+    resumed = _parameters(Trainer.resume(copy, data=_digits(), progress=False).train())
+    assert "written at world size 2, resumed at 1" in capsys.readouterr().out
+    for part, values in single["non-saturating"].items():
+        for key, reference in values.items():
+            assert torch.allclose(resumed[part][key], reference, atol=1e-5, rtol=1e-4), (part, key)
+
+
+def test_rank_zero_alone_writes_and_the_checkpoint_holds_every_rank(job):
+    out_dir, _ = job
+    run = out_dir / "non-saturating"
+    assert (run / "log.jsonl").is_file() and (run / "samples.png").is_file()
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["world_size"] == WORLD and len(state["rank_rng"]) == WORLD and state["step"] == STEPS
+    leftovers = [p.name for p in run.rglob("*") if p.name.endswith(".tmp")]
+    assert not leftovers
+
+
+def test_sharded_features_and_fid_equal_one_process(job):
+    _, ranks = job
+    fake, real = _fid_images()
+    # No process group in this process: sharded_features is plain extraction here.
+    single_fake = sharded_features(fake, "pixels", progress=False, value_range=(-1, 1))
+    single_real = sharded_features(real, "pixels", progress=False, value_range=(-1, 1))
+    for rank in range(WORLD):
+        got_fake, got_real = ranks[rank]["features"]
+        assert torch.equal(got_fake, single_fake.features) and torch.equal(got_real, single_real.features)
+    reference = float(fid(single_fake, single_real))
+    assert reference > 0
+    for rank in range(WORLD):
+        assert abs(ranks[rank]["fid"] - reference) <= 1e-6 * reference
+
+
+def test_settings_that_cannot_work_are_refused():
+    two = Distributed(rank=0, world_size=2)
+    with pytest.raises(ConfigError, match="divisible by the world size 2"):
+        two.check(TrainConfig.from_dict({"optim.batch_size": 15}))
+    with pytest.raises(ConfigError, match="minibatch_stddev"):
+        two.check(TrainConfig.from_dict({"model.minibatch_stddev": True}))
+    generator, discriminator = nn_models.models_from_config(
+        {"arch": "dcgan", "latent_dim": 8, "image_size": 28, "channels": 1, "width": 8, "d_norm": "none"}
+    )
+    with pytest.raises(ConfigError, match="generator has batch norm.*SyncBatchNorm only on CUDA"):
+        two.prepare_models(generator, discriminator, torch.device("cpu"))
+    assert Distributed().local_batch_size(15) == 15
+
+
+def test_the_experiment_runner_refuses_torchrun_in_one_line(tmp_path, monkeypatch, capsys):
+    from course_lib.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    config = Path(__file__).parents[1] / "configs" / "mnist_improvements.yaml"
+    assert main(["experiment", str(config), "--out", str(tmp_path / "exp")]) == 2
+    assert "does not run under torchrun yet" in capsys.readouterr().err
+    assert not (tmp_path / "exp").exists()
