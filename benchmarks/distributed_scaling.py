@@ -23,8 +23,10 @@ import os
 import platform
 import socket
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
@@ -84,7 +86,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--arch", default=None, help="default: dcgan on CUDA, mlp on the CPU")
     parser.add_argument("--repeats", type=int, default=3, help="rounds over the process counts (median kept)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="CPU threads shared by the ranks")
+    parser.add_argument("--report", type=Path, help="also write DIR/report.json and DIR/report.md")
     args = parser.parse_args(argv)
+    load_before = list(os.getloadavg())
     counts = sorted({1, *(int(n) for n in args.procs.split(","))})
     runs: dict[int, list[float]] = {world: [] for world in counts}
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,11 +115,64 @@ def main(argv=None) -> dict:
         "cpu_threads": args.cores,
         "settings": _settings(args),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}",
+        "load_average_1_5_15_min_at_start": load_before,
         "load_average_1_5_15_min_at_end": list(os.getloadavg()),
+        "command": "python benchmarks/distributed_scaling.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "rows": rows,
     }
+    if args.report:
+        from course_lib.core.reports import write_report
+
+        write_report(args.report, result, render_markdown)
     print(json.dumps(result))
     return result
+
+
+def render_markdown(r: dict) -> str:
+    """report.md, from report.json alone (course_lib.core.reports)."""
+    s = r["settings"]
+    one = next(row for row in r["rows"] if row["processes"] == 1)
+    spread = max(one["images_per_second_all"]) / min(one["images_per_second_all"])
+    load = r["load_average_1_5_15_min_at_start"][0], r["load_average_1_5_15_min_at_end"][0]
+    lines = [
+        f"# Data-parallel training throughput ({r['device']}, {'gloo' if r['device'] == 'cpu' else 'nccl'})",
+        "",
+        f"`{r['command']}` (issue 30), {r['date']}, on {r['machine']}; {r['cpu_threads']} CPU threads shared by the "
+        f"ranks; 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end. Settings: "
+        f"{s['model']['arch']} GAN (width {s['model']['width']}, latent {s['model']['latent_dim']}), global batch "
+        f"{s['optim']['batch_size']} (divided among the ranks), {s['optim']['steps']} steps (warm-up steps first, then the timed ones), "
+        "rounds alternating the process counts. Figures: real images D sees per second, all ranks together; "
+        "the median round, then every round.",
+        "",
+        "| processes | images/s (median) | every round | ratio to 1 process |",
+        "|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        rounds = ", ".join(f"{v:.1f}" for v in row["images_per_second_all"])
+        lines.append(
+            f"| {row['processes']} | {row['images_per_second_median']:.1f} | {rounds} | "
+            f"{row['ratio_to_one_process']:.2f} |"
+        )
+    impossible = [row["processes"] for row in r["rows"] if row["ratio_to_one_process"] > row["processes"] * 1.1]
+    lines += [""]
+    if impossible or spread > 1.5:
+        lines.append(
+            f"Not a scaling figure: the one-process rounds vary by a factor of {spread:.1f}"
+            + (
+                f", and {', '.join(map(str, impossible))} processes would be faster than linear scaling allows"
+                if impossible
+                else ""
+            )
+            + ": the machine's other jobs dominate. Measure on an idle machine."
+        )
+    else:
+        lines.append(
+            f"The one-process rounds agree within a factor of {spread:.2f}; on a CPU the ranks share the same cores, "
+            "so this measures the cost of data parallelism (gradient all-reduce, smaller per-rank batches), not a "
+            "speed-up. GPU figures (NCCL, one GPU per rank) need a device."
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

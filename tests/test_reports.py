@@ -25,6 +25,7 @@ RENDERERS = {
     "mnist_improvements": ("course_lib.experiment.report", "render_markdown"),
     "mnist_diversity": ("course_lib.experiment.report", "render_markdown"),
     "mnist_improvements_study": ("course_lib.experiment.report", "render_markdown"),
+    "distributed_scaling": ("benchmarks/distributed_scaling.py", "render_markdown"),
 }
 
 
