@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from course_lib.core.images import to_float
-from course_lib.core.io import write_json_atomic, write_text_atomic
 from course_lib.core.plots import save_image_grid
+from course_lib.core.reports import write_report
 from course_lib.core.runtime import fast_mode
 from course_lib.data.translation import load_translation
 from course_lib.metrics.translation import classifier_accuracy, cycle_scores, paired_scores, translate
@@ -154,8 +154,7 @@ def save(args, results: dict) -> None:
         "eval_n": args.eval_n,
         "fast_mode": fast_mode(),
     }
-    write_json_atomic(out / "results.json", results)
-    write_text_atomic(out / "report.md", report(results))
+    write_report(out, results, report, json_name="results.json")
 
 
 def _fmt(value) -> str:

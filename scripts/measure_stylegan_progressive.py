@@ -336,9 +336,13 @@ def machine() -> dict:
 
 
 def write_report(out: Path, results: dict) -> None:
-    from course_lib.core.io import write_json_atomic, write_text_atomic
+    from course_lib.core import reports
 
-    write_json_atomic(out / "results.json", results)
+    reports.write_report(out, results, render_markdown, json_name="results.json")
+
+
+def render_markdown(results: dict) -> str:
+    """report.md, from results.json alone (course_lib.core.reports)."""
     s = results["settings"]
     lines = [
         "# StyleGAN ideas and progressive growing on MNIST, measured",
@@ -544,7 +548,7 @@ def write_report(out: Path, results: dict) -> None:
         "written by `--ablations`).",
         "",
     ]
-    write_text_atomic(out / "report.md", "\n".join(lines))
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:

@@ -26,7 +26,11 @@ RENDERERS = {
     "mnist_diversity": ("course_lib.experiment.report", "render_markdown"),
     "mnist_improvements_study": ("course_lib.experiment.report", "render_markdown"),
     "distributed_scaling": ("benchmarks/distributed_scaling.py", "render_markdown"),
+    "image_translation": ("scripts/measure_image_translation.py", "report"),
+    "stylegan_mnist": ("scripts/measure_stylegan_progressive.py", "render_markdown"),
 }
+# Reports whose JSON is called results.json (written before the name report.json was the rule).
+JSON_NAMES = {"image_translation": "results.json", "stylegan_mnist": "results.json"}
 
 
 def _renderer(folder: str):
@@ -46,14 +50,19 @@ def _renderer(folder: str):
 @pytest.mark.parametrize("folder", sorted(RENDERERS))
 def test_each_shipped_markdown_is_its_json_rendered(folder):
     shipped = (RESULTS / folder / "report.md").read_text(encoding="utf-8")
-    assert rendered(RESULTS / folder, _renderer(folder)) == shipped, (
+    json_name = JSON_NAMES.get(folder, "report.json")
+    assert rendered(RESULTS / folder, _renderer(folder), json_name=json_name) == shipped, (
         f"docs/results/{folder}/report.md is not what {RENDERERS[folder][0]} renders from its report.json: re-render "
         "it (the script's --render-only, or course_lib.core.reports.render_again)"
     )
 
 
 def test_every_report_folder_with_both_files_has_a_renderer():
-    folders = {p.parent.name for p in RESULTS.glob("*/report.md") if (p.parent / "report.json").is_file()}
+    folders = {
+        p.parent.name
+        for p in RESULTS.glob("*/report.md")
+        if (p.parent / "report.json").is_file() or (p.parent / "results.json").is_file()
+    }
     assert folders <= set(RENDERERS), f"register the renderer of {sorted(folders - set(RENDERERS))} here"
 
 
