@@ -172,6 +172,7 @@ def test_auto_settings_on_cpu_are_the_plain_loop_exactly(digits):
         "data_on_device": False,
         "compile_g": auto.speed["compile_g"],
         "compile_d": auto.speed["compile_d"],
+        "world_size": 1,  # one process: no DistributedDataParallel
     }
     assert "CUDA only" in auto.speed["compile_g"] and "CUDA only" in auto.speed["compile_d"]
     auto.train()
