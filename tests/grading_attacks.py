@@ -920,6 +920,20 @@ def _junk_folder(folder: Path, notebook_name: str, blank, canary: Path) -> list:
     return [server]
 
 
+def _escape_base(tmp_path_factory) -> Path:
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    return shared / "escape-class"
+
+
+def remove_escape_class(tmp_path_factory) -> None:
+    """Delete the escape class's folders (deep trees included) with the grader's own iterative deletion."""
+    from course_lib.grading import trees
+
+    trees.remove_tree(_escape_base(tmp_path_factory))
+
+
 def escape_class(tmp_path_factory) -> dict:
     """Issue 36's attacks, graded once per test session (shared across xdist workers like `graded_class`)."""
     import fcntl

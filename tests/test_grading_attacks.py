@@ -223,8 +223,11 @@ def test_killing_the_grader_keeps_what_was_graded_and_leaves_no_process(tmp_path
 @pytest.fixture(scope="module")
 def escape(tmp_path_factory):
     """Issue 36's class (grading_attacks.escape_class): graded with `course-lib grade` from inside the class folder,
-    every name after `--`, while a second grader run grades a second class; one run of each per test session."""
-    return grading_attacks.escape_class(tmp_path_factory)
+    every name after `--`, while a second grader run grades a second class; one run of each per test session.
+    Its folders hold trees deeper than any recursion limit: removed here, iteratively, so that pytest's own
+    (recursive) clean-up of old temporary folders never meets them."""
+    yield grading_attacks.escape_class(tmp_path_factory)
+    grading_attacks.remove_escape_class(tmp_path_factory)
 
 
 def _printed(out, student: str) -> str:
