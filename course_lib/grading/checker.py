@@ -130,6 +130,16 @@ class Verdict:
     instructor: str = ""  # the full reason, hidden checks included (summary.json, never the feedback)
 
 
+def case_failure(exp, outcome, i: int) -> str | None:
+    """Why case `i` of expectation `exp` failed, from what the kernel wrote for it (None: it passed). Only the two
+    plain shapes the runner writes count: {"error": "..."} or {"output": ...}; anything else is malformed."""
+    if isinstance(outcome, dict) and set(outcome) == {"error"} and isinstance(outcome["error"], str):
+        return f"{exp.target} raised {outcome['error']}"
+    if isinstance(outcome, dict) and set(outcome) == {"output"}:
+        return exp.judge(outcome["output"], i)
+    return "malformed result"
+
+
 def judge(cell_plan: CellPlan, results) -> Verdict:
     """The verdict on one test cell from what the kernel wrote (hostile data: any shape is handled)."""
     expectations = cell_plan.plan.expectations
@@ -148,12 +158,7 @@ def judge(cell_plan: CellPlan, results) -> Verdict:
             )
         failures = []
         for i, outcome in enumerate(per_case):
-            if isinstance(outcome, dict) and set(outcome) == {"error"} and isinstance(outcome["error"], str):
-                why = f"{exp.target} raised {outcome['error']}"
-            elif isinstance(outcome, dict) and set(outcome) == {"output"}:
-                why = exp.judge(outcome["output"], i)
-            else:
-                why = "malformed result"
+            why = case_failure(exp, outcome, i)
             if why:
                 failures.append(f"case {i}: {why}" if exp.kind == "call" else why)
         if failures:

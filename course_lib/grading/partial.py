@@ -8,6 +8,8 @@ case of each `expect*` call of the cell counts once; the feedback lists every ca
 
 from __future__ import annotations
 
+from .checker import case_failure
+
 MALFORMED = "the results written by the kernel do not match the checks (tampered with?)"
 
 
@@ -32,12 +34,7 @@ def judge_cases(cell_plan, results, hidden_checks: bool = False) -> tuple[int, i
             reasons.append(f"malformed results for check {exp.index}")
             continue
         for i, outcome in enumerate(per_case):
-            if isinstance(outcome, dict) and set(outcome) == {"error"} and isinstance(outcome["error"], str):
-                why = f"{exp.target} raised {outcome['error']}"
-            elif isinstance(outcome, dict) and set(outcome) == {"output"}:
-                why = exp.judge(outcome["output"], i)
-            else:
-                why = "malformed result"
+            why = case_failure(exp, outcome, i)
             label = f"{'hidden ' if exp.hidden else ''}case {len(lines)}"
             if not why:
                 passed += 1
