@@ -158,7 +158,7 @@ def evaluate(generator, n_samples: int, seed: int) -> dict:
 
 def recognised_fraction(images: torch.Tensor) -> float:
     """Share of images (in [-1, 1]) whose most likely digit has probability >= RECOGNISED."""
-    from course_lib.metrics import get_extractor
+    from course_lib.metrics.features import get_extractor
 
     extractor = get_extractor("mnist", "cpu")
     probs = torch.cat(

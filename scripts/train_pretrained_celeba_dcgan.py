@@ -110,7 +110,7 @@ def chunked_features(
     from course_lib import metrics
 
     folder.mkdir(parents=True, exist_ok=True)
-    extractor = metrics.get_extractor("inception", device="cpu")
+    extractor = metrics.features.get_extractor("inception", device="cpu")
     limit = min(total, max_images or total)
     started, done_here = time.time(), 0
     for number, start in enumerate(range(0, limit, chunk)):
@@ -422,12 +422,9 @@ PUBLISHED = [
 
 def metrics_of(fake: torch.Tensor, real: torch.Tensor) -> dict:
     """Inception FID, KID (x1000; unbiased, so comparable across sample sizes), precision and recall (k = 3)."""
-    from course_lib.metrics import (
-        frechet_distance,
-        gaussian_statistics,
-        kid_from_features,
-        precision_recall_from_features,
-    )
+    from course_lib.metrics import frechet_distance, gaussian_statistics
+    from course_lib.metrics.kid import kid_from_features
+    from course_lib.metrics.precision_recall import precision_recall_from_features
 
     mu_f, s_f = gaussian_statistics(fake)
     mu_r, s_r = gaussian_statistics(real)
@@ -548,10 +545,11 @@ def pixel_sweep(args, n: int) -> dict:
     seeded 5,000 of them))."""
     from course_lib import metrics
     from course_lib.latent.pretrained import generate_uint8
+    from course_lib.metrics.precision_recall import precision_recall_from_features
 
     generator = evaluated_generator(args)
     data, _ = real_images(args.data_root)
-    extractor = metrics.get_extractor("pixels", device="cpu")
+    extractor = metrics.features.get_extractor("pixels", device="cpu")
     real = metrics.extract_features(data.images, extractor, want_logits=False, progress=False).features
     real_pr = real[real_order(len(real))[:5000]]
     rows = []
@@ -560,7 +558,7 @@ def pixel_sweep(args, n: int) -> dict:
         fake = metrics.extract_features(images, extractor, want_logits=False, progress=False).features
         mu_f, s_f = metrics.gaussian_statistics(fake)
         mu_r, s_r = metrics.gaussian_statistics(real)
-        precision, recall = metrics.precision_recall_from_features(fake, real_pr, k=3)
+        precision, recall = precision_recall_from_features(fake, real_pr, k=3)
         rows.append(
             {
                 "kind": "none" if setting is None else setting["kind"],

@@ -11,7 +11,9 @@ from torch import nn
 from course_lib.core.errors import ConfigError
 from course_lib.core.images import to_float
 from course_lib.data import load_embedded_mnist
-from course_lib.metrics import GeneratorEvaluator, empirical_lipschitz, lipschitz_ratios, mean_pairwise_distance
+from course_lib.metrics import GeneratorEvaluator, empirical_lipschitz
+from course_lib.metrics.diversity import mean_pairwise_distance
+from course_lib.metrics.lipschitz import lipschitz_ratios
 from course_lib.nn.models import DCGANGenerator
 from course_lib.training import TrainConfig, Trainer
 from course_lib.training.callbacks.diversity_controller import (

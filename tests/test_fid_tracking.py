@@ -12,8 +12,8 @@ from scipy import linalg
 from course_lib import metrics
 from course_lib.core.errors import ConfigError
 from course_lib.data import load_embedded_mnist
-from course_lib.metrics import PixelExtractor, resolve_extractor
 from course_lib.metrics.errors import WeightsNotFound
+from course_lib.metrics.features import PixelExtractor, resolve_extractor
 from course_lib.training import TrainConfig, Trainer
 from course_lib.training.callbacks.fid_tracker import FIDTracker
 from course_lib.training.checkpoint import load_checkpoint, load_generator
@@ -46,7 +46,7 @@ def digits():
 
 def _fid_by_hand(generator, n, seed, reference_images):
     """FID from first principles: the same latents, the MNIST classifier's features, np.cov, scipy's sqrtm."""
-    extractor = metrics.get_extractor("mnist", "cpu")
+    extractor = metrics.features.get_extractor("mnist", "cpu")
     z = torch.randn(n, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
     generator.eval()
     with torch.no_grad():

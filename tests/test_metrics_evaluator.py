@@ -15,9 +15,11 @@ from scipy.spatial.distance import pdist
 
 from course_lib import metrics
 from course_lib.data import load_embedded_mnist
-from course_lib.metrics import EXTRACTORS, METRICS, GeneratorEvaluator, MetricInputError, PixelExtractor
+from course_lib.metrics import EXTRACTORS, METRICS, GeneratorEvaluator, MetricInputError
 from course_lib.metrics.errors import WeightsNotFound
-from course_lib.metrics.features import auto_extractor_name, get_extractor, resolve_extractor
+from course_lib.metrics.features import PixelExtractor, auto_extractor_name, get_extractor, resolve_extractor
+from course_lib.metrics.kid import kid_from_features
+from course_lib.metrics.precision_recall import precision_recall_from_features
 from course_lib.nn.models import DCGANGenerator
 
 
@@ -142,9 +144,9 @@ def test_evaluator_numbers_match_the_definitions(generator, real):
 
     # KID, precision and recall: the metrics package's functions (tested against references) on these features
     assert values["kid"] == pytest.approx(
-        metrics.kid_from_features(f_gen, f_real, subsets=5, subset_size=100, seed=seed)[0], rel=1e-5
+        kid_from_features(f_gen, f_real, subsets=5, subset_size=100, seed=seed)[0], rel=1e-5
     )
-    precision, recall = metrics.precision_recall_from_features(
+    precision, recall = precision_recall_from_features(
         torch.from_numpy(f_gen).float(), torch.from_numpy(f_real).float()
     )
     assert (values["precision"], values["recall"]) == (pytest.approx(precision), pytest.approx(recall))

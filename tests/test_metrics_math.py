@@ -8,25 +8,19 @@ import pytest
 import torch
 from scipy import linalg
 
-from course_lib.metrics import (
+from course_lib.metrics import frechet_distance, psnr, sharpness, ssim
+from course_lib.metrics.diversity import mean_pairwise_distance
+from course_lib.metrics.errors import MetricInputError
+from course_lib.metrics.fid import trace_sqrt_product, trace_sqrt_product_scipy
+from course_lib.metrics.inception_score import inception_score_from_logits, inception_score_from_probabilities
+from course_lib.metrics.kid import kid_from_features, mmd2_unbiased
+from course_lib.metrics.precision_recall import precision_recall_from_features
+from course_lib.metrics.scores import (
     am_score_from_probabilities,
-    frechet_distance,
-    inception_score_from_logits,
-    inception_score_from_probabilities,
-    kid_from_features,
-    mean_pairwise_distance,
-    mmd2_unbiased,
     mode_score_from_probabilities,
     modified_inception_score_from_probabilities,
-    one_nn_from_features,
-    precision_recall_from_features,
-    psnr,
-    sharpness,
-    ssim,
-    trace_sqrt_product,
-    trace_sqrt_product_scipy,
 )
-from course_lib.metrics.errors import MetricInputError
+from course_lib.metrics.two_sample import one_nn_from_features
 
 
 # ------------------------------------------------------------------------------------------- FID

@@ -10,7 +10,7 @@ from course_lib.metrics.mnist_classifier import ASSET, classifier_metadata, load
 
 @torch.no_grad()
 def _accuracy(images, labels):
-    ext = metrics.get_extractor("mnist", "cpu")
+    ext = metrics.features.get_extractor("mnist", "cpu")
     logits = torch.cat([ext(b, want_logits=True)[1] for b in images.split(1000)])
     return (logits.argmax(1) == labels).double().mean().item()
 

@@ -49,6 +49,7 @@ class EvalSettings:
     extractor: str = "auto"  # a registered extractor (inception, mnist, pixels) or auto (metrics.resolve_extractor)
     seed: int = 12345  # noise seed of the evaluation samples (the same for every run)
     kid_subset: int = 1000
+    budgets: list[int] | None = None  # steps at which the report compares the variants (each an evaluated step)
 
 
 @dataclass
@@ -161,6 +162,18 @@ def load_experiment(
         )
     if settings.n_samples < 2 or settings.every < 0:
         raise ConfigError(f"{where}: eval.n_samples must be >= 2 and eval.every >= 0")
+    budgets = settings.budgets
+    if budgets is not None:
+        if not isinstance(budgets, list) or not all(
+            isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in budgets
+        ):
+            raise ConfigError(f"{where}: eval.budgets must be a list of positive step counts, got {budgets!r}")
+        off = [b for b in budgets if settings.every and b % settings.every]
+        if off or (budgets and not settings.every and len(budgets) > 1):
+            raise ConfigError(
+                f"{where}: eval.budgets {off or budgets} are not evaluated steps (multiples of eval.every = "
+                f"{settings.every})"
+            )
     config = ExperimentConfig(
         values.get("name") or Path(where).stem,
         dict(values.get("base") or {}),

@@ -1,5 +1,11 @@
-"""An experiment's report: per-variant means and spreads over seeds (report.json), the same as
-Markdown tables (report.md), and figures (samples.png, metrics.png, losses.png).
+"""An experiment's report: per-variant means over seeds with their 95% confidence intervals (report.json), the
+same as Markdown tables (report.md), and figures (samples.png, metrics.png, losses.png).
+
+Uncertainty: each mean over k seeds comes with the half-width of its 95% Student-t interval (t_{0.975, k-1} s /
+sqrt(k)); "± ..." in the tables is that half-width. A variant is compared with the baseline at each budget (the
+steps at which every run was evaluated, `eval.budgets`) by Welch's t-interval for the difference of the two means:
+"better" or "worse" only when that interval excludes 0, else "no clear difference". Verdicts that change between
+budgets are listed: those are the lessons a shorter run would have taught wrongly.
 
 Every metric column, plot panel and "better" note comes from one description of the metrics
 (`course_lib.metrics.table.METRICS`), in the order of `REPORT_METRICS` below. Reports written before
@@ -33,6 +39,104 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
+def t_half_width(values: list[float | None], level: float = 0.95) -> float | None:
+    """Half-width of the Student-t confidence interval of the mean of `values` (None below two values)."""
+    from scipy import stats  # scipy is a dependency; imported here because only reports need it
+
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return None
+    k = len(values)
+    return float(stats.t.ppf(0.5 + level / 2, k - 1) * np.std(values, ddof=1) / math.sqrt(k))
+
+
+def welch_difference(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """(mean(a) - mean(b), half-width of Welch's t-interval for it); None unless both have two values or more."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    diff = float(np.mean(a) - np.mean(b))
+    if va + vb == 0:
+        return diff, 0.0
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return diff, float(stats.t.ppf(0.5 + level / 2, dof) * math.sqrt(va + vb))
+
+
+def _verdict(key: str, variant: list[float], baseline: list[float]) -> str | None:
+    """ "better" / "worse" than the baseline when the 95% interval of the difference excludes 0, else "no clear
+    difference"; None when either side has fewer than two seeds."""
+    found = welch_difference(variant, baseline)
+    if found is None:
+        return None
+    diff, half = found
+    if abs(diff) <= half:
+        return "no clear difference"
+    return "better" if METRICS[key].beats(diff, 0.0) else "worse"
+
+
+def _at_step(run: dict, step: int) -> dict | None:
+    return next((e for e in run.get("evals", []) if e.get("step") == step), None)
+
+
+def budget_comparison(config: ExperimentConfig, results: list[dict], budgets: list[int]) -> list[dict]:
+    """Per budget (a step every run was evaluated at): each variant's mean and 95% CI over seeds, its rank by
+    FID, and its verdict against the baseline on every report metric."""
+    baseline_name = config.variants[0]["name"]
+    out = []
+    for step in budgets:
+        values: dict[str, dict[str, list[float]]] = {}
+        for variant in config.variants:
+            runs = [r for r in results if r["variant"] == variant["name"]]
+            evals = [e for e in (_at_step(r, step) for r in runs) if e is not None]
+            if evals:
+                values[variant["name"]] = {
+                    key: [e[key] for e in evals if e.get(key) is not None] for key in REPORT_METRICS
+                }
+        rows = []
+        for name, by_key in values.items():
+            row: dict[str, Any] = {"variant": name, "n_seeds": max(len(v) for v in by_key.values())}
+            for key, vals in by_key.items():
+                row[key] = float(np.mean(vals)) if vals else None
+                row[f"{key}_ci"] = t_half_width(vals)
+            if name != baseline_name and baseline_name in values:
+                row["verdicts"] = {
+                    key: _verdict(key, by_key[key], values[baseline_name][key]) for key in REPORT_METRICS
+                }
+            rows.append(row)
+        ranked = sorted((r for r in rows if r.get("fid") is not None), key=lambda r: METRICS["fid"].sign * -r["fid"])
+        for rank, row in enumerate(ranked, 1):
+            row["fid_rank"] = rank
+        out.append({"step": step, "rows": rows})
+    return out
+
+
+def verdict_changes(budgets: list[dict]) -> list[dict]:
+    """The (variant, metric) pairs whose verdict against the baseline is not the same at every budget."""
+    changes = []
+    names = [row["variant"] for row in budgets[0]["rows"]] if budgets else []
+    for name in names:
+        for key in REPORT_METRICS:
+            seen = []
+            for budget in budgets:
+                row = next((r for r in budget["rows"] if r["variant"] == name), None)
+                verdict = (row or {}).get("verdicts", {}).get(key)
+                seen.append({"step": budget["step"], "verdict": verdict})
+            if None not in (v["verdict"] for v in seen) and len({v["verdict"] for v in seen}) > 1:
+                changes.append({"variant": name, "metric": key, "verdicts": seen})
+    return changes
+
+
+def report_budgets(config: ExperimentConfig, results: list[dict]) -> list[int]:
+    """The budgets the report compares at: `eval.budgets` where given, else the final step; only steps every
+    finished run was evaluated at."""
+    wanted = list(getattr(config.eval, "budgets", None) or [])
+    if not wanted:
+        return []
+    return [step for step in wanted if results and all(_at_step(r, step) is not None for r in results)]
+
+
 def _callback_seconds(result: dict) -> float:
     return result.get("callback_seconds", result.get("hook_seconds", 0.0))  # hook_seconds: older results
 
@@ -61,6 +165,8 @@ def summarise(
         }
         for key in (*REPORT_METRICS, *SPREAD_KEYS):
             row[key], row[f"{key}_spread"] = _mean_std([r["final"].get(key) for r in runs])
+        for key in REPORT_METRICS:
+            row[f"{key}_ci"] = t_half_width([r["final"].get(key) for r in runs])
         for key in TIMES:
             values = [_callback_seconds(r) if key == "callback_seconds" else r[key] for r in runs]
             row[key], row[f"{key}_spread"] = _mean_std(values)
@@ -76,8 +182,12 @@ def summarise(
         beats = (is_better(row["is"], baseline["is"]), fid_better(row["fid"], baseline["fid"])) if baseline else (None,)
         row["beats_baseline_on_is_and_fid"] = None if None in beats else all(beats)
     partial = {"partial": True, "missing": list(missing)} if missing else {"partial": False}
+    budgets = budget_comparison(config, results, report_budgets(config, results))
     return {
         **partial,
+        "uncertainty": "mean over seeds ± half-width of its 95% Student-t interval",
+        "budgets": budgets,
+        "verdict_changes": verdict_changes(budgets),
         "name": config.name,
         "description": config.description,
         "extractor": extractor_label,
@@ -96,6 +206,66 @@ def _better_sentence() -> str:
     for key in REPORT_METRICS:
         groups.setdefault(METRICS[key].better, []).append(METRICS[key].label)
     return "; ".join(f"{', '.join(labels)}: {better} is better" for better, labels in groups.items()) + "."
+
+
+def _spread_key(report: dict) -> str:
+    return "_ci" if "uncertainty" in report else "_spread"  # reports before intervals: the standard deviation
+
+
+def _spread_words(report: dict) -> str:
+    if "uncertainty" in report:
+        return "mean over seeds ± half-width of its 95% Student-t interval (n = number of seeds)"
+    return "mean ± standard deviation over seeds"
+
+
+def _budget_lines(report: dict, metrics: list) -> list[str]:
+    """## Budgets: a table per budget (mean ± 95% CI, FID rank, verdicts against the baseline), then the verdicts
+    that change with the budget."""
+    budgets = report.get("budgets") or []
+    if not budgets:
+        return []
+    lines = [
+        "",
+        "## Budgets",
+        "",
+        f"Each variant against the baseline (`{report['baseline']}`) at "
+        + " and ".join(f"{b['step']:,}" for b in budgets)
+        + " generator steps. Verdict per metric: better / worse when the 95% Welch interval of the difference of "
+        "the two means excludes 0, else no clear difference (= in the table). Rank: by mean FID, 1 is best.",
+    ]
+    short = {"better": "better", "worse": "worse", "no clear difference": "=", None: "n/a"}
+    for budget in budgets:
+        header = [
+            "variant",
+            "seeds",
+            *(m.label for m in metrics),
+            "FID rank",
+            "verdicts (" + ", ".join(m.label for m in metrics) + ")",
+        ]
+        lines += ["", f"### {budget['step']:,} steps", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in budget["rows"]:
+            verdicts = row.get("verdicts")
+            cells = [
+                row["variant"],
+                str(row["n_seeds"]),
+                *(m.format(row.get(m.key), row.get(f"{m.key}_ci")) for m in metrics),
+                str(row.get("fid_rank", "n/a")),
+                "baseline"
+                if verdicts is None and row["variant"] == report["baseline"]
+                else ", ".join(short[verdicts.get(m.key)] for m in metrics)
+                if verdicts
+                else "n/a",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    changes = report.get("verdict_changes") or []
+    lines += ["", "### Verdicts that change with the budget", ""]
+    if not changes:
+        lines.append("None: every variant's verdict on every metric is the same at each budget.")
+    for change in changes:
+        label = METRICS[change["metric"]].label
+        path = " → ".join(f"{v['verdict']} at {v['step']:,}" for v in change["verdicts"])
+        lines.append(f"- {change['variant']}, {label}: {path}")
+    return lines
 
 
 def render_markdown(report: dict, out: Path | None = None) -> str:
@@ -125,7 +295,7 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
     ]
     lines += [
         f"Features: **{report['extractor']}**. Reference images: `{report['reference']}`; "
-        f"{report['n_samples']} samples per evaluation; seeds {report['seeds']}; mean ± standard deviation over seeds.",
+        f"{report['n_samples']} samples per evaluation; seeds {report['seeds']}; {_spread_words(report)}.",
         f"{_better_sentence()} Precision measures quality, recall coverage. "
         f'The first variant, `{report["baseline"]}`, is the baseline. "callback s": time the trainer measured in '
         "callbacks (EMA, FID tracking, the diversity controller).",
@@ -141,7 +311,7 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
         callback_seconds = row.get("callback_seconds", row.get("hook_seconds"))  # hook_seconds: older reports
         cells = [
             row["variant"],
-            *(m.format(row[m.key], row[f"{m.key}_spread"]) for m in metrics),
+            *(m.format(row[m.key], row[f"{m.key}{_spread_key(report)}"]) for m in metrics),
             f"{row['steps']:.0f}",
             f"{row['train_seconds']:.0f}",
             f"{row['eval_seconds']:.0f}",
@@ -153,6 +323,7 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
     if real:
         cells = ["*real training images*", *(m.format(real.get(m.key)) for m in metrics), "", "", "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _budget_lines(report, metrics)
     per_seed_header = ["variant", "seed", *(m.label for m in metrics)]
     lines += ["", "## Per seed", "", "| " + " | ".join(per_seed_header) + " |", "|" + "---|" * len(per_seed_header)]
     for row in report["variants"]:

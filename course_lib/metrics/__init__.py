@@ -12,7 +12,10 @@ features extracted once, the requested metrics against a reference set processed
 metric is called, which direction is better and how it is printed: `table.METRICS`.
 
 Metrics (each takes images in any accepted form, see `inputs`, or a FeatureSet from
-`extract_features`, so one extraction can serve several metrics):
+`extract_features`, so one extraction can serve several metrics). The settings they share (which extractor,
+device, batch size, how many samples from which seed, how inputs are read) are one object, `FeatureOptions`,
+given as keywords or as `options=` (see `options`); each metric's own knobs (KID's subsets, k of
+precision/recall, IS splits) stay keywords of that metric:
 
     fid(a, b)                     Fréchet distance of Gaussian fits (`fid`)
     inception_score(x)            exp E KL(p(y|x) || p(y)), 10 splits (`inception_score`)
@@ -31,112 +34,77 @@ Example::
     from course_lib import metrics
     real = "mnist:test"                                   # a dataset name, folder, .npz, tensor...
     print(metrics.fid(generator, real, n_samples=10_000, extractor="mnist"))
+    digits = metrics.FeatureOptions(extractor="mnist", n_samples=2000, device="cpu")
+    print(metrics.kid(generator, real, options=digits), metrics.precision_recall(generator, real, options=digits))
     feats = metrics.extract_features(images_uint8, "mnist")
     print(metrics.inception_score(feats), metrics.kid(feats, metrics.extract_features(real, "mnist")))
+
+What this package exports is what a user needs: the metrics above, `FeatureOptions`, `extract_features`,
+`as_image_source`, `GeneratorEvaluator`, the Fréchet distance on statistics (`frechet_distance`,
+`gaussian_statistics`, `Statistics`), the registries to extend (`METRICS`/`Metric`, `EXTRACTORS`/
+`FeatureExtractor`), the result type and the errors. The pieces they are built from (e.g.
+`fid.trace_sqrt_product`, `kid.mmd2_unbiased`, `inception_score.inception_score_from_probabilities`,
+`features.get_extractor`, the extractor classes) stay importable from their modules, which own them, for
+tests, notebooks that take a metric apart, and library code.
 """
 
-from .diversity import mean_pairwise_distance, pairwise_diversity
+from .diversity import pairwise_diversity
 from .errors import HeadMissing, MetricInputError, WeightsNotFound
 from .evaluator import GeneratorEvaluator
-from .features import (
-    EXTRACTORS,
-    FeatureExtractor,
-    FeatureSet,
-    InceptionExtractor,
-    MNISTExtractor,
-    PixelExtractor,
-    extract_features,
-    get_extractor,
-    register_extractor,
-    resolve_extractor,
-)
-from .fid import fid, frechet_distance, statistics_of, trace_sqrt_product, trace_sqrt_product_scipy
-from .gan_train_test import GanTrainTest, gan_train_test
+from .features import EXTRACTORS, FeatureExtractor, FeatureSet, extract_features
+from .fid import fid, frechet_distance
+from .gan_train_test import gan_train_test
 from .image_quality import psnr, sharpness, ssim
-from .inception import FIDInceptionV3, find_inception_weights, random_inception_weights
-from .inception_score import inception_score, inception_score_from_logits, inception_score_from_probabilities
-from .inputs import ImageSource, as_image_source
-from .kid import kid, kid_from_features, mmd2_unbiased
-from .lipschitz import empirical_lipschitz, lipschitz_ratios
-from .mnist_classifier import MNISTClassifier, load_mnist_classifier
-from .ppl import PathLength, perceptual_path_length
-from .precision_recall import PrecisionRecall, precision_recall, precision_recall_from_features
+from .inception import find_inception_weights
+from .inception_score import inception_score
+from .inputs import as_image_source
+from .kid import kid
+from .lipschitz import empirical_lipschitz
+from .options import FeatureOptions
+from .ppl import perceptual_path_length
+from .precision_recall import precision_recall
 from .results import MetricResult
-from .scores import (
-    am_score,
-    am_score_from_probabilities,
-    mode_score,
-    mode_score_from_probabilities,
-    modified_inception_score,
-    modified_inception_score_from_probabilities,
-)
+from .scores import am_score, mode_score, modified_inception_score
 from .stats_cache import Statistics, gaussian_statistics
 from .table import METRICS, Metric
-from .two_sample import OneNNResult, one_nn_accuracy, one_nn_from_features
-
-# `images(x, value_range=(-1, 1))` reads well in notebooks: declare how to interpret an input once.
-images = as_image_source
+from .two_sample import one_nn_accuracy
 
 __all__ = [
-    "EXTRACTORS",
-    "FIDInceptionV3",
-    "FeatureExtractor",
-    "FeatureSet",
-    "GanTrainTest",
-    "GeneratorEvaluator",
-    "HeadMissing",
-    "ImageSource",
-    "InceptionExtractor",
-    "METRICS",
-    "MNISTClassifier",
-    "MNISTExtractor",
-    "Metric",
-    "MetricInputError",
-    "MetricResult",
-    "OneNNResult",
-    "PathLength",
-    "PixelExtractor",
-    "PrecisionRecall",
-    "Statistics",
-    "WeightsNotFound",
+    # metrics
     "am_score",
-    "am_score_from_probabilities",
-    "as_image_source",
     "empirical_lipschitz",
-    "extract_features",
     "fid",
-    "find_inception_weights",
-    "frechet_distance",
     "gan_train_test",
-    "gaussian_statistics",
-    "get_extractor",
-    "images",
     "inception_score",
-    "inception_score_from_logits",
-    "inception_score_from_probabilities",
     "kid",
-    "kid_from_features",
-    "lipschitz_ratios",
-    "load_mnist_classifier",
-    "mean_pairwise_distance",
-    "mmd2_unbiased",
     "mode_score",
-    "mode_score_from_probabilities",
     "modified_inception_score",
-    "modified_inception_score_from_probabilities",
     "one_nn_accuracy",
-    "one_nn_from_features",
     "pairwise_diversity",
     "perceptual_path_length",
     "precision_recall",
-    "precision_recall_from_features",
     "psnr",
-    "random_inception_weights",
-    "register_extractor",
-    "resolve_extractor",
     "sharpness",
     "ssim",
-    "statistics_of",
-    "trace_sqrt_product",
-    "trace_sqrt_product_scipy",
+    # the shared settings, features and whole-generator evaluation
+    "FeatureOptions",
+    "FeatureSet",
+    "GeneratorEvaluator",
+    "as_image_source",
+    "extract_features",
+    "find_inception_weights",
+    # Gaussian statistics and the distance between them
+    "Statistics",
+    "frechet_distance",
+    "gaussian_statistics",
+    # extension points
+    "EXTRACTORS",
+    "FeatureExtractor",
+    "METRICS",
+    "Metric",
+    # results and errors
+    "HeadMissing",
+    "MetricInputError",
+    "MetricResult",
+    "WeightsNotFound",
 ]

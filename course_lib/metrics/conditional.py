@@ -28,8 +28,7 @@ from course_lib.core.errors import ConfigError
 
 
 def _classify(images: torch.Tensor, classifier=None) -> torch.Tensor:
-    from course_lib.metrics import load_mnist_classifier
-    from course_lib.metrics.mnist_classifier import to_classifier_input
+    from .mnist_classifier import load_mnist_classifier, to_classifier_input
 
     classifier = classifier or load_mnist_classifier()
     device = next(classifier.parameters()).device

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, extractor_for, same_extractor
+from .features import extractor_for, features_with, same_extractor
+from .options import FeatureOptions
 from .precision_recall import _as_features
 from .results import MetricResult
 
@@ -43,39 +44,23 @@ def pairwise_diversity(
     generated: Any,
     reference: Any = None,
     *,
-    extractor="inception",
     max_pairs: int | None = 200_000,
-    seed: int = 0,
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size=None,
-    limit=None,
+    options: FeatureOptions | None = None,
+    **settings,
 ) -> MetricResult:
-    """Mean pairwise feature distance of generated samples; divided by the reference's when one is given."""
-    ext = extractor_for(extractor, (generated, reference), device, weights, preprocessing)
-    kwargs = dict(
-        want_logits=False,
-        batch_size=batch_size,
-        progress=progress,
-        value_range=value_range,
-        n_samples=n_samples,
-        seed=seed,
-        data_root=data_root,
-        image_size=image_size,
-        limit=limit,
-    )
-    fg = generated if isinstance(generated, FeatureSet) else extract_features(generated, ext, **kwargs)
+    """Mean pairwise feature distance of generated samples; divided by the reference's when one is given.
+
+    `options` / `settings`: the shared metric settings (`FeatureOptions`); its `seed` also draws the pairs.
+    """
+    opts = FeatureOptions.of(options, **settings)
+    seed = opts.seed
+    ext = extractor_for(opts, (generated, reference))
+    fg = features_with(generated, ext, opts, want_logits=False)
     value = mean_pairwise_distance(fg.features, max_pairs, seed)
     details = {"generated": value}
     n = (len(fg),)
     if reference is not None:
-        fr = reference if isinstance(reference, FeatureSet) else extract_features(reference, ext, **kwargs)
+        fr = features_with(reference, ext, opts, want_logits=False)
         same_extractor(fg, fr)
         ref_value = mean_pairwise_distance(fr.features, max_pairs, seed)
         if ref_value == 0:

@@ -41,6 +41,7 @@ from torch import nn
 from .errors import MetricInputError
 from .features import FeatureExtractor, FeatureSet, extract_from_source, resolve_extractor
 from .inputs import ImageSource, as_image_source, check_float_batch, noise_batches
+from .options import FeatureOptions
 from .stats_cache import Statistics
 from .table import Scoring, metric
 
@@ -266,14 +267,8 @@ class GeneratorEvaluator:
         reference = self.reference_features if self.reference_features is not None else self.reference
         if not isinstance(reference, (Statistics, FeatureSet)) and not _is_statistics_file(reference):
             reference = self._reference_source()
-        stats = statistics_of(
-            reference,
-            self.extractor,
-            batch_size=self.batch_size,
-            progress=self.progress,
-            use_cache=self.use_cache,
-            what="reference images",
-        )
+        reading = FeatureOptions(batch_size=self.batch_size, progress=self.progress, use_cache=self.use_cache)
+        stats = statistics_of(reference, self.extractor, reading, what="reference images")
         ids = {stats.extractor_identity, self.extractor.identity} - {""}
         if stats.dim != self.extractor.feature_dim or len(ids) > 1:
             raise MetricInputError(

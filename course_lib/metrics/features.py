@@ -34,6 +34,7 @@ from course_lib.core.runtime import pick_device
 
 from .errors import MetricInputError
 from .inputs import ImageSource, as_image_source
+from .options import FeatureOptions
 
 NOT_COMPARABLE = "MNIST-classifier features: not comparable with Inception-based numbers"
 
@@ -303,16 +304,15 @@ def resolve_extractor(
     return get_extractor(name, device, weights=weights, need_head=need_head)
 
 
-def extractor_for(
-    extractor, inputs, device="auto", weights=None, preprocessing: str = "pytorch-fid", need_head: bool = False
-) -> FeatureExtractor | None:
-    """The extractor for the inputs that are still images (None when all are FeatureSets).
+def extractor_for(options: FeatureOptions, inputs, need_head: bool = False) -> FeatureExtractor | None:
+    """The extractor `options` names, for the inputs that are still images (None when all are FeatureSets).
 
     Features given as FeatureSets must come from the extractor asked for, or the two sides would
     live in different feature spaces: that is an error, not a silent mix.
     """
     if all(isinstance(x, FeatureSet) or x is None for x in inputs):
         return None
+    extractor = options.extractor
     if isinstance(extractor, str):
         for x in inputs:
             if isinstance(x, FeatureSet) and x.extractor != extractor:
@@ -320,7 +320,7 @@ def extractor_for(
                     f"features given were extracted with {x.extractor!r} but extractor={extractor!r}; "
                     f"pass extractor={x.extractor!r} so both sides use the same network"
                 )
-    return get_extractor(extractor, device, weights, preprocessing, need_head=need_head)
+    return get_extractor(extractor, options.device, options.weights, options.preprocessing, need_head=need_head)
 
 
 def same_extractor(fa: FeatureSet, fb: FeatureSet) -> None:
@@ -332,23 +332,15 @@ def same_extractor(fa: FeatureSet, fb: FeatureSet) -> None:
         )
 
 
-def features_of_pair(
-    a: Any,
-    b: Any,
-    extractor="inception",
-    device="auto",
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    **extract_kwargs,
-) -> tuple[FeatureSet, FeatureSet]:
-    """Features of two inputs (images in any accepted form, or FeatureSets) from one extractor.
+def features_of_pair(a: Any, b: Any, options: FeatureOptions) -> tuple[FeatureSet, FeatureSet]:
+    """Features of two inputs (images in any accepted form, or FeatureSets) from the one extractor of `options`.
 
     The shared first step of every two-sample metric (KID, precision/recall, 1-NN): inputs that are
     already FeatureSets are used as they are, and both sides are checked to live in one feature space.
     """
-    ext = extractor_for(extractor, (a, b), device, weights, preprocessing)
-    fa = a if isinstance(a, FeatureSet) else extract_features(a, ext, want_logits=False, **extract_kwargs)
-    fb = b if isinstance(b, FeatureSet) else extract_features(b, ext, want_logits=False, **extract_kwargs)
+    ext = extractor_for(options, (a, b))
+    fa = a if isinstance(a, FeatureSet) else features_with(a, ext, options, want_logits=False)
+    fb = b if isinstance(b, FeatureSet) else features_with(b, ext, options, want_logits=False)
     same_extractor(fa, fb)
     return fa, fb
 
@@ -395,42 +387,36 @@ class FeatureSet:
 
 def extract_features(
     images: Any,
-    extractor: str | FeatureExtractor = "inception",
+    extractor: str | FeatureExtractor | None = None,
     *,
     want_logits: bool = True,
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    seed: int = 0,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size: int | None = None,
-    limit: int | None = None,
+    options: FeatureOptions | None = None,
+    **settings,
 ) -> FeatureSet:
-    """Run `extractor` over `images` (anything `inputs.as_image_source` accepts) in batches.
+    """Run an extractor over `images` (anything `inputs.as_image_source` accepts) in batches.
 
-    `want_logits`: also keep class logits (needed by IS-type scores); for Inception this needs the
-    head, so when the weights have none the logits are silently skipped (IS then raises HeadMissing).
+    `extractor` (default 'inception'), `options` and `settings`: the shared metric settings (see `FeatureOptions`:
+    device, batch_size, n_samples, value_range, ...). `want_logits`: also keep class logits (needed by IS-type
+    scores); for Inception this needs the head, so when the weights have none the logits are silently skipped (IS
+    then raises HeadMissing).
     """
     if isinstance(images, FeatureSet):
         return images
-    if batch_size is not None and batch_size < 1:
-        raise MetricInputError(f"batch_size must be at least 1, got {batch_size}")
-    ext = get_extractor(extractor, device, weights, preprocessing)
-    source = as_image_source(
-        images,
-        value_range=value_range,
-        n_samples=n_samples,
-        seed=seed,
-        data_root=data_root,
-        image_size=image_size,
-        limit=limit,
-        progress=progress,
+    if extractor is not None:
+        settings["extractor"] = extractor
+    opts = FeatureOptions.of(options, **settings)
+    ext = get_extractor(opts.extractor, opts.device, opts.weights, opts.preprocessing)
+    return features_with(images, ext, opts, want_logits)
+
+
+def features_with(images: Any, ext: FeatureExtractor, options: FeatureOptions, want_logits: bool) -> FeatureSet:
+    """Features of `images` from an extractor already resolved, the images read as `options` says."""
+    if isinstance(images, FeatureSet):
+        return images
+    source = as_image_source(images, **options.reading)
+    return extract_from_source(
+        source, ext, want_logits=want_logits, batch_size=options.batch_size, progress=options.progress
     )
-    return extract_from_source(source, ext, want_logits=want_logits, batch_size=batch_size, progress=progress)
 
 
 def extract_from_source(

@@ -24,6 +24,7 @@ import torch
 from .errors import MetricInputError
 from .features import FeatureSet, extractor_for
 from .inputs import as_image_source
+from .options import FeatureOptions
 from .results import MetricResult
 from .stats_cache import Statistics, cached_statistics, gaussian_statistics, is_statistics_file
 
@@ -79,17 +80,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, method: str = "eigh") -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_root)
 
 
-def statistics_of(
-    x: Any,
-    extractor,
-    *,
-    batch_size: int | None = None,
-    progress: bool = True,
-    use_cache: bool = True,
-    what: str = "images",
-    **source_kwargs,
-) -> Statistics:
-    """Statistics of anything FID accepts: Statistics, a statistics .npz, a FeatureSet, or images."""
+def statistics_of(x: Any, extractor, options: FeatureOptions, what: str = "images") -> Statistics:
+    """Statistics of anything FID accepts: Statistics, a statistics .npz, a FeatureSet, or images (read and run
+    through `extractor` as `options` says; cached on disk when the images can be named and options.use_cache)."""
     if isinstance(x, Statistics):
         return x
     if isinstance(x, FeatureSet):
@@ -98,8 +91,10 @@ def statistics_of(
     if isinstance(x, (str,)) or hasattr(x, "__fspath__"):
         if is_statistics_file(x):
             return Statistics.load(x)
-    source = as_image_source(x, what=what, progress=progress, **source_kwargs)
-    return cached_statistics(source, extractor, batch_size=batch_size, progress=progress, use_cache=use_cache)
+    source = as_image_source(x, what=what, **options.reading)
+    return cached_statistics(
+        source, extractor, batch_size=options.batch_size, progress=options.progress, use_cache=options.use_cache
+    )
 
 
 def _check_same_space(a: Statistics, b: Statistics, extractor) -> None:
@@ -122,41 +117,19 @@ def _check_same_space(a: Statistics, b: Statistics, extractor) -> None:
         )
 
 
-def fid(
-    a: Any,
-    b: Any,
-    *,
-    extractor="inception",
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    use_cache: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    seed: int = 0,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size: int | None = None,
-    limit: int | None = None,
-    method: str = "eigh",
-) -> MetricResult:
+def fid(a: Any, b: Any, *, method: str = "eigh", options: FeatureOptions | None = None, **settings) -> MetricResult:
     """FID between two image sets (each: images in any accepted form, a FeatureSet, Statistics or a stats .npz).
 
+    `options` / `settings`: the shared metric settings (`FeatureOptions`: extractor, device, n_samples, ...).
     Statistics of named datasets, folders and files are cached on disk (see stats_cache). With
     extractor='mnist' the result is an MNIST-classifier FID, labelled as not comparable with Inception FIDs.
+    `method`: 'eigh' (default) or 'scipy' (pytorch-fid's sqrtm; slower, a cross-check).
     """
+    opts = FeatureOptions.of(options, **settings)
     images = [x for x in (a, b) if not (isinstance(x, Statistics) or is_statistics_file(x))]
-    ext = extractor_for(extractor, images, device, weights, preprocessing) if images else None
-    kwargs = dict(
-        value_range=value_range, n_samples=n_samples, seed=seed, data_root=data_root, image_size=image_size, limit=limit
-    )
-    sa = statistics_of(
-        a, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="first images", **kwargs
-    )
-    sb = statistics_of(
-        b, ext, batch_size=batch_size, progress=progress, use_cache=use_cache, what="second images", **kwargs
-    )
+    ext = extractor_for(opts, images) if images else None
+    sa = statistics_of(a, ext, opts, what="first images")
+    sb = statistics_of(b, ext, opts, what="second images")
     _check_same_space(sa, sb, ext)
     value = frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma, method=method)
     label = ext.label if ext is not None else (sa.extractor_label or sb.extractor_label or "features of unknown origin")

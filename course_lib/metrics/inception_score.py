@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, extractor_for
+from .features import FeatureSet, extractor_for, features_with
+from .options import FeatureOptions
 from .results import MetricResult
 
 
@@ -78,44 +79,20 @@ def inception_score_from_logits(logits, splits: int = 10) -> tuple[float, float]
 
 
 def inception_score(
-    images: Any,
-    *,
-    extractor="inception",
-    splits: int = 10,
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    seed: int = 0,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size=None,
-    limit=None,
+    images: Any, *, splits: int = 10, options: FeatureOptions | None = None, **settings
 ) -> MetricResult:
     """IS (mean ± std over splits) of images (any accepted form) or of a FeatureSet with logits.
 
+    `options` / `settings`: the shared metric settings (`FeatureOptions`: extractor, device, n_samples, ...).
     extractor='inception' needs the weights' 1008-way head (HeadMissing says how to get it);
     extractor='mnist' gives the MNIST-IS (at most 10), not comparable with the Inception Score.
     """
+    opts = FeatureOptions.of(options, **settings)
     if isinstance(images, FeatureSet):
         feats = images
     else:
-        ext = extractor_for(extractor, (images,), device, weights, preprocessing, need_head=True)
-        feats = extract_features(
-            images,
-            ext,
-            want_logits=True,
-            batch_size=batch_size,
-            progress=progress,
-            value_range=value_range,
-            n_samples=n_samples,
-            seed=seed,
-            data_root=data_root,
-            image_size=image_size,
-            limit=limit,
-        )
+        ext = extractor_for(opts, (images,), need_head=True)
+        feats = features_with(images, ext, opts, want_logits=True)
     if feats.logits is None:
         raise MetricInputError("these features have no class logits; the Inception Score needs a classifier head")
     mean, std = inception_score_from_logits(feats.logits, splits)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import MetricInputError
 from .features import as_numpy64, features_of_pair
+from .options import FeatureOptions
 from .results import MetricResult
 
 
@@ -81,37 +82,16 @@ def kid(
     a: Any,
     b: Any,
     *,
-    extractor="inception",
     subsets: int = 100,
     subset_size: int | None = None,
-    seed: int = 0,
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size=None,
-    limit=None,
+    options: FeatureOptions | None = None,
+    **settings,
 ) -> MetricResult:
-    """KID (mean ± std over subsets) between two image sets or FeatureSets."""
-    fa, fb = features_of_pair(
-        a,
-        b,
-        extractor,
-        device,
-        weights,
-        preprocessing,
-        batch_size=batch_size,
-        progress=progress,
-        value_range=value_range,
-        n_samples=n_samples,
-        seed=seed,
-        data_root=data_root,
-        image_size=image_size,
-        limit=limit,
-    )
-    mean, std = kid_from_features(fa.features, fb.features, subsets, subset_size, seed=seed)
+    """KID (mean ± std over `subsets` random subsets of `subset_size`) between two image sets or FeatureSets.
+
+    `options` / `settings`: the shared metric settings (`FeatureOptions`); its `seed` also draws the subsets.
+    """
+    opts = FeatureOptions.of(options, **settings)
+    fa, fb = features_of_pair(a, b, opts)
+    mean, std = kid_from_features(fa.features, fb.features, subsets, subset_size, seed=opts.seed)
     return MetricResult("KID", mean, std, fa.extractor_label, fa.comparable_with_inception, (len(fa), len(fb)))

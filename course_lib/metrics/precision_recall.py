@@ -20,6 +20,7 @@ import torch
 
 from .errors import MetricInputError
 from .features import FeatureSet, features_of_pair
+from .options import FeatureOptions
 
 
 def _as_features(x) -> torch.Tensor:
@@ -73,39 +74,12 @@ def precision_recall_from_features(generated, real, k: int = 3) -> tuple[float, 
 
 
 def precision_recall(
-    generated: Any,
-    real: Any,
-    *,
-    k: int = 3,
-    extractor="inception",
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    seed: int = 0,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size=None,
-    limit=None,
+    generated: Any, real: Any, *, k: int = 3, options: FeatureOptions | None = None, **settings
 ) -> PrecisionRecall:
-    """Improved precision and recall of generated images (or FeatureSet) against real ones."""
-    fg, fr = features_of_pair(
-        generated,
-        real,
-        extractor,
-        device,
-        weights,
-        preprocessing,
-        batch_size=batch_size,
-        progress=progress,
-        value_range=value_range,
-        n_samples=n_samples,
-        seed=seed,
-        data_root=data_root,
-        image_size=image_size,
-        limit=limit,
-    )
+    """Improved precision and recall (k-NN manifolds) of generated images (or a FeatureSet) against real ones.
+
+    `options` / `settings`: the shared metric settings (`FeatureOptions`: extractor, device, n_samples, ...).
+    """
+    fg, fr = features_of_pair(generated, real, FeatureOptions.of(options, **settings))
     p, r = precision_recall_from_features(fg.features, fr.features, k)
     return PrecisionRecall(p, r, k, fg.extractor_label, (len(fg), len(fr)))

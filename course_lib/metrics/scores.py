@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extract_features, extractor_for
+from .features import FeatureSet, extractor_for, features_with
 from .inception_score import _check_probabilities
+from .options import FeatureOptions
 from .results import MetricResult
 
 EPS = 1e-12
@@ -99,24 +100,16 @@ def modified_inception_score_from_probabilities(generated) -> float:
     return float(torch.stack(per_class).mean())
 
 
-def _probabilities_of(images, extractor, **kwargs) -> FeatureSet:
-    if isinstance(images, FeatureSet):
-        return images
-    return extract_features(images, extractor, want_logits=True, **kwargs)
-
-
 def _result(metric: str, value: float, feats: FeatureSet, n: tuple) -> MetricResult:
     return MetricResult(metric, value, None, feats.extractor_label, feats.comparable_with_inception, n)
 
 
-def _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs):
+def _generated_and_real(generated, real, options: FeatureOptions):
     """FeatureSets with logits for both sides (real may stay a vector of integer labels)."""
     real_is_labels = _is_label_vector(real)
-    ext = extractor_for(
-        extractor, (generated, None if real_is_labels else real), device, weights, preprocessing, need_head=True
-    )
-    fg = _probabilities_of(generated, ext, **kwargs)
-    fr = real if (real_is_labels or isinstance(real, FeatureSet)) else _probabilities_of(real, ext, **kwargs)
+    ext = extractor_for(options, (generated, None if real_is_labels else real), need_head=True)
+    fg = features_with(generated, ext, options, want_logits=True)
+    fr = real if real_is_labels else features_with(real, ext, options, want_logits=True)
     if isinstance(fr, FeatureSet) and fr.extractor_identity != fg.extractor_identity:
         raise MetricInputError(
             f"generated and real features come from different extractors ({fg.extractor_label} vs {fr.extractor_label})"
@@ -124,42 +117,26 @@ def _generated_and_real(generated, real, extractor, device, weights, preprocessi
     return fg, fr
 
 
-def mode_score(
-    generated: Any,
-    real: Any,
-    *,
-    extractor="inception",
-    device="auto",
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    **kwargs,
-) -> MetricResult:
-    """Mode Score of generated images against real ones (images, FeatureSets with logits, or integer labels)."""
-    fg, fr = _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs)
+def mode_score(generated: Any, real: Any, *, options: FeatureOptions | None = None, **settings) -> MetricResult:
+    """Mode Score of generated images against real ones (images, FeatureSets with logits, or integer labels).
+
+    `options` / `settings`: the shared metric settings (`FeatureOptions`); the extractor needs a classifier head.
+    """
+    fg, fr = _generated_and_real(generated, real, FeatureOptions.of(options, **settings))
     return _result("Mode Score", mode_score_from_probabilities(fg, fr), fg, (len(fg), len(fr)))
 
 
-def am_score(
-    generated: Any,
-    real: Any,
-    *,
-    extractor="inception",
-    device="auto",
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    **kwargs,
-) -> MetricResult:
-    """AM Score (lower is better) of generated images against real ones."""
-    fg, fr = _generated_and_real(generated, real, extractor, device, weights, preprocessing, kwargs)
+def am_score(generated: Any, real: Any, *, options: FeatureOptions | None = None, **settings) -> MetricResult:
+    """AM Score (lower is better) of generated images against real ones (as `mode_score` takes them)."""
+    fg, fr = _generated_and_real(generated, real, FeatureOptions.of(options, **settings))
     return _result("AM Score", am_score_from_probabilities(fg, fr), fg, (len(fg), len(fr)))
 
 
-def modified_inception_score(
-    generated: Any, *, extractor="inception", device="auto", weights=None, preprocessing: str = "pytorch-fid", **kwargs
-) -> MetricResult:
+def modified_inception_score(generated: Any, *, options: FeatureOptions | None = None, **settings) -> MetricResult:
     """m-IS (intra-class diversity) of generated images or a FeatureSet with logits."""
-    ext = extractor_for(extractor, (generated,), device, weights, preprocessing, need_head=True)
-    fg = _probabilities_of(generated, ext, **kwargs)
+    opts = FeatureOptions.of(options, **settings)
+    ext = extractor_for(opts, (generated,), need_head=True)
+    fg = features_with(generated, ext, opts, want_logits=True)
     return _result("m-IS", modified_inception_score_from_probabilities(fg), fg, (len(fg),))
 
 

@@ -17,6 +17,7 @@ import torch
 
 from .errors import MetricInputError
 from .features import features_of_pair
+from .options import FeatureOptions
 from .precision_recall import _as_features
 
 
@@ -72,40 +73,13 @@ def one_nn_from_features(generated, real, block: int = 2048, seed: int = 0) -> t
     )
 
 
-def one_nn_accuracy(
-    generated: Any,
-    real: Any,
-    *,
-    extractor="inception",
-    batch_size: int | None = None,
-    device="auto",
-    progress: bool = True,
-    value_range=None,
-    n_samples: int | None = None,
-    seed: int = 0,
-    weights=None,
-    preprocessing: str = "pytorch-fid",
-    data_root=None,
-    image_size=None,
-    limit=None,
-) -> OneNNResult:
-    """1-NN two-sample test accuracy between generated and real images (or FeatureSets)."""
-    fg, fr = features_of_pair(
-        generated,
-        real,
-        extractor,
-        device,
-        weights,
-        preprocessing,
-        batch_size=batch_size,
-        progress=progress,
-        value_range=value_range,
-        n_samples=n_samples,
-        seed=seed,
-        data_root=data_root,
-        image_size=image_size,
-        limit=limit,
-    )
-    acc, acc_r, acc_g = one_nn_from_features(fg.features, fr.features, seed=seed)
+def one_nn_accuracy(generated: Any, real: Any, *, options: FeatureOptions | None = None, **settings) -> OneNNResult:
+    """1-NN two-sample test accuracy between generated and real images (or FeatureSets).
+
+    `options` / `settings`: the shared metric settings (`FeatureOptions`); its `seed` also draws the subset that evens the two sizes.
+    """
+    opts = FeatureOptions.of(options, **settings)
+    fg, fr = features_of_pair(generated, real, opts)
+    acc, acc_r, acc_g = one_nn_from_features(fg.features, fr.features, seed=opts.seed)
     n = min(len(fg), len(fr))
     return OneNNResult(acc, acc_r, acc_g, fg.extractor_label, (n, n))
