@@ -95,6 +95,7 @@ class InceptionExtractor(FeatureExtractor):
             find_inception_weights,
             load_weights_file,
         )
+        from .resize import canonical_mode
 
         if preprocessing not in PREPROCESSING:
             raise MetricInputError(
@@ -124,7 +125,9 @@ class InceptionExtractor(FeatureExtractor):
         real = found.identity == TF_INCEPTION_ID
         self.label = "Inception-v3 (TF FID weights)" if real else f"Inception-v3 ({found.source})"
         self.comparable_with_inception = real
-        self.identity = f"{found.identity}|{preprocessing}" + ("" if dtype == torch.float32 else f"|{dtype}")
+        # Modes that compute the same input (legacy-pytorch is pytorch-fid's) share an identity, hence cached statistics.
+        mode_id = canonical_mode(preprocessing)
+        self.identity = f"{found.identity}|{mode_id}" + ("" if dtype == torch.float32 else f"|{dtype}")
 
     @torch.inference_mode()
     def __call__(self, batch, want_logits=False):
