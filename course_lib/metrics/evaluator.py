@@ -124,6 +124,8 @@ class GeneratorEvaluator:
     kid_subset, kid_subsets   KID averages MMD^2 over `kid_subsets` random subsets of this size (seeded by `seed`)
     optional_logits  when the extractor has no classifier head: IS is None (True) or an error (False)
     reference_limit, data_root, image_size   how to read a named reference dataset
+    ci, bootstrap  a confidence level (e.g. 0.95): each metric of the samples' features gets a percentile bootstrap
+                  interval over `bootstrap` resamples of the samples (seeded by `seed`); see `results()`
     """
 
     def __init__(
@@ -149,6 +151,8 @@ class GeneratorEvaluator:
         image_size: int | None = None,
         use_cache: bool = True,
         progress: bool = False,
+        ci: float | None = None,
+        bootstrap: int = 200,
     ):
         self.metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
         # name asked for -> its class (one lookup: registered names, or your own `module.path:Class`)
@@ -179,6 +183,11 @@ class GeneratorEvaluator:
         self.reference = reference
         self.reference_kwargs = dict(data_root=data_root, image_size=image_size, limit=reference_limit)
         self.use_cache, self.progress = use_cache, progress
+        self.ci, self.bootstrap = ci, bootstrap  # intervals: uncertainty.evaluator_intervals, called in _score
+        self.last_values: dict = {}
+        self.last_count = 0
+        self.last_intervals: dict = {}
+        self._resampling = False
         self.extractor: FeatureExtractor | None = extractor if isinstance(extractor, FeatureExtractor) else None
         self.reference_stats: Statistics | None = None
         self.reference_features: FeatureSet | None = None
@@ -403,7 +412,33 @@ class GeneratorEvaluator:
                 if cls.name != name and cls.name in values:  # asked for in another spelling (or by path)
                     values[name] = values.pop(cls.name)
                 out.update(values)
+        if not self._resampling:  # the one hook of the intervals and results(): the last full evaluation
+            from .uncertainty import evaluator_intervals
+
+            self.last_values, self.last_count = out, len(features)
+            self.last_intervals = evaluator_intervals(self, features, out) if self.ci is not None else {}
         return out
+
+    def score_resampled(self, features: FeatureSet) -> dict[str, float | None]:
+        """The metrics of resampled features (a bootstrap replicate), leaving the last results alone."""
+        self._resampling = True
+        try:
+            return self._score(features)
+        finally:
+            self._resampling = False
+
+    @property
+    def protocol(self) -> str:
+        """How the numbers are computed: resize mode, weights, sample count, reference set (see `protocol`)."""
+        from .protocol import evaluator_protocol
+
+        return evaluator_protocol(self)
+
+    def results(self) -> dict:
+        """The last evaluation as MetricResults (name -> result): values, intervals when `ci` is set, protocol."""
+        from .uncertainty import evaluator_results
+
+        return evaluator_results(self)
 
 
 def _is_statistics_file(x) -> bool:
