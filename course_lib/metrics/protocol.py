@@ -30,7 +30,9 @@ def weights_text(extractor) -> str:
     """Which network and weights: the extractor's label, plus the weights file for Inception."""
     label = getattr(extractor, "label", "") or "unknown features"
     source = getattr(extractor, "weights_source", None)
-    return f"{label}, weights from {source}" if source and "TF FID weights" not in label else label
+    return (
+        f"{label}, weights from {source}" if source and "TF FID weights" not in label and source not in label else label
+    )
 
 
 def protocol_text(extractor, n_generated: int | None, reference: str | None, n_reference: int | None) -> str:
