@@ -150,6 +150,10 @@ def test_fid_stats_files_give_pytorch_fids_number_and_our_images_number(tmp_path
     assert Statistics.load(tmp_path / "b.npz").n == 60
     assert main(["metrics", a_images, "--reference", str(tmp_path / "b.npz"), "--metrics", "fid"] + PIXELS) == 0
     assert f"{ours_files:.3f}" in capsys.readouterr().out
+    ci = ["--ci", "0.9", "--bootstrap", "10"]
+    assert main(["metrics", a_images, "--reference", str(tmp_path / "b.npz"), "--metrics", "fid"] + PIXELS + ci) == 0
+    printed = capsys.readouterr().out
+    assert "(90% CI, n=60)" in printed and "protocol: 8x8 average pooling" in printed and '"fid_ci": [' in printed
 
 
 PIXELS = ["--extractor", "pixels", "--no-progress", "--json"]

@@ -168,16 +168,26 @@ def run_metrics(args) -> int:
         image_size=args.image_size,
         reference_limit=args.limit,
         progress=not args.no_progress,
+        ci=args.ci,
+        bootstrap=args.bootstrap,
     )
     if isinstance(subject, str):  # images: a folder, an .npz, a dataset name
         values = evaluator.score_images(subject, data_root=args.data_root, image_size=args.image_size, limit=args.limit)
     else:
         values = evaluator(subject)
+    results = evaluator.results()
     for name, cls in evaluator.metric_classes.items():
-        print(f"{cls.label or name:>16}: {cls.format(values[name])}")
+        result = results.get(name)
+        half = result.half_width if result is not None else None
+        ci = f" ({100 * result.ci_level:g}% CI, n={result.ci_n})" if half is not None else ""
+        print(f"{cls.label or name:>16}: {cls.format(values[name], half)}{ci}")
     print(f"features: {extractor.label}")
+    print(f"protocol: {evaluator.protocol}")
     if args.json:
-        print(json.dumps({**values, "extractor": extractor.name}))
+        intervals = {
+            f"{name}_ci": [r.ci_low, r.ci_high] for name, r in results.items() if r.half_width is not None
+        }
+        print(json.dumps({**values, **intervals, "extractor": extractor.name, "protocol": evaluator.protocol}))
     return 0
 
 
@@ -229,6 +239,13 @@ def register(subparsers) -> None:
     p.add_argument("a", metavar="A")
     p.add_argument("--reference", metavar="B", default=None, help="the real images (needed by fid, kid, ...)")
     p.add_argument("--metrics", default="is,fid", help="comma-separated names (default: is,fid)")
+    p.add_argument(
+        "--ci",
+        type=float,
+        default=None,
+        help="print a bootstrap confidence interval at this level (e.g. 0.95) over the samples of A",
+    )
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for --ci")
     _common(p)
     p.set_defaults(func=run_metrics)
 

@@ -124,6 +124,7 @@ class GeneratorEvaluator:
     kid_subset, kid_subsets   KID averages MMD^2 over `kid_subsets` random subsets of this size (seeded by `seed`)
     optional_logits  when the extractor has no classifier head: IS is None (True) or an error (False)
     reference_limit, data_root, image_size   how to read a named reference dataset
+    preprocessing the Inception resize mode: pytorch-fid (default), clean, legacy-tensorflow, ... (see `resize`)
     ci, bootstrap  a confidence level (e.g. 0.95): each metric of the samples' features gets a percentile bootstrap
                   interval over `bootstrap` resamples of the samples (seeded by `seed`); see `results()`
     """
@@ -153,6 +154,7 @@ class GeneratorEvaluator:
         progress: bool = False,
         ci: float | None = None,
         bootstrap: int = 200,
+        preprocessing: str = "pytorch-fid",
     ):
         self.metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
         # name asked for -> its class (one lookup: registered names, or your own `module.path:Class`)
@@ -183,7 +185,11 @@ class GeneratorEvaluator:
         self.reference = reference
         self.reference_kwargs = dict(data_root=data_root, image_size=image_size, limit=reference_limit)
         self.use_cache, self.progress = use_cache, progress
+        from .uncertainty import check_settings
+
+        check_settings(ci, bootstrap)
         self.ci, self.bootstrap = ci, bootstrap  # intervals: uncertainty.evaluator_intervals, called in _score
+        self.preprocessing = preprocessing  # Inception's resize mode (resize.MODES)
         self.last_values: dict = {}
         self.last_count = 0
         self.last_intervals: dict = {}
@@ -230,6 +236,7 @@ class GeneratorEvaluator:
                     self._channels(),
                     need_head=need_head,
                     prefer_digits=self.prefer_digits,
+                    preprocessing=self.preprocessing,
                 )
             if self._reference_feature_metrics() and self.reference_features is None:
                 self._prepare_reference_features()

@@ -287,7 +287,12 @@ def auto_extractor_name(channels: int, need_head: bool = False, prefer_digits: b
 
 
 def resolve_extractor(
-    name: str | FeatureExtractor, device="auto", channels: int = 3, need_head: bool = False, prefer_digits: bool = False
+    name: str | FeatureExtractor,
+    device="auto",
+    channels: int = 3,
+    need_head: bool = False,
+    prefer_digits: bool = False,
+    preprocessing: str = "pytorch-fid",
 ) -> FeatureExtractor:
     """The extractor for a setting: a registered name, a FeatureExtractor, or "auto", which means, in order:
 
@@ -299,11 +304,12 @@ def resolve_extractor(
     `prefer_digits` moves rule 2 first for grey images: for callers that score a generator many times
     during training (the diversity controller), where Inception would cost more than the training.
     When the caller needs class logits and no rule applies, the error says how to get the weights.
+    `preprocessing`: Inception's resize mode (`resize.MODES`; the other extractors have their own input).
     """
     weights = None
     if isinstance(name, str) and name == AUTO:
         name, weights = _auto_choice(channels, need_head, prefer_digits)
-    return get_extractor(name, device, weights=weights, need_head=need_head)
+    return get_extractor(name, device, weights=weights, preprocessing=preprocessing, need_head=need_head)
 
 
 def extractor_for(

@@ -73,6 +73,13 @@ def _check_resamples(resamples: int) -> int:
     return resamples
 
 
+def check_settings(level: float | None, resamples: int) -> None:
+    """Raise MetricInputError now for a confidence level or resample count that an interval would refuse later."""
+    if level is not None:
+        _check_level(level)
+        _check_resamples(resamples)
+
+
 def percentile_interval(replicates: Sequence[float], level: float = DEFAULT_LEVEL) -> tuple[float, float]:
     """The (1 - level)/2 and (1 + level)/2 quantiles of bootstrap replicates (non-finite ones are an error)."""
     values = np.asarray(replicates, dtype=np.float64)
