@@ -133,7 +133,7 @@ def _pytorch_fid_cli(a, b) -> float:
 
 def test_fid_stats_files_give_pytorch_fids_number_and_our_images_number(tmp_path, capsys):
     from course_lib.cli.main import main
-    from course_lib.metrics import fid
+    from course_lib.metrics import GeneratorEvaluator, fid
     from course_lib.metrics.stats_cache import Statistics
 
     a_images, b_images = _write_images(tmp_path / "a_images.npz", 0), _write_images(tmp_path / "b_images.npz", 1)
@@ -148,6 +148,9 @@ def test_fid_stats_files_give_pytorch_fids_number_and_our_images_number(tmp_path
     assert _pytorch_fid_cli(tmp_path / "a.npz", tmp_path / "b.npz") == pytest.approx(ours_files, rel=1e-6)
     # The file is a reference for the evaluator and `course-lib metrics` too.
     assert Statistics.load(tmp_path / "b.npz").n == 60
+    evaluator = GeneratorEvaluator(["fid"], str(tmp_path / "b.npz"), extractor="pixels", n_samples=60)
+    assert evaluator.score_images(a_images)["fid"] == pytest.approx(ours_files, rel=1e-9)
+    assert "60 reference images" in evaluator.protocol
     assert main(["metrics", a_images, "--reference", str(tmp_path / "b.npz"), "--metrics", "fid"] + PIXELS) == 0
     assert f"{ours_files:.3f}" in capsys.readouterr().out
     ci = ["--ci", "0.9", "--bootstrap", "10"]

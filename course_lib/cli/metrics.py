@@ -184,9 +184,7 @@ def run_metrics(args) -> int:
     print(f"features: {extractor.label}")
     print(f"protocol: {evaluator.protocol}")
     if args.json:
-        intervals = {
-            f"{name}_ci": [r.ci_low, r.ci_high] for name, r in results.items() if r.half_width is not None
-        }
+        intervals = {f"{name}_ci": [r.ci_low, r.ci_high] for name, r in results.items() if r.half_width is not None}
         print(json.dumps({**values, **intervals, "extractor": extractor.name, "protocol": evaluator.protocol}))
     return 0
 

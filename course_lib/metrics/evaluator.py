@@ -222,6 +222,8 @@ class GeneratorEvaluator:
             return self.channels
         if self.reference is None or isinstance(self.reference, (FeatureSet, Statistics)):
             return 3
+        if _is_statistics_file(self.reference):  # a statistics .npz has no images to look at: as for Statistics
+            return 3
         first = next(iter(self._reference_source().batches(1)), None)
         return 3 if first is None else int(first.shape[1])
 
