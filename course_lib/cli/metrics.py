@@ -111,6 +111,7 @@ def run_fid(args) -> int:
                     "extractor": result.extractor,
                     "comparable_with_inception": result.comparable_with_inception,
                     "n": list(result.n),
+                    "preprocessing": args.preprocessing if args.extractor == "inception" else None,
                 }
             )
         )

@@ -3,8 +3,10 @@
 FID compares two Gaussians fitted to features. The reference side is usually a fixed dataset, so
 its statistics are computed once and kept in `cache_dir()/fid_stats/`, keyed by the dataset's exact
 identity (name, split, size, limit, preprocessing version, or a folder's file list), the feature
-extractor and its input preprocessing. Files are `.npz` with `mu` and `sigma`, the format pytorch-fid
-reads and writes, plus a `meta` JSON string; they are written atomically.
+extractor and its input preprocessing (the resize mode, `resize.canonical_mode`). Files are `.npz` with `mu` and
+`sigma`, the format pytorch-fid reads and writes, plus a `meta` JSON string (n, extractor identity and label,
+description, protocol line); they are written atomically. `course-lib fid-stats` writes such files on request, and
+every FID entry point accepts them (and pytorch-fid's own, which carry no identity) as the reference.
 """
 
 from __future__ import annotations
