@@ -148,6 +148,13 @@ def test_evaluator_gives_intervals_and_protocol_on_request():
     )
     again(generator)
     assert again.results()["fid"].ci_low == results["fid"].ci_low  # seeded by the evaluator's seed
+    import copy
+
+    broken = copy.deepcopy(generator)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(math.nan)
+    assert math.isnan(again(broken)["fid"])  # a diverged generator: NaN scores, and no stale interval
+    assert math.isnan(again.results()["fid"].value) and again.results()["fid"].ci_low is None
 
 
 # ------------------------------------------------------------------------------ unbiased FID and IS

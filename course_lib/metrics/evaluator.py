@@ -371,7 +371,8 @@ class GeneratorEvaluator:
                     progress=self.progress,
                 )
             except NonFiniteSamples:
-                return {name: math.nan for name in self.metrics}
+                self.last_values, self.last_intervals = {name: math.nan for name in self.metrics}, {}
+                return dict(self.last_values)
             kept = source.keep_outputs and source.latents
             values = self._score(
                 features,
