@@ -213,8 +213,8 @@ def run_fid_stats(args) -> int:
         source = as_image_source(
             subject, data_root=args.data_root, image_size=args.image_size, limit=args.n, progress=not args.no_progress
         )
-    else:  # a generator checkpoint: --n samples (default 10,000) from --seed
-        source = GeneratorSource(subject, args.n or 10_000, seed=args.seed)
+    else:  # a generator checkpoint: --n (or --n-samples, default 10,000) samples from --seed
+        source = GeneratorSource(subject, args.n or args.n_samples, seed=args.seed)
     extractor = get_extractor(args.extractor, args.device, args.weights, args.preprocessing)
     stats = cached_statistics(source, extractor, batch_size=args.batch_size, progress=not args.no_progress)
     stats.save(out)  # atomic: a crash leaves no half-written file
