@@ -41,8 +41,10 @@ from torch import nn
 from .errors import MetricInputError
 from .features import FeatureExtractor, FeatureSet, extract_from_source, resolve_extractor
 from .inputs import ImageSource, as_image_source, check_float_batch, noise_batches
+from .protocol import evaluator_protocol
 from .stats_cache import Statistics
 from .table import Scoring, metric
+from .uncertainty import check_settings, evaluator_intervals, evaluator_results
 
 SPREADS = {"is_std": "is"}  # keys that come with a metric: its spread
 
@@ -185,8 +187,6 @@ class GeneratorEvaluator:
         self.reference = reference
         self.reference_kwargs = dict(data_root=data_root, image_size=image_size, limit=reference_limit)
         self.use_cache, self.progress = use_cache, progress
-        from .uncertainty import check_settings
-
         check_settings(ci, bootstrap)
         self.ci, self.bootstrap = ci, bootstrap  # intervals: uncertainty.evaluator_intervals, called in _score
         self.preprocessing = preprocessing  # Inception's resize mode (resize.MODES)
@@ -423,8 +423,6 @@ class GeneratorEvaluator:
                     values[name] = values.pop(cls.name)
                 out.update(values)
         if not self._resampling:  # the one hook of the intervals and results(): the last full evaluation
-            from .uncertainty import evaluator_intervals
-
             self.last_values, self.last_count = out, len(features)
             self.last_intervals = evaluator_intervals(self, features, out) if self.ci is not None else {}
         return out
@@ -440,14 +438,10 @@ class GeneratorEvaluator:
     @property
     def protocol(self) -> str:
         """How the numbers are computed: resize mode, weights, sample count, reference set (see `protocol`)."""
-        from .protocol import evaluator_protocol
-
         return evaluator_protocol(self)
 
     def results(self) -> dict:
         """The last evaluation as MetricResults (name -> result): values, intervals when `ci` is set, protocol."""
-        from .uncertainty import evaluator_results
-
         return evaluator_results(self)
 
 

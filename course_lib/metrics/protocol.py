@@ -11,11 +11,11 @@ every report that prints an FID should print this line beside it (`MetricResult.
 
 from __future__ import annotations
 
+from .resize import DESCRIPTIONS
+
 
 def input_convention(extractor) -> str:
     """How images reach the extractor: the Inception resize mode, or the extractor's own fixed input."""
-    from .resize import DESCRIPTIONS
-
     mode = getattr(extractor, "preprocessing", None)
     if getattr(extractor, "name", "") == "inception" and mode in DESCRIPTIONS:
         return DESCRIPTIONS[mode]

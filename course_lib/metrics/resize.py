@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 INPUT_SIZE = 299
 MODES = ("pytorch-fid", "torch-fidelity", "torchmetrics", "clean", "legacy-pytorch", "legacy-tensorflow")
@@ -85,8 +86,6 @@ def resize_pil_bicubic(x: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
     (antialiased when shrinking), clipped to [0, 255]. x: (N, C, H, W) values in 0..255 on any device;
     returns float32 (N, C, size, size) on x's device. PIL runs on the CPU, one channel at a time, as in clean-fid
     (torch's antialiased bicubic comes within ~0.006 of it, not exactly: PIL is the reference, so PIL it is)."""
-    from PIL import Image  # imported here: only the clean mode needs it
-
     planes = x.detach().to("cpu", torch.float32).numpy()
     out = np.empty((*planes.shape[:2], size, size), dtype=np.float32)
     for i, image in enumerate(planes):

@@ -24,6 +24,7 @@ from course_lib.core.io import save_npz_atomic
 from course_lib.core.runtime import cache_dir
 
 from .errors import MetricInputError
+from .protocol import protocol_text
 
 CACHE_VERSION = 1
 
@@ -147,8 +148,6 @@ def cached_statistics(
         except MetricInputError:
             pass  # a damaged cache file is recomputed, never trusted
     feats = extract_from_source(source, extractor, want_logits=False, batch_size=batch_size, progress=progress)
-    from .protocol import protocol_text
-
     mu, sigma = gaussian_statistics(feats)
     protocol = protocol_text(extractor, None, source.description, len(feats))
     stats = Statistics(mu, sigma, len(feats), extractor.identity, extractor.label, source.description, protocol)

@@ -27,7 +27,10 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
+from .fid import frechet_distance
+from .inception_score import inception_score_from_logits, inception_score_from_probabilities
 from .results import MetricResult
+from .stats_cache import Statistics, gaussian_statistics
 
 PAPER_POINTS = 15
 PAPER_RANGE = (5_000, 50_000)
@@ -98,9 +101,6 @@ def fid_infinity(
     `counts`: the sample counts N to compute FID_N at (default `sample_counts(N, points)`). The result's
     `details` hold the fit's slope and FID at all N samples; `extrapolation` the counts and values.
     """
-    from .fid import frechet_distance
-    from .stats_cache import Statistics, gaussian_statistics
-
     x = _as_rows(generated, "generated features")
     if not isinstance(reference, Statistics):
         mu_r, sigma_r = gaussian_statistics(torch.as_tensor(_as_rows(reference, "reference features")))
@@ -137,8 +137,6 @@ def inception_score_infinity(
 ) -> MetricResult:
     """IS_inf from class logits (a FeatureSet with logits, or an (N, K) array; `probabilities=True` when the
     array holds p(y|x) instead): IS_N on one split of N images at each count, extrapolated to 1/N = 0."""
-    from .inception_score import inception_score_from_logits, inception_score_from_probabilities
-
     source = logits
     if hasattr(logits, "logits"):
         if logits.logits is None:

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
+from .features import FeatureSet
 from .results import MetricResult
 
 DEFAULT_LEVEL = 0.95
@@ -138,8 +139,6 @@ def bootstrap_ci(
     recomputed B times) stay fixed. `value` picks the number from what `metric` returns (default: `.value`,
     or the float itself). Returns the point estimate on all samples as a MetricResult carrying the interval.
     """
-    from .features import FeatureSet
-
     if not isinstance(features, FeatureSet):
         raise MetricInputError(
             "bootstrap_ci resamples features: pass a FeatureSet (metrics.extract_features(images, extractor))"
