@@ -24,6 +24,7 @@ from course_lib.metrics.uncertainty import (
     bootstrap_interval,
     seeds_interval,
     seeds_result,
+    seeds_text,
     with_interval,
 )
 
@@ -98,6 +99,8 @@ def test_seeds_interval_is_the_t_interval_of_the_mean():
     assert (interval.low, interval.high) == pytest.approx((low, high), rel=1e-12)
     result = seeds_result(values, "FID")
     assert str(result).startswith(f"FID = {np.mean(values):.4f} ± {interval.half_width:.4f} (95% CI, n=4)")
+    half = (high - low) / 2
+    assert seeds_text(values, digits=2) == f"{np.mean(values):.2f} ± {half:.2f} (95% CI, n=4 seeds)"
     with pytest.raises(MetricInputError, match="at least 2"):
         seeds_interval([3.0])
     with pytest.raises(MetricInputError, match="NaN"):

@@ -195,6 +195,16 @@ def seeds_result(
     return with_interval(MetricResult(metric, float(x.mean()), std, **result_fields), interval)
 
 
+def seeds_text(values: Sequence[float], digits: int = 3, level: float = DEFAULT_LEVEL, scale: float = 1.0) -> str:
+    """A table cell for a value over seeds: `mean ± half-width (95% CI, n=k seeds)` (`scale`: e.g. 1000 for KID)."""
+    interval = seeds_interval(values, level)
+    mean = float(np.mean(np.asarray(list(values), dtype=np.float64)))
+    return (
+        f"{mean * scale:.{digits}f} ± {interval.half_width * scale:.{digits}f} "
+        f"({100 * interval.level:g}% CI, n={interval.n} seeds)"
+    )
+
+
 # ------------------------------------------------------------------------------ the evaluator's hook
 # Metric classes computed from the samples' features alone (and the fixed reference): the ones a bootstrap over
 # the samples can recompute. Latent-space metrics (Lipschitz, PPL) need the generator and get no interval.
