@@ -214,7 +214,7 @@ def test_fid_kid_is_precision_recall_match_torch_fidelity(weights, weights_file,
 def test_tf1_resize_matches_torch_fidelity():
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x as tf1
 
-    from course_lib.metrics.inception import resize_bilinear_tf1
+    from course_lib.metrics.resize import resize_bilinear_tf1
 
     x = torch.rand(2, 3, 32, 45) * 255
     for size in (299, 17):

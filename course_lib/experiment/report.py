@@ -24,6 +24,7 @@ import numpy as np
 from course_lib.core.io import save_figure_atomic
 from course_lib.experiment.config import ExperimentConfig
 from course_lib.metrics.table import METRICS
+from course_lib.metrics.uncertainty import seeds_interval
 
 # What an experiment evaluates and reports, in the order of its table columns and plot panels.
 REPORT_METRICS = ("is", "fid", "kid", "precision", "recall")
@@ -40,14 +41,12 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 
 def t_half_width(values: list[float | None], level: float = 0.95) -> float | None:
-    """Half-width of the Student-t confidence interval of the mean of `values` (None below two values)."""
-    from scipy import stats  # scipy is a dependency; imported here because only reports need it
-
-    values = [v for v in values if v is not None]
+    """Half-width of the Student-t interval of the mean over seeds (`metrics.uncertainty.seeds_interval`); None
+    below two finite values (a single seed, or a diverged run's NaN, has no interval to show)."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
     if len(values) < 2:
         return None
-    k = len(values)
-    return float(stats.t.ppf(0.5 + level / 2, k - 1) * np.std(values, ddof=1) / math.sqrt(k))
+    return seeds_interval(values, level).half_width
 
 
 def welch_difference(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:

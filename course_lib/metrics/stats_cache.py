@@ -3,8 +3,10 @@
 FID compares two Gaussians fitted to features. The reference side is usually a fixed dataset, so
 its statistics are computed once and kept in `cache_dir()/fid_stats/`, keyed by the dataset's exact
 identity (name, split, size, limit, preprocessing version, or a folder's file list), the feature
-extractor and its input preprocessing. Files are `.npz` with `mu` and `sigma`, the format pytorch-fid
-reads and writes, plus a `meta` JSON string; they are written atomically.
+extractor and its input preprocessing (the resize mode, `resize.canonical_mode`). Files are `.npz` with `mu` and
+`sigma`, the format pytorch-fid reads and writes, plus a `meta` JSON string (n, extractor identity and label,
+description, protocol line); they are written atomically. `course-lib fid-stats` writes such files on request, and
+every FID entry point accepts them (and pytorch-fid's own, which carry no identity) as the reference.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from course_lib.core.io import save_npz_atomic
 from course_lib.core.runtime import cache_dir
 
 from .errors import MetricInputError
+from .protocol import protocol_text
 
 CACHE_VERSION = 1
 
@@ -35,6 +39,7 @@ class Statistics:
     extractor_identity: str = ""
     extractor_label: str = ""
     description: str = ""
+    protocol: str = ""  # how the features were computed (protocol.protocol_text): mode, weights, images
 
     def __post_init__(self):
         self.mu = np.atleast_1d(np.asarray(self.mu, dtype=np.float64))
@@ -59,6 +64,7 @@ class Statistics:
                 "extractor_identity": self.extractor_identity,
                 "extractor_label": self.extractor_label,
                 "description": self.description,
+                "protocol": self.protocol,
                 "version": CACHE_VERSION,
             }
         )
@@ -68,6 +74,8 @@ class Statistics:
     def load(cls, path: str | os.PathLike) -> Statistics:
         """Read our .npz files and pytorch-fid's (mu, sigma only: assumed Inception pool3 features)."""
         path = Path(path).expanduser()
+        if not path.is_file():
+            raise MetricInputError(f"statistics file {path} does not exist")
         try:
             with np.load(path, allow_pickle=False) as f:
                 if not {"mu", "sigma"} <= set(f.files):
@@ -76,7 +84,7 @@ class Statistics:
                     )
                 mu, sigma = f["mu"], f["sigma"]
                 meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise MetricInputError(f"cannot read statistics from {path}: {exc}") from exc
         return cls(
             mu,
@@ -85,6 +93,7 @@ class Statistics:
             meta.get("extractor_identity", ""),
             meta.get("extractor_label", ""),
             meta.get("description", f"statistics from {path}"),
+            meta.get("protocol", ""),
         )
 
 
@@ -96,7 +105,7 @@ def is_statistics_file(path) -> bool:
             return False
         with np.load(p, allow_pickle=False) as f:
             return {"mu", "sigma"} <= set(f.files)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
         return False
 
 
@@ -140,7 +149,8 @@ def cached_statistics(
             pass  # a damaged cache file is recomputed, never trusted
     feats = extract_from_source(source, extractor, want_logits=False, batch_size=batch_size, progress=progress)
     mu, sigma = gaussian_statistics(feats)
-    stats = Statistics(mu, sigma, len(feats), extractor.identity, extractor.label, source.description)
+    protocol = protocol_text(extractor, None, source.description, len(feats))
+    stats = Statistics(mu, sigma, len(feats), extractor.identity, extractor.label, source.description, protocol)
     if path is not None:
         stats.save(path)
     return stats
