@@ -79,3 +79,29 @@ def test_the_public_api_is_what_a_user_needs():
     # The building blocks stay in their modules, not in the package's namespace.
     assert "trace_sqrt_product" not in public and not hasattr(metrics, "trace_sqrt_product")
     from course_lib.metrics.fid import trace_sqrt_product  # noqa: F401
+
+
+def test_fid_and_is_give_an_interval_or_the_unbiased_value_on_request():
+    from course_lib.metrics.unbiased import fid_infinity
+
+    a, b = _images(4, 96), _images(5, 96)
+    pixels = FeatureOptions(extractor="pixels", device="cpu", progress=False)
+    plain = metrics.fid(a, b, options=pixels)
+    with_ci = metrics.fid(a, b, options=pixels, ci=0.9, bootstrap=20)
+    assert with_ci.value == pytest.approx(plain.value) and with_ci.ci_low < with_ci.ci_high
+    assert "90% CI, n=96" in str(with_ci)
+    assert plain.protocol and "96 generated samples" in plain.protocol
+    fa, fb = metrics.extract_features(a, options=pixels), metrics.extract_features(b, options=pixels)
+    assert metrics.fid(a, b, options=pixels, unbiased=True).value == pytest.approx(fid_infinity(fa, _stats(fb)).value)
+    digits = FeatureOptions(extractor="mnist", device="cpu", progress=False)
+    grey = metrics.extract_features(_images(6, 96)[:, :1], options=digits)
+    ranged = metrics.inception_score(grey, options=digits, ci=0.95, bootstrap=20)
+    assert ranged.value == pytest.approx(metrics.inception_score(grey, options=digits).value)
+    assert ranged.ci_low <= ranged.ci_high
+    with pytest.raises(MetricInputError, match="resamples the first set"):
+        metrics.fid(_stats(fa), b, options=pixels, ci=0.95)
+
+
+def _stats(features):
+    mu, sigma = metrics.gaussian_statistics(features)
+    return metrics.Statistics(mu, sigma, len(features), features.extractor_identity, features.extractor_label)

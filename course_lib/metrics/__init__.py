@@ -68,6 +68,8 @@ from .scores import am_score, mode_score, modified_inception_score
 from .stats_cache import Statistics, gaussian_statistics
 from .table import METRICS, Metric
 from .two_sample import one_nn_accuracy
+from .unbiased import fid_infinity, inception_score_infinity
+from .uncertainty import bootstrap_ci, seeds_interval
 
 __all__ = [
     # metrics
@@ -97,6 +99,11 @@ __all__ = [
     "Statistics",
     "frechet_distance",
     "gaussian_statistics",
+    # uncertainty and bias (also as fid(..., ci=0.95) / fid(..., unbiased=True))
+    "bootstrap_ci",
+    "fid_infinity",
+    "inception_score_infinity",
+    "seeds_interval",
     # extension points
     "EXTRACTORS",
     "FeatureExtractor",
