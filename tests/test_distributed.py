@@ -1,9 +1,9 @@
 """Data-parallel training and sharded evaluation (issue 30), on the CPU with gloo at world size 2.
 
 One spawn of two processes (the environment torchrun would set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT) serves most tests of the module: each rank trains the default loss and WGAN-GP at per-rank batch
-b/2 for a few steps, resumes a run whose rank 1 died (an earlier spawn) from its last checkpoint, and computes
-sharded pixel features. The same runs in this process at batch b (world size
+MASTER_PORT) serves most tests of the module: each rank trains the default loss and WGAN-GP (with the FID
+tracker) at per-rank batch b/2 for a few steps, resumes a run whose rank 1 died (an earlier spawn) from its last
+checkpoint, computes sharded pixel features and evaluates a generator with the sharded GeneratorEvaluator. The same runs in this process at batch b (world size
 1) are the reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach
 the same parameters up to float rounding.
 
@@ -11,6 +11,7 @@ The generator is the MLP (no batch norm: PyTorch's SyncBatchNorm runs only on CU
 DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
 """
 
+import math
 import os
 import shutil
 import socket
@@ -22,11 +23,14 @@ import torch.multiprocessing as mp
 
 from course_lib.core.errors import ConfigError
 from course_lib.data import load_embedded_mnist
-from course_lib.metrics import fid
+from course_lib.latent.pretrained import load_pretrained
+from course_lib.metrics import GeneratorEvaluator, fid
+from course_lib.metrics.inputs import as_image_source
 from course_lib.metrics.sharded import sharded_features
 from course_lib.nn import models as nn_models
 from course_lib.training import TrainConfig, Trainer
 from course_lib.training import trainer as trainer_module
+from course_lib.training.callbacks.fid_tracker import FIDTracker
 from course_lib.training.distributed import Distributed
 
 WORLD = 2
@@ -39,8 +43,37 @@ COMMON = {
 }
 RUNS = {
     "non-saturating": {"callbacks": [{"name": "ema", "decay": 0.9}]},  # the EMA copy is taken on every rank
-    "wgan-gp": {"preset": "wgan-gp", "optim.steps": 8, "optim.d_steps": 2},  # double backward under DDP
+    "wgan-gp": {  # double backward under DDP; the FID tracker evaluates in shards on both ranks
+        "preset": "wgan-gp",
+        "optim.steps": 8,
+        "optim.d_steps": 2,
+        "callbacks": [{"name": "fid_tracker", "every": 4, "n_samples": 21, "extractor": "pixels", "at_end": False}],
+    },
 }
+EVAL_SAMPLES = 151  # > the MNIST classifier's 128 features (a full-rank covariance), odd: the shares differ
+
+
+def _evaluations(cache_name: str) -> dict:
+    """The shipped MNIST DCGAN scored by the GeneratorEvaluator: every metric of the experiment runner on
+    MNIST-classifier features of a reference whose features are extracted (in shares under a process group), FID
+    against statistics computed from a named source (the cache written by rank 0 only), and real images scored."""
+    generator = load_pretrained("mnist-dcgan")  # a trained one: every metric is far from its degenerate value
+    real = load_embedded_mnist("test").images[:143]
+    every = GeneratorEvaluator(
+        ["is", "is_std", "fid", "kid", "precision", "recall"],
+        real,
+        extractor="mnist",
+        n_samples=EVAL_SAMPLES,
+        seed=4,
+        batch_size=16,
+        is_splits=3,
+        kid_subset=50,
+        kid_subsets=5,
+    )
+    named = as_image_source(real[:101], what="reference")
+    named.identity = f"test-distributed:{cache_name}"
+    fid_only = GeneratorEvaluator(["fid"], named, extractor="mnist", n_samples=EVAL_SAMPLES, seed=5, batch_size=32)
+    return {"every": every(generator), "fid_only": fid_only(generator), "real": every.score_images(real[50:])}
 
 
 def models_without_batch_norm(settings: dict):
@@ -78,7 +111,16 @@ def _join(rank: int, port: int) -> None:
     )
     torch.set_num_threads(1)
     trainer_module.models_from_config = models_without_batch_norm
+    plot_curve = FIDTracker.plot_curve
 
+    def counted(self, path=None, ax=None):  # the FID curves this rank draws (rank 0 alone should)
+        PLOTTED.append(path)
+        return plot_curve(self, path, ax)
+
+    FIDTracker.plot_curve = counted
+
+
+PLOTTED: list = []  # in a worker: the paths its FID tracker drew curves to
 
 KILLED_AT = 8  # rank 1 dies after this step; the last checkpoint is step 6's
 
@@ -101,6 +143,7 @@ def _worker(rank: int, port: int, out_dir: str, killed_dir: str) -> None:
     for name in RUNS:
         trainer = Trainer(_config(name), os.path.join(out_dir, name), data=_digits(), progress=False).train()
         results[name] = {**_parameters(trainer), "history": trainer.history, "world": trainer.speed["world_size"]}
+    results["plotted"] = list(PLOTTED)
     # The run a dead rank stopped, resumed by both ranks from its last checkpoint.
     results["resumed"] = _parameters(Trainer.resume(killed_dir, data=_digits(), progress=False).train())
     fake, real = _fid_images()
@@ -109,6 +152,7 @@ def _worker(rank: int, port: int, out_dir: str, killed_dir: str) -> None:
     )
     results["features"] = (fake_features.features, real_features.features)
     results["fid"] = float(fid(fake_features, real_features))
+    results["evaluations"] = _evaluations(cache_name=out_dir)
     torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
 
@@ -147,10 +191,9 @@ def single(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("single")
     saved, trainer_module.models_from_config = trainer_module.models_from_config, models_without_batch_norm
     try:
-        return {
-            name: _parameters(Trainer(_config(name), out_dir / name, data=_digits(), progress=False).train())
-            for name in RUNS
-        }
+        trainers = {name: Trainer(_config(name), out_dir / name, data=_digits(), progress=False) for name in RUNS}
+        runs = {name: _parameters(trainer.train()) for name, trainer in trainers.items()}
+        return {**runs, "history": {name: trainer.history for name, trainer in trainers.items()}}
     finally:
         trainer_module.models_from_config = saved
 
@@ -238,3 +281,38 @@ def test_the_experiment_runner_refuses_torchrun_in_one_line(tmp_path, monkeypatc
     assert main(["experiment", str(config), "--out", str(tmp_path / "exp")]) == 2
     assert "does not run under torchrun yet" in capsys.readouterr().err
     assert not (tmp_path / "exp").exists()
+
+
+def test_the_sharded_evaluator_equals_one_process(job):
+    """GeneratorEvaluator under a process group: each rank generates and extracts its share, the features are
+    gathered, and every metric is the one-process value (the same latents, the same features up to rounding)."""
+    from course_lib.metrics.features import get_extractor
+    from course_lib.metrics.stats_cache import Statistics, cache_dir, cache_path
+
+    _, ranks = job
+    single = _evaluations(cache_name="one process")
+    for part, values in single.items():
+        for name, reference in values.items():
+            assert reference is not None and math.isfinite(reference), (part, name)
+            for rank in range(WORLD):
+                got = ranks[rank]["evaluations"][part][name]
+                assert got == pytest.approx(reference, rel=1e-6, abs=1e-12), (part, name, rank)
+        assert ranks[0]["evaluations"][part] == ranks[1]["evaluations"][part], "ranks disagree"
+    # The named reference's statistics were computed in shares and cached once (rank 0), as one process's.
+    written = [p for p in (cache_dir() / "fid_stats").glob("*.npz")]
+    mnist = get_extractor("mnist", "cpu")
+    ours = cache_path(f"test-distributed:{job[0]}", mnist.identity)
+    assert ours in written
+    alone = cache_path("test-distributed:one process", mnist.identity)
+    assert Statistics.load(ours).mu == pytest.approx(Statistics.load(alone).mu, rel=1e-6, abs=1e-9)
+
+
+def test_the_fid_tracker_under_ddp_logs_one_value_and_rank_zero_draws(job, single):
+    out_dir, ranks = job
+    tracked = [[(row["step"], row["fid"]) for row in ranks[r]["wgan-gp"]["history"] if "fid" in row] for r in (0, 1)]
+    assert [step for step, _ in tracked[0]] == [4, 8] and tracked[0] == tracked[1]
+    alone = [(row["step"], row["fid"]) for row in single["history"]["wgan-gp"] if "fid" in row]
+    # The generators agree to ~1e-5 (test above), so the FIDs do to about as much.
+    assert [v for _, v in tracked[0]] == pytest.approx([v for _, v in alone], rel=1e-3)
+    assert ranks[1]["plotted"] == [] and len(ranks[0]["plotted"]) == 2
+    assert (out_dir / "wgan-gp" / "fid.png").is_file() and (out_dir / "wgan-gp" / "checkpoints" / "best.pt").is_file()
