@@ -11,6 +11,7 @@ The generator is the MLP (no batch norm: PyTorch's SyncBatchNorm runs only on CU
 DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
 """
 
+import json
 import math
 import os
 import shutil
@@ -273,16 +274,6 @@ def test_settings_that_cannot_work_are_refused():
     assert Distributed().local_batch_size(15) == 15
 
 
-def test_the_experiment_runner_refuses_torchrun_in_one_line(tmp_path, monkeypatch, capsys):
-    from course_lib.cli.main import main
-
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    config = Path(__file__).parents[1] / "configs" / "mnist_improvements.yaml"
-    assert main(["experiment", str(config), "--out", str(tmp_path / "exp")]) == 2
-    assert "does not run under torchrun yet" in capsys.readouterr().err
-    assert not (tmp_path / "exp").exists()
-
-
 def test_the_sharded_evaluator_equals_one_process(job):
     """GeneratorEvaluator under a process group: each rank generates and extracts its share, the features are
     gathered, and every metric is the one-process value (the same latents, the same features up to rounding)."""
@@ -316,3 +307,141 @@ def test_the_fid_tracker_under_ddp_logs_one_value_and_rank_zero_draws(job, singl
     assert [v for _, v in tracked[0]] == pytest.approx([v for _, v in alone], rel=1e-3)
     assert ranks[1]["plotted"] == [] and len(ranks[0]["plotted"]) == 2
     assert (out_dir / "wgan-gp" / "fid.png").is_file() and (out_dir / "wgan-gp" / "checkpoints" / "best.pt").is_file()
+
+
+# ------------------------------------------------------------------------------------------------ multi-node
+DOCS = Path(__file__).parents[1] / "docs" / "distributed.md"
+TINY_EXPERIMENT = {  # an MLP pair (no batch norm: it trains on the CPU at world size 2), a few steps
+    "name": "tiny-ddp",
+    "base": {
+        "data": {"dataset": "mnist", "limit": 128},
+        "model": {"arch": "mlp", "width": 8, "latent_dim": 8},
+        "optim": {"batch_size": 16, "steps": 2},
+        "run": {"device": "cpu", "log_every": 1, "sample_every": 100, "checkpoint_every": 2},
+    },
+    "seeds": [0],
+    "eval": {"every": 0, "n_samples": 64, "n_reference": 100, "extractor": "mnist", "kid_subset": 32},
+    "variants": [{"name": "alone"}, {"name": "ddp", "preset": "ema"}],
+}
+
+
+def _documented(block_start: str) -> str:
+    """The fenced code block of docs/distributed.md that starts with `block_start`."""
+    blocks = DOCS.read_text().split("```bash\n")[1:]
+    found = [b.split("```")[0] for b in blocks if b.startswith(block_start)]
+    assert len(found) == 1, f"one block starting {block_start!r} in {DOCS}"
+    return found[0]
+
+
+def _command_line(text: str, start: str) -> list[str]:
+    """The shell command of `text` that starts with `start` (continuation lines joined), as argv."""
+    import shlex
+
+    joined = text.replace("\\\n", " ")
+    lines = [line for line in joined.splitlines() if line.strip().startswith(start)]
+    assert len(lines) == 1, (start, text)
+    return shlex.split(lines[0])
+
+
+def _replace_option(argv: list[str], option: str, value: str) -> list[str]:
+    assert option in argv, (option, argv)
+    i = argv.index(option)
+    return [*argv[: i + 1], value, *argv[i + 2 :]]
+
+
+def test_the_documented_two_machine_command_runs_an_experiment(tmp_path):
+    """docs/distributed.md's two-machine torchrun line, run as two one-process "nodes" meeting in a c10d
+    rendezvous on 127.0.0.1: `course-lib experiment` under torchrun keeps a run finished in one process, trains
+    the other at world size 2, evaluates it in shards (the one-process numbers) and writes once."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from course_lib.experiment import load_experiment, run_experiment
+    from course_lib.experiment.runner import EVAL_KEYS, make_evaluator
+    from course_lib.training.checkpoint import load_generator
+
+    config_path, out = tmp_path / "tiny.yaml", tmp_path / "study"
+    config_path.write_text(yaml.safe_dump(TINY_EXPERIMENT))
+    run_experiment(config_path, out, progress=False, only=["alone"])  # one process, before the job
+    alone = (out / "runs" / "alone" / "seed0" / "result.json").read_bytes()
+
+    argv = _command_line(_documented("torchrun --nnodes 2"), "torchrun")
+    assert argv[argv.index("--rdzv-backend") + 1] == "c10d" and argv[argv.index("--nnodes") + 1] == "2"
+    port = _free_port()
+    argv = _replace_option(argv, "--nproc-per-node", "1")
+    argv = _replace_option(argv, "--rdzv-endpoint", f"127.0.0.1:{port}")
+    argv = _replace_option(argv, "--rdzv-id", f"test-{port}")
+    argv = _replace_option(argv, "--out", str(out))
+    i = argv.index("experiment")
+    argv = [sys.executable, "-m", "torch.distributed.run", *argv[1 : i + 1], str(config_path), *argv[i + 2 :]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    env.pop("WORLD_SIZE", None)
+    nodes = [
+        subprocess.Popen(
+            _replace_option(argv, "--node-rank", str(rank)) + ["--quiet"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    logs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], logs
+    assert "wrote " in logs[0] and "# Experiment" not in logs[1] and "[2/2]" not in logs[1], logs
+
+    report = json.loads((out / "report.json").read_text())
+    assert not report.get("partial") and [row["variant"] for row in report["variants"]] == ["alone", "ddp"]
+    assert (out / "runs" / "alone" / "seed0" / "result.json").read_bytes() == alone, "a finished run is kept"
+    run_dir = out / "runs" / "ddp" / "seed0"
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["world_size"] == 2 and result["steps"] == 2
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["world_size"] == 2
+    assert not [p for p in out.rglob("*.tmp")]
+    # The numbers the job recorded are one process's evaluation of the generator it saved.
+    config = load_experiment(config_path)
+    evaluator = make_evaluator(config.eval, config.base, device="cpu")
+    direct = evaluator(load_generator(run_dir / "checkpoints" / "last.pt"))
+    for key in EVAL_KEYS:
+        assert result["final"][key] == pytest.approx(direct[key], rel=1e-6, abs=1e-12), key
+
+
+def test_the_documented_sbatch_script(tmp_path):
+    """docs/distributed.md's sbatch script: valid bash, and run with SLURM's variables set by hand and stand-ins
+    for scontrol and srun (which records its 2 tasks' command lines), each task gets the two-machine torchrun
+    line of the test above with SLURM's values."""
+    import shlex
+    import subprocess
+
+    script = _documented("#!/bin/bash")
+    (tmp_path / "job.sh").write_text(script)
+    subprocess.run(["bash", "-n", str(tmp_path / "job.sh")], check=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text('#!/bin/bash\n[ "$1 $2" = "show hostnames" ] && echo localhost\n')
+    (bin_dir / "srun").write_text(
+        "#!/bin/bash\n"
+        'for ((node = 0; node < SLURM_NNODES; node++)); do SLURM_NODEID=$node printf "%q " "$@" >> "$TASKS"; '
+        'echo >> "$TASKS"; done\n'
+    )
+    for tool in ("scontrol", "srun"):
+        (bin_dir / tool).chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_JOB_NODELIST": "node[01-02]",
+        "SLURM_NNODES": "2",
+        "SLURM_JOB_ID": "4242",
+        "TASKS": str(tmp_path / "tasks.txt"),
+    }
+    subprocess.run(["bash", str(tmp_path / "job.sh")], env=env, check=True, cwd=tmp_path)
+    tasks = [shlex.split(line) for line in (tmp_path / "tasks.txt").read_text().splitlines()]
+    assert len(tasks) == 2 and tasks[0] == tasks[1]
+    documented = _command_line(_documented("torchrun --nnodes 2"), "torchrun")
+    without_node_rank = documented[:1] + [
+        a for i, a in enumerate(documented[1:], 1) if "--node-rank" not in (a, documented[i - 1])
+    ]
+    expected = _replace_option(without_node_rank, "--rdzv-endpoint", "localhost:29500")
+    expected = _replace_option(expected, "--rdzv-id", "4242")
+    assert tasks[0] == expected
