@@ -31,9 +31,9 @@ The rules, at world size W > 1:
   model.minibatch_stddev takes its statistics over each rank's own rows (groups of its b/W samples), as the
   reference multi-GPU implementations do (ProGAN's and StyleGAN2's group size is per GPU); it is not the
   single-process computation at batch b (its groups draw from the global batch), and a run says so once.
-- **Refused**, with a one-line error naming the setting: model.minibatch_discrimination (each sample's
-  similarity summed over the whole batch: per-rank sums change its scale), data.task cyclegan (its batch stacks
-  two domains), the progressive callback (it grows the models mid-run), an explicit run.device cuda:N (one
+  model.minibatch_discrimination compares each sample with the whole global batch: the layer all-gathers every
+  rank's projections with their gradient (`nn.layers.MinibatchDiscrimination.gather_ranks`).
+- **Refused**, with a one-line error naming the setting: data.task cyclegan (its batch stacks two domains), the progressive callback (it grows the models mid-run), an explicit run.device cuda:N (one
   process per device: use auto or cuda), speed.compile on.
 - **Rank 0 writes** logs, samples, plots and checkpoints (atomically, course_lib.core.io); every rank waits at a
   barrier after each checkpoint, so all of them resume from a file that is complete. Log rows are averaged over
@@ -50,6 +50,7 @@ from torch import nn
 
 from course_lib.core.errors import ConfigError
 from course_lib.core.runtime import pick_device
+from course_lib.nn.layers import MinibatchDiscrimination
 
 ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 RANK_SEED_STRIDE = 1_000_003  # rank r seeds torch's global generator with run.seed + r * stride
@@ -136,8 +137,6 @@ class Distributed:
         self.local_batch_size(config.optim.batch_size)
         model = config.model
         refused = []
-        if model.minibatch_discrimination:
-            refused.append("model.minibatch_discrimination (sums each sample's similarity over the whole batch)")
         if config.data.task == "cyclegan":
             refused.append("data.task cyclegan (its batch stacks two domains)")
         if any(spec["name"] == "progressive" for spec in config.callbacks):
@@ -181,6 +180,9 @@ class Distributed:
                     f"PyTorch runs SyncBatchNorm only on CUDA: train on GPUs, or {hint}"
                 )
             out.append(nn.SyncBatchNorm.convert_sync_batchnorm(module) if has_bn else module)
+        for layer in discriminator.modules():  # compare each sample with the global batch, not its rank's rows
+            if isinstance(layer, MinibatchDiscrimination):
+                layer.gather_ranks = True
         return tuple(out)
 
     def shard_loader(self, loader):
