@@ -1,14 +1,19 @@
 """Data-parallel training and sharded evaluation (issue 30), on the CPU with gloo at world size 2.
 
 One spawn of two processes (the environment torchrun would set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
-MASTER_PORT) serves most tests of the module: each rank trains the default loss and WGAN-GP (with the FID
-tracker) at per-rank batch b/2 for a few steps, resumes a run whose rank 1 died (an earlier spawn) from its last
-checkpoint, computes sharded pixel features and evaluates a generator with the sharded GeneratorEvaluator. The same runs in this process at batch b (world size
-1) are the reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach
-the same parameters up to float rounding.
+MASTER_PORT) serves most tests of the module: each rank trains the default loss, WGAN-GP (with the FID tracker),
+feature matching, minibatch stddev and minibatch discrimination at per-rank batch b/2 for a few steps, resumes a
+run whose rank 1 died (an earlier spawn) from its last checkpoint, computes sharded pixel features and evaluates a
+generator with the sharded GeneratorEvaluator. The same runs in this process at batch b (world size 1) are the
+reference: DistributedDataParallel averages per-rank gradients of per-sample means, so the two reach the same
+parameters up to float rounding (minibatch stddev: against one process computing the statistic per rank's rows).
 
 The generator is the MLP (no batch norm: PyTorch's SyncBatchNorm runs only on CUDA) and the discriminator the
 DCGAN one with layer norm (the MLP discriminator's dropout draws per rank).
+
+The multi-node tests at the end run docs/distributed.md's two-machine torchrun line as two one-process "nodes"
+(a c10d rendezvous on 127.0.0.1) on a tiny experiment, and its sbatch script's body with stand-ins for srun and
+scontrol.
 """
 
 import contextlib
