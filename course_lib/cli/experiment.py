@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -70,11 +71,15 @@ def parse_assignment(text: str) -> tuple[str, object]:
 
 
 def run_cli(args) -> int:
-    if int(os.environ.get("WORLD_SIZE") or 1) > 1:  # torchrun: every rank would evaluate and report each variant
-        raise ConfigError(
-            "course-lib experiment does not run under torchrun yet (issue 30): run each variant's training as "
-            "`torchrun ... -m course_lib train`, or the experiment in one process"
-        )
+    """Under torchrun every rank runs the experiment (course_lib.experiment.runner) and only rank 0 prints
+    (errors still go to stderr on every rank)."""
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            return _run_cli(args)
+    return _run_cli(args)
+
+
+def _run_cli(args) -> int:
     only = [name.strip() for name in args.only.split(",")] if args.only else None
     overrides = [parse_assignment(text) for text in args.overrides]
     config = load_experiment(args.config, overrides=overrides, steps=args.steps)

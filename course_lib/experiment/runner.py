@@ -13,6 +13,13 @@ interrupted one resumes from its last checkpoint (evaluations already done are k
 evals.json). The report (`course_lib.experiment.report`) gives, per variant, the mean and standard
 deviation over seeds of every number, the training wall time, the evaluation time and the time the
 trainer measured in callbacks, with sample grids, metric curves and loss curves.
+
+Under torchrun (`torchrun --nproc-per-node N -m course_lib experiment CONFIG --out DIR`, on one node or
+several, e.g. under SLURM) the experiment is one distributed job: every rank walks the same list of runs, each
+run trains data-parallel (course_lib.training.distributed: global batch, rank 0 writes the run's files), every
+evaluation is split across the ranks (metrics.sharded: the one-process numbers), and rank 0 alone writes
+experiment.json, evals.json, result.json, the figures and the report. Every rank decides what to do with a run
+(done, resume, train) from the same files, read after a barrier, so a resubmitted job resumes like one process.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from course_lib.core.reports import write_report
 from course_lib.experiment.config import EvalSettings, ExperimentConfig, base_data, default_reference, load_experiment
 from course_lib.experiment.report import REPORT_METRICS, render_markdown, summarise, write_figures
 from course_lib.metrics.evaluator import GeneratorEvaluator
-from course_lib.training import TrainConfig, Trainer
+from course_lib.training import TrainConfig, Trainer, distributed
 
 # What every evaluation records: the report's metrics, and the spread of IS over its splits.
 EVAL_KEYS = (*REPORT_METRICS, "is_std")
@@ -106,8 +113,12 @@ def run_one(
     data=None,
     progress: bool = True,
     device: str | None = None,
+    dist: distributed.Distributed | None = None,
 ) -> dict:
-    """Train and evaluate one (variant, seed), resuming where an earlier attempt stopped."""
+    """Train and evaluate one (variant, seed), resuming where an earlier attempt stopped. `dist`: the job this
+    process is a rank of (rank 0 writes; every rank trains and evaluates); None: a single process."""
+    dist = dist or distributed.Distributed()
+    dist.barrier()  # every rank reads this run's files after rank 0 finished writing the previous run's
     train_config = config.train_config(variant, seed)
     if device is not None:
         train_config.run.device = device
@@ -147,7 +158,8 @@ def run_one(
         seconds = time.perf_counter() - started
         eval_seconds += seconds
         evals.append({"step": target, **scores, "seconds": seconds})
-        write_json_atomic(evals_path, evals)
+        if dist.is_main:
+            write_json_atomic(evals_path, evals)
     result = {
         "variant": variant["name"],
         "seed": seed,
@@ -156,11 +168,13 @@ def run_one(
         "train_seconds": trainer.elapsed,
         "eval_seconds": eval_seconds,
         "callback_seconds": float(sum(trainer.callback_seconds.values())),
+        "world_size": dist.world_size,  # data-parallel processes that trained and evaluated it
         "callbacks": callback_summaries(trainer),
         "final": {k: evals[-1].get(k) for k in EVAL_KEYS},
         "evals": evals,
     }
-    write_json_atomic(result_path, result)
+    if dist.is_main:
+        write_json_atomic(result_path, result)
     return result
 
 
@@ -187,10 +201,14 @@ def run_experiment(
     if unknown:
         raise ConfigError(f"no variant(s) {', '.join(unknown)} in {config.name}; variants: {', '.join(names)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "experiment.json", config.to_dict())
     base_device = config.train_config(config.variants[0], config.seeds[0]).run.device
-    evaluator = make_evaluator(config.eval, config.base, device=device or base_device).prepare()
+    # Under torchrun: join the job before the evaluator meets the other ranks (reference features in shares).
+    dist = distributed.from_environment(device or base_device)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "experiment.json", config.to_dict())
+    eval_device = dist.device(device or base_device)  # cuda:LOCAL_RANK on a GPU node
+    evaluator = make_evaluator(config.eval, config.base, device=eval_device).prepare()
     datasets: dict[tuple, Any] = {}
     results = []
     by_name = {v["name"]: v for v in config.variants}
@@ -205,24 +223,33 @@ def run_experiment(
                 datasets[key] = load_dataset(data.dataset, data.root, "train", data.image_size, limit=data.limit)
             run_dir = out / "runs" / variant["name"] / f"seed{seed}"
             state = "done" if (run_dir / "result.json").is_file() else "resuming" if run_dir.is_dir() else "training"
-            print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.optim.steps} steps)", flush=True)
-            results.append(run_one(config, variant, seed, run_dir, evaluator, datasets[key], progress, device))
+            if dist.is_main:
+                print(f"[{i}/{len(todo)}] {variant['name']} seed {seed}: {state} ({tc.optim.steps} steps)", flush=True)
+            results.append(
+                run_one(
+                    config, variant, seed, run_dir, evaluator, datasets[key], progress and dist.is_main, device, dist
+                )
+            )
     except ConfigError:
         raise  # settings that do not fit the folder: nothing new finished, and the report there stays as it is
     except BaseException:  # Ctrl-C, a diverged run, ...: report what finished, then stop as asked
-        if only:
-            results = _results_on_disk(config, out, results)
-        _write_partial_report(out, config, evaluator, results)
+        if dist.is_main:
+            if only:
+                results = _results_on_disk(config, out, results)
+            _write_partial_report(out, config, evaluator, results)
         raise
+    dist.barrier()  # the last run's result.json is on disk for every rank
     if only:
         results = _results_on_disk(config, out, results)
         if len(results) < len(config.variants) * len(config.seeds):
-            _write_partial_report(out, config, evaluator, results)
+            if dist.is_main:
+                _write_partial_report(out, config, evaluator, results)
             return None
-    real = real_data_scores(evaluator, config.eval, config.base)
+    real = real_data_scores(evaluator, config.eval, config.base)  # every rank: its features are extracted in shares
     report = summarise(config, results, evaluator.label, evaluator.reference, real)
-    write_figures(out, config, results)
-    write_report(out, report, lambda written: render_markdown(written, out))
+    if dist.is_main:
+        write_figures(out, config, results)
+        write_report(out, report, lambda written: render_markdown(written, out))
     return report
 
 

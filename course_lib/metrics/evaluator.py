@@ -14,7 +14,13 @@ one meaning wherever it is reported:
   everything random here has its own seed, and the global states are restored around each call in
   case an extractor or a generator draws from them.
 - Features: one pass of the extractor (a registered name, "auto", or a FeatureExtractor; see
-  `features.resolve_extractor`) over the samples, shared by every metric.
+  `features.resolve_extractor`) over the samples, shared by every metric. Under torch.distributed (a process
+  group of W > 1 ranks, e.g. torchrun) the pass is split: every rank generates and extracts one contiguous
+  share of the samples (and of the reference's images when their features or uncached statistics are
+  computed), the features are all-gathered in order (`metrics.sharded`), and every rank scores the same
+  FeatureSet one process would have: the same numbers, W times less extraction each. Every rank must then make
+  the same calls (they meet in collectives); the callers (FID tracker, experiment runner) let rank 0 alone
+  write what they write.
 - Reference: anything `metrics` accepts (a dataset name, a folder, an .npz, a uint8 tensor, an
   ImageSource, a FeatureSet, Statistics or a statistics .npz). It is processed once, on the first
   call: Gaussian statistics only when FID is the only metric that needs it (cached on disk when the
@@ -38,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import sharded
 from .errors import MetricInputError
 from .features import FeatureExtractor, FeatureSet, extract_from_source, resolve_extractor
 from .inputs import ImageSource, as_image_source, check_float_batch, noise_batches
@@ -267,7 +274,8 @@ class GeneratorEvaluator:
         if isinstance(self.reference, FeatureSet):
             features = self.reference
         else:
-            features = extract_from_source(
+            # extract_from_source, split across the ranks under torch.distributed
+            features = sharded.sharded_source_features(
                 self._reference_source(),
                 self.extractor,
                 want_logits=False,
@@ -285,8 +293,13 @@ class GeneratorEvaluator:
         reference = self.reference_features if self.reference_features is not None else self.reference
         if not isinstance(reference, (Statistics, FeatureSet)) and not _is_statistics_file(reference):
             reference = self._reference_source()
-        reading = FeatureOptions(batch_size=self.batch_size, progress=self.progress, use_cache=self.use_cache)
-        stats = statistics_of(reference, self.extractor, reading, what="reference images")
+        if isinstance(reference, ImageSource) and sharded.rank_and_world()[1] > 1:  # images: their features in shares
+            stats = sharded.sharded_statistics(
+                reference, self.extractor, batch_size=self.batch_size, progress=self.progress, use_cache=self.use_cache
+            )
+        else:
+            reading = FeatureOptions(batch_size=self.batch_size, progress=self.progress, use_cache=self.use_cache)
+            stats = statistics_of(reference, self.extractor, reading, what="reference images")
         ids = {stats.extractor_identity, self.extractor.identity} - {""}
         if stats.dim != self.extractor.feature_dim or len(ids) > 1:
             raise MetricInputError(
@@ -350,32 +363,62 @@ class GeneratorEvaluator:
         """The metrics of `n_samples` samples of `generator` (a module, or a function z -> images in [-1, 1])."""
         self.prepare()
         sample, latent_dim = self._sampler(generator)
-        source = _SampleSource(
-            sample,
-            self._noise_batches(latent_dim),
-            self.n_samples,
-            keep_outputs=bool(self._needing("noise", "samples")),
-        )
         with preserved_rng():
             try:
-                features = extract_from_source(
-                    source,
-                    self.extractor,
-                    want_logits=self._want_logits(),
-                    batch_size=self.batch_size or self.extractor.batch_size,
-                    progress=self.progress,
-                )
+                features, latents, samples = self._sample_features(sample, latent_dim)
             except NonFiniteSamples:
                 self.last_values, self.last_intervals = {name: math.nan for name in self.metrics}, {}
                 return dict(self.last_values)
-            kept = source.keep_outputs and source.latents
             values = self._score(
                 features,
                 generator=generator if isinstance(generator, nn.Module) else None,
-                latents=torch.cat(source.latents) if kept else None,
-                samples=torch.cat(source.outputs) if kept else None,
+                latents=latents,
+                samples=samples,
             )
         return {name: values[name] for name in self.metrics}
+
+    def _sample_features(self, sample, latent_dim: int) -> tuple[FeatureSet, torch.Tensor | None, torch.Tensor | None]:
+        """The samples' features (and their latents and images when a metric needs them). Under torch.distributed
+        each rank generates its share of the same latents and the shares are gathered in order (module docstring);
+        NonFiniteSamples on every rank when any rank's share is not finite."""
+        keep_outputs = bool(self._needing("noise", "samples"))
+        rank, world = sharded.rank_and_world()
+        if world == 1:
+            noise, count = self._noise_batches(latent_dim), self.n_samples
+        else:
+            start, stop = sharded.share_bounds(self.n_samples)
+            # A rank with an empty share still generates one sample, so it knows the widths; its row is dropped.
+            every = self.noise(latent_dim)  # the latents one process draws, whatever the world size
+            share = every[start:stop] if stop > start else every[:1]
+            noise, count = iter(share.split(self._generation_batch())), len(share)
+        source = _SampleSource(sample, noise, count, keep_outputs)
+        source.description = f"{self.n_samples} generated samples"  # the whole set's, which every rank ends with
+        try:
+            features = extract_from_source(
+                source,
+                self.extractor,
+                want_logits=self._want_logits(),
+                batch_size=self.batch_size or self.extractor.batch_size,
+                progress=self.progress and rank == 0,
+            )
+            finite = True
+        except NonFiniteSamples:
+            finite = False
+        if world > 1 and sharded.any_rank(not finite):  # every rank returns NaN, none waits for the others in a gather
+            finite = False
+        if not finite:
+            raise NonFiniteSamples
+        latents = torch.cat(source.latents) if keep_outputs and source.latents else None
+        samples = torch.cat(source.outputs) if keep_outputs and source.outputs else None
+        if world > 1:
+            keep = stop - start
+            features = sharded.gather_feature_set(features, keep, self.n_samples)
+            if latents is not None:
+                latents, samples = (
+                    sharded.gather_rows(latents[:keep], self.n_samples),
+                    sharded.gather_rows(samples[:keep], self.n_samples),
+                )
+        return features, latents, samples
 
     def score_images(self, images: Any, **source_kwargs) -> dict[str, float | None]:
         """The same metrics for given images (e.g. real ones: what a perfect generator scores).
@@ -383,7 +426,8 @@ class GeneratorEvaluator:
         self.prepare()
         source = as_image_source(images, what="images", progress=self.progress, **source_kwargs)
         with preserved_rng():
-            features = extract_from_source(
+            # extract_from_source, split across the ranks under torch.distributed
+            features = sharded.sharded_source_features(
                 source,
                 self.extractor,
                 want_logits=self._want_logits(),

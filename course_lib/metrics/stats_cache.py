@@ -133,6 +133,18 @@ def cache_path(source_identity: str, extractor_identity: str) -> Path:
     return cache_dir() / "fid_stats" / f"{key}.npz"
 
 
+def read_cached(path, extractor, count: int) -> Statistics | None:
+    """The statistics in the cache file at `path` when they are the extractor's for `count` images; None when the
+    file is missing, damaged or for other images (those are recomputed, never trusted)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        stats = Statistics.load(path)
+    except MetricInputError:
+        return None
+    return stats if stats.extractor_identity == extractor.identity and stats.n == count else None
+
+
 def cached_statistics(
     source, extractor, batch_size: int | None = None, progress: bool = True, use_cache: bool = True
 ) -> Statistics:
@@ -140,13 +152,9 @@ def cached_statistics(
     from .features import extract_from_source
 
     path = cache_path(source.identity, extractor.identity) if (use_cache and source.identity) else None
-    if path is not None and path.is_file():
-        try:
-            stats = Statistics.load(path)
-            if stats.extractor_identity == extractor.identity and stats.n == source.count:
-                return stats
-        except MetricInputError:
-            pass  # a damaged cache file is recomputed, never trusted
+    cached = read_cached(path, extractor, source.count)
+    if cached is not None:
+        return cached
     feats = extract_from_source(source, extractor, want_logits=False, batch_size=batch_size, progress=progress)
     mu, sigma = gaussian_statistics(feats)
     protocol = protocol_text(extractor, None, source.description, len(feats))

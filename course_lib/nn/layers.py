@@ -23,8 +23,34 @@ import torch
 from torch import nn
 
 
+class _GatherRows(torch.autograd.Function):
+    """Every rank's rows (equally many), concatenated in rank order; the backward sums the ranks' gradients of the
+    whole and hands each rank those of its own rows (all-reduce, then its slice: gloo and NCCL alike)."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor) -> torch.Tensor:
+        world = torch.distributed.get_world_size()
+        ctx.rank, ctx.n = torch.distributed.get_rank(), rows.shape[0]
+        parts = [torch.empty_like(rows) for _ in range(world)]
+        torch.distributed.all_gather(parts, rows.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        return grad[ctx.rank * ctx.n : (ctx.rank + 1) * ctx.n]
+
+
 class MinibatchDiscrimination(nn.Module):
-    """(N, in_features) -> (N, in_features + kernels). See the module docstring."""
+    """(N, in_features) -> (N, in_features + kernels). See the module docstring.
+
+    `gather_ranks` (set by course_lib.training.distributed for a data-parallel run): each rank's samples are
+    compared with the whole global batch, the projections M of every rank all-gathered with their gradient
+    (`_GatherRows`), so W ranks compute what one process computes on the global batch. Every rank must
+    then call the layer together (the training forward passes do)."""
+
+    gather_ranks = False
 
     def __init__(self, in_features: int, kernels: int = 50, kernel_dim: int = 5):
         super().__init__()
@@ -33,7 +59,10 @@ class MinibatchDiscrimination(nn.Module):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         m = (f @ self.T).view(-1, self.kernels, self.kernel_dim)  # (N, B, C)
-        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)  # (N, N, B): ||M_i,b - M_j,b||_1
+        others = m
+        if self.gather_ranks and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+            others = _GatherRows.apply(m)
+        l1 = (m.unsqueeze(1) - others.unsqueeze(0)).abs().sum(dim=3)  # (N, N_all, B): ||M_i,b - M_j,b||_1
         o = torch.exp(-l1).sum(dim=1) - 1.0  # drop the j = i term, exp(0) = 1
         return torch.cat([f, o], dim=1)
 

@@ -26,10 +26,15 @@ The rules, at world size W > 1:
 - **Batch norm becomes SyncBatchNorm** on CUDA (statistics over the global batch, as one process would compute
   them). PyTorch's SyncBatchNorm runs only on CUDA, so on the CPU a model with batch norm is refused (use
   model.d_norm layer/none and a generator without batch norm, e.g. model.arch mlp).
-- **Refused**, with a one-line error naming the setting: anything that needs the whole batch on one device
-  (model.minibatch_stddev, model.minibatch_discrimination, the feature-matching term), data.task cyclegan (its
-  batch stacks two domains), the progressive callback (it grows the models mid-run), an explicit run.device
-  cuda:N (one process per device: use auto or cuda), speed.compile on.
+- **Whole-batch statistics.** The feature-matching term compares batch means of D's features: each rank's
+  means are all-reduced into the global batch's (`global_mean`), so it trains as in one process.
+  model.minibatch_stddev takes its statistics over each rank's own rows (groups of its b/W samples), as the
+  reference multi-GPU implementations do (ProGAN's and StyleGAN2's group size is per GPU); it is not the
+  single-process computation at batch b (its groups draw from the global batch), and a run says so once.
+  model.minibatch_discrimination compares each sample with the whole global batch: the layer all-gathers every
+  rank's projections with their gradient (`nn.layers.MinibatchDiscrimination.gather_ranks`).
+- **Refused**, with a one-line error naming the setting: data.task cyclegan (its batch stacks two domains), the progressive callback (it grows the models mid-run), an explicit run.device cuda:N (one
+  process per device: use auto or cuda), speed.compile on.
 - **Rank 0 writes** logs, samples, plots and checkpoints (atomically, course_lib.core.io); every rank waits at a
   barrier after each checkpoint, so all of them resume from a file that is complete. Log rows are averaged over
   the ranks (one all-reduce per log interval), so the divergence check stops every rank at the same step.
@@ -45,6 +50,7 @@ from torch import nn
 
 from course_lib.core.errors import ConfigError
 from course_lib.core.runtime import pick_device
+from course_lib.nn.layers import MinibatchDiscrimination
 
 ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 RANK_SEED_STRIDE = 1_000_003  # rank r seeds torch's global generator with run.seed + r * stride
@@ -131,12 +137,6 @@ class Distributed:
         self.local_batch_size(config.optim.batch_size)
         model = config.model
         refused = []
-        if model.minibatch_stddev:
-            refused.append("model.minibatch_stddev (a statistic over the whole batch)")
-        if model.minibatch_discrimination:
-            refused.append("model.minibatch_discrimination (compares samples across the whole batch)")
-        if config.term("feature-matching") is not None:
-            refused.append("loss term feature-matching (a squared difference of whole-batch means)")
         if config.data.task == "cyclegan":
             refused.append("data.task cyclegan (its batch stacks two domains)")
         if any(spec["name"] == "progressive" for spec in config.callbacks):
@@ -147,6 +147,13 @@ class Distributed:
             refused.append(f"run.device {config.run.device} (one process per device: use auto or cuda)")
         if refused:
             raise ConfigError(f"cannot train at world size {self.world_size} with {'; '.join(refused)}")
+        if model.minibatch_stddev and self.is_main:
+            print(
+                f"note: model.minibatch_stddev takes its statistics over each rank's "
+                f"{config.optim.batch_size // self.world_size} samples (as multi-GPU ProGAN/StyleGAN2 do), not over "
+                f"the global batch of {config.optim.batch_size}",
+                flush=True,
+            )
 
     def device(self, choice: str) -> torch.device:
         """The device of this rank: cuda:LOCAL_RANK for CUDA runs, else the device `choice` names."""
@@ -173,6 +180,9 @@ class Distributed:
                     f"PyTorch runs SyncBatchNorm only on CUDA: train on GPUs, or {hint}"
                 )
             out.append(nn.SyncBatchNorm.convert_sync_batchnorm(module) if has_bn else module)
+        for layer in discriminator.modules():  # compare each sample with the global batch, not its rank's rows
+            if isinstance(layer, MinibatchDiscrimination):
+                layer.gather_ranks = True
         return tuple(out)
 
     def shard_loader(self, loader):
@@ -206,6 +216,18 @@ class Distributed:
         out = [None] * self.world_size
         torch.distributed.all_gather_object(out, obj)
         return out
+
+
+def global_mean(local_mean: torch.Tensor, world_size: int) -> torch.Tensor:
+    """The mean over the global batch from this rank's mean over its rows (every rank has as many): its value is
+    the all-reduced mean, and its gradient reaches this rank's `local_mean` whole (not divided by world_size),
+    because DistributedDataParallel averages the ranks' gradients: a loss computed from global means on every
+    rank then trains exactly as the same loss of one process's batch means. world_size 1: `local_mean`."""
+    if world_size <= 1:
+        return local_mean
+    total = local_mean.detach().clone()
+    torch.distributed.all_reduce(total)
+    return local_mean - local_mean.detach() + total / world_size
 
 
 def from_environment(device_choice: str = "auto") -> Distributed:

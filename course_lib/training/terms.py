@@ -44,6 +44,7 @@ from torch import nn
 from course_lib.core.errors import ConfigError
 from course_lib.core.registry import Registry
 from course_lib.nn.losses import GANLoss, feature_matching, get_loss, gradient_penalty, r1_penalty
+from course_lib.training import distributed
 
 if TYPE_CHECKING:
     from course_lib.training.config import TrainConfig
@@ -214,13 +215,19 @@ class InstanceNoise(LossTerm):
 
 @register_term("feature-matching")
 class FeatureMatching(LossTerm):
-    """G matches the mean of D's penultimate features on real data (Salimans et al. 2016)."""
+    """G matches the mean of D's penultimate features on real data (Salimans et al. 2016). Under torchrun the
+    means are the global batch's (all-reduced, `distributed.global_mean`), as one process computes them."""
 
     def __init__(self, weight: float = 1.0):
         self.weight = _check_weight("feature-matching", "weight", weight)
 
     def generator_loss(self, batch, ctx):
-        value = feature_matching(batch.out_real["features"], batch.out_g["features"])
+        real, fake = batch.out_real["features"], batch.out_g["features"]
+        world_size = getattr(ctx, "world_size", 1)
+        if world_size > 1:  # one row each: the global batch's means (feature_matching's mean of one row is it)
+            real = distributed.global_mean(real.detach().float().mean(0), world_size)[None]
+            fake = distributed.global_mean(fake.float().mean(0), world_size)[None]
+        value = feature_matching(real, fake)
         batch.metrics["feature_matching"] = value.detach()
         return self.weight * value
 

@@ -454,7 +454,8 @@ class DiversityController(Callback):
     def _record(self, ctx, entry: dict) -> None:
         self.log.append(entry)
         out_dir = getattr(ctx, "out_dir", None)
-        if out_dir is not None:
+        # Under torchrun every rank decides alike (the evaluator's numbers are the same on all); rank 0 writes.
+        if out_dir is not None and getattr(ctx, "rank", 0) == 0:
             write_text_atomic(Path(out_dir) / LOG_NAME, "".join(json.dumps(e) + "\n" for e in self.log))
 
     def decisions(self) -> list[dict]:

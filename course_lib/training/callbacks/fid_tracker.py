@@ -17,6 +17,11 @@ when the value is the best so far writes `checkpoints/best.pt` (atomically, a fu
 experiment trains to each of its evaluation steps): nothing extra is measured there, so a paused
 and resumed run measures exactly what a straight one does.
 
+Under torchrun (course_lib.training.distributed) every rank calls the tracker at the same steps and the
+evaluator splits the samples (and an uncached reference) across the ranks, gathering their features
+(course_lib.metrics.sharded): each rank measures the single-process value, so every rank logs the same number
+and takes the same best-checkpoint decision; rank 0 alone draws fid.png and writes the checkpoints.
+
 FID from a few thousand samples is biased upwards (the bias shrinks like 1/n), so values tracked
 with n_samples=5000 are comparable with each other but read a little higher than the 10k/50k-sample
 numbers papers report.
@@ -123,8 +128,8 @@ class FIDTracker(Callback):
             self.best_fid, self.best_step = value, step
         if ctx.out_dir is not None:
             if improved and self.keep_best:  # after updating the state above, so best.pt knows it is best
-                ctx.save_checkpoint(ctx.out_dir / "checkpoints" / "best.pt")
-            if self.plot:
+                ctx.save_checkpoint(ctx.out_dir / "checkpoints" / "best.pt")  # every rank calls it, rank 0 writes
+            if self.plot and ctx.rank == 0:
                 self.plot_curve(ctx.out_dir / "fid.png")
         return value
 
@@ -154,7 +159,7 @@ class FIDTracker(Callback):
                 reference_limit=None if self.reference is None else self.reference_limit,
                 data_root=ctx.config.data.root,
                 image_size=ctx.image_size,
-                progress=self.progress,
+                progress=self.progress and ctx.rank == 0,
             )
         self.evaluator.prepare()
 
