@@ -19,7 +19,8 @@ Every markdown cell of every notebook (both editions: `solutions/` and `notebook
 What is not a stated number (the rule, so that the check stays usable):
 - numbers in code spans, fenced code, LaTeX math, link targets, HTML tags and headings (section numbers);
 - list ordinals ("1. " at the start of a line) and references: figure, eq., chapter, section, problem, table,
-  notebook, step, and their ranges ("eq. 15.12-15.13"); a year (1900-2099, as in "Goodfellow et al. (2014)");
+  notebook, algorithm, exercise, and their ranges and lists ("eq. 15.12-15.13", "problems 15.4 and 15.5"); a year
+  (1900-2099, as in "Goodfellow et al. (2014)");
 - reading-time estimates ("about 40 minutes of reading": the author's guess, said as one);
 - whole numbers up to 12 (counts and sizes the sentence itself defines: "8 modes", "3 seeds", "a 5 × 5 grid") and
   sizes written as shapes or names (the "128" of "128-d", "2-D", "64 × 64", "28x28", "(N, 1, 28, 28)",
@@ -346,3 +347,21 @@ def test_the_rule_reads_numbers_as_documented():
     assert [w for w, _ in stated_numbers(text)] == ["13.8", "83 %", "1,000"]
     assert matches("13.8", [13.83]) and not matches("13.8", [13.9])
     assert matches("83 %", [0.8312]) and matches("11.4", [684.2]) and not matches("83 %", [0.79])
+
+
+def test_a_number_nothing_accounts_for_is_reported_and_a_cited_or_set_one_is_not(tmp_path):
+    def notebook(markdown: str, code: str) -> Path:
+        cells = [
+            {"cell_type": "markdown", "metadata": {}, "source": [markdown]},
+            {"cell_type": "code", "metadata": {}, "source": [code], "outputs": [], "execution_count": None},
+        ]
+        path = tmp_path / "99_probe.ipynb"
+        path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        return path
+
+    findings = unaccounted(notebook("FID fell to 13.8 after 600 steps.", "steps = 600"))
+    assert len(findings) == 1 and "'13.8'" in findings[0]  # 600 is set by the code; 13.8 comes from nowhere
+    # the same figure, cited from a shipped report whose JSON holds it at that precision (notebook 10's FID 11.35)
+    cited = "FID 11.35 ([report](../docs/results/mnist_truncation/report.md))."
+    assert unaccounted(notebook(cited, "")) == []
+    assert len(unaccounted(notebook(cited.replace("11.35", "11.53"), ""))) == 1

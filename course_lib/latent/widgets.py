@@ -37,9 +37,11 @@ from course_lib.latent.pretrained import generate_uint8
 
 CACHE_SIZE = 256
 # The note a control shows once the kernel behind it is gone (see the module docstring).
+# ipywidgets marks a view disconnected also where no kernel ever runs it (a saved copy, the course's static site),
+# so the note says so too.
 KERNEL_GONE_NOTE = (
-    "The kernel that drew this control has restarted or stopped, so it no longer redraws. "
-    "Run the cells above (Run > Run All Above), then this cell again."
+    "No kernel is running this control (the kernel restarted or stopped, or this is a saved copy), so it does not "
+    "redraw. In the notebook: run the cells above (Run > Run All Above), then this cell again."
 )
 KERNEL_GONE_CLASS = "course-lib-kernel-gone"
 # Hidden while the widget is live; shown inside any view that ipywidgets marks disconnected. The rules travel with the
