@@ -15,6 +15,13 @@ alpha = +1.5" under faces that visibly wear glasses. This script:
    what else changes (entanglement);
 4. does the same with each direction decorrelated from the others (InterFaceGAN's projection).
 
+With `--rebuild-directions` it first rebuilds the directions the generator file ships from the checked classifier:
+10,000 samples z ~ N(0, I) (seed 11, as the recipe) labelled by the class-balanced classifier at its balanced
+thresholds, direction = mean(z | yes) - mean(z | no) (the recipe's top/bottom-10% rule where fewer than 2% fall on
+one side), written into course_lib/assets/celeba_dcgan.pt (its weights and format unchanged: only the `pretrained`
+record's directions and their description), and then measures those. Put the printed sha256 into
+`course_lib.latent.pretrained.PRETRAINED["celeba-dcgan"]`.
+
 Writes docs/results/celeba_attribute_directions/report.json and report.md (numbers, n, machine, load), and
 course_lib/assets/celeba_dcgan_attribute_check.json, the part notebook 10 prints and uses, with the balanced
 classifier's weights in course_lib/assets/celeba_attribute_classifier.pt
@@ -30,6 +37,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -48,6 +56,8 @@ CLASSIFIER = REPO / "course_lib" / "assets" / "celeba_attribute_classifier.pt"  
 ASSET_KEYS = ("script", "held_out_faces", "held_out", "fresh_samples", "effects", "decorrelated_directions")
 ASSET_KEYS += ("label_correlation", "reading_classifier", "reading_effects", "thresholds", "classifier_file_sha256")
 ALPHAS = (-1.5, 0.0, 1.5)
+GENERATOR_FILE = REPO / "course_lib" / "assets" / "celeba_dcgan.pt"
+DIRECTION_SAMPLES, DIRECTION_SEED = 10_000, 11  # as scripts/train_pretrained_celeba_dcgan.py labelled them
 
 
 def recipe():
@@ -153,6 +163,98 @@ def effects(r, net, thresholds: dict, generator, directions: dict, fresh: torch.
     return out
 
 
+def rebuild_directions(r, net, thresholds: dict, generator, shipped_names, fresh: torch.Tensor) -> tuple[dict, dict]:
+    """Directions from the checked classifier's labels of the generator's own samples, and the record of how."""
+    from course_lib.latent import apply_direction, attribute_direction, sample_latents
+    from course_lib.latent.pretrained import generate_uint8
+
+    def labels_of(z):
+        images = torch.cat([generate_uint8(generator, part) for part in z.split(250)])
+        return probabilities(net, images)
+
+    z = sample_latents(DIRECTION_SAMPLES, generator.latent_dim, seed=DIRECTION_SEED)
+    probs, base = labels_of(z), labels_of(fresh)
+    directions, effect = {}, {}
+    for name in shipped_names:
+        j, t = r.ATTRIBUTES.index(name), thresholds[name]
+        yes, rule = probs[:, j] > t, f"p > {t:.2f} vs p <= {t:.2f} (the balanced threshold)"
+        if not 0.02 <= float(yes.float().mean()) <= 0.98:  # too few on one side for a stable mean: rank instead
+            rank, tenth = probs[:, j].argsort(), len(z) // 10
+            z_used = torch.cat([z[rank[:tenth]], z[rank[-tenth:]]])
+            directions[name] = attribute_direction(z_used, torch.arange(len(z_used)) >= tenth).clone()
+            rule = "top 10% vs bottom 10% of p (fewer than 2% of samples on one side of the threshold)"
+        else:
+            directions[name] = attribute_direction(z, yes).clone()
+        rates = {"+0.0": float((base[:, j] > t).float().mean())}
+        for alpha in (-1.5, 1.5):
+            rates[f"{alpha:+.1f}"] = float(
+                (labels_of(apply_direction(fresh, directions[name], alpha))[:, j] > t).float().mean()
+            )
+        effect[name] = {
+            "fraction_of_samples_with_it": float(yes.float().mean()),
+            "rule": rule,
+            "direction_norm": float(directions[name].norm()),
+            "with_it_after_moving_alpha": rates,
+        }
+        log(f"rebuilt {name}: {float(yes.float().mean()):.1%} of samples; alpha -1.5/0/+1.5 -> {rates}")
+    method = (
+        f"{DIRECTION_SAMPLES:,} samples z ~ N(0, I) (seed {DIRECTION_SEED}) labelled by the class-balanced attribute "
+        "classifier of scripts/check_celeba_attribute_directions.py (course_lib/assets/celeba_attribute_classifier.pt, "
+        "held-out scores in docs/results/celeba_attribute_directions) at its balanced thresholds; "
+        "direction = mean(z | yes) - mean(z | no) (course_lib.latent.attribute_direction)"
+    )
+    return directions, {"method": method, "effect_on_fresh_samples": effect, "fresh_samples": len(fresh)}
+
+
+def write_directions(path: Path, directions: dict, record: dict, classifier: dict) -> str:
+    """The generator file with `directions` in its `pretrained` record; weights and format as they were."""
+    from course_lib.latent.pretrained import file_sha256
+
+    asset = torch.load(path, map_location="cpu", weights_only=False)
+    meta = asset["pretrained"]
+    meta["directions"] = {k: v.tolist() for k, v in directions.items()}
+    meta["directions_method"] = record["method"]
+    meta["directions_check"] = {"classifier": classifier, **record}
+    save_torch_atomic(asset, path)
+    return file_sha256(path)
+
+
+def refresh_generator_report(r) -> None:
+    """After a rebuild: docs/results/celeba_dcgan's record of the generator file (bytes, sha256) and of its directions,
+    re-rendered, with the assets README section it makes. Its measurements (FID, the truncation sweeps) are of the
+    weights, which a rebuild leaves as they were; the script that made them needs the training run's features."""
+    from course_lib.core.io import write_text_atomic
+    from course_lib.core.reports import render_again
+    from course_lib.latent.pretrained import file_sha256
+
+    record = torch.load(GENERATOR_FILE, map_location="cpu", weights_only=False)["pretrained"]["directions_check"]
+    report_file = r.RESULTS / "report.json"
+    rep = json.loads(report_file.read_text(encoding="utf-8"))
+    rep["asset"].update(bytes=GENERATOR_FILE.stat().st_size, sha256=file_sha256(GENERATOR_FILE))
+    rep["directions"] = record
+    write_json_atomic(report_file, rep)
+    render_again(r.RESULTS, r.report_markdown)
+    # The assets README's section on the file: its size, sha256 and how its directions were made (the rest of the
+    # section is about the weights, unchanged).
+    readme = REPO / "course_lib" / "assets" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start = text.index("## `celeba_dcgan.pt`")
+    end = text.index("\n## ", start + 1)
+    section = re.sub(
+        r"[\d,]+ bytes, sha256 `[0-9a-f]{64}`",
+        f"{rep['asset']['bytes']:,} bytes, sha256 `{rep['asset']['sha256']}`",
+        text[start:end],
+    )
+    section = re.sub(
+        r"- Directions: [^;]*(?:;[^;]*)*?; attribute file",
+        f"- Directions: {record['method']}; attribute file",
+        section,
+        count=1,
+    )
+    write_text_atomic(readme, text[:start] + section + text[end:])
+    log(f"refreshed {report_file} (asset sha256 {rep['asset']['sha256']}) and the assets README section")
+
+
 def machine() -> dict:
     return {
         "platform": platform.platform(),
@@ -191,6 +293,12 @@ def report_markdown(rep: dict) -> str:
             f"| {s['balanced_accuracy']:.1%} [{lo:.1%}, {hi:.1%}] | {s['auc']:.3f} [{alo:.3f}, {ahi:.3f}] |"
         )
     lines += ["", rep["reading_classifier"], "", "## Moving fresh samples along each direction", ""]
+    if "directions_rebuilt" in rep:
+        lines += [
+            "The shipped directions were rebuilt by this run (`--rebuild-directions`) from the balanced classifier: "
+            f"{rep['directions_rebuilt']['method']}. The fresh samples below are another draw (seed 12).",
+            "",
+        ]
     attrs = list(rep["held_out"]["balanced"])
     for kind, title in (
         ("shipped", "shipped directions"),
@@ -232,7 +340,11 @@ def readings(rep: dict) -> tuple[str, str]:
     rough = [f"{a} {s['balanced_accuracy']:.0%}" for a, s in scores.items() if a not in working]
     recipe_useless = [a for a, s in rep["held_out"]["shipped_recipe"].items() if s["balanced_accuracy"] < 0.6]
     classifier = (
-        "The classifier the directions were built with "
+        (
+            "The recipe's classifier (which built the first directions; they have been rebuilt from the retrained one) "
+            if "directions_rebuilt" in rep
+            else "The classifier the directions were built with "
+        )
         + (
             f"is no better than a constant answer for {', '.join(recipe_useless)} (balanced accuracy below 60%): "
             "its accuracy only repeats the base rate. "
@@ -272,7 +384,20 @@ def main(argv=None) -> int:
     parser.add_argument("--asset", type=Path, default=ASSET, help="the notebook's copy of the readings")
     parser.add_argument("--classifier", type=Path, default=CLASSIFIER, help="where the balanced classifier goes")
     parser.add_argument("--render-only", action="store_true", help="rewrite report.md and the asset from report.json")
+    parser.add_argument(
+        "--refresh-generator-report",
+        action="store_true",
+        help="only update docs/results/celeba_dcgan's record of the generator file after a rebuild (no CelebA needed)",
+    )
+    parser.add_argument(
+        "--rebuild-directions",
+        action="store_true",
+        help=f"first rebuild the directions in {GENERATOR_FILE.name} from the balanced classifier's labels",
+    )
     args = parser.parse_args(argv)
+    if args.refresh_generator_report:
+        refresh_generator_report(recipe())
+        return 0
     if args.render_only:
         rep = json.loads((args.out / "report.json").read_text())
         rep["reading_classifier"], rep["reading_effects"] = readings(rep)
@@ -301,11 +426,37 @@ def main(argv=None) -> int:
     held_out = {kind: held_out_scores(r, net, images, labels, val, thresholds[kind]) for kind, net in nets.items()}
     generator = load_pretrained("celeba-dcgan").eval()
     shipped = pretrained_directions("celeba-dcgan")
+    fresh = sample_latents(args.fresh, generator.latent_dim, seed=12)
+    rebuilt = None
+    if args.rebuild_directions:
+        save_torch_atomic(
+            {
+                "state": nets["balanced"].state_dict(),
+                "attributes": list(r.ATTRIBUTES),
+                "thresholds": thresholds["balanced"],
+            },
+            args.classifier,
+        )
+        record_fresh = sample_latents(300, generator.latent_dim, seed=12)  # the recipe's check of a built direction
+        shipped, rebuilt = rebuild_directions(
+            r, nets["balanced"], thresholds["balanced"], generator, list(shipped), record_fresh
+        )
+        held = held_out["balanced"]
+        classifier = {  # the fields the generator's report reads (held-out accuracy and base rate), and which file
+            "file": "course_lib/assets/celeba_attribute_classifier.pt",
+            "sha256": file_sha256(args.classifier),
+            "thresholds": thresholds["balanced"],
+            "held_out": n_val,
+            "held_out_accuracy": {a: held[a]["accuracy"] for a in shipped},
+            "held_out_balanced_accuracy": {a: held[a]["balanced_accuracy"] for a in shipped},
+            "held_out_base_rate": {a: held[a]["positives"] / held[a]["n"] for a in shipped},
+        }
+        sha = write_directions(GENERATOR_FILE, shipped, rebuilt, classifier)
+        log(f"wrote {GENERATOR_FILE} with the rebuilt directions: sha256 {sha}; put it in PRETRAINED['celeba-dcgan']")
     decorrelated = {
         name: decorrelated_direction(d, [o for other, o in shipped.items() if other != name])
         for name, d in shipped.items()
     }
-    fresh = sample_latents(args.fresh, generator.latent_dim, seed=12)
     rep = {
         "script": "scripts/check_celeba_attribute_directions.py",
         "epochs": args.epochs,
@@ -332,6 +483,8 @@ def main(argv=None) -> int:
         },
         "machine": info,
     }
+    if rebuilt is not None:
+        rep["directions_rebuilt"] = {"method": rebuilt["method"], "samples": DIRECTION_SAMPLES, "seed": DIRECTION_SEED}
     save_torch_atomic(
         {
             "state": nets["balanced"].state_dict(),
@@ -344,6 +497,8 @@ def main(argv=None) -> int:
     rep["seconds"] = time.time() - start
     rep["reading_classifier"], rep["reading_effects"] = readings(rep)
     write(args, rep)
+    if rebuilt is not None:
+        refresh_generator_report(r)
     log(f"wrote {args.out / 'report.json'} in {rep['seconds']:.0f} s")
     print(rep["reading_classifier"])
     print(rep["reading_effects"])

@@ -1,5 +1,7 @@
 """The embedded MNIST classifier and the metrics on real data (../shared/data where present)."""
 
+import importlib
+
 import pytest
 import torch
 
@@ -97,6 +99,34 @@ def test_generator_input_and_diversity():
     assert metrics.pairwise_diversity(same, extractor="mnist", progress=False).value == pytest.approx(0.0, abs=1e-4)
     rel = metrics.pairwise_diversity(test.images[:300], test.images[300:600], extractor="mnist", progress=False)
     assert 0.9 < rel.value < 1.1
+
+
+def test_gan_train_test_trains_the_real_classifier_once_per_real_set():
+    """Scoring several generated sets against one real set reuses its classifier, and gives what training afresh gives."""
+    module = importlib.import_module(
+        "course_lib.metrics.gan_train_test"
+    )  # the module (the package re-exports the name)
+
+    train, test = load_embedded_mnist("train"), load_embedded_mnist("test")
+    real, labels = train.images[-300:], train.labels[-300:]
+    args = (real, labels, test.images[:200], test.labels[:200])
+    options = dict(num_classes=10, epochs=1, classifier="mlp", device="cpu")
+    module._REAL_CLASSIFIERS.clear()
+    first = metrics.gan_train_test(train.images[:200], *args, generated_labels=train.labels[:200], **options)
+    cached = dict(module._REAL_CLASSIFIERS)
+    second = metrics.gan_train_test(train.images[200:400], *args, generated_labels=train.labels[200:400], **options)
+    assert len(cached) == 1 and dict(module._REAL_CLASSIFIERS) == cached  # trained once, reused
+    fresh = module.train_classifier(real.float() / 255, labels.long(), 10, epochs=1, seed=0, kind="mlp")
+    assert (
+        first.real_baseline
+        == second.real_baseline
+        == module.accuracy(fresh, test.images[:200].float() / 255, test.labels[:200])
+    )
+    module._REAL_CLASSIFIERS.clear()
+    other = metrics.gan_train_test(
+        train.images[:200], real[:250], labels[:250], *args[2:], generated_labels=train.labels[:200], **options
+    )
+    assert len(module._REAL_CLASSIFIERS) == 1 and other.n[1] == 250  # another real set: its own classifier
 
 
 def test_gan_train_test_on_real_digits():

@@ -28,6 +28,7 @@ RENDERERS = {
     "distributed_scaling": ("benchmarks/distributed_scaling.py", "render_markdown"),
     "image_translation": ("scripts/measure_image_translation.py", "report"),
     "stylegan_mnist": ("scripts/measure_stylegan_progressive.py", "render_markdown"),
+    "mnist_truncation": ("scripts/measure_mnist_truncation.py", "render_markdown"),
 }
 # Reports whose JSON is called results.json (written before the name report.json was the rule).
 JSON_NAMES = {"image_translation": "results.json", "stylegan_mnist": "results.json"}

@@ -128,5 +128,6 @@ def run(args) -> int:
         )
         for rel in result["kept"]:
             print(f"  {rel}")
-    print(f"open the course with: jupyter lab {args.dest / 'notebooks'}")
+    # The folder itself, not its notebooks/: JupyterLab serves only below its root, and the notebooks link ../docs/.
+    print(f"open the course with: jupyter lab {args.dest}  (then the notebooks in {args.dest / 'notebooks'})")
     return 0

@@ -31,7 +31,7 @@ def environment_report(data_root_path: str | os.PathLike | None = None) -> dict:
         "Fashion-MNIST": "found" if (root / "FashionMNIST" / "raw").is_dir() else "not found (optional)",
         "CelebA": "found"
         if (root / "celeba" / "img_align_celeba").is_dir()
-        else "not found (needed for 09_dcgan_celeba)",
+        else "not found (optional: 09 trains your own face model on it; nothing else needs it)",
     }
     return report
 

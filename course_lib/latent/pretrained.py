@@ -65,7 +65,7 @@ PRETRAINED = {
         ASSETS / "celeba_dcgan.pt",
         "DCGAN-64, width 32, 100-d latent, trained on a CPU on 20,000 CelebA faces, with attribute directions "
         "(see course_lib/assets/README.md and docs/results/celeba_dcgan/report.md)",
-        "1754d3eb1c4a11b6c7cbbaf11b9649d53cde7367cf3191f4de9678da36b0a693",
+        "25f0b431c6560d59939538962ea43faf9127662fb7c1391e8b7e875a809ac0d0",
         "scripts/train_pretrained_celeba_dcgan.py",
     ),
 }

@@ -10,8 +10,14 @@ Each control has three layers:
 Sliders use `continuous_update=False` (one render when the handle is released, not one per pixel
 dragged) and renders are cached, so moving back to a value already seen costs nothing even on a CPU.
 Each control has a status line that reads "computing ..." while a render runs. The kernel handles a slider's
-message only between cells, so while another cell runs nothing redraws, and after a kernel restart the controls
-stay on screen with nothing behind them; the idle status line says both.
+message only between cells, so while another cell runs nothing redraws; the idle status line says so.
+
+After a kernel restart the controls stay on screen with nothing behind them. ipywidgets' JupyterLab front end marks
+that: on a restart it sets every widget model's `comm_live` to false, and each view of such a model gets the CSS class
+`jupyter-widgets-disconnected` (its own sign is a small red broken-chain icon). Every control here carries a note
+(`restart_note()`, `with_restart_note(widget)` for other widgets, e.g. `ipywidgets.interactive`) that stylesheet rules
+inside the note keep hidden while its view is live and show, in words, once that class is set: the kernel is gone, run
+the cells above and this cell again. tests/test_browser.py restarts a kernel in JupyterLab and checks the note shows.
 """
 
 from __future__ import annotations
@@ -30,6 +36,22 @@ from course_lib.latent import apply_direction, lerp, slerp, truncate_psi, trunca
 from course_lib.latent.pretrained import generate_uint8
 
 CACHE_SIZE = 256
+# The note a control shows once the kernel behind it is gone (see the module docstring).
+# ipywidgets marks a view disconnected also where no kernel ever runs it (a saved copy, the course's static site),
+# so the note says so too.
+KERNEL_GONE_NOTE = (
+    "No kernel is running this control (the kernel restarted or stopped, or this is a saved copy), so it does not "
+    "redraw. In the notebook: run the cells above (Run > Run All Above), then this cell again."
+)
+KERNEL_GONE_CLASS = "course-lib-kernel-gone"
+# Hidden while the widget is live; shown inside any view that ipywidgets marks disconnected. The rules travel with the
+# note (an HTML widget's value is set as the view's inner HTML, so a <style> in it applies), so no extension is needed.
+_KERNEL_GONE_HTML = (
+    f"<style>.{KERNEL_GONE_CLASS} {{display: none}} "
+    f".jupyter-widgets-disconnected .{KERNEL_GONE_CLASS} {{display: block; padding: 4px 8px; margin: 2px 0; "
+    f"border-left: 4px solid #d9534f; background: #fdf2f2; color: #8a1f1b; font-weight: bold}}</style>"
+    f'<div class="{KERNEL_GONE_CLASS}">{KERNEL_GONE_NOTE}</div>'
+)
 # Shown under every control while idle: the kernel handles a slider only between cells, and after a kernel
 # restart the sliders stay on screen but nothing answers them any more (issue 29).
 IDLE_STATUS = (
@@ -188,6 +210,20 @@ class LatentControl:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+def restart_note():
+    """An HTML widget, empty to the eye while its kernel runs, that says KERNEL_GONE_NOTE once the kernel is gone."""
+    import ipywidgets as w
+
+    return w.HTML(value=_KERNEL_GONE_HTML)
+
+
+def with_restart_note(widget):
+    """`widget` under a restart note (a VBox of the two): for controls built elsewhere, e.g. ipywidgets.interactive."""
+    import ipywidgets as w
+
+    return w.VBox([restart_note(), widget])
+
+
 def _image_widget(image: np.ndarray, zoom: int):
     import ipywidgets as w
 
@@ -232,8 +268,11 @@ def truncation_widget(
         _redraw(status, f"{mode} = {change['new']:.2f}", draw)
 
     slider.observe(update, names="value")
+    note = restart_note()
     return LatentControl(
-        view, w.VBox([w.HBox([slider, status]), image]), {"slider": slider, "image": image, "status": status}
+        view,
+        w.VBox([note, w.HBox([slider, status]), image]),
+        {"slider": slider, "image": image, "status": status, "note": note},
     )
 
 
@@ -272,10 +311,19 @@ def interpolation_widget(
     method.observe(update, names="value")
     button.on_click(new_pair)
     draw()
+    note = restart_note()
     return LatentControl(
         view,
-        w.VBox([w.HBox([slider, method]), w.HBox([button, status]), image, label]),
-        {"slider": slider, "method": method, "button": button, "image": image, "label": label, "status": status},
+        w.VBox([note, w.HBox([slider, method]), w.HBox([button, status]), image, label]),
+        {
+            "slider": slider,
+            "method": method,
+            "button": button,
+            "image": image,
+            "label": label,
+            "status": status,
+            "note": note,
+        },
     )
 
 
@@ -300,8 +348,9 @@ def arithmetic_widget(
 
     menu.observe(update, names="value")
     slider.observe(update, names="value")
+    note = restart_note()
     return LatentControl(
         view,
-        w.VBox([w.HBox([menu, slider]), status, image]),
-        {"menu": menu, "slider": slider, "image": image, "status": status},
+        w.VBox([note, w.HBox([menu, slider]), status, image]),
+        {"menu": menu, "slider": slider, "image": image, "status": status, "note": note},
     )

@@ -16,6 +16,8 @@ then measures agreement between two classifiers and should be read with that in 
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +139,29 @@ def train_classifier(
     return model.eval()
 
 
+# The classifier trained on the real images is the same for every generated set scored against them (same images,
+# labels, settings and seed; training is deterministic on the CPU), so notebook 07's six sets train it once, not six
+# times. Keyed by the contents (sha256), a few kept.
+_REAL_CLASSIFIERS: OrderedDict = OrderedDict()
+REAL_CLASSIFIER_CACHE_SIZE = 4
+
+
+def _real_classifier(images, labels, num_classes, epochs, batch_size, seed, device, kind) -> nn.Module:
+    if torch.device(device).type != "cpu":  # not bit-for-bit deterministic: train afresh, as asked
+        return train_classifier(images, labels, num_classes, epochs, batch_size, seed=seed, device=device, kind=kind)
+    digest = hashlib.sha256(images.contiguous().numpy().tobytes())
+    digest.update(labels.contiguous().numpy().tobytes())
+    key = (digest.hexdigest(), tuple(images.shape), num_classes, epochs, batch_size, seed, kind)
+    if key in _REAL_CLASSIFIERS:
+        _REAL_CLASSIFIERS.move_to_end(key)
+        return _REAL_CLASSIFIERS[key]
+    model = train_classifier(images, labels, num_classes, epochs, batch_size, seed=seed, device=device, kind=kind)
+    _REAL_CLASSIFIERS[key] = model
+    while len(_REAL_CLASSIFIERS) > REAL_CLASSIFIER_CACHE_SIZE:
+        _REAL_CLASSIFIERS.popitem(last=False)
+    return model
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, device="cpu") -> float:
     correct = sum(
@@ -189,7 +214,7 @@ def gan_train_test(
         if len(gen_y) != len(gen_x):
             raise MetricInputError(f"{len(gen_y)} generated labels for {len(gen_x)} generated images")
     k = num_classes or int(max(train_y.max(), test_y.max(), gen_y.max())) + 1
-    on_real = train_classifier(train_x, train_y, k, epochs, batch_size, seed=seed, device=dev, kind=classifier)
+    on_real = _real_classifier(train_x, train_y, k, epochs, batch_size, seed, dev, classifier)
     on_generated = train_classifier(gen_x, gen_y, k, epochs, batch_size, seed=seed, device=dev, kind=classifier)
     return GanTrainTest(
         gan_train=accuracy(on_generated, test_x, test_y, dev),
