@@ -181,7 +181,7 @@ class DiversityController(Callback):
         mode          "interpolate" (IS + interpolation), "select" (IS-guided), "observe" (vanilla, logs only)
         search        "grid" over `r_grid`, or "golden" with `golden_evals` interior evaluations
         n_eval        size of the fixed evaluation noise batch (drawn once from `eval_seed`)
-        extractor     "mnist", "inception", "pixels" or "auto" (metrics.resolve_extractor, preferring the
+        extractor     "mnist", "inception", "pixels" or "auto" (metrics.features.resolve_extractor, preferring the
                       MNIST classifier for 1-channel data: it is scored many times per run)
         measures      extra measures to log at every evaluation (default: the free Lipschitz ones)
         final_measures measures of the final generator, reported in summary()

@@ -29,7 +29,7 @@ numbers papers report.
 Extractors (course_lib.metrics' registry): 'inception' (the standard; use it on a GPU), 'mnist'
 (the package's digit classifier, for MNIST runs on a CPU), 'pixels' (8x8 downsampled pixels: a
 cheap Fréchet distance for smoke tests on a CPU, meaningful only relative to itself), or 'auto'
-(`metrics.resolve_extractor`: Inception when its weights are on disk, else 'mnist' for grey images
+(`metrics.features.resolve_extractor`: Inception when its weights are on disk, else 'mnist' for grey images
 and 'pixels' for colour ones). Only Inception values are comparable with published FIDs; the
 others are labelled so. The time the tracker takes is in `trainer.callback_seconds`.
 
