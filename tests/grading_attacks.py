@@ -569,12 +569,13 @@ def _worker_job(pid: str) -> Path | None:
     """The job file of the grading worker with this pid (None if it is not one): a spawned worker names it on its
     command line; a worker forked by the fork server has the server's, and its output goes to JOB's worker.log."""
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    if b"course_lib.grading.worker" in args:
-        return Path(args[args.index(b"course_lib.grading.worker") + 1].decode())
-    if b"course_lib.grading.forkserver" in args:
-        log = Path(os.readlink(f"/proc/{pid}/fd/1"))
-        return log.with_name("job.json") if log.name == "worker.log" else None
-    return None
+    if b"course_lib.grading.worker" not in args:
+        return None
+    given = args[args.index(b"course_lib.grading.worker") + 1]
+    if given != b"--serve":
+        return Path(given.decode())
+    log = Path(os.readlink(f"/proc/{pid}/fd/1"))  # the server itself writes to a pipe
+    return log.with_name("job.json") if log.name == "worker.log" else None
 
 
 def _hit_victims(hit: dict, marker: str, stop) -> None:

@@ -1,6 +1,6 @@
 """Workers forked from one process that has already imported what every worker needs (issue 32: a class's time).
 
-    python -I -c BOOT LIB course_lib.grading.forkserver BUNDLE FAST      (sandbox.python_command, working directory /)
+    python -I -c BOOT LIB course_lib.grading.worker --serve BUNDLE FAST      (sandbox.python_command, working directory /)
 
 Every worker (`worker`) used to start as a fresh Python that imported nbformat, the checker and then, in the
 assignment's checker cells, its libraries (torch, course_lib.metrics: about 4 s of CPU on the course's machine)
@@ -40,20 +40,20 @@ def _threads() -> int:
         return 0  # no /proc: nothing to count, so never fork
 
 
-def _preload(bundle_path: str, fast: bool | None) -> None:
+def _preload(bundle_path: str, fast: bool | None, imports_of) -> None:
     """Import what a worker imports (and the bundle's checker imports), so that each fork starts with them."""
     import json
 
     import nbformat
     from nbformat.v4 import new_notebook
 
-    from . import checker, worker
+    from . import checker
 
     nbformat.writes(new_notebook())  # the validator's schema, loaded on first use
     checker.checker_env(fast)
     try:
         with open(bundle_path, encoding="utf-8") as f:
-            imports = worker.warmup_imports(json.load(f))
+            imports = imports_of(json.load(f))
         exec(compile(imports, "<grading-preload>", "exec"), {"__name__": "__grading_preload__"})  # noqa: S102
     except Exception:  # noqa: BLE001 - the same import fails again in each worker, which reports it
         pass
@@ -67,7 +67,7 @@ def _reseed() -> None:
         sys.modules["torch"].seed()
 
 
-def _child(job: str, log: str) -> None:
+def _child(job: str, log: str, run) -> None:
     """In the forked child: a process group of its own, output to LOG, the worker's main; never returns."""
     code = 1
     try:
@@ -83,9 +83,7 @@ def _child(job: str, log: str) -> None:
 
         die_with_parent()  # cleared by fork: this child dies with the server, as the server with the grader
         _reseed()
-        from . import worker
-
-        code = worker.main([job])
+        code = run([job])
     except BaseException:  # noqa: BLE001 - whatever happens, never return into the server's loop
         import traceback
 
@@ -114,13 +112,11 @@ def _reap() -> None:
         _say(f"exit {pid} {os.waitstatus_to_exitcode(status)}")
 
 
-def main(argv: list[str]) -> int:
-    from .sandbox import die_with_parent, skip_slow_optional_imports
-
-    die_with_parent()
-    skip_slow_optional_imports()
+def serve(argv: list[str], run, imports_of) -> int:
+    """The server's loop (`worker.main` with --serve BUNDLE FAST): preload, then fork a child per request that runs
+    `run([JOB.json])` (the worker's main) and exits. `imports_of(bundle)` gives the checker's import statements."""
     bundle_path, fast = argv[0], {"1": True, "0": False}.get(argv[1]) if len(argv) > 1 else None
-    _preload(bundle_path, fast)
+    _preload(bundle_path, fast, imports_of)
     pending = b""
     while True:
         ready, _, _ = select.select([0], [], [], 0.2)
@@ -140,7 +136,7 @@ def main(argv: list[str]) -> int:
                 continue
             pid = os.fork()
             if pid == 0:
-                _child(job, log)
+                _child(job, log, run)
             try:
                 os.setpgid(pid, pid)  # also here, so that the group exists before the grader may kill it
             except OSError:

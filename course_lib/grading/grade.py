@@ -284,7 +284,7 @@ def worker_env() -> dict:
 def fork_server(scratch: Path, bundle_path: Path, settings: GradeSettings) -> forkserver.Server | None:
     """The run's fork server (`forkserver`), or None where it cannot start (then every worker is spawned)."""
     fast = {True: "1", False: "0", None: ""}[settings.fast]
-    command = sandbox.python_command(scratch / "lib", "course_lib.grading.forkserver", str(bundle_path), fast)
+    command = sandbox.python_command(scratch / "lib", "course_lib.grading.worker", "--serve", str(bundle_path), fast)
     try:
         return forkserver.Server(command, worker_env(), str(scratch / "forkserver.log"))
     except OSError:

@@ -474,7 +474,12 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
 def main(argv: list[str] | None = None) -> int:
     sandbox.die_with_parent()
     sandbox.skip_slow_optional_imports()
-    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    argv = list(argv or sys.argv[1:])
+    if argv[0] == "--serve":  # the run's fork server (forkserver.py): it forks this main for every submission
+        from . import forkserver
+
+        return forkserver.serve(argv[1:], main, warmup_imports)
+    job = json.loads(Path(argv[0]).read_text())
     started = time.monotonic()
     try:
         # Settings a submission produced (assignment 3's run records) may name loss terms, callbacks or metrics:
