@@ -586,7 +586,8 @@ def _hit_victims(hit: dict, marker: str, stop) -> None:
     while len(hit) < 2 and not stop.is_set():
         for pid in os.listdir("/proc"):
             try:
-                student = json.loads(_worker_job(pid).read_text())["student"]
+                job = _worker_job(pid)
+                student = json.loads(job.read_text())["student"] if job is not None else ""
             except (OSError, ValueError, IndexError, KeyError, TypeError):
                 continue
             if student.startswith("victim") and student not in hit and survivors(f"{marker}-{student}"):

@@ -366,7 +366,8 @@ def test_a_task_cell_is_marked_by_hand_like_a_written_answer(graded, tmp_path, c
     assert "plot_task" not in unmarked["honest"] and all("plot_task" in unmarked[s] for s in ("forger", "leaker"))
     honest = _students(out)["honest"]
     assert (honest["manual_points"], honest["total"]) == (1.5, 8.5)  # 7 automatic + 1.5 by hand; "why" unmarked
-    assert "plot_task: 1.5 / 2, graded by hand: axes unlabelled" in (out / "feedback" / "honest.md").read_text()
+    feedback = (out / "feedback" / "honest.md").read_text()
+    assert "plot\\_task: 1.5 / 2, graded by hand: axes unlabelled" in feedback  # markdown-escaped name
     from course_lib.grading.grade import grade
 
     summary = out / "summary.json"
