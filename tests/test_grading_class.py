@@ -518,3 +518,18 @@ def test_shard_and_digest_helpers(tmp_path):
     assert classwork.submission_digest(folder, "hw.ipynb") != with_data  # a name counts too
     (tmp_path / "bob.ipynb").symlink_to(folder / "hw.ipynb")
     assert classwork.submission_digest(tmp_path / "bob.ipynb", "hw.ipynb") == ""  # a link is not read
+
+
+def test_spawned_workers_grade_as_the_forked_ones(graded, tmp_path):
+    """The fixture's class was graded by workers forked from the fork server (the default); with forking off
+    (COURSE_LIB_GRADING_FORK=0, or when the server cannot fork) each worker starts afresh and grades the same."""
+    from course_lib.grading.grade import grade
+
+    honest = [p for p in graded["subs"].iterdir() if p.stem == "honest"]
+    alone = grade(honest, str(graded["root"] / "tiny"), tmp_path / "out", fast=True, progress=False, fork_workers=False)
+    forked = graded["results"]["honest"]
+    assert [(q.question, q.points, q.status) for q in alone[0].questions] == [
+        (q.question, q.points, q.status) for q in forked.questions
+    ]
+    phases = {"prepare_s", "kernel_imports_s", "cells_s", "worker_process_s"}
+    assert phases <= set(alone[0].timings) and phases <= set(forked.timings)  # where the time went, both ways
