@@ -19,8 +19,16 @@ files), in the proportions of CLASS_MIX; once as one `course-lib grade` process 
 (`--shard 0/2`, `--shard 1/2` at once, N/2 workers each) and `--merge`, on the same machine. It reports
 submissions per second and per core (per worker slot: min(N, CPU count)), the peak memory of all grading processes
 together (the sum of their resident sets, sampled every 0.5 s: shared pages count once per process, so this is an
-upper bound), that every submission got the points it deserves, and that the merged grades equal the single run's;
-with --report it writes report.json and report.md there.
+upper bound), that every submission got the points it deserves, and that the merged grades equal the single run's,
+and where a submission's time goes (the mean of each phase the grader records per submission, by kind); with
+--report it writes report.json and report.md there, after the one-process run and again after the shards (a run
+stopped in between ships the one-process numbers, saying the shards were not measured).
+
+    python benchmarks/grade_class.py --class 12 --baseline OLD_CHECKOUT --compare-out FILE.json
+
+grades one generated class twice, one process each, back to back on the same machine: with the course_lib of
+OLD_CHECKOUT (e.g. `git archive COMMIT | tar -x -C OLD_CHECKOUT`) and with this one, and writes the two walls, their
+ratio and the load averages to FILE.json; `--class ... --speedup FILE.json` puts that comparison into the report.
 """
 
 from __future__ import annotations
@@ -267,12 +275,16 @@ def _tree_rss(root_pid: int) -> int:
     return sum(rss.get(pid, 0) for pid in inside)
 
 
-def _timed(commands: list[list[str]], env: dict) -> tuple[float, int]:
-    """Run commands at once; (wall seconds, peak resident bytes of all of them together)."""
+def _timed(commands: list[list[str]], env: dict, cwd: Path | None = None) -> tuple[float, int]:
+    """Run commands at once (in cwd: the checkout whose assignments/ they grade); (wall seconds, peak resident bytes
+    of all of them together)."""
     import subprocess
 
     started = time.perf_counter()
-    procs = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in commands]
+    procs = [
+        subprocess.Popen(c, env=env, cwd=cwd or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for c in commands
+    ]
     peak = 0
     while any(p.poll() is None for p in procs):
         peak = max(peak, sum(_tree_rss(p.pid) for p in procs if p.poll() is None))
@@ -284,6 +296,92 @@ def _timed(commands: list[list[str]], env: dict) -> tuple[float, int]:
     return wall, peak
 
 
+GRADE = [sys.executable, "-m", "course_lib.cli", "grade", "--assignment", "02_is_fid", "--fast", "--quiet"]
+LIMITS = ["--cell-timeout", str(CLASS_CELL_TIMEOUT), "--total-timeout", str(CLASS_TOTAL_TIMEOUT)]
+KINDS = [kind for kind, _ in CLASS_MIX]
+
+
+def _kind(student: str) -> str:
+    return student.split("-")[1]
+
+
+def _phases(summary: dict) -> dict:
+    """kind -> phase -> mean seconds over the submissions of that kind (the grader's per-submission `timings`)."""
+    by_kind: dict[str, list[dict]] = {}
+    for student, entry in summary.items():
+        if entry.get("timings"):
+            by_kind.setdefault(_kind(student), []).append(entry["timings"])
+    means = {}
+    for kind in KINDS:
+        rows = by_kind.get(kind, [])
+        phases = sorted({p for row in rows for p in row}, key=PHASES.index if rows else None)
+        means[kind] = {"n": len(rows), **{p: round(sum(r.get(p, 0.0) for r in rows) / len(rows), 2) for p in phases}}
+    return means
+
+
+PHASES = [  # in the order they happen (worker._timings, grade._finish and on_result)
+    "prepare_s",
+    "sandbox_start_s",
+    "runner_imports_s",
+    "kernel_start_s",
+    "kernel_imports_s",
+    "cells_s",
+    "sandbox_stop_s",
+    "sandbox_s",
+    "judge_and_return_s",
+    "worker_process_s",
+    "grader_files_s",
+]
+
+
+def _scores(out: Path, deserved: dict) -> tuple[dict, dict]:
+    summary = json.loads((out / "summary.json").read_text())["students"]
+    got = {s: r["points"] for s, r in summary.items()}
+    return summary, {s: (got.get(s), d) for s, d in deserved.items() if got.get(s) != d}
+
+
+def compare_run(args) -> None:
+    """The same class graded with an older course_lib and with this one, back to back (see the module docstring)."""
+    base = Path(tempfile.mkdtemp(prefix="class-compare-"))
+    runs = {}
+    try:
+        deserved = _class_submissions(args.class_size, base / "submissions")
+        subs = sorted(str(p) for p in (base / "submissions").iterdir())
+        for label, lib in (("before", Path(args.baseline).resolve()), ("after", ROOT)):
+            load_start = os.getloadavg()
+            wall, peak = _timed(
+                [GRADE + LIMITS + ["--out", str(base / label), "--workers", str(args.workers), "--", *subs]],
+                dict(os.environ, PYTHONPATH=str(lib)),
+                cwd=lib,
+            )
+            summary, wrong = _scores(base / label, deserved)
+            runs[label] = {
+                "course_lib": str(lib) if label == "before" else "this checkout",
+                "wall_s": round(wall, 1),
+                "submissions_per_s": round(len(subs) / wall, 4),
+                "mean_grading_s_per_submission": round(sum(r["seconds"] for r in summary.values()) / len(subs), 2),
+                "peak_resident_gb": round(peak / 1e9, 2),
+                "every_submission_got_what_it_deserves": not wrong,
+                "load_average_1_5_15_at_start": [round(x, 1) for x in load_start],
+                "load_average_1_5_15_at_end": [round(x, 1) for x in os.getloadavg()],
+            }
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    result = {
+        "submissions": len(subs),
+        "mix": {kind: sum(1 for s in deserved if f"-{kind}" in s) for kind in KINDS},
+        "workers": args.workers,
+        "baseline": args.baseline_label or str(args.baseline),
+        **runs,
+        "wall_ratio_before_over_after": round(runs["before"]["wall_s"] / runs["after"]["wall_s"], 2),
+    }
+    print(json.dumps(result, indent=1))
+    if args.compare_out:
+        from course_lib.core.io import write_json_atomic
+
+        write_json_atomic(args.compare_out, result)
+
+
 def class_run(args) -> None:
     import csv
 
@@ -292,28 +390,12 @@ def class_run(args) -> None:
         deserved = _class_submissions(args.class_size, base / "submissions")
         subs = sorted(str(p) for p in (base / "submissions").iterdir())
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        grade = [sys.executable, "-m", "course_lib.cli", "grade", "--assignment", "02_is_fid", "--fast", "--quiet"]
-        limits = ["--cell-timeout", str(CLASS_CELL_TIMEOUT), "--total-timeout", str(CLASS_TOTAL_TIMEOUT)]
+        grade, limits = GRADE, LIMITS
         load_start = os.getloadavg()
         one_wall, one_peak = _timed(
             [grade + limits + ["--out", str(base / "one"), "--workers", str(args.workers), "--", *subs]], env
         )
-        half = max(1, args.workers // 2)
-        shards = [
-            grade + limits + ["--out", str(base / "two"), "--workers", str(half), "--shard", f"{i}/2", "--", *subs]
-            for i in range(2)
-        ]
-        two_wall, two_peak = _timed(shards, env)
-        merge_started = time.perf_counter()
-        _timed([grade[:-2] + ["--out", str(base / "two"), "--merge"]], env)
-        merge_wall = time.perf_counter() - merge_started
-        load_end = os.getloadavg()
-        summary = json.loads((base / "one" / "summary.json").read_text())["students"]
-        got = {s: r["points"] for s, r in summary.items()}
-        wrong = {s: (got.get(s), d) for s, d in deserved.items() if got.get(s) != d}
-        same = list(csv.reader((base / "one" / "grades.csv").open())) == list(
-            csv.reader((base / "two" / "grades.csv").open())
-        )
+        summary, wrong = _scores(base / "one", deserved)
         slots = min(args.workers, os.cpu_count() or 1)
         n = len(subs)
         result = {
@@ -325,25 +407,47 @@ def class_run(args) -> None:
             "cpu_count": os.cpu_count(),
             "machine": args.machine,
             "load_average_1_5_15_at_start": [round(x, 1) for x in load_start],
-            "load_average_1_5_15_at_end": [round(x, 1) for x in load_end],
+            "load_average_1_5_15_after_one_process": [round(x, 1) for x in os.getloadavg()],
+            "load_average_1_5_15_at_end": None,
             "one_process": {
                 "wall_s": round(one_wall, 1),
                 "submissions_per_s": round(n / one_wall, 4),
                 "submissions_per_s_per_core": round(n / one_wall / slots, 4),
                 "peak_resident_gb": round(one_peak / 1e9, 2),
             },
-            "two_shards": {
-                "wall_s": round(two_wall, 1),
-                "merge_s": round(merge_wall, 1),
-                "workers_each": half,
-                "submissions_per_s": round(n / (two_wall + merge_wall), 4),
-                "peak_resident_gb": round(two_peak / 1e9, 2),
-            },
+            "two_shards": None,
             "mean_grading_s_per_submission": round(sum(r["seconds"] for r in summary.values()) / n, 2),
+            "phases_s": _phases(summary),
             "every_submission_got_what_it_deserves": not wrong,
             "wrong_scores": wrong,
-            "merged_grades_equal_the_single_run": same,
+            "merged_grades_equal_the_single_run": None,
+            "speedup": json.loads(Path(args.speedup).read_text()) if args.speedup else None,
         }
+        if args.report:  # the one-process run is finished: ship it now, in case the shards are stopped
+            from course_lib.core.reports import write_report
+
+            write_report(Path(args.report), result, render_markdown)
+        half = max(1, args.workers // 2)
+        shards = [
+            grade + limits + ["--out", str(base / "two"), "--workers", str(half), "--shard", f"{i}/2", "--", *subs]
+            for i in range(2)
+        ]
+        two_wall, two_peak = _timed(shards, env)
+        merge_started = time.perf_counter()
+        _timed([grade[:-2] + ["--out", str(base / "two"), "--merge"]], env)
+        merge_wall = time.perf_counter() - merge_started
+        same = list(csv.reader((base / "one" / "grades.csv").open())) == list(
+            csv.reader((base / "two" / "grades.csv").open())
+        )
+        result["load_average_1_5_15_at_end"] = [round(x, 1) for x in os.getloadavg()]
+        result["two_shards"] = {
+            "wall_s": round(two_wall, 1),
+            "merge_s": round(merge_wall, 1),
+            "workers_each": half,
+            "submissions_per_s": round(n / (two_wall + merge_wall), 4),
+            "peak_resident_gb": round(two_peak / 1e9, 2),
+        }
+        result["merged_grades_equal_the_single_run"] = same
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(json.dumps(result, indent=1))
@@ -353,9 +457,36 @@ def class_run(args) -> None:
         write_report(Path(args.report), result, render_markdown)
 
 
+PHASE_WORDS = {
+    "prepare_s": "worker: copy the submission, read it, plan the checks (the checker's imports)",
+    "sandbox_start_s": "sandbox start (bubblewrap, limits, cgroup) until the runner runs",
+    "runner_imports_s": "runner's imports (nbformat, nbclient, jupyter_client)",
+    "kernel_start_s": "kernel start (ipykernel)",
+    "kernel_imports_s": "the assignment's imports in the kernel (numpy, torch, course_lib.metrics)",
+    "cells_s": "the notebook's cells (the student's own work, checks' calls included)",
+    "sandbox_stop_s": "kernel shutdown and sandbox exit",
+    "sandbox_s": "the sandbox, not broken down (its runner's report was not usable)",
+    "judge_and_return_s": "worker: judge the results, build the returned notebook",
+    "worker_process_s": "worker process start and exit, and the grader noticing it",
+    "grader_files_s": "grader: feedback (Markdown, notebooks, HTML page) and class files",
+}
+
+
 def render_markdown(r: dict) -> str:
     """report.md, from report.json alone (course_lib.core.reports)."""
     one, two = r["one_process"], r["two_shards"]
+    if "load_average_1_5_15_after_one_process" not in r:  # the reports of before the phases were recorded
+        loads = f"{r['load_average_1_5_15_at_start']} at the start and {r['load_average_1_5_15_at_end']} at the end"
+    elif r["load_average_1_5_15_at_end"] is None:
+        loads = (
+            f"{r['load_average_1_5_15_at_start']} at the start and {r['load_average_1_5_15_after_one_process']} "
+            "after the one-process run"
+        )
+    else:
+        loads = (
+            f"{r['load_average_1_5_15_at_start']} at the start, {r['load_average_1_5_15_after_one_process']} after "
+            f"the one-process run and {r['load_average_1_5_15_at_end']} at the end"
+        )
     lines = [
         "# Grading a class (issue 32)",
         "",
@@ -363,24 +494,78 @@ def render_markdown(r: dict) -> str:
         f"{r['assignment']}, {r['submissions']} generated submissions "
         f"({', '.join(f'{v} {k}' for k, v in r['mix'].items())}), "
         f"cell limit {r['cell_timeout_s']} s (the slow ones use all of it). Machine: {r['machine']}, "
-        f"{r['cpu_count']} CPU cores; load average (1, 5, 15 min) {r['load_average_1_5_15_at_start']} at the start and "
-        f"{r['load_average_1_5_15_at_end']} at the end.",
+        f"{r['cpu_count']} CPU cores; load average (1, 5, 15 min) {loads}.",
         "",
         "| run | wall (s) | submissions / s | submissions / s / core | peak memory, all processes (GB) |",
         "|---|---|---|---|---|",
         f"| one process, {r['workers']} workers | {one['wall_s']} | {one['submissions_per_s']} | "
         f"{one['submissions_per_s_per_core']} | {one['peak_resident_gb']} |",
-        f"| two shards at once, {two['workers_each']} worker(s) each, + merge ({two['merge_s']} s) | "
-        f"{two['wall_s']} + {two['merge_s']} | {two['submissions_per_s']} | | {two['peak_resident_gb']} |",
+    ]
+    if two is not None:
+        lines.append(
+            f"| two shards at once, {two['workers_each']} worker(s) each, + merge ({two['merge_s']} s) | "
+            f"{two['wall_s']} + {two['merge_s']} | {two['submissions_per_s']} | | {two['peak_resident_gb']} |"
+        )
+    else:
+        lines.append(
+            "| two shards at once + merge | not measured: the run was stopped before the shards finished | | | |"
+        )
+    merged = (
+        f"; the merged grades.csv equals the single run's: {r['merged_grades_equal_the_single_run']}"
+        if r["merged_grades_equal_the_single_run"] is not None
+        else ""
+    )
+    lines += [
         "",
         f"Mean grading time of one submission (its worker, start to end): {r['mean_grading_s_per_submission']} s. "
-        f"Every submission got the points it deserves: {r['every_submission_got_what_it_deserves']}; the merged "
-        f"grades.csv equals the single run's: {r['merged_grades_equal_the_single_run']}.",
+        f"Every submission got the points it deserves: {r['every_submission_got_what_it_deserves']}{merged}.",
         "",
         "Peak memory is the sum of the resident sets of every grading process (sandboxes and kernels included), "
         "sampled every 0.5 s: shared pages count once per process, so it is an upper bound. One sample, no "
         "repeats: the numbers carry the noise of the machine's other jobs (see the load averages).",
     ]
+    if r.get("phases_s"):
+        kinds = [k for k, v in r["phases_s"].items() if v["n"]]
+        phases = [p for p in PHASES if any(p in r["phases_s"][k] for k in kinds)]
+        lines += [
+            "",
+            "## Where a submission's time goes",
+            "",
+            "Mean seconds per phase in the one-process run, by kind of submission (the grader records each "
+            "submission's phases: `timings` in summary.json). Wall-clock seconds on the loaded machine, so "
+            "they include waiting for a core; the kernel-side ones come from the runner's report.",
+            "",
+            "| phase | " + " | ".join(f"{k} (n={r['phases_s'][k]['n']})" for k in kinds) + " |",
+            "|---|" + "---|" * len(kinds),
+        ]
+        for p in phases:
+            cells = " | ".join(str(r["phases_s"][k].get(p, "")) for k in kinds)
+            lines.append(f"| {PHASE_WORDS[p]} | {cells} |")
+    if r.get("speedup"):
+        c = r["speedup"]
+        before, after = c["before"], c["after"]
+        lines += [
+            "",
+            "## Before and after this round's speed-ups",
+            "",
+            f"`python benchmarks/grade_class.py --class {c['submissions']} --workers {c['workers']} --baseline ...`: "
+            f"one generated class of {c['submissions']} "
+            f"({', '.join(f'{v} {k}' for k, v in c['mix'].items())}) graded by one process with "
+            f"{c['workers']} workers, first with the course_lib of {c['baseline']}, then with this one, back to "
+            f"back on the same machine (load average {before['load_average_1_5_15_at_start']} before the first, "
+            f"{after['load_average_1_5_15_at_end']} after the second). One sample each.",
+            "",
+            "| course_lib | wall (s) | submissions / s | mean grading s / submission | peak memory (GB) | all scores "
+            "right |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, run in (("before: " + c["baseline"], before), ("after: this one", after)):
+            lines.append(
+                f"| {label} | {run['wall_s']} | {run['submissions_per_s']} | "
+                f"{run['mean_grading_s_per_submission']} | {run['peak_resident_gb']} | "
+                f"{run['every_submission_got_what_it_deserves']} |"
+            )
+        lines += ["", f"Wall time before / after: {c['wall_ratio_before_over_after']}."]
     if r["submissions"] < 200:
         hours = 200 / one["submissions_per_s"] / 3600
         lines += [
@@ -402,8 +587,14 @@ def main() -> None:
     parser.add_argument("--class", dest="class_size", type=int, help="grade a generated class of this size (see above)")
     parser.add_argument("--report", help="with --class: write report.json and report.md into this folder")
     parser.add_argument("--machine", default="unnamed", help="with --class: the machine, in words, for the report")
+    parser.add_argument("--baseline", help="with --class: grade the class with this older checkout, then this one")
+    parser.add_argument("--baseline-label", help="with --baseline: what the older checkout is (e.g. its commit)")
+    parser.add_argument("--compare-out", help="with --baseline: write the comparison (JSON) here")
+    parser.add_argument("--speedup", help="with --class: a comparison --compare-out wrote, put into the report")
     args = parser.parse_args()
-    if args.class_size:
+    if args.class_size and args.baseline:
+        compare_run(args)
+    elif args.class_size:
         class_run(args)
     else:
         attacks(args) if args.attacks else timing(args)

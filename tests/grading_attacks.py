@@ -565,6 +565,19 @@ def victim(reference, marker: str, seconds: int, grade_id: str = "inception_scor
     )
 
 
+def _worker_job(pid: str) -> Path | None:
+    """The job file of the grading worker with this pid (None if it is not one): a spawned worker names it on its
+    command line; a worker forked by the fork server has the server's, and its output goes to JOB's worker.log."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    if b"course_lib.grading.worker" not in args:
+        return None
+    given = args[args.index(b"course_lib.grading.worker") + 1]
+    if given != b"--serve":
+        return Path(given.decode())
+    log = Path(os.readlink(f"/proc/{pid}/fd/1"))  # the server itself writes to a pipe
+    return log.with_name("job.json") if log.name == "worker.log" else None
+
+
 def _hit_victims(hit: dict, marker: str, stop) -> None:
     """SIGKILL the grading worker of `victim_killed` and SIGSTOP that of `victim_stopped`, each once its kernel
     runs the cell that sleeps (a process with marker-STUDENT exists)."""
@@ -573,13 +586,9 @@ def _hit_victims(hit: dict, marker: str, stop) -> None:
     while len(hit) < 2 and not stop.is_set():
         for pid in os.listdir("/proc"):
             try:
-                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                if b"course_lib.grading.worker" not in args:
-                    continue
-                student = json.loads(Path(args[args.index(b"course_lib.grading.worker") + 1].decode()).read_text())[
-                    "student"
-                ]
-            except (OSError, ValueError, IndexError, KeyError):
+                job = _worker_job(pid)
+                student = json.loads(job.read_text())["student"] if job is not None else ""
+            except (OSError, ValueError, IndexError, KeyError, TypeError):
                 continue
             if student.startswith("victim") and student not in hit and survivors(f"{marker}-{student}"):
                 os.kill(int(pid), signal.SIGKILL if student == "victim_killed" else signal.SIGSTOP)

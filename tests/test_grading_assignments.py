@@ -52,6 +52,10 @@ def test_assignment_2_scores(graded_02, student):
     assert_scores(graded_02[0][student], EXPECTED_02[student], max_points=11)
 
 
+def _output_text(output) -> str:
+    return "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+
+
 def _feedback(out, students):
     """Feedback as text, with the markdown escapes of names (test\\_x) undone for comparisons."""
     return {s: (out / "feedback" / f"{s}.md").read_text().replace("\\_", "_") for s in students}
@@ -77,6 +81,12 @@ def test_assignment_2_feedback_explains_what_happened(graded_02):
     assert "test_fid_hidden: 0 / 3, failed: a hidden check failed" in feedback["partly_wrong"]
     executed = nbformat.read(out / "executed" / "prints_megabytes.ipynb", as_version=4)
     assert sum(len(o.get("text", "")) for c in executed.cells for o in c.get("outputs", [])) < 300_000
+    # What happened to a cell is said once, by the grader (the runner writes no note of its own into the cell).
+    for student, note in (("prints_megabytes", "more output was dropped"), ("loops", "stopped at a time limit")):
+        nb = nbformat.read(out / "executed" / f"{student}.ipynb", as_version=4)
+        texts = [_output_text(o) for c in nb.cells for o in c.get("outputs", [])]
+        assert sum(note in t for t in texts) == 1, texts
+        assert not any("[course-lib grade]" in t and not t.startswith("[course-lib grade]") for t in texts), student
     # The written answer is left to a person, not scored 0 — unless it was left as the stub.
     rows = list(csv.DictReader((out / "grades.csv").open()))
     answer = {r["student"]: r for r in rows if r["question"] == "answer_fid_bias"}

@@ -27,11 +27,11 @@ PARTIAL = "expect(double, [(0,), (1,), (2,), (3,), (4,)], check=lambda y, x: y =
 
 def _cell(kind, source, gid, points=None, cell_type="code", own=None):
     c = (new_code_cell if cell_type == "code" else new_markdown_cell)(source)
-    c.metadata["nbgrader"] = {
+    c.metadata["nbgrader"] = {  # a task as nbgrader writes one: task, locked, neither grade nor solution
         "grade": kind in ("test", "manual"),
         "solution": kind in ("solution", "manual"),
-        "locked": kind in ("test", "locked"),
-        "task": False,
+        "locked": kind in ("test", "locked", "task"),
+        "task": kind == "task",
         "grade_id": gid,
         "schema_version": 3,
         **({"points": points} if points is not None else {}),
@@ -49,12 +49,14 @@ def source_notebook():
             _cell("test", TEST, "test_double", 2),
             _cell("test", PARTIAL, "test_cases", 5, own={"partial_credit": True}),
             _cell("manual", "### BEGIN SOLUTION\nBecause.\n### END SOLUTION", "why", 3, "markdown"),
+            _cell("task", TASK, "plot_task", 2, "markdown"),
         ]
     )
     nb.metadata["course_lib"] = {"grading": {"cell_timeout": 60, "total_timeout": 240, "late_policy": POLICY}}
     return nb
 
 
+TASK = "Plot `double` on [0, 1] below, with labelled axes (marked by hand)."
 POLICY = {"deadline": "2026-12-01T23:59:00+00:00", "grace_minutes": 15, "per_day": 0.1, "cap": 0.5, "accept_days": 7}
 TIMES = {  # honest on time; forger 1 day 12 h late: 2 started days, 20 %; leaker 10 days late: not accepted
     "honest": "2026-12-02T00:10:00+00:00",
@@ -260,7 +262,7 @@ def test_exports_follow_each_format_and_refuse_a_bad_roster(graded, tmp_path, ca
 
     canvas = _csv(out / "export" / "canvas.csv")
     assert canvas[0] == export.CANVAS_FIXED + ["tiny"] and canvas[1][0].strip() == "Points Possible"
-    assert canvas[1][-1] == "10"  # 7 automatic + 3 by hand
+    assert canvas[1][-1] == "12"  # 7 automatic + 3 (the written answer) + 2 (the task) by hand
     rows = {r[2]: r for r in canvas[2:]}  # by SIS User ID
     assert (
         rows["S1"][:5] == ["Doe, Jane", "101", "S1", "jdoe", "A"] and float(rows["S1"][5]) == total["honest"]["total"]
@@ -297,8 +299,11 @@ def test_manual_marks_are_merged_checked_and_kept(graded, tmp_path, capsys):
     assert _grade_cli(*options) == 0 and "fill in the points" in capsys.readouterr().out
     rows = _csv(marking)
     assert rows[0] == ["student", "cell", "max_points", "points", "comment"]
-    assert sorted(r[0] for r in rows[1:]) == sorted(TIMES) and {r[1] for r in rows[1:]} == {"why"}
-    good = "student,cell,max_points,points,comment\nhonest,why,3,3,<b>clear</b> and right\nforger,why,3,1.5,\n"
+    assert sorted(r[0] for r in rows[1:] if r[1] == "why") == sorted(TIMES)
+    good = (
+        "student,cell,max_points,points,comment\nhonest,why,3,3,<b>clear</b> and right\nforger,why,3,1.5,\n"
+        + "".join(f"{s},plot_task,2,2,\n" for s in TIMES)  # the task's own test: test_a_task_cell_is_marked_by_hand
+    )
     for bad, why in (
         (good + "nobody,why,3,1,\n", "'nobody'"),
         (good + "leaker,nocell,3,1,\n", "'nocell' is not a manually graded cell"),
@@ -317,7 +322,7 @@ def test_manual_marks_are_merged_checked_and_kept(graded, tmp_path, capsys):
         and "1 manually graded cell(s) still unmarked, e.g. leaker: why" in capsys.readouterr().out
     )
     students = _students(out)
-    assert (students["honest"]["manual_points"], students["honest"]["total"]) == (3.0, 10.0)
+    assert (students["honest"]["manual_points"], students["honest"]["total"]) == (5.0, 12.0)
     assert json.loads((out / "summary.json").read_text())["unmarked"] == {"leaker": ["why"]}
     feedback = (out / "feedback" / "honest.md").read_text()
     assert "why: 3 / 3, graded by hand: &lt;b&gt;clear&lt;/b&gt; and right" in feedback
@@ -333,7 +338,56 @@ def test_manual_marks_are_merged_checked_and_kept(graded, tmp_path, capsys):
         resume=True,
         times=graded["times"],
     )
-    assert _students(out)["honest"]["manual_points"] == 3.0
+    assert _students(out)["honest"]["manual_points"] == 5.0
+
+
+def test_a_task_cell_is_marked_by_hand_like_a_written_answer(graded, tmp_path, capsys):
+    """An nbgrader task (a locked markdown cell with points, no answer in it): listed for every student in the marking
+    file, unmarked until marked (never "no answer": the work is elsewhere in the notebook), merged, and kept when the
+    class is graded again."""
+    out = _copy_out(graded, tmp_path)
+    bundle = graded["root"] / "tiny"
+    for student, res in graded["results"].items():
+        task = next(q for q in res.questions if q.question == "plot_task")
+        assert (task.kind, task.points, task.max_points, task.status) == ("task", None, 2.0, "manual"), student
+    assert all("plot_task" in cells for cells in json.loads((out / "summary.json").read_text())["unmarked"].values())
+    marking = tmp_path / "marks.csv"
+    options = ["--assignment", bundle, "--out", out, "--manual", marking]
+    assert _grade_cli(*options) == 0
+    capsys.readouterr()
+    rows = [r for r in _csv(marking)[1:] if r[1] == "plot_task"]
+    assert sorted(r[0] for r in rows) == sorted(TIMES) and {(r[2], r[3]) for r in rows} == {("2", "")}
+    marking.write_text("student,cell,max_points,points,comment\nleaker,plot_task,2,3,\n")
+    assert _grade_cli(*options) == 2 and "maximum is 2" in capsys.readouterr().err  # the task's own maximum
+    marking.write_text("student,cell,max_points,points,comment\nhonest,plot_task,2,1.5,axes unlabelled\n")
+    assert _grade_cli(*options) == 0
+    assert "still unmarked" in capsys.readouterr().out
+    unmarked = json.loads((out / "summary.json").read_text())["unmarked"]
+    assert "plot_task" not in unmarked["honest"] and all("plot_task" in unmarked[s] for s in ("forger", "leaker"))
+    honest = _students(out)["honest"]
+    assert (honest["manual_points"], honest["total"]) == (1.5, 8.5)  # 7 automatic + 1.5 by hand; "why" unmarked
+    feedback = (out / "feedback" / "honest.md").read_text()
+    assert "plot\\_task: 1.5 / 2, graded by hand: axes unlabelled" in feedback  # markdown-escaped name
+    from course_lib.grading.grade import grade
+
+    summary = out / "summary.json"
+    entry = json.loads(summary.read_text())
+    del entry["students"]["honest"]  # honest is graded again (a killed run), the others are kept
+    summary.write_text(json.dumps(entry))
+    again = grade(
+        sorted(graded["subs"].iterdir()),
+        str(bundle),
+        out,
+        fast=True,
+        progress=False,
+        resume=True,
+        times=graded["times"],
+    )
+    assert (
+        next(q for r in again if r.student == "honest" for q in r.questions if q.question == "plot_task").points is None
+    )
+    assert _students(out)["honest"]["manual_points"] == 1.5  # the autograder's result never overwrites the mark
+    assert "plot_task" not in json.loads(summary.read_text())["unmarked"].get("honest", [])
 
 
 def test_resume_finishes_a_killed_run_and_refuses_another_version(graded, tmp_path):
@@ -445,8 +499,37 @@ def test_shard_and_digest_helpers(tmp_path):
     first = classwork.submission_digest(folder, "hw.ipynb")
     os.mkfifo(folder / "pipe")  # never opened (it would block)
     (folder / "link").symlink_to("/etc/passwd")
-    assert classwork.submission_digest(folder, "hw.ipynb") not in ("", first)  # two more entries
-    (folder / "data.bin").write_bytes(b"x" * 10)
-    assert classwork.submission_digest(folder, "hw.ipynb") != first
+    with_links = classwork.submission_digest(folder, "hw.ipynb")
+    assert with_links not in ("", first)  # two more entries
+    (folder / "link").unlink()
+    (folder / "link").symlink_to("/etc/shadow")  # the target counts, never what is behind it
+    assert classwork.submission_digest(folder, "hw.ipynb") != with_links
+    (folder / "data").mkdir()
+    (folder / "data" / "table.csv").write_bytes(b"x" * 10)
+    with_data = classwork.submission_digest(folder, "hw.ipynb")
+    assert with_data != first
+    # Resuming re-grades a submission whose data file changed, even with the same names, count and sizes.
+    (folder / "data" / "table.csv").write_bytes(b"y" * 10)
+    changed = classwork.submission_digest(folder, "hw.ipynb")
+    assert changed not in (with_data, "")
+    (folder / "data" / "table.csv").write_bytes(b"x" * 10)
+    assert classwork.submission_digest(folder, "hw.ipynb") == with_data  # the same files: the same digest
+    (folder / "data" / "table.csv").rename(folder / "data" / "other.csv")
+    assert classwork.submission_digest(folder, "hw.ipynb") != with_data  # a name counts too
     (tmp_path / "bob.ipynb").symlink_to(folder / "hw.ipynb")
     assert classwork.submission_digest(tmp_path / "bob.ipynb", "hw.ipynb") == ""  # a link is not read
+
+
+def test_spawned_workers_grade_as_the_forked_ones(graded, tmp_path):
+    """The fixture's class was graded by workers forked from the fork server (the default); with forking off
+    (COURSE_LIB_GRADING_FORK=0, or when the server cannot fork) each worker starts afresh and grades the same."""
+    from course_lib.grading.grade import grade
+
+    honest = [p for p in graded["subs"].iterdir() if p.stem == "honest"]
+    alone = grade(honest, str(graded["root"] / "tiny"), tmp_path / "out", fast=True, progress=False, fork_workers=False)
+    forked = graded["results"]["honest"]
+    assert [(q.question, q.points, q.status) for q in alone[0].questions] == [
+        (q.question, q.points, q.status) for q in forked.questions
+    ]
+    phases = {"prepare_s", "kernel_imports_s", "cells_s", "worker_process_s"}
+    assert phases <= set(alone[0].timings) and phases <= set(forked.timings)  # where the time went, both ways

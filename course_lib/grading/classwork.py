@@ -39,8 +39,10 @@ def bundle_version(bundle: dict) -> str:
 
 
 def submission_digest(path: Path, notebook_name: str) -> str:
-    """A digest of a submission: its notebook's bytes, and for a folder the number and total size of its files.
-    Read as a student's files are (no link followed, bounded); "" when the notebook cannot be read."""
+    """A digest of a submission: its notebook's bytes, and for a folder every file's name and content (a data file
+    beside the notebook counts: the kernel reads it), every link's target and every other entry's name and kind
+    (`trees.tree_digest`). Read as a student's files are (no link followed, bounded); "" when the notebook cannot be
+    read."""
     from . import trees, wire
 
     path = Path(path)
@@ -54,8 +56,7 @@ def submission_digest(path: Path, notebook_name: str) -> str:
     except wire.WireError:
         return ""
     if path.is_dir() and not path.is_symlink():
-        size = trees.tree_size(path, max_entries=100_000)
-        digest.update(f"\0{size.entries}\0{size.apparent}".encode())
+        trees.tree_digest(path, digest)
     return digest.hexdigest()[:24]
 
 

@@ -11,6 +11,9 @@ in the submission's own (temporary) folder, and returns what happened to each ce
 - each cell keeps at most `output_limit` characters of output; the rest is counted and dropped, so a
   submission that prints megabytes cannot exhaust the grader's memory or the feedback files.
 
+Nothing is written into the cells but the kernel's own outputs: what happened to a cell (stopped, died, output
+dropped) is in the report, from which the grader's worker writes its own notes (once, where no kernel can forge them).
+
 The kernel is this Python (sys.executable) with ipykernel, with OMP_NUM_THREADS=1 so that parallel
 submissions do not fight over cores. This module runs inside the submission's sandbox (`runner`): it
 judges nothing, and what it reports is only used to explain what happened.
@@ -47,6 +50,10 @@ class RunReport:
     events: list[str] = field(default_factory=list)  # what went wrong, in order, for the feedback
     seconds: float = 0.0
     start: float = 0.0  # time.monotonic() when the run began
+    # Seconds spent starting the kernel and importing the assignment's libraries in it (the warm-up), before the
+    # first cell: where a submission's time goes (benchmarks/grade_class.py).
+    kernel_start_s: float = 0.0
+    warmup_s: float = 0.0
 
 
 def kernel_environment(fast: bool | None = None, extra: dict | None = None) -> dict:
@@ -140,12 +147,6 @@ def _quiet_loop_errors(loop, context) -> None:
     loop.default_exception_handler(context)
 
 
-def _note(cell, text: str) -> None:
-    from nbformat.v4 import new_output
-
-    cell.setdefault("outputs", []).append(new_output("stream", name="stderr", text=f"[course-lib grade] {text}\n"))
-
-
 async def _recover(client, report: RunReport, reason: str) -> None:
     """After a timeout or a dead kernel: interrupt, check the kernel answers, restart it if not."""
     km, kc = client.km, client.kc
@@ -200,7 +201,6 @@ async def _run_cells(
                 )
             else:
                 result.error = f"ran for more than {limit} s (the time limit per cell) and was stopped"
-            _note(cell, result.error)
             report.events.append(f"{label} {result.error}")
             await _recover(client, report, "timeout")
         except DeadKernelError:
@@ -208,14 +208,12 @@ async def _run_cells(
                 "died",
                 "the kernel died while running this cell (exit(), a crash or out of memory)",
             )
-            _note(cell, result.error)
             report.events.append(f"{label}: {result.error}")
             await _recover(client, report, "died")
         result.seconds = time.monotonic() - started
         result.output_chars = client.kept + client.dropped
         result.dropped_chars = client.dropped
         if client.dropped:
-            _note(cell, f"{client.dropped:,} more characters of output were dropped (limit {client.output_limit:,})")
             report.events.append(
                 f"{label} printed {result.output_chars / 1e6:.1f} MB of output; "
                 f"only the first {client.output_limit:,} characters were kept"
@@ -261,6 +259,7 @@ async def run_notebook(
     client.output_limit = output_limit
     try:
         async with client.async_setup_kernel(env=env or kernel_environment(), cleanup_kc=True):
+            report.kernel_start_s = time.monotonic() - report.start
             if warmup:
                 with contextlib.suppress(Exception):  # a failing import shows up again in the cell that needs it
                     await client.kc.execute(
@@ -270,6 +269,7 @@ async def run_notebook(
                         reply=True,
                         timeout=max(1, min(STARTUP_TIMEOUT, deadline - time.monotonic())),
                     )
+            report.warmup_s = time.monotonic() - report.start - report.kernel_start_s
             await _run_cells(client, nb, code, report, cell_timeout, deadline, names or {})
     except Exception as exc:  # noqa: BLE001 - a kernel that cannot start: every cell reports it
         report.events.append(f"the kernel failed: {type(exc).__name__}: {exc}")

@@ -12,6 +12,7 @@ cells are the student version, hidden checks say only that they failed.
 
 from __future__ import annotations
 
+import functools
 import html
 
 from . import returned
@@ -118,11 +119,21 @@ class _Slots:
         return page
 
 
+@functools.cache
+def _exporter():
+    """One HTML exporter per process: a new one compiles nbconvert's templates again (about 0.2 s a page). It holds
+    configuration only; each page's notebook and resources are its call's own."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_anchor_links = True
+    return exporter
+
+
 def page(student_nb: str | None, res, summary_lines: list[str], title: str) -> str:
     """One self-contained HTML page: the summary, then the notebook with the grader's boxes after its graded cells.
     `res` has the manual marks in it; `summary_lines` are plain text (escaped here)."""
     import nbformat
-    from nbconvert import HTMLExporter
     from nbformat.v4 import new_notebook
 
     rows = "".join(
@@ -162,8 +173,6 @@ def page(student_nb: str | None, res, summary_lines: list[str], title: str) -> s
             cells.append(slots.cell(note_html(q), ""))
     nb.cells = cells
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
-    exporter = HTMLExporter(template_name="lab")
-    exporter.exclude_anchor_links = True
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
     head = f'<meta http-equiv="Content-Security-Policy" content="{CSP}"><style>{CSS}</style>'
     return slots.fill(body.replace("<head>", "<head>" + head, 1))

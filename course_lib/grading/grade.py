@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cgroup, markup, sandbox, trees
+from . import cgroup, forkserver, markup, sandbox, trees
 from .assign import find_bundle, load_bundle
 
 # The results and safe file names live in `results` (report imports them too, without importing this module).
@@ -230,6 +230,7 @@ def _start_worker(
     mode: str,
     scratch: Path,
     uids: sandbox.UidBlock | None,
+    server: forkserver.Server | None = None,
 ) -> _Running:
     private = Path(tempfile.mkdtemp(prefix="sub-", dir=scratch))
     hierarchy = cgroup.find()[0]
@@ -257,18 +258,37 @@ def _start_worker(
     }
     (private / "work").mkdir()
     (private / "job.json").write_text(json.dumps(job))
-    with open(private / "worker.log", "wb") as log:  # the worker asks to die with this process itself
-        proc = subprocess.Popen(
-            sandbox.python_command(lib, "course_lib.grading.worker", str(private / "job.json")),
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+    proc = server.launch(str(private / "job.json"), str(private / "worker.log")) if server is not None else None
+    if proc is None:  # no fork server, or it could not fork: a fresh worker
+        with open(private / "worker.log", "wb") as log:  # the worker asks to die with this process itself
+            proc = subprocess.Popen(
+                sandbox.python_command(lib, "course_lib.grading.worker", str(private / "job.json")),
+                cwd="/",
+                env=worker_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
     now = time.monotonic()
     deadline = now + settings.total_timeout + STARTUP_ALLOWANCE + CHECKER_ALLOWANCE
     return _Running(proc, path, student, slot, private, deadline, now, memory, uid=uid)
+
+
+def worker_env() -> dict:
+    """A worker's environment: the grader's, with the math libraries at one thread (the checker's setting, and what
+    lets the fork server fork: `forkserver`)."""
+    return {**os.environ, **forkserver.THREAD_VARIABLES}
+
+
+def fork_server(scratch: Path, bundle_path: Path, settings: GradeSettings) -> forkserver.Server | None:
+    """The run's fork server (`forkserver`), or None where it cannot start (then every worker is spawned)."""
+    fast = {True: "1", False: "0", None: ""}[settings.fast]
+    command = sandbox.python_command(scratch / "lib", "course_lib.grading.worker", "--serve", str(bundle_path), fast)
+    try:
+        return forkserver.Server(command, worker_env(), str(scratch / "forkserver.log"))
+    except OSError:
+        return None
 
 
 def _failed(run: _Running, bundle: dict, why: str) -> SubmissionResult:
@@ -295,7 +315,10 @@ def _finish(run: _Running, bundle: dict, why: str | None) -> SubmissionResult:
             why = f"the grading process of this submission {how} before it finished"
     if res is None:
         res = _failed(run, bundle, why)
-    res.seconds = res.seconds or (time.monotonic() - run.started)
+    elapsed = time.monotonic() - run.started
+    if res.timings:  # beyond the worker's own work: its start (imports), its exit and the grader noticing it
+        res.timings["worker_process_s"] = round(max(0.0, elapsed - res.seconds), 3)
+    res.seconds = res.seconds or elapsed
     kill_tagged(_token(run.private))  # nothing of a run without a sandbox survives either
     if run.memory_cgroup:
         cgroup.remove(Path(run.memory_cgroup))  # nor any process in its cgroup, whatever happened to its worker
@@ -340,7 +363,9 @@ def _refused(path: Path, student: str, bundle: dict, why: str) -> SubmissionResu
     return res
 
 
-def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) -> list[SubmissionResult]:
+def _grade_all(
+    subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result, fork_workers=True
+) -> list[SubmissionResult]:
     from tqdm.auto import tqdm
 
     results: list[SubmissionResult] = []
@@ -354,8 +379,10 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
         raise markup.AssignmentError(f"cannot reserve this run's sandbox uids: {exc}") from None
     scratch = Path(tempfile.mkdtemp(prefix=f"course-lib-grade-{os.getpid()}-"))
     os.chmod(scratch, 0o711 if mode == "none" and uids is not None else 0o700)
+    server = None
     try:
         sandbox.library_dir(scratch)
+        server = fork_server(scratch, bundle_path, settings) if fork_workers else None
         with tqdm(total=len(subs), desc=f"grading {bundle['name']}", unit="submission", disable=not progress) as bar:
             while queue or running:
                 for slot in range(workers):
@@ -368,7 +395,9 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
                             on_result(res, results)
                             bar.update()
                             continue
-                        running[slot] = _start_worker(path, student, slot, bundle_path, settings, mode, scratch, uids)
+                        running[slot] = _start_worker(
+                            path, student, slot, bundle_path, settings, mode, scratch, uids, server
+                        )
                 for slot, run in list(running.items()):
                     why, done = None, run.proc.poll() is not None
                     now = time.monotonic()
@@ -401,6 +430,8 @@ def _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode
                 cgroup.remove(Path(run.memory_cgroup))
             if run.uid is not None:
                 sandbox.kill_uid(run.uid)
+        if server is not None:
+            server.close()
         trees.remove_tree(scratch)
         if uids is not None:
             uids.release()
@@ -422,6 +453,7 @@ def grade(
     shard: tuple[int, int] | None = None,
     resume: bool = False,
     times: str | os.PathLike | None = None,
+    fork_workers: bool | None = None,
 ) -> list[SubmissionResult]:
     """Grade `submissions` against the bundle of `assignment` (see `assign.find_bundle`) into `out`.
 
@@ -430,7 +462,8 @@ def grade(
     (`classwork`): `shard=(i, n)` grades the i-th of n slices of the class and writes OUT/shards/I-of-N.json instead
     of the class files; `resume` keeps the results in `out` of unchanged submissions graded with this version of
     the assignment; `times` is a CSV of submission times (`late.read_times`). Manual marks in OUT/manual.json are
-    applied to everything written.
+    applied to everything written. `fork_workers` (default: on unless COURSE_LIB_GRADING_FORK=0) forks the workers
+    from one process that imported their libraries once (`forkserver`) instead of starting each afresh.
     """
     from . import classwork, late, manual, report
 
@@ -489,11 +522,20 @@ def grade(
     header = report.sandbox_header(mode, why, sandbox.Limits(**settings.limits), cgroup.find())
 
     def on_result(res, so_far):
+        begun = time.monotonic()
         res.digest, res.submitted_at, res.time_source = stamps[res.student]
         everyone = sorted([*kept.values(), *so_far], key=lambda r: r.student)
         report.write_reports(everyone, bundle, out, header, res, marks, version, manifest)
+        if res.timings:  # this student's feedback files and the class files (in summary.json from the next write)
+            res.timings["grader_files_s"] = round(time.monotonic() - begun, 3)
 
-    results = _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result) if subs else []
+    if fork_workers is None:
+        fork_workers = os.environ.get("COURSE_LIB_GRADING_FORK", "1") != "0"
+    results = (
+        _grade_all(subs, bundle, bundle_path, settings, out, workers, progress, mode, on_result, fork_workers)
+        if subs
+        else []
+    )
     results = sorted([*kept.values(), *results], key=lambda r: r.student)
     finished = None if manifest is None else {**manifest, "finished": True}
     # The students graded now got their files as they finished; those kept get theirs again (a new late policy or

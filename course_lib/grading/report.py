@@ -179,6 +179,7 @@ def summary(results, bundle: dict, header: dict, marks: dict | None = None, vers
             "submitted_at": r.submitted_at,
             "time_source": r.time_source,
             "digest": r.digest,
+            "timings": r.timings,
             "student_events": r.student_events,
             "questions": [asdict(q) for q in r.questions],
         }

@@ -38,6 +38,7 @@ class SubmissionResult:
     digest: str = ""  # of the submission when it was graded (classwork.submission_digest)
     submitted_at: str = ""  # ISO 8601; "" when unknown
     time_source: str = ""  # where submitted_at comes from (late.submission_time)
+    timings: dict = field(default_factory=dict)  # phase -> seconds, where the time went (worker._timings)
 
     @property
     def points(self) -> float:

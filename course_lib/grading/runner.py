@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -42,10 +43,12 @@ def _private_dirs(env: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()  # wall clock: the worker outside compares it with its own (timings only)
     argv = list(sys.argv[1:] if argv is None else argv)
-    from .sandbox import die_with_parent
+    from .sandbox import die_with_parent, skip_slow_optional_imports
 
     die_with_parent()  # without bubblewrap nothing else ties this process to its worker
+    skip_slow_optional_imports()
     io_dir = Path(argv[0])
     uid, capabilities = privileges()
     if uid == 0 or capabilities:
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .execute import kernel_environment, run_notebook_sync
 
+    imported = time.time()
     job = json.loads((io_dir / "in" / "job.json").read_text())
     nb = nbformat.read(io_dir / "in" / "notebook.ipynb", as_version=4)
     names = {int(k): v for k, v in job["names"].items()}
@@ -81,7 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_text_atomic(
         io_dir / "out" / "report.json",
-        json.dumps({"cells": cells, "events": report.events, "seconds": round(report.seconds, 2)}),
+        json.dumps(
+            {
+                "cells": cells,
+                "events": report.events,
+                "seconds": round(report.seconds, 2),
+                "timings": {
+                    "started_at": started,
+                    "imports_s": imported - started,
+                    "kernel_start_s": report.kernel_start_s,
+                    "warmup_s": report.warmup_s,
+                    "finished_at": time.time(),
+                },
+            }
+        ),
     )
     return 0
 

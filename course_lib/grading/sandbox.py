@@ -251,6 +251,19 @@ def limit_command(limits: Limits, processes: bool) -> list[str]:
     return cmd + ["--"]
 
 
+# jsonschema (which nbformat imports) imports rfc3987_syntax where it is installed, and that builds a grammar at
+# import: about 2 s of CPU on the course's machine, in every sandbox's runner, for a string format ("iri") that no
+# notebook schema uses and nbformat never checks (it validates without a format checker).
+SLOW_OPTIONAL_MODULES = ("rfc3987_syntax",)
+
+
+def skip_slow_optional_imports() -> None:
+    """Make the optional modules in SLOW_OPTIONAL_MODULES unimportable in this process (None in sys.modules: their
+    importers fall back as without them), unless already imported. For the grader's own processes only."""
+    for name in SLOW_OPTIONAL_MODULES:
+        sys.modules.setdefault(name, None)
+
+
 def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux; a no-op elsewhere)."""
     try:

@@ -8,6 +8,7 @@ here works on directory file descriptors (`openat` with O_NOFOLLOW: no path is e
 and no path is ever longer than one name), with an explicit stack instead of recursion:
 
 - `tree_size` counts apparent and allocated bytes and entries, and stops at a byte, entry or depth limit;
+- `tree_digest` hashes every entry's name and kind and every regular file's content (what resuming compares);
 - `copy_tree` copies directories and regular files only, counting apparent sizes against a byte budget it
   never writes past, giving every copy to the sandbox's uid as it is made; links, special files, sparse
   files, hard links and anything deeper than its depth limit are skipped, each with a note for the feedback;
@@ -154,6 +155,108 @@ def tree_size(
             entries.close()
             _close(fd)
     return size
+
+
+DIGEST_BYTES = 512 * 1024 * 1024  # file content hashed per tree; past it, a file goes in by size and change time
+
+
+def tree_digest(
+    path: str | os.PathLike,
+    hasher,
+    max_depth: int = COPY_DEPTH + 1,
+    max_entries: int = COPY_ENTRIES + 1,
+    max_bytes: int = DIGEST_BYTES,
+) -> None:
+    """Feed `hasher` (hashlib-like) every entry of the tree at path, in name order: each one's path relative to it
+    and kind, a regular file's content (the first `max_bytes` of them all; after that a file's size and change time
+    only, so a hostile 10 GB file costs no more than that), a link's target (never followed), nothing more of a
+    special file (a fifo is never opened). Stops at the depth and entry limits (just past what `copy_tree` copies)
+    and says so in the hash. Never raises: an entry it cannot read goes in as unreadable."""
+
+    def feed(*parts: bytes) -> None:
+        for part in parts:
+            hasher.update(len(part).to_bytes(8, "little") + part)  # length-prefixed: no two trees read alike
+
+    entries, budget = 0, [max_bytes]
+    stack: list[tuple[int, bytes, list[str]]] = []
+
+    def enter(fd: int, rel: bytes) -> None:
+        try:
+            names = sorted(os.listdir(fd))
+        except OSError:
+            feed(rel, b"unreadable folder")
+            names = []
+        stack.append((fd, rel, names))
+
+    try:
+        top = os.open(path, _DIR_FLAGS)
+    except OSError:
+        feed(b"", b"not a folder")
+        return
+    enter(top, b"")
+    try:
+        while stack:
+            fd, rel, names = stack[-1]
+            if not names:
+                _close(stack.pop()[0])
+                continue
+            name = names.pop(0)
+            here = rel + b"/" + os.fsencode(name)
+            entries += 1
+            if entries > max_entries:
+                feed(b"", b"more entries than counted")
+                return
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                feed(here, b"unreadable")
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if len(stack) >= max_depth:
+                    feed(here, b"folder too deep")
+                    continue
+                try:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    feed(here, b"unreadable folder")
+                    continue
+                feed(here, b"folder")
+                enter(sub, here)
+            elif stat.S_ISREG(info.st_mode) and info.st_size <= budget[0]:
+                feed(here, b"file")
+                budget[0] -= info.st_size
+                _feed_file(fd, name, hasher, info.st_size)
+            elif stat.S_ISREG(info.st_mode):
+                feed(here, b"file not read", str((info.st_size, info.st_mtime_ns, info.st_ctime_ns)).encode())
+            elif stat.S_ISLNK(info.st_mode):
+                try:
+                    target = os.fsencode(os.readlink(name, dir_fd=fd))
+                except OSError:
+                    target = b"?"
+                feed(here, b"link", target)
+            else:
+                feed(here, _kind(info.st_mode).encode())
+    finally:
+        for fd, _, _ in stack:
+            _close(fd)
+
+
+def _feed_file(dir_fd: int, name: str, hasher, limit: int) -> None:
+    fd = None
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since it was looked at
+            hasher.update(b"\0changed")
+            return
+        size = 0
+        while size <= limit and (chunk := os.read(fd, CHUNK)):  # it may have grown since: no more than counted
+            hasher.update(chunk)
+            size += len(chunk)
+        hasher.update(b"\0" + size.to_bytes(8, "little"))
+    except OSError:
+        hasher.update(b"\0unreadable")
+    finally:
+        _close(fd)
 
 
 def _copy_file(src_dir: int, name: str, info: os.stat_result, dst_dir: int, budget: int, owner) -> int:

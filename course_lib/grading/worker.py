@@ -101,6 +101,7 @@ def grade_one(job: dict) -> SubmissionResult:
     import nbformat
     from nbformat.v4 import new_code_cell
 
+    begun = time.time()
     bundle = json.loads(Path(job["bundle"]).read_text(encoding="utf-8"))
     path, student = Path(job["submission"]), job["student"]
     result = SubmissionResult(student, str(path))
@@ -157,7 +158,9 @@ def grade_one(job: dict) -> SubmissionResult:
         )
     )
 
+    sandbox_started = time.time()
     report = run_sandboxed(job, io_dir, work, limits, result)
+    sandbox_ended = time.time()
 
     # ---- verdicts (nothing below trusts a file the kernel could write)
     results_dir = io_dir / "out"
@@ -245,9 +248,9 @@ def grade_one(job: dict) -> SubmissionResult:
 
     # ---- the executed notebook returned to the student: our cells, the kernel's outputs, verdicts on test cells
     # The grader's notes are outputs it writes itself, listed in their cell's metadata, in test cells (whose code never
-    # ran in the kernel) or after a cell the report says was stopped; the kernel's outputs are rebuilt as plain text
-    # and images with anything that reads like a grader's note prefixed (returned.py). No metadata of the
-    # submission's survives.
+    # ran in the kernel) or after a cell the report says was stopped or lost output (once each: the runner writes no
+    # notes into the cells); the kernel's outputs are rebuilt as plain text and images with anything that reads like
+    # a grader's note prefixed (returned.py). No metadata of the submission's survives.
     executed = _executed_outputs(io_dir / "out" / "executed.ipynb", len(prepared.cells))
     questions = {q.question: q for q in result.questions}
     for i, cell in enumerate(prepared.cells):
@@ -268,10 +271,47 @@ def grade_one(job: dict) -> SubmissionResult:
             status = ran.get("status") if isinstance(ran, dict) else None
             if status in STOPPED:
                 returned.add_grader_output(cell, f"{returned.MARKER} {STOPPED[status]}\n", "stderr")
+            dropped = ran.get("dropped_chars") if isinstance(ran, dict) else None
+            if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0:  # no count: kernel-made
+                note = (
+                    f"{returned.MARKER} more output was dropped (at most {job['output_limit']:,} characters per cell)\n"
+                )
+                returned.add_grader_output(cell, note, "stderr")
         elif not (graded and specs[gid]["locked"]):  # the student's markdown: nothing in it may pass for a note
             cell.source = returned.defuse(cell.source)
     result.executed = nbformat.writes(prepared)
+    result.timings = _timings(begun, sandbox_started, sandbox_ended, time.time(), report.get("timings"))
     return result
+
+
+def _timings(begun: float, sandbox_started: float, sandbox_ended: float, done: float, kernel) -> dict[str, float]:
+    """Where this submission's time went, in seconds (benchmarks/grade_class.py): this process's own phases, and the
+    sandbox's as its runner reported them. The runner's report sits where the kernel can write, so its numbers are
+    kept only where they are plausible (finite, within the sandbox's time); they never decide a grade."""
+    found = {"prepare_s": sandbox_started - begun, "judge_and_return_s": done - sandbox_ended}
+    kernel = kernel if isinstance(kernel, dict) else {}
+    inside = sandbox_ended - sandbox_started
+
+    def plausible(key, low=0.0, high=inside):
+        value = kernel.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+        return float(value) if ok else None
+
+    started = plausible("started_at", sandbox_started, sandbox_ended)
+    finished = plausible("finished_at", sandbox_started, sandbox_ended)
+    parts = {k: plausible(k) for k in ("imports_s", "kernel_start_s", "warmup_s")}
+    if started is None or finished is None or finished < started or None in parts.values():
+        return {k: round(v, 3) for k, v in {**found, "sandbox_s": inside}.items()}
+    kernel_s = finished - started - sum(parts.values())
+    found |= {
+        "sandbox_start_s": started - sandbox_started,
+        "runner_imports_s": parts["imports_s"],
+        "kernel_start_s": parts["kernel_start_s"],
+        "kernel_imports_s": parts["warmup_s"],
+        "cells_s": max(0.0, kernel_s),
+        "sandbox_stop_s": sandbox_ended - finished,
+    }
+    return {k: round(v, 3) for k, v in found.items()}
 
 
 STOPPED = {
@@ -433,7 +473,13 @@ def run_sandboxed(job: dict, io_dir: Path, work: Path, limits: sandbox.Limits, r
 
 def main(argv: list[str] | None = None) -> int:
     sandbox.die_with_parent()
-    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    sandbox.skip_slow_optional_imports()
+    argv = list(argv or sys.argv[1:])
+    if argv[0] == "--serve":  # the run's fork server (forkserver.py): it forks this main for every submission
+        from . import forkserver
+
+        return forkserver.serve(argv[1:], main, warmup_imports)
+    job = json.loads(Path(argv[0]).read_text())
     started = time.monotonic()
     try:
         # Settings a submission produced (assignment 3's run records) may name loss terms, callbacks or metrics:
