@@ -99,3 +99,32 @@ def test_budgets_must_be_evaluated_steps(tmp_path):
         _config(tmp_path, budgets="[1000, 1200]")
     with pytest.raises(ConfigError, match="positive step counts"):
         _config(tmp_path, budgets="[0]")
+
+
+def test_readme_study_table_is_the_shipped_report():
+    """README's table of the improvements study is the shipped report.json, cell for cell."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    report = json.loads((root / "docs/results/mnist_improvements_study/report.json").read_text())
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("### Improving DCGAN on MNIST (`configs/mnist_improvements_study.yaml`") :]
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| (.+) \|$", section.split("### The diversity controller")[0], re.M)
+    shown = {name: [c.strip() for c in cells.split("|")] for name, cells in rows if name != "variant"}
+    early, late = (report["budgets"][i]["rows"] for i in (0, 1))
+    short = {"better": "better", "worse": "worse", "no clear difference": "="}
+    assert list(shown) == [r["variant"] for r in early]
+    for a, b in zip(early, late):
+        expected = [
+            f"{a['fid']:.2f} ± {a['fid_ci']:.2f}",
+            f"{a['recall']:.3f} ± {a['recall_ci']:.3f}",
+            short[a["verdicts"]["fid"]] if "verdicts" in a else "(baseline)",
+            f"{b['fid']:.2f} ± {b['fid_ci']:.2f}",
+            f"{b['recall']:.3f} ± {b['recall_ci']:.3f}",
+            short[b["verdicts"]["fid"]] if "verdicts" in b else "(baseline)",
+        ]
+        assert shown[a["variant"]] == expected, a["variant"]
+    finished = sum(len(v["seeds"]) for v in report["variants"])
+    assert f"{finished} of the {finished + len(report.get('missing', []))} runs" in section

@@ -92,7 +92,7 @@ def test_the_public_api_is_what_a_user_needs():
         assert hasattr(metrics, name), name
     # The building blocks live in their modules; the names exported before still resolve to the same objects,
     # so notebooks and assignments already handed out keep working (e.g. assignment 01's load_mnist_classifier).
-    from course_lib.metrics.fid import trace_sqrt_product
+    from course_lib.metrics.frechet import trace_sqrt_product
     from course_lib.metrics.mnist_classifier import load_mnist_classifier
 
     assert "trace_sqrt_product" not in public and metrics.trace_sqrt_product is trace_sqrt_product

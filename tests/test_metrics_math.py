@@ -11,10 +11,10 @@ from scipy import linalg
 from course_lib.metrics import frechet_distance, psnr, sharpness, ssim
 from course_lib.metrics.diversity import mean_pairwise_distance
 from course_lib.metrics.errors import MetricInputError
-from course_lib.metrics.fid import trace_sqrt_product, trace_sqrt_product_scipy
-from course_lib.metrics.inception_score import inception_score_from_logits, inception_score_from_probabilities
+from course_lib.metrics.frechet import trace_sqrt_product, trace_sqrt_product_scipy
 from course_lib.metrics.kid import kid_from_features, mmd2_unbiased
 from course_lib.metrics.precision_recall import precision_recall_from_features
+from course_lib.metrics.score_formulas import inception_score_from_logits, inception_score_from_probabilities
 from course_lib.metrics.scores import (
     am_score_from_probabilities,
     mode_score_from_probabilities,

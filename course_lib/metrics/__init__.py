@@ -43,7 +43,7 @@ What this package exports is what a user needs: the metrics above, `FeatureOptio
 `as_image_source`, `GeneratorEvaluator`, the Fréchet distance on statistics (`frechet_distance`,
 `gaussian_statistics`, `Statistics`), the registries to extend (`METRICS`/`Metric`, `EXTRACTORS`/
 `FeatureExtractor`), the result type and the errors. The pieces they are built from (e.g.
-`fid.trace_sqrt_product`, `kid.mmd2_unbiased`, `inception_score.inception_score_from_probabilities`,
+`frechet.trace_sqrt_product`, `kid.mmd2_unbiased`, `score_formulas.inception_score_from_probabilities`,
 `features.get_extractor`, the extractor classes) stay importable from their modules, which own them, for
 tests, notebooks that take a metric apart, and library code. The names this package exported before (e.g.
 `metrics.load_mnist_classifier`, `metrics.inception_score_from_probabilities`, used by notebooks and assignments
@@ -55,7 +55,8 @@ from .diversity import pairwise_diversity
 from .errors import HeadMissing, MetricInputError, WeightsNotFound
 from .evaluator import GeneratorEvaluator
 from .features import EXTRACTORS, FeatureExtractor, FeatureSet, extract_features
-from .fid import fid, frechet_distance
+from .fid import fid
+from .frechet import frechet_distance
 from .gan_train_test import gan_train_test
 from .image_quality import psnr, sharpness, ssim
 from .inception import find_inception_weights
@@ -134,8 +135,8 @@ _MOVED = {
     "PrecisionRecall": "precision_recall",
     "am_score_from_probabilities": "scores",
     "get_extractor": "features",
-    "inception_score_from_logits": "inception_score",
-    "inception_score_from_probabilities": "inception_score",
+    "inception_score_from_logits": "score_formulas",
+    "inception_score_from_probabilities": "score_formulas",
     "kid_from_features": "kid",
     "lipschitz_ratios": "lipschitz",
     "load_mnist_classifier": "mnist_classifier",
@@ -149,8 +150,8 @@ _MOVED = {
     "register_extractor": "features",
     "resolve_extractor": "features",
     "statistics_of": "fid",
-    "trace_sqrt_product": "fid",
-    "trace_sqrt_product_scipy": "fid",
+    "trace_sqrt_product": "frechet",
+    "trace_sqrt_product_scipy": "frechet",
 }
 
 

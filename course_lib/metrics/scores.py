@@ -24,9 +24,9 @@ import torch
 
 from .errors import MetricInputError
 from .features import FeatureSet, extractor_for, features_with
-from .inception_score import _check_probabilities
 from .options import FeatureOptions
 from .results import MetricResult
+from .score_formulas import _check_probabilities
 
 EPS = 1e-12
 

@@ -142,7 +142,7 @@ class InceptionScore(Metric):
 
     @classmethod
     def compute(cls, scoring):
-        from .inception_score import inception_score_from_logits
+        from .score_formulas import inception_score_from_logits
 
         logits = scoring.features.logits
         if logits is None:
@@ -161,7 +161,7 @@ class FID(Metric):
 
     @classmethod
     def compute(cls, scoring):
-        from .fid import frechet_distance
+        from .frechet import frechet_distance
         from .stats_cache import gaussian_statistics
 
         mu, sigma = gaussian_statistics(scoring.features)

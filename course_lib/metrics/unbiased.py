@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from .errors import MetricInputError
-from .fid import frechet_distance
-from .inception_score import inception_score_from_logits, inception_score_from_probabilities
+from .frechet import frechet_distance
 from .results import MetricResult
+from .score_formulas import inception_score_from_logits, inception_score_from_probabilities
 from .stats_cache import Statistics, gaussian_statistics
 
 PAPER_POINTS = 15
