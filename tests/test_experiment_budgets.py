@@ -15,8 +15,8 @@ from course_lib.experiment.report import (
     summarise,
     t_half_width,
     verdict_changes,
-    welch_difference,
 )
+from course_lib.metrics.uncertainty import welch_difference
 
 
 def test_t_half_width_is_scipys_t_interval():

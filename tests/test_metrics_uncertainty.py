@@ -114,20 +114,13 @@ def test_evaluator_gives_intervals_and_protocol_on_request():
     torch.manual_seed(0)
     generator = DCGANGenerator(latent_dim=8, image_size=28, channels=3, width=8)
     real = torch.randint(0, 256, (400, 3, 28, 28), dtype=torch.uint8)
-    plain = GeneratorEvaluator(
-        ["fid", "kid"], real, extractor="pixels", n_samples=400, seed=3, kid_subset=50, kid_subsets=5
-    )
-    with_ci = GeneratorEvaluator(
-        ["fid", "kid"],
-        real,
-        extractor="pixels",
-        n_samples=400,
-        seed=3,
-        kid_subset=50,
-        kid_subsets=5,
-        ci=0.9,
-        bootstrap=20,
-    )
+
+    def evaluator(**intervals):
+        return GeneratorEvaluator(
+            ["fid", "kid"], real, extractor="pixels", n_samples=400, seed=3, kid_subset=50, kid_subsets=5, **intervals
+        )
+
+    plain, with_ci = evaluator(), evaluator(ci=0.9, bootstrap=20)
     values, ci_values = plain(generator), with_ci(generator)
     assert values == ci_values  # the numbers themselves do not change
     results = with_ci.results()
@@ -138,17 +131,7 @@ def test_evaluator_gives_intervals_and_protocol_on_request():
     assert "400 generated samples" in results["fid"].protocol and "400 reference images" in with_ci.protocol
     assert "8x8 average pooling" in with_ci.protocol
     assert plain.results()["fid"].ci_low is None  # no interval unless asked for
-    again = GeneratorEvaluator(
-        ["fid", "kid"],
-        real,
-        extractor="pixels",
-        n_samples=400,
-        seed=3,
-        kid_subset=50,
-        kid_subsets=5,
-        ci=0.9,
-        bootstrap=20,
-    )
+    again = evaluator(ci=0.9, bootstrap=20)
     again(generator)
     assert again.results()["fid"].ci_low == results["fid"].ci_low  # seeded by the evaluator's seed
     import copy

@@ -19,6 +19,7 @@ from pathlib import Path
 from course_lib.metrics.errors import MetricInputError
 from course_lib.metrics.features import EXTRACTORS
 from course_lib.metrics.inception import PREPROCESSING
+from course_lib.metrics.options import FeatureOptions
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".ckpt"}
 
@@ -74,8 +75,9 @@ def _resolve(spec: str, args) -> object:
     return spec
 
 
-def _kwargs(args) -> dict:
-    return dict(
+def _options(args):
+    """The metric settings the fid / is commands share, as the one object every metric function takes."""
+    return FeatureOptions(
         extractor=args.extractor,
         batch_size=args.batch_size,
         device=args.device,
@@ -95,7 +97,7 @@ def run_fid(args) -> int:
 
     if args.batch_size is not None and args.batch_size < 1:
         raise MetricInputError("--batch-size must be at least 1")
-    result = fid(_resolve(args.a, args), _resolve(args.b, args), **_kwargs(args))
+    result = fid(_resolve(args.a, args), _resolve(args.b, args), options=_options(args))
     print(result)
     if args.extractor == "inception":
         from course_lib.metrics.resize import DESCRIPTIONS
@@ -123,7 +125,7 @@ def run_is(args) -> int:
 
     if args.batch_size is not None and args.batch_size < 1:
         raise MetricInputError("--batch-size must be at least 1")
-    result = inception_score(_resolve(args.a, args), splits=args.splits, **_kwargs(args))
+    result = inception_score(_resolve(args.a, args), splits=args.splits, options=_options(args))
     print(result)
     if not result.comparable_with_inception:
         print("note: MNIST-IS from the MNIST classifier (at most 10); not comparable with the Inception Score")

@@ -24,7 +24,7 @@ import numpy as np
 from course_lib.core.io import save_figure_atomic
 from course_lib.experiment.config import ExperimentConfig
 from course_lib.metrics.table import METRICS
-from course_lib.metrics.uncertainty import seeds_interval
+from course_lib.metrics.uncertainty import seeds_interval, welch_difference
 
 # What an experiment evaluates and reports, in the order of its table columns and plot panels.
 REPORT_METRICS = ("is", "fid", "kid", "precision", "recall")
@@ -47,20 +47,6 @@ def t_half_width(values: list[float | None], level: float = 0.95) -> float | Non
     if len(values) < 2:
         return None
     return seeds_interval(values, level).half_width
-
-
-def welch_difference(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
-    """(mean(a) - mean(b), half-width of Welch's t-interval for it); None unless both have two values or more."""
-    from scipy import stats
-
-    if len(a) < 2 or len(b) < 2:
-        return None
-    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    diff = float(np.mean(a) - np.mean(b))
-    if va + vb == 0:
-        return diff, 0.0
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return diff, float(stats.t.ppf(0.5 + level / 2, dof) * math.sqrt(va + vb))
 
 
 def _verdict(key: str, variant: list[float], baseline: list[float]) -> str | None:

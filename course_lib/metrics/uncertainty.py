@@ -185,6 +185,21 @@ def seeds_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Int
     return Interval(mean - half, mean + half, level, f"t over {len(x)} seeds", len(x))
 
 
+def welch_difference(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """(mean(a) - mean(b), half-width of Welch's t-interval for it): whether two sets of runs (seeds) differ.
+    None unless both have two values or more."""
+    from scipy import stats  # imported here, as in seeds_interval
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    diff = float(np.mean(a) - np.mean(b))
+    if va + vb == 0:
+        return diff, 0.0
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return diff, float(stats.t.ppf(0.5 + level / 2, dof) * math.sqrt(va + vb))
+
+
 def seeds_result(
     values: Sequence[float], metric: str = "metric", level: float = DEFAULT_LEVEL, **result_fields
 ) -> MetricResult:
