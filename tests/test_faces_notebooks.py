@@ -169,3 +169,43 @@ def test_notebook_10_prints_the_face_report_readings():
     source = (NOTEBOOKS.parent / "solutions" / "10_truncation_and_interpolation.ipynb").read_text()
     assert 'face_report[\\"readings\\"][\\"pixel_sweep\\"]' in source
     assert 'face_report[\\"readings\\"][\\"inception_sweep\\"]' in source
+
+
+def test_face_report_does_not_claim_a_precision_peak_inside_the_intervals():
+    script = _report_script()
+    ci = lambda lo, hi: {"low": lo, "high": hi, "level": 0.95, "method": "bootstrap"}  # noqa: E731
+    base = {"fid": 100.0, "precision": 0.30, "precision_ci": ci(0.26, 0.34), "recall": 0.20}
+    sweep = [
+        {"kind": "tau", "value": 2.0, "fid": 101.0, "precision": 0.33, "precision_ci": ci(0.29, 0.37), "recall": 0.1},
+        {"kind": "psi", "value": 0.5, "fid": 140.0, "precision": 0.20, "precision_ci": ci(0.16, 0.24), "recall": 0.0},
+    ]
+    reading = script.inception_sweep_paragraph(base, sweep)
+    assert "is not clearly above the untruncated 0.300 (their 95% intervals overlap)" in reading
+    clear = [{**sweep[0], "precision": 0.45, "precision_ci": ci(0.41, 0.49)}, sweep[1]]
+    assert "Precision peaks at tau = 2.0 (0.450 against 0.300 untruncated)" in script.inception_sweep_paragraph(
+        base, clear
+    )
+
+
+def test_face_protocol_quality_intervals_on_features_with_a_known_answer():
+    """quality_with_intervals on two draws of one Gaussian (FID near 0, KID's interval around 0, precision and
+    recall near the real-vs-real level) and on a shifted copy (every interval clear of the identical case)."""
+    import torch
+
+    from course_lib.metrics import frechet_distance, gaussian_statistics
+    from course_lib.metrics.frechet import FrechetToReference
+
+    script = _report_script()
+    g = torch.Generator().manual_seed(0)
+    real, same = torch.randn(600, 16, generator=g), torch.randn(600, 16, generator=g)
+    to_real = FrechetToReference(*gaussian_statistics(real))
+    q = script.quality_with_intervals(same, real, to_real, resamples=20, kid_blocks=5)
+    assert q["fid"] == pytest.approx(frechet_distance(*gaussian_statistics(same), *gaussian_statistics(real)))
+    assert q["kid_x1000_ci"]["low"] < 0 < q["kid_x1000_ci"]["high"]
+    for key in ("precision", "recall"):
+        assert q[f"{key}_ci"]["low"] <= q[key] <= q[f"{key}_ci"]["high"]
+    far = script.quality_with_intervals(same + 1.0, real, to_real, resamples=20, kid_blocks=5)
+    assert far["fid"] == pytest.approx(16.0, rel=0.3)  # |mu shift|^2 = 16 x 1.0^2
+    assert far["kid_x1000_ci"]["low"] > q["kid_x1000_ci"]["high"]
+    assert far["precision_ci"]["high"] < q["precision_ci"]["low"]
+    assert script.cell(far, "fid", 1).startswith(f"{far['fid']:.1f} ± ")

@@ -253,6 +253,38 @@ def _budget_lines(report: dict, metrics: list) -> list[str]:
     return lines
 
 
+SHORT_VERDICTS = {"better": "better", "worse": "worse", "no clear difference": "="}
+
+
+def _mean_ci_cell(row: dict, key: str, digits: int) -> str:
+    """`mean ± t half-width`, or `mean (1 seed)` where one seed leaves no interval, or n/a."""
+    if row.get(key) is None:
+        return "n/a"
+    ci = row.get(f"{key}_ci")
+    return f"{row[key]:.{digits}f} ± {ci:.{digits}f}" if ci is not None else f"{row[key]:.{digits}f} (1 seed)"
+
+
+def budget_summary_table(report: dict) -> str:
+    """The short table README quotes: FID, recall and the FID verdict of every variant at each budget, one
+    column group per budget, from a report's `budgets` (what `summarise` wrote)."""
+    budgets = report.get("budgets") or []
+    header = ["variant"] + [f"{what} at {b['step']:,}" for b in budgets for what in ("FID", "recall", "FID verdict")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    names = [row["variant"] for row in budgets[0]["rows"]] if budgets else []
+    for name in names:
+        cells = [name]
+        for budget in budgets:
+            row = next((r for r in budget["rows"] if r["variant"] == name), {})
+            verdict = row.get("verdicts", {}).get("fid") if "verdicts" in row else "(baseline)"
+            cells += [
+                _mean_ci_cell(row, "fid", 2),
+                _mean_ci_cell(row, "recall", 3),
+                SHORT_VERDICTS.get(verdict, "n/a") if verdict != "(baseline)" else verdict,
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_markdown(report: dict, out: Path | None = None) -> str:
     """report.md: the summary table (every variant, and the real images), per-seed numbers, settings, figures."""
     metrics = [METRICS[key] for key in REPORT_METRICS]

@@ -38,10 +38,16 @@ def kth_neighbour_radii(x: torch.Tensor, k: int = 3, block: int = 2048) -> torch
     return torch.cat([torch.cdist(part, x).kthvalue(k + 1, dim=1).values for part in x.split(block)])
 
 
+def inside_mask(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, block: int = 2048) -> torch.Tensor:
+    """For each of `points`, whether it lies within distance radii[j] of some centres[j] (a bool vector).
+    Precision is its mean over generated points (real centres), recall over real points (generated centres);
+    kept per point so an interval can resample the points without recomputing distances."""
+    return torch.cat([(torch.cdist(part, centres) <= radii[None, :]).any(1) for part in points.split(block)])
+
+
 def fraction_inside(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor, block: int = 2048) -> float:
     """Fraction of `points` within distance radii[j] of some centres[j]."""
-    inside = [(torch.cdist(part, centres) <= radii[None, :]).any(1) for part in points.split(block)]
-    return float(torch.cat(inside).double().mean())
+    return float(inside_mask(points, centres, radii, block).double().mean())
 
 
 @dataclass(frozen=True)
