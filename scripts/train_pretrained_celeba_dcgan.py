@@ -17,6 +17,12 @@ Stages (each resumable, every file written atomically):
     python scripts/train_pretrained_celeba_dcgan.py pixel-sweep --data-root ../shared/data
     # 6. FID / KID / precision / recall, the sample grid, the training curve and the sweeps in docs/results/celeba_dcgan/
     python scripts/train_pretrained_celeba_dcgan.py report --data-root ../shared/data
+    # 7. quality again in a stated protocol, from the shipped asset alone: Inception features in one clean-fid resize
+    #    mode (default legacy-tensorflow) of 5,000 samples, 5,000 named real training faces and 500 samples per
+    #    truncation setting (resumable chunks, round-robin over the sets; ~40 min on one loaded core), then FID with
+    #    bootstrap intervals and FID_inf, KID, precision and recall with 95% intervals, merged into the report
+    python scripts/train_pretrained_celeba_dcgan.py protocol-features --data-root ../shared/data
+    python scripts/train_pretrained_celeba_dcgan.py protocol-report --data-root ../shared/data
 
 The asset holds the generator's weights and a few latent directions, nothing else: no CelebA image, nor
 any array made of them, goes into the repository. Features and the attribute classifier stay in the
