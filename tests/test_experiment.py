@@ -181,3 +181,18 @@ def test_shipped_controller_report_has_what_notebook_11_prints():
             )
     made = json.loads((shipped / "provenance.json").read_text())
     assert {"command", "date", "machine", "wall_minutes", "load_before", "load_after"} <= set(made)
+
+
+def test_real_image_row_carries_bootstrap_intervals_and_its_count(finished):
+    """The real-image row is one set of images, not seeds: its intervals are a bootstrap over those images, and
+    the report says how many there are."""
+    out, report = finished
+    real = report["real_data"]
+    assert real["n_images"] == 64
+    for key in ("fid", "precision", "recall"):
+        interval = real["intervals"][key]
+        assert interval["low"] <= interval["high"] and interval["method"].startswith("bootstrap over 64")
+    assert real["intervals"]["precision"]["low"] <= real["precision"] <= real["intervals"]["precision"]["high"]
+    text = (out / "report.md").read_text()
+    assert "*real training images* (n = 64, ± bootstrap)" in text
+    assert "Each row is one run, scored on 64 samples" in text

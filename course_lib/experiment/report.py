@@ -253,6 +253,11 @@ def _budget_lines(report: dict, metrics: list) -> list[str]:
     return lines
 
 
+def _half(interval: dict | None) -> float | None:
+    """Half-width of a stored interval {low, high} (None: none)."""
+    return None if not interval else (interval["high"] - interval["low"]) / 2
+
+
 SHORT_VERDICTS = {"better": "better", "worse": "worse", "no clear difference": "="}
 
 
@@ -338,11 +343,22 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     real = report.get("real_data")
     if real:
-        cells = ["*real training images*", *(m.format(real.get(m.key)) for m in metrics), "", "", "", "", ""]
+        intervals = real.get("intervals", {})
+        label = "*real training images*" + (f" (n = {real['n_images']:,}, ± bootstrap)" if intervals else "")
+        cells = [label, *(m.format(real.get(m.key), _half(intervals.get(m.key))) for m in metrics), "", "", "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     lines += _budget_lines(report, metrics)
     per_seed_header = ["variant", "seed", *(m.label for m in metrics)]
-    lines += ["", "## Per seed", "", "| " + " | ".join(per_seed_header) + " |", "|" + "---|" * len(per_seed_header)]
+    lines += [
+        "",
+        "## Per seed",
+        "",
+        f"Each row is one run, scored on {report['n_samples']:,} samples; the intervals over seeds are in the tables "
+        "above.",
+        "",
+        "| " + " | ".join(per_seed_header) + " |",
+        "|" + "---|" * len(per_seed_header),
+    ]
     for row in report["variants"]:
         for r in row["per_seed"]:
             cells = [row["variant"], str(r["seed"]), *(m.format(r.get(m.key)) for m in metrics)]

@@ -62,6 +62,9 @@ def make_evaluator(settings: EvalSettings, base: dict, device="auto", progress: 
     )
 
 
+REAL_ROW_LEVEL, REAL_ROW_RESAMPLES = 0.95, 200
+
+
 def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base: dict) -> dict:
     """The same numbers for real training images against the reference: what a perfect generator scores."""
     from course_lib.data import load_dataset
@@ -74,7 +77,20 @@ def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base
         data_settings.get("image_size"),
         limit=settings.n_samples,
     )
-    return _json_safe(evaluator.score_images(data.images))
+    # The real row gets 95% bootstrap intervals over its images (a generated row's interval is over seeds instead):
+    # set on the evaluator for this one call only, so the runs' evaluations keep their own settings.
+    previous = evaluator.ci, evaluator.bootstrap
+    evaluator.ci, evaluator.bootstrap = REAL_ROW_LEVEL, REAL_ROW_RESAMPLES
+    try:
+        scores = _json_safe(evaluator.score_images(data.images))
+        intervals = dict(evaluator.last_intervals)
+    finally:
+        evaluator.ci, evaluator.bootstrap = previous
+    scores["n_images"] = len(data.images)
+    scores["intervals"] = {
+        name: {"low": i.low, "high": i.high, "level": i.level, "method": i.method} for name, i in intervals.items()
+    }
+    return scores
 
 
 def _json_safe(scores: dict) -> dict:
