@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import sys
@@ -75,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.check:
             up_to_date = "intervals_added" in report and (folder / "report.md").read_text(encoding="utf-8") == rendered(
-                folder, lambda r: render_markdown(r, folder)
+                folder, functools.partial(render_markdown, out=folder)
             )
             print(f"{folder}: {'up to date' if up_to_date else 'needs intervals'}")
             stale += not up_to_date
             continue
-        write_report(folder, with_intervals(report, today), lambda r: render_markdown(r, folder))
+        write_report(folder, with_intervals(report, today), functools.partial(render_markdown, out=folder))
         print(f"wrote {folder}/report.json and report.md")
     return 1 if stale else 0
 
