@@ -56,6 +56,7 @@ ASSET = REPO / "course_lib" / "assets" / "celeba_dcgan_attribute_check.json"
 CLASSIFIER = REPO / "course_lib" / "assets" / "celeba_attribute_classifier.pt"  # the balanced one, weights only
 ASSET_KEYS = ("script", "held_out_faces", "held_out", "fresh_samples", "effects", "decorrelated_directions")
 ASSET_KEYS += ("label_correlation", "reading_classifier", "reading_effects", "thresholds", "classifier_file_sha256")
+ASSET_KEYS += ("effects_95ci",)  # notebook 10 prints the fractions' intervals beside them
 ALPHAS = (-1.5, 0.0, 1.5)
 GENERATOR_FILE = REPO / "course_lib" / "assets" / "celeba_dcgan.pt"
 DIRECTION_SAMPLES, DIRECTION_SEED = 10_000, 11  # as scripts/train_pretrained_celeba_dcgan.py labelled them
