@@ -5,7 +5,9 @@ stores, then report.md re-rendered by the current renderer (course_lib.experimen
     python scripts/rerender_experiment_intervals.py docs/results/mnist_improvements docs/results/mnist_diversity
 
 What changes in report.json: each variant gets `<metric>_ci` (the half-width, None below two seeds), the report
-gets `uncertainty` (which makes the renderer print the intervals instead of the standard deviations) and
+gets `uncertainty` (which makes the renderer print the intervals instead of the standard deviations), `budgets`
+(the renderer's comparison with the baseline by Welch's interval, at the last step: the only one every run was
+evaluated at that the report stores) and
 `intervals_added` (when, from what, and what a t interval over so few seeds means); the description gets one
 sentence saying the same, because the renderer prints the description and has no other place for it. Every
 other key (per_seed, train_seconds, eval_seconds, the standard deviations `<key>_spread`) is kept as it was.
@@ -21,11 +23,18 @@ import json
 import math
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from scipy import stats
 
 from course_lib.core.reports import rendered, write_report
-from course_lib.experiment.report import REPORT_METRICS, render_markdown, t_half_width
+from course_lib.experiment.report import (
+    REPORT_METRICS,
+    budget_comparison,
+    render_markdown,
+    t_half_width,
+    verdict_changes,
+)
 
 # What summarise() writes for reports made with intervals (course_lib.experiment.report); the renderer keys on it.
 UNCERTAINTY = "mean over seeds ± half-width of its 95% Student-t interval"
@@ -38,6 +47,25 @@ def t_factor_text(n_seeds: int) -> str:
     return f"t = {t:.2f} for {n_seeds} seeds, so each ± is {t / math.sqrt(n_seeds):.2f} standard deviations"
 
 
+def final_step_comparison(report: dict) -> list[dict]:
+    """The renderer's budget table at the one step these reports evaluated every run at (the last): each variant's
+    mean and 95% interval, its FID rank and its verdict against the baseline by Welch's interval
+    (course_lib.experiment.report.budget_comparison, fed the per-seed values as each run's only evaluation)."""
+    steps = {row["steps"] for row in report["variants"]}
+    if len(steps) != 1:
+        return []  # runs of different lengths: no common step to compare at
+    step = int(steps.pop())
+    variants = [{"name": row["variant"]} for row in report["variants"]]
+    if variants[0]["name"] != report["baseline"]:
+        return []
+    results = [
+        {"variant": row["variant"], "seed": seed["seed"], "evals": [{**seed, "step": step}]}
+        for row in report["variants"]
+        for seed in row["per_seed"]
+    ]
+    return budget_comparison(SimpleNamespace(variants=variants), results, [step])
+
+
 def with_intervals(report: dict, today: str) -> dict:
     """The report with t half-widths over seeds from its per-seed values (idempotent)."""
     n_seeds = sorted({len(row["per_seed"]) for row in report["variants"]})
@@ -45,15 +73,20 @@ def with_intervals(report: dict, today: str) -> dict:
         for key in REPORT_METRICS:
             row[f"{key}_ci"] = t_half_width([seed.get(key) for seed in row["per_seed"]])
     report["uncertainty"] = UNCERTAINTY
-    if "intervals_added" not in report:
-        widths = "; ".join(t_factor_text(n) for n in n_seeds if n >= 2)
-        note = (
-            f"{NOTE_MARK} on {today} from the per-seed values (no retraining): {widths}. "
-            "With this few seeds the intervals are wide; that is the honest uncertainty of the study, and a "
-            "difference inside them is not evidence."
-        )
-        report["intervals_added"] = {"date": today, "from": "per_seed", "retrained": False, "note": note}
-        report["description"] = f"{report['description']} {note}".strip()
+    if not report.get("budgets"):
+        report["budgets"] = final_step_comparison(report)
+        report["verdict_changes"] = verdict_changes(report["budgets"])
+    today = report.get("intervals_added", {}).get("date", today)  # a second run keeps the first run's date
+    widths = "; ".join(t_factor_text(n) for n in n_seeds if n >= 2)
+    note = (
+        f"{NOTE_MARK} on {today} from the per-seed values (no retraining): {widths}. "
+        "With this few seeds the intervals are wide; that is the honest uncertainty of the study, and a "
+        "difference inside them is not evidence. Only the last step's values are stored, so the Budgets table "
+        "compares at that one step (its list of verdicts that change with the budget is empty by construction)."
+    )
+    report["intervals_added"] = {"date": today, "from": "per_seed", "retrained": False, "note": note}
+    original = report["description"].split(f" {NOTE_MARK} on ")[0].split(f"{NOTE_MARK} on ")[0]
+    report["description"] = f"{original} {note}".strip()
     return report
 
 
