@@ -108,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path} is not an experiment report (no variants with per_seed)", file=sys.stderr)
             return 2
         if args.check:
-            up_to_date = "intervals_added" in report and (folder / "report.md").read_text(encoding="utf-8") == rendered(
-                folder, functools.partial(render_markdown, out=folder)
+            markdown = folder / "report.md"
+            up_to_date = (
+                "intervals_added" in report
+                and markdown.is_file()
+                and markdown.read_text(encoding="utf-8")
+                == rendered(folder, functools.partial(render_markdown, out=folder))
             )
             print(f"{folder}: {'up to date' if up_to_date else 'needs intervals'}")
             stale += not up_to_date
