@@ -145,14 +145,15 @@ def render_markdown(r: dict) -> str:
         "rounds alternating the process counts. Figures: real images D sees per second, all ranks together; "
         "the median round, then every round.",
         "",
-        "| processes | images/s (median) | every round | ratio to 1 process |",
-        "|---|---|---|---|",
+        "| processes | n (rounds) | images/s: median (min-max) | every round | ratio to 1 process (of the medians) |",
+        "|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        rounds = ", ".join(f"{v:.1f}" for v in row["images_per_second_all"])
+        every = row["images_per_second_all"]
+        rounds = ", ".join(f"{v:.1f}" for v in every)
         lines.append(
-            f"| {row['processes']} | {row['images_per_second_median']:.1f} | {rounds} | "
-            f"{row['ratio_to_one_process']:.2f} |"
+            f"| {row['processes']} | {len(every)} | {row['images_per_second_median']:.1f} ({min(every):.1f}-"
+            f"{max(every):.1f}) | {rounds} | {row['ratio_to_one_process']:.2f} |"
         )
     impossible = [row["processes"] for row in r["rows"] if row["ratio_to_one_process"] > row["processes"] * 1.1]
     lines += [""]

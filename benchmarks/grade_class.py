@@ -39,6 +39,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -316,6 +317,10 @@ def _phases(summary: dict) -> dict:
         rows = by_kind.get(kind, [])
         phases = sorted({p for row in rows for p in row}, key=PHASES.index if rows else None)
         means[kind] = {"n": len(rows), **{p: round(sum(r.get(p, 0.0) for r in rows) / len(rows), 2) for p in phases}}
+        # the spread over the submissions of this kind (sample standard deviation; none for a single submission)
+        means[kind].update(
+            {f"{p}_sd": round(statistics.stdev(r.get(p, 0.0) for r in rows), 2) for p in phases if len(rows) > 1}
+        )
     return means
 
 
@@ -417,6 +422,10 @@ def class_run(args) -> None:
             },
             "two_shards": None,
             "mean_grading_s_per_submission": round(sum(r["seconds"] for r in summary.values()) / n, 2),
+            "grading_s_per_submission_min_max": [
+                round(min(r["seconds"] for r in summary.values()), 2),
+                round(max(r["seconds"] for r in summary.values()), 2),
+            ],
             "phases_s": _phases(summary),
             "every_submission_got_what_it_deserves": not wrong,
             "wrong_scores": wrong,
@@ -472,6 +481,13 @@ PHASE_WORDS = {
 }
 
 
+def _mean_sd(phases: dict, phase: str) -> str:
+    if phase not in phases:
+        return ""
+    sd = phases.get(f"{phase}_sd")
+    return str(phases[phase]) if sd is None else f"{phases[phase]} ± {sd}"
+
+
 def render_markdown(r: dict) -> str:
     """report.md, from report.json alone (course_lib.core.reports)."""
     one, two = r["one_process"], r["two_shards"]
@@ -496,20 +512,25 @@ def render_markdown(r: dict) -> str:
         f"cell limit {r['cell_timeout_s']} s (the slow ones use all of it). Machine: {r['machine']}, "
         f"{r['cpu_count']} CPU cores; load average (1, 5, 15 min) {loads}.",
         "",
-        "| run | wall (s) | submissions / s | submissions / s / core | peak memory, all processes (GB) |",
-        "|---|---|---|---|---|",
-        f"| one process, {r['workers']} workers | {one['wall_s']} | {one['submissions_per_s']} | "
+        "**n = 1: each run below was measured once** (one measurement of the whole class, no repeats, so no spread "
+        "or interval can be given for its wall time, rate or memory).",
+        "",
+        "| run | n (runs) | wall (s) | submissions / s | submissions / s / core | peak memory, all processes (GB) |",
+        "|---|---|---|---|---|---|",
+        f"| one process, {r['workers']} workers | 1 | {one['wall_s']} | {one['submissions_per_s']} | "
         f"{one['submissions_per_s_per_core']} | {one['peak_resident_gb']} |",
     ]
     if two is not None:
         lines.append(
-            f"| two shards at once, {two['workers_each']} worker(s) each, + merge ({two['merge_s']} s) | "
+            f"| two shards at once, {two['workers_each']} worker(s) each, + merge ({two['merge_s']} s) | 1 | "
             f"{two['wall_s']} + {two['merge_s']} | {two['submissions_per_s']} | | {two['peak_resident_gb']} |"
         )
     else:
         lines.append(
-            "| two shards at once + merge | not measured: the run was stopped before the shards finished | | | |"
+            "| two shards at once + merge | 0 | not measured: the run was stopped before the shards finished | | | |"
         )
+    low_high = r.get("grading_s_per_submission_min_max")
+    spread = f", from {low_high[0]} to {low_high[1]} s" if low_high else " (its spread was not recorded)"
     merged = (
         f"; the merged grades.csv equals the single run's: {r['merged_grades_equal_the_single_run']}"
         if r["merged_grades_equal_the_single_run"] is not None
@@ -517,11 +538,12 @@ def render_markdown(r: dict) -> str:
     )
     lines += [
         "",
-        f"Mean grading time of one submission (its worker, start to end): {r['mean_grading_s_per_submission']} s. "
+        f"Mean grading time of one submission (its worker, start to end), over the n = {r['submissions']} "
+        f"submissions of the one-process run: {r['mean_grading_s_per_submission']} s{spread}. "
         f"Every submission got the points it deserves: {r['every_submission_got_what_it_deserves']}{merged}.",
         "",
         "Peak memory is the sum of the resident sets of every grading process (sandboxes and kernels included), "
-        "sampled every 0.5 s: shared pages count once per process, so it is an upper bound. One sample, no "
+        "sampled every 0.5 s: shared pages count once per process, so it is an upper bound. One sample (n = 1), no "
         "repeats: the numbers carry the noise of the machine's other jobs (see the load averages).",
     ]
     if r.get("phases_s"):
@@ -533,13 +555,20 @@ def render_markdown(r: dict) -> str:
             "",
             "Mean seconds per phase in the one-process run, by kind of submission (the grader records each "
             "submission's phases: `timings` in summary.json). Wall-clock seconds on the loaded machine, so "
-            "they include waiting for a core; the kernel-side ones come from the runner's report.",
+            "they include waiting for a core; the kernel-side ones come from the runner's report. "
+            + (
+                "Each cell: mean ± standard deviation over the n submissions of that kind (one run)."
+                if any(key.endswith("_sd") for kind in kinds for key in r["phases_s"][kind])
+                else "Each cell: the mean over the n submissions of that kind in one run; this report was written "
+                "before the spread over submissions was recorded (the benchmark records it now: mean ± standard "
+                "deviation)."
+            ),
             "",
             "| phase | " + " | ".join(f"{k} (n={r['phases_s'][k]['n']})" for k in kinds) + " |",
             "|---|" + "---|" * len(kinds),
         ]
         for p in phases:
-            cells = " | ".join(str(r["phases_s"][k].get(p, "")) for k in kinds)
+            cells = " | ".join(_mean_sd(r["phases_s"][k], p) for k in kinds)
             lines.append(f"| {PHASE_WORDS[p]} | {cells} |")
     if r.get("speedup"):
         c = r["speedup"]
@@ -553,15 +582,16 @@ def render_markdown(r: dict) -> str:
             f"({', '.join(f'{v} {k}' for k, v in c['mix'].items())}) graded by one process with "
             f"{c['workers']} workers, first with the course_lib of {c['baseline']}, then with this one, back to "
             f"back on the same machine (load average {before['load_average_1_5_15_at_start']} before the first, "
-            f"{after['load_average_1_5_15_at_end']} after the second). One sample each.",
+            f"{after['load_average_1_5_15_at_end']} after the second). **n = 1: one run each** (no repeats, so "
+            "no spread or interval; the mean grading time is over that run's submissions).",
             "",
-            "| course_lib | wall (s) | submissions / s | mean grading s / submission | peak memory (GB) | all scores "
-            "right |",
-            "|---|---|---|---|---|---|",
+            "| course_lib | n (runs) | wall (s) | submissions / s | mean grading s / submission | peak memory (GB) "
+            "| all scores right |",
+            "|---|---|---|---|---|---|---|",
         ]
         for label, run in (("before: " + c["baseline"], before), ("after: this one", after)):
             lines.append(
-                f"| {label} | {run['wall_s']} | {run['submissions_per_s']} | "
+                f"| {label} | 1 | {run['wall_s']} | {run['submissions_per_s']} | "
                 f"{run['mean_grading_s_per_submission']} | {run['peak_resident_gb']} | "
                 f"{run['every_submission_got_what_it_deserves']} |"
             )

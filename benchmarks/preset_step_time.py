@@ -143,6 +143,10 @@ def machine() -> dict:
     }
 
 
+def _median_range(median: float, low_high: list[float]) -> str:
+    return f"{median:.2f} ({low_high[0]:.2f}-{low_high[1]:.2f})"
+
+
 def render_markdown(report: dict) -> str:
     rows = report["presets"]
     lines = [
@@ -168,14 +172,20 @@ def render_markdown(report: dict) -> str:
         "with one thread they are about what a step takes on an idle core of this machine. A laptop with more "
         "threads for torch is faster per step; the ratios between presets are the more portable figure.",
         "",
-        "| preset | arch | width | batch | D steps per G step | image | CPU s / step | wall s / step | steps "
-        "| minutes for its steps (CPU) | load before / after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"Sample size: each figure is the median of n = {report['n_timed']} timed steps of one run of the preset "
+        "(n (steps) below), with the minimum and maximum of those steps in parentheses; the minutes column is that "
+        "median times the preset's steps, so it carries the same spread.",
+        "",
+        "| preset | arch | width | batch | D steps per G step | image | n (steps) | CPU s / step: median (min-max) "
+        "| wall s / step: median (min-max) | steps | minutes for its steps (CPU) | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['preset']} | {r['arch']} | {r['width']} | {r['batch_size']} | {r['d_steps']} | "
-            f"{r['image_size']}x{r['image_size']} | {r['cpu_seconds_per_step']:.2f} | {r['seconds_per_step']:.2f} | "
+            f"{r['image_size']}x{r['image_size']} | {r['n_timed']} "
+            f"| {_median_range(r['cpu_seconds_per_step'], r['cpu_seconds_per_step_min_max'])} "
+            f"| {_median_range(r['seconds_per_step'], r['seconds_per_step_min_max'])} | "
             f"{r['steps']:,} | {r['minutes_for_its_steps_at_cpu_rate']:.0f} | "
             f"{r['load_1min_before_after'][0]:.1f} / {r['load_1min_before_after'][1]:.1f} |"
         )

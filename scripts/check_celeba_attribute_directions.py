@@ -48,6 +48,7 @@ import torch
 from course_lib.core.io import save_torch_atomic, write_json_atomic
 from course_lib.core.reports import write_report
 from course_lib.latent.attribute_check import AttributeNet
+from course_lib.metrics.uncertainty import binomial_interval
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "results" / "celeba_attribute_directions"
@@ -55,6 +56,7 @@ ASSET = REPO / "course_lib" / "assets" / "celeba_dcgan_attribute_check.json"
 CLASSIFIER = REPO / "course_lib" / "assets" / "celeba_attribute_classifier.pt"  # the balanced one, weights only
 ASSET_KEYS = ("script", "held_out_faces", "held_out", "fresh_samples", "effects", "decorrelated_directions")
 ASSET_KEYS += ("label_correlation", "reading_classifier", "reading_effects", "thresholds", "classifier_file_sha256")
+ASSET_KEYS += ("effects_95ci",)  # notebook 10 prints the fractions' intervals beside them
 ALPHAS = (-1.5, 0.0, 1.5)
 GENERATOR_FILE = REPO / "course_lib" / "assets" / "celeba_dcgan.pt"
 DIRECTION_SAMPLES, DIRECTION_SEED = 10_000, 11  # as scripts/train_pretrained_celeba_dcgan.py labelled them
@@ -266,6 +268,63 @@ def machine() -> dict:
     }
 
 
+def _count(fraction: float, n: int) -> int:
+    """The whole count behind a stored fraction of n (stored as float32 means: k / n to about 1e-7)."""
+    count = round(fraction * n)
+    if abs(fraction * n - count) > 1e-3:
+        raise ValueError(f"{fraction!r} of {n} is not a whole count: not a fraction of n")
+    return count
+
+
+def _wilson(fraction: float, n: int) -> list[float]:
+    interval = binomial_interval(_count(fraction, n), n)
+    return [interval.low, interval.high]
+
+
+def _phi_interval(phi: float, n: int) -> list[float]:
+    """95% interval of a correlation over n pairs by Fisher's z (atanh(r) ± 1.96 / sqrt(n - 3)); phi is Pearson's r
+    of two 0/1 labels."""
+    if abs(phi) >= 1 - 1e-9:
+        return [float(np.sign(phi)), float(np.sign(phi))]  # an attribute with itself: exact
+    z, half = np.arctanh(phi), 1.959963984540054 / np.sqrt(n - 3)
+    return [float(np.tanh(z - half)), float(np.tanh(z + half))]
+
+
+def add_count_intervals(rep: dict) -> dict:
+    """95% intervals of every proportion the report gives, from its counts (no re-run: the numbers are those
+    measured): Wilson's interval of the base rate, the majority baseline and the accuracy of each held-out score
+    (n held-out faces) and of each fraction of fresh samples (n fresh samples); Fisher's z interval of each label
+    correlation (n labelled faces). The bootstrap intervals of balanced accuracy and AUC stay as measured."""
+    for scores in rep["held_out"].values():
+        for s in scores.values():
+            n = s["n"]
+            s["base_rate_95ci"] = _wilson(s["positives"] / n, n)
+            s["majority_baseline_accuracy_95ci"] = _wilson(s["majority_baseline_accuracy"], n)
+            s["accuracy_95ci"] = _wilson(s["accuracy"], n)
+    rep["effects_95ci"] = {
+        kind: {
+            name: {
+                alpha: {a: _wilson(f, rep["fresh_samples"]) for a, f in rates.items()} for alpha, rates in by.items()
+            }
+            for name, by in directions.items()
+        }
+        for kind, directions in rep["effects"].items()
+    }
+    rep["label_correlation_95ci"] = {
+        a: {b: _phi_interval(phi, rep["labelled_faces"]) for b, phi in row.items()}
+        for a, row in rep["label_correlation"].items()
+    }
+    rep["intervals"] = (
+        "95%: bootstrap over the held-out faces for balanced accuracy and AUC; Wilson score interval from the counts "
+        "for every proportion (base rate, accuracy, fraction of fresh samples); Fisher's z for label correlations"
+    )
+    return rep
+
+
+def _pct(value: float, interval: list[float]) -> str:
+    return f"{value:.1%} [{interval[0]:.1%}, {interval[1]:.1%}]"
+
+
 def report_markdown(rep: dict) -> str:
     lines = [
         "# Face attribute directions: does the classifier work, and what else moves?",
@@ -275,22 +334,28 @@ def report_markdown(rep: dict) -> str:
         f"{rep['machine']['load_average_at_start']:.1f} at the start: a shared machine). Classifier: "
         f"`AttributeNet` of scripts/train_pretrained_celeba_dcgan.py, {rep['epochs']} epochs on "
         f"{rep['train_faces']:,} labelled real faces, scored on {rep['held_out_faces']:,} held-out ones "
-        "(95% intervals: bootstrap over the held-out faces).",
+        "(95% intervals in brackets: bootstrap over the held-out faces for balanced accuracy and AUC, Wilson's "
+        "score interval from the counts for base rates and accuracies).",
         "",
         "## The classifiers on held-out real faces",
         "",
-        "| attribute | base rate | majority baseline | recipe: accuracy | recipe: balanced acc. | recipe: AUC "
-        "| balanced: threshold | balanced: accuracy | balanced: balanced acc. [95%] | balanced: AUC [95%] |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"n = {rep['held_out_faces']:,} held-out faces for every cell (positives: the faces that have the attribute).",
+        "",
+        "| attribute | n (positives) | base rate [95%] | majority baseline [95%] | recipe: accuracy [95%] "
+        "| recipe: balanced acc. [95%] | recipe: AUC [95%] | balanced: threshold | balanced: accuracy [95%] "
+        "| balanced: balanced acc. [95%] | balanced: AUC [95%] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a, s in rep["held_out"]["balanced"].items():
         old = rep["held_out"]["shipped_recipe"][a]
-        lo, hi = s["balanced_accuracy_95ci"]
-        alo, ahi = s["auc_95ci"]
         lines.append(
-            f"| {a} | {s['positives'] / s['n']:.1%} | {s['majority_baseline_accuracy']:.1%} | {old['accuracy']:.1%} "
-            f"| {old['balanced_accuracy']:.1%} | {old['auc']:.3f} | {s['threshold']:.2f} | {s['accuracy']:.1%} "
-            f"| {s['balanced_accuracy']:.1%} [{lo:.1%}, {hi:.1%}] | {s['auc']:.3f} [{alo:.3f}, {ahi:.3f}] |"
+            f"| {a} | {s['n']:,} ({s['positives']:,}) | {_pct(s['positives'] / s['n'], s['base_rate_95ci'])} "
+            f"| {_pct(s['majority_baseline_accuracy'], s['majority_baseline_accuracy_95ci'])} "
+            f"| {_pct(old['accuracy'], old['accuracy_95ci'])} "
+            f"| {_pct(old['balanced_accuracy'], old['balanced_accuracy_95ci'])} "
+            f"| {old['auc']:.3f} [{old['auc_95ci'][0]:.3f}, {old['auc_95ci'][1]:.3f}] | {s['threshold']:.2f} "
+            f"| {_pct(s['accuracy'], s['accuracy_95ci'])} | {_pct(s['balanced_accuracy'], s['balanced_accuracy_95ci'])} "
+            f"| {s['auc']:.3f} [{s['auc_95ci'][0]:.3f}, {s['auc_95ci'][1]:.3f}] |"
         )
     lines += ["", rep["reading_classifier"], "", "## Moving fresh samples along each direction", ""]
     if "directions_rebuilt" in rep:
@@ -307,22 +372,37 @@ def report_markdown(rep: dict) -> str:
         lines += [
             f"### {title}",
             "",
-            f"Fraction of {rep['fresh_samples']:,} fresh samples the balanced classifier calls positive "
-            "(binomial standard error at most 1.6 points):",
+            f"Fraction of n = {rep['fresh_samples']:,} fresh samples (each cell) the balanced classifier calls "
+            "positive, with its 95% Wilson interval in points (from the count):",
             "",
             "| direction | alpha | " + " | ".join(attrs) + " |",
             "|---|---|" + "---|" * len(attrs),
         ]
         for name, by_alpha in rep["effects"][kind].items():
             for alpha, rates in by_alpha.items():
-                lines.append(f"| {name} | {alpha} | " + " | ".join(f"{rates[a]:.0%}" for a in attrs) + " |")
+                bounds = rep["effects_95ci"][kind][name][alpha]
+                cells = [f"{rates[a]:.0%} [{100 * bounds[a][0]:.0f}, {100 * bounds[a][1]:.0f}]" for a in attrs]
+                lines.append(f"| {name} | {alpha} | " + " | ".join(cells) + " |")
         lines.append("")
+    widest = max((hi - lo) / 2 for row in rep["label_correlation_95ci"].values() for lo, hi in row.values() if hi > lo)
     lines += [rep["reading_effects"], "", "## Correlation between CelebA's labels (phi, all labelled faces)", ""]
+    lines += [
+        f"n = {rep['labelled_faces']:,} labelled faces; each phi's 95% interval (Fisher's z, in report.json "
+        f"`label_correlation_95ci`) is at most ± {widest:.2f}.",
+        "",
+    ]
     names = list(rep["label_correlation"])
     lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for a in names:
         lines.append(f"| {a} | " + " | ".join(f"{rep['label_correlation'][a][b]:+.2f}" for b in names) + " |")
     lines += ["", "## Cosine similarity between the shipped directions", ""]
+    lines += [
+        "Exact for the directions the generator file ships (a property of those vectors, not an estimate: no "
+        "interval). Each direction was built from "
+        + (f"{rep['directions_rebuilt']['samples']:,} labelled samples." if "directions_rebuilt" in rep else "samples.")
+        + " Another draw of those samples would give other directions; that spread was not measured (n = 1 build).",
+        "",
+    ]
     names = list(rep["cosine_between_shipped_directions"])
     lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for a in names:
@@ -370,7 +450,7 @@ def readings(rep: dict) -> tuple[str, str]:
 
 
 def write(args, rep: dict) -> None:
-    write_report(args.out, rep, report_markdown)
+    write_report(args.out, add_count_intervals(rep), report_markdown)
     write_json_atomic(args.asset, {key: rep[key] for key in ASSET_KEYS})
 
 

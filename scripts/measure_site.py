@@ -57,12 +57,15 @@ def render_markdown(record: dict) -> str:
         f"folder) and {cold['api_pages']} API reference pages (one per subpackage, from the docstrings); "
         f"{record['site_megabytes']} MB with MathJax, the theme and the figures.",
         "",
-        "| build | wall s | CPU s | Sphinx warnings |",
-        "|---|---|---|---|",
-        f"| first (every notebook executed in fast mode) | {cold['wall_seconds']} | {cold['cpu_seconds']} "
-        f"| {cold['warnings']} |",
-        f"| again, nothing changed (outputs from the cache) | {warm['wall_seconds']} | {warm['cpu_seconds']} "
-        f"| {warm['warnings']} |",
+        "**n = 1: each build was timed once** (one measurement, no repeats, so no spread or interval can be "
+        "given; the load average above says how busy the machine was).",
+        "",
+        "| build | n (builds) | wall s | CPU s | Sphinx warnings |",
+        "|---|---|---|---|---|",
+        f"| first (every notebook executed in fast mode) | {cold.get('builds', 1)} | {cold['wall_seconds']} "
+        f"| {cold['cpu_seconds']} | {cold['warnings']} |",
+        f"| again, nothing changed (outputs from the cache) | {warm.get('builds', 1)} | {warm['wall_seconds']} "
+        f"| {warm['cpu_seconds']} | {warm['warnings']} |",
         "",
         "Warnings are counted, not inspected here; those read in development builds were docstrings that are not "
         "valid reStructuredText (they render, with a visible glitch). CPU seconds: this process and the processes "

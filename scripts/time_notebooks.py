@@ -191,6 +191,7 @@ def time_one(notebook: Path, timeout_s: float, threads: int, keep_cache: bool) -
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "threads_requested": threads,
+        "runs": 1,  # one run per notebook: the report says n = 1 (a rerun replaces the record, it is no repeat)
         "cold_cache": not keep_cache,
     }
     with tempfile.TemporaryDirectory(prefix="nbtime_") as tmp_name:
@@ -284,13 +285,18 @@ def render_markdown(report: dict) -> str:
         "count shown. The instructor edition (`solutions/`) was timed where it exists; the student edition runs "
         "the same cells with course_lib's reference code in place of the exercises.",
         "",
-        "| notebook | result | wall | CPU s (kernel) | torch threads | load 1 min before / after | cores | date |",
-        "|---|---|---|---|---|---|---|---|",
+        "**n = 1: every figure below is a single run of its notebook** (one measurement, no repeats), so no spread "
+        "or interval can be given; the load columns say how busy the machine's other jobs kept it during that run.",
+        "",
+        "| notebook | n (runs) | result | wall | CPU s (kernel) | torch threads | load 1 min before / after | cores "
+        "| date |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         result = "ran to the end" if r["ok"] else ("**" + (r.get("error") or "failed") + "**")
         lines.append(
-            f"| {Path(r['notebook']).name} | {result} | {minutes(r['wall_s'])} ({r['wall_s']:.0f} s) | "
+            f"| {Path(r['notebook']).name} | {r.get('runs', 1)} | {result} | {minutes(r['wall_s'])} "
+            f"({r['wall_s']:.0f} s) | "
             f"{r['cpu_s']:.0f} | {r.get('torch_threads') or '-'} | "
             f"{r['load_1min_before']:.1f} / {r['load_1min_after']:.1f} | {r['machine']['cpu_cores']} | "
             f"{r['date']} |"
@@ -324,7 +330,7 @@ def render_markdown(report: dict) -> str:
     ]
     slow = [r for r in rows if r.get("slowest_cells")]
     if slow:
-        lines += ["Slowest cells (index in the notebook, wall seconds):", ""]
+        lines += ["Slowest cells (index in the notebook, wall seconds of the same single run, n = 1):", ""]
         for r in slow:
             cells = ", ".join(f"cell {c['cell']}: {c['wall_s']:.0f} s" for c in r["slowest_cells"])
             lines.append(f"- {Path(r['notebook']).name}: {cells}")

@@ -886,9 +886,9 @@ def cell(row: dict, key: str, digits: int) -> str:
 
 def wilson_bounds(fraction: float, n: int) -> tuple[float, float]:
     """The 95% Wilson interval of a fraction of n stored as a float (its count is round(fraction * n))."""
-    from course_lib.metrics.uncertainty import proportion_interval
+    from course_lib.metrics.uncertainty import binomial_interval
 
-    interval = proportion_interval(round(fraction * n), n)
+    interval = binomial_interval(round(fraction * n), n)
     return interval.low, interval.high
 
 

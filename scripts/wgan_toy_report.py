@@ -1,12 +1,13 @@
 """The mode-coverage report of notebook 04: GAN, GAN with 5 D steps, WGAN-clip and WGAN-GP on the ring and grid.
 
-    python scripts/wgan_toy_report.py [--seeds 0 1 2 3 4] [--out docs/results/wgan_toy_coverage]
+    python scripts/wgan_toy_report.py [--seeds 0 1 2 3 4] [--out docs/results/wgan_toy_coverage] [--render-only]
 
 Trains every (mixture, method, seed) with notebook 04's settings (`toy.default_config`, 800 generator steps),
 measures the modes covered and the high-quality fraction of 2500 samples (`toy.compare_methods`), and writes
 report.json (every per-seed value, the settings, the machine) and report.md. Finished runs are kept in
 OUT/partial.json, so an interrupted run resumes where it stopped; the report is rewritten after every run,
-with the (mixture, method) pairs whose seeds are all done.
+with the (mixture, method) pairs whose seeds are all done. Each mean comes with the half-width of its 95% Student-t
+interval over seeds; `--render-only` adds those to a report.json written before them and re-renders report.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from course_lib.core.io import write_json_atomic
 from course_lib.core.reports import write_report
 from course_lib.course import toy
+from course_lib.metrics.uncertainty import seeds_interval
 
 METHODS = {
     "gan": dict(method="gan"),
@@ -52,7 +54,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--out", type=Path, default=Path("docs/results/wgan_toy_coverage"))
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="add intervals to OUT/report.json from its per-seed values, re-render",
+    )
     args = parser.parse_args()
+    if args.render_only:
+        report = json.loads((args.out / "report.json").read_text(encoding="utf-8"))
+        write_report(args.out, add_intervals(report), render_markdown)
+        print(f"re-rendered {args.out}/report.md from its report.json (no training)")
+        return
     partial_path = args.out / "partial.json"
     done = json.loads(partial_path.read_text()) if partial_path.exists() else {}
     started = time.time()
@@ -100,6 +112,7 @@ def report_runs(args, done: dict, seconds: float) -> None:
                     "modes_std": float(np.std(modes, ddof=1)) if len(modes) > 1 else 0.0,
                     "high_quality_mean": float(np.mean(hq)),
                     "high_quality_std": float(np.std(hq, ddof=1)) if len(hq) > 1 else 0.0,
+                    **seed_intervals(modes, hq),
                     "train_seconds_per_seed": [r["seconds"] for r in runs],
                 }
             )
@@ -121,8 +134,41 @@ def report_runs(args, done: dict, seconds: float) -> None:
         "machine": machine(),
         "wall_seconds": round(seconds),
         "note": "wall times measured on a shared, loaded machine (other jobs running); one torch thread",
+        "uncertainty": "mean over seeds ± half-width of its 95% Student-t interval (n = seeds)",
     }
     write_report(args.out, report, render_markdown)
+
+
+def seed_intervals(modes: list[int], high_quality: list[float]) -> dict:
+    """Half-widths of the 95% Student-t intervals over seeds (None below two seeds: one run has no interval)."""
+    if len(modes) < 2:
+        return {"n_seeds": len(modes), "modes_ci95": None, "high_quality_ci95": None}
+    return {
+        "n_seeds": len(modes),
+        "modes_ci95": seeds_interval(modes).half_width,
+        "high_quality_ci95": seeds_interval(high_quality).half_width,
+    }
+
+
+def add_intervals(report: dict) -> dict:
+    """A report written before the intervals gets them from its per-seed values (no training; idempotent)."""
+    for row in report["rows"]:
+        row.update(seed_intervals(row["modes_per_seed"], row["high_quality_per_seed"]))
+    report["uncertainty"] = "mean over seeds ± half-width of its 95% Student-t interval (n = seeds)"
+    return report
+
+
+def _interval(mean: float, half: float | None, scale: float = 1.0) -> str:
+    return f"{scale * mean:.1f}" if half is None else f"{scale * mean:.1f} ± {scale * half:.1f}"
+
+
+def _width_words(n_seeds: int) -> str:
+    if n_seeds < 2:
+        return ""
+    from scipy import stats  # imported here: only the renderer needs it, and scipy is heavy
+
+    factor = float(stats.t.ppf(0.975, n_seeds - 1)) / n_seeds**0.5
+    return f"; with {n_seeds} seeds that is {factor:.2f} standard deviations, so it is wide"
 
 
 def render_markdown(report: dict) -> str:
@@ -134,18 +180,20 @@ def render_markdown(report: dict) -> str:
         "",
         f"`python scripts/wgan_toy_report.py` with notebook 04's settings: {report['steps']} generator steps, "
         f"batch {batch}, {len(seeds)} seeds ({', '.join(map(str, seeds))}), {report['samples_per_model']} samples "
-        "per trained model; mean ± standard deviation over seeds, then every seed.",
+        "per trained model. Each cell: the mean over the n seeds ± the half-width of its 95% Student-t interval "
+        f"(t_(0.975, n-1) s / sqrt(n){_width_words(len(seeds))}), then every seed.",
         f"Machine: {report['machine']['platform']}, {report['machine']['cpu_count']} CPU cores shared with other "
         f"jobs, {report['machine']['torch_threads']} torch thread.",
         "",
-        "| data | method | modes covered | per seed | high-quality samples | per seed |",
-        "|---|---|---|---|---|---|",
+        "| data | method | n (seeds) | modes covered (± 95% CI) | per seed | high-quality samples (± 95% CI) | per seed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['mixture']} | {r['method']} | {r['modes_mean']:.1f} ± {r['modes_std']:.1f} of {r['n_modes']} "
-            f"| {', '.join(map(str, r['modes_per_seed']))} | {100 * r['high_quality_mean']:.1f} ± "
-            f"{100 * r['high_quality_std']:.1f} % | {', '.join(f'{100 * h:.0f}' for h in r['high_quality_per_seed'])} |"
+            f"| {r['mixture']} | {r['method']} | {r['n_seeds']} | {_interval(r['modes_mean'], r['modes_ci95'])} "
+            f"of {r['n_modes']} | {', '.join(map(str, r['modes_per_seed']))} "
+            f"| {_interval(r['high_quality_mean'], r['high_quality_ci95'], 100)} % "
+            f"| {', '.join(f'{100 * h:.0f}' for h in r['high_quality_per_seed'])} |"
         )
     if missing:
         lines += ["", f"Not run (the machine's time ran out before them): {', '.join(missing)}."]

@@ -97,15 +97,3 @@ def test_kid_block_interval_covers_the_all_sample_kid_and_zero_for_one_distribut
     with pytest.raises(MetricInputError, match="disjoint blocks"):
         kid_disjoint_blocks(x[:3], y[:3], blocks=2)
 
-
-@pytest.mark.parametrize("k,n", [(0, 300), (12, 300), (150, 300), (300, 300), (7, 911)])
-def test_proportion_interval_is_scipys_wilson_interval(k, n):
-    from scipy import stats
-
-    from course_lib.metrics.uncertainty import proportion_interval
-
-    expected = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
-    got = proportion_interval(k, n)
-    assert (got.low, got.high) == pytest.approx((expected.low, expected.high), abs=1e-12)
-    with pytest.raises(MetricInputError, match="proportion"):
-        proportion_interval(n + 1, n)

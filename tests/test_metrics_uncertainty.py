@@ -202,3 +202,21 @@ def test_inception_score_infinity_removes_the_sample_size_bias_of_known_class_pr
     # From logits: the same numbers (log-softmax of log-probabilities gives the probabilities back).
     from_logits = inception_score_infinity(np.log(probabilities))
     assert from_logits.value == pytest.approx(result.value, rel=1e-9)
+
+
+def test_binomial_interval_is_scipys_wilson_interval():
+    """The proportions of the reports (accuracies, base rates, fractions of samples) get Wilson's interval: checked
+    against scipy's own implementation (scipy.stats.binomtest(...).proportion_ci(method="wilson"))."""
+    from scipy.stats import binomtest
+
+    from course_lib.metrics.uncertainty import binomial_interval
+
+    for successes, n, level in [(447, 911, 0.95), (0, 1000, 0.95), (1000, 1000, 0.95), (70, 911, 0.9), (3, 7, 0.99)]:
+        ours = binomial_interval(successes, n, level)
+        theirs = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+        assert ours.low == pytest.approx(theirs.low, abs=1e-12) and ours.high == pytest.approx(theirs.high, abs=1e-12)
+        assert ours.n == n and ours.level == level
+    assert binomial_interval(0, 1000).high > 0  # no zero-width interval at 0 successes (the normal one has)
+    for bad in [(5, 0), (-1, 10), (11, 10), (2.5, 10), (True, 10)]:
+        with pytest.raises(MetricInputError):
+            binomial_interval(*bad)

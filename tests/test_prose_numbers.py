@@ -52,6 +52,7 @@ CONSTANTS: dict[str, str] = {
     "299": "Inception-v3's input size in pixels",
     "100": "a percentage's whole / the latent size of DCGAN (Radford et al. 2015)",
     "1.0": "a probability's or a ratio's maximum",
+    "95%": "the confidence level of every interval the course's reports give (metrics.uncertainty.DEFAULT_LEVEL)",
 }
 
 

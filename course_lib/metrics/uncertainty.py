@@ -271,16 +271,19 @@ def evaluator_results(evaluator) -> dict[str, MetricResult]:
     return out
 
 
-def proportion_interval(successes: int, n: int, level: float = DEFAULT_LEVEL) -> Interval:
-    """Wilson score interval of a fraction successes / n (Wilson 1927): unlike the normal approximation it stays
-    inside [0, 1] and is not empty at 0 or n successes, which matters for the 0% and 100% cells of a sweep."""
+def binomial_interval(successes: int, n: int, level: float = DEFAULT_LEVEL) -> Interval:
+    """Wilson score interval of a proportion successes / n (Wilson 1927): an accuracy, a base rate, the fraction of
+    samples a classifier calls positive. Unlike the normal approximation p ± z sqrt(p(1-p)/n) it stays inside
+    [0, 1] and does not collapse to a zero-width interval at 0 or n successes."""
     from scipy import stats  # imported here, as in seeds_interval
 
-    if not (isinstance(n, int) and n >= 1 and isinstance(successes, int) and 0 <= successes <= n):
-        raise MetricInputError(f"a proportion needs 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise MetricInputError(f"a proportion needs a whole number of trials n >= 1, got {n!r}")
+    if isinstance(successes, bool) or not isinstance(successes, (int, np.integer)) or not 0 <= successes <= n:
+        raise MetricInputError(f"successes must be a whole number from 0 to n = {n}, got {successes!r}")
     level = _check_level(level)
     z = float(stats.norm.ppf((1 + level) / 2))
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), level, f"Wilson over {n}", n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return Interval(max(0.0, centre - half), min(1.0, centre + half), level, f"Wilson score over n={n}", int(n))
