@@ -96,4 +96,3 @@ def test_kid_block_interval_covers_the_all_sample_kid_and_zero_for_one_distribut
     assert shifted.contains(kid_from_features(x, y, subsets=20, subset_size=1000)[0])
     with pytest.raises(MetricInputError, match="disjoint blocks"):
         kid_disjoint_blocks(x[:3], y[:3], blocks=2)
-
