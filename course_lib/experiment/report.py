@@ -61,6 +61,22 @@ def _verdict(key: str, variant: list[float], baseline: list[float]) -> str | Non
     return "better" if METRICS[key].beats(diff, 0.0) else "worse"
 
 
+def _clearly_beats(row: dict, baseline: dict | None) -> bool | None:
+    """Whether a variant is clearly better than the baseline on IS and on FID (both Welch verdicts "better"), from
+    the per-seed values; None for the baseline itself or when a side has fewer than two seeds."""
+    if baseline is None or row is baseline:
+        return None
+    verdicts = [
+        _verdict(
+            key,
+            [s[key] for s in row["per_seed"] if s.get(key) is not None],
+            [s[key] for s in baseline["per_seed"] if s.get(key) is not None],
+        )
+        for key in ("is", "fid")
+    ]
+    return None if None in verdicts else all(v == "better" for v in verdicts)
+
+
 def _at_step(run: dict, step: int) -> dict | None:
     return next((e for e in run.get("evals", []) if e.get("step") == step), None)
 
@@ -160,12 +176,9 @@ def summarise(
         rows.append(row)
     baseline_name = config.variants[0]["name"]
     baseline = next((row for row in rows if row["variant"] == baseline_name), None)
-    is_better, fid_better = METRICS["is"].beats, METRICS["fid"].beats
     for row in rows:
-        if row is baseline:
-            continue
-        beats = (is_better(row["is"], baseline["is"]), fid_better(row["fid"], baseline["fid"])) if baseline else (None,)
-        row["beats_baseline_on_is_and_fid"] = None if None in beats else all(beats)
+        if row is not baseline:  # both Welch verdicts "better" (the means alone would call noise a win)
+            row["beats_baseline_on_is_and_fid"] = _clearly_beats(row, baseline)
     partial = {"partial": True, "missing": list(missing)} if missing else {"partial": False}
     budgets = budget_comparison(config, results, report_budgets(config, results))
     return {
@@ -313,20 +326,24 @@ def render_markdown(report: dict, out: Path | None = None) -> str:
         "train s",
         "eval s",
         "callback s",
-        "beats baseline (IS and FID)",
+        "clearly beats baseline (IS and FID)",
     ]
     lines += [
         f"Features: **{report['extractor']}**. Reference images: `{report['reference']}`; "
         f"{report['n_samples']} samples per evaluation; seeds {report['seeds']}; {_spread_words(report)}.",
         f"{_better_sentence()} Precision measures quality, recall coverage. "
-        f'The first variant, `{report["baseline"]}`, is the baseline. "callback s": time the trainer measured in '
-        "callbacks (EMA, FID tracking, the diversity controller).",
+        f'The first variant, `{report["baseline"]}`, is the baseline; "clearly beats" means better on both IS and FID '
+        "with the 95% Welch interval of each difference excluding 0 (n/a: fewer than 2 seeds on a side). "
+        '"callback s": time the trainer measured in callbacks (EMA, FID tracking, the diversity controller). '
+        "Precision and recall lie in [0, 1]; with few seeds their ± can reach past those bounds, and the interval is "
+        "then cut at the bound.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
+    baseline_row = next((r for r in report["variants"] if r["variant"] == report["baseline"]), None)
     for row in report["variants"]:
-        beats = row.get("beats_baseline_on_is_and_fid")
+        beats = _clearly_beats(row, baseline_row)
         mark = (
             "baseline" if row["variant"] == report["baseline"] else "n/a" if beats is None else "yes" if beats else "no"
         )
