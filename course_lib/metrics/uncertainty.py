@@ -269,3 +269,46 @@ def evaluator_results(evaluator) -> dict[str, MetricResult]:
         )
         out[name] = with_interval(result, intervals.get(name))
     return out
+
+
+# ------------------------------------------------------------------------------ intervals for report tables
+def wilson_interval(successes: int, n: int, level: float = DEFAULT_LEVEL) -> Interval:
+    """Wilson score interval of a fraction successes / n (Wilson 1927): unlike the normal approximation it stays
+    inside [0, 1] and keeps its coverage near 0 and 1 (a fraction of 100% recognised still gets a width)."""
+    from statistics import NormalDist  # the standard library's normal quantile: no scipy needed for a fraction
+
+    if not isinstance(n, int) or n < 1 or not 0 <= successes <= n:
+        raise MetricInputError(f"a fraction's interval needs 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    z = NormalDist().inv_cdf((1 + _check_level(level)) / 2)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return Interval(max(0.0, centre - half), min(1.0, centre + half), level, f"Wilson over {n} samples", n)
+
+
+def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+    """t-interval of the mean of n per-sample values (e.g. a path length per latent pair, a pixel mean per image)."""
+    interval = seeds_interval(values, level)  # the same formula: mean ± t_{n-1} s / sqrt(n)
+    return dataclasses.replace(interval, method=f"t over {interval.n} samples")
+
+
+def interval_cell(value: float, interval: Interval, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
+    """A table cell: `value ± half-width` when the interval is symmetric about the value (within a tenth of its
+    half-width), else `value [low, high]` (a bootstrap or Wilson interval near a bound is not symmetric)."""
+    low, high, half = interval.low * scale, interval.high * scale, interval.half_width * scale
+    shown = value * scale
+    if abs((low + high) / 2 - shown) <= 0.1 * half:
+        return f"{shown:.{digits}f}{unit} ± {half:.{digits}f}{unit}"
+    return f"{shown:.{digits}f}{unit} [{low:.{digits}f}{unit}, {high:.{digits}f}{unit}]"
+
+
+def interval_record(interval: Interval) -> dict:
+    """An interval as a report's JSON holds it next to its value: bounds, level, method and n."""
+    return {
+        "low": interval.low,
+        "high": interval.high,
+        "level": interval.level,
+        "method": interval.method,
+        "n": interval.n,
+    }
