@@ -80,19 +80,39 @@ def run_command(argv: list[str], cwd: Path) -> dict:
     }
 
 
+LEVEL, RESAMPLES, RECALL_DRAWS = 0.95, 200, 8  # the quality rows' intervals (see score_run)
+
+
 def score_run(run_dir: Path, n_samples: int, seed: int) -> dict:
-    """Classifier scores of the run's generator (its EMA copy when the run kept one)."""
-    from course_lib.latent import sample_latents
-    from course_lib.latent.pretrained import evaluate_latents
+    """Classifier scores of the run's generator (its EMA copy when the run kept one), each with its 95% interval
+    over the samples (`scores["intervals"]`): bootstrap for FID and precision, recall's spread over fresh latent
+    draws, Wilson for the recognised fraction and each digit's share, bootstrap for the rarest digit's share."""
+    import numpy as np
+
+    from course_lib.latent.pretrained import evaluate_generator
+    from course_lib.metrics.uncertainty import bootstrap_interval, interval_record, wilson_interval
     from course_lib.training.checkpoint import load_checkpoint, load_generator
 
     checkpoint = run_dir / "checkpoints" / "last.pt"
     config = load_checkpoint(checkpoint)["config"]
     generator = load_generator(checkpoint)
-    z = sample_latents(n_samples, generator.latent_dim, seed=seed)
-    scores = evaluate_latents(generator, z, reference="mnist:test")
+    scores = evaluate_generator(
+        generator,
+        n_samples,
+        seed=seed,
+        reference="mnist:test",
+        ci=LEVEL,
+        resamples=RESAMPLES,
+        recall_draws=RECALL_DRAWS,
+    )
     histogram = scores["digit_histogram"]
     scores["digit_fraction_min"] = min(histogram) / n_samples
+    predicted = np.repeat(np.arange(10), histogram)  # the shares depend on the labels' counts alone
+    rarest = bootstrap_interval(
+        lambda index: np.bincount(predicted[index], minlength=10).min() / len(index), n_samples, resamples=RESAMPLES
+    )
+    scores["intervals"]["digit_fraction_min"] = interval_record(rarest)
+    scores["intervals"]["digit_shares"] = [interval_record(wilson_interval(c, n_samples, LEVEL)) for c in histogram]
     return {"config": config, "scores": scores}
 
 
@@ -122,7 +142,13 @@ def shown_settings(cfg: dict) -> dict:
 
 
 def report_markdown(result: dict) -> str:
+    from course_lib.metrics.uncertainty import Interval, interval_cell
+
     s, run, cfg = result["scores"], result["run"], result["config"]
+
+    def cell(key: str, digits: int, scale: float = 1.0, unit: str = "") -> str:
+        return interval_cell(s[key], Interval(**s["intervals"][key]), digits, scale, unit)
+
     hist = s["digit_histogram"]
     n = s["n_samples"]
     goal = result["goals_met"]
@@ -139,18 +165,33 @@ def report_markdown(result: dict) -> str:
         f"| CPU seconds (user + system, all threads) | {run['cpu_seconds']} | |",
         f"| training seconds (the trainer's own clock) | {run['train_seconds']} | |",
         f"| images/s (real images seen by D per training second) | {result['images_per_s']} | |",
-        f"| recognised with p >= 0.9 ({n} samples) | {s['recognised_0.9']:.1%} | >= {GOALS['recognised_0.9_min']:.0%} "
+        f"| recognised with p >= 0.9 | {cell('recognised_0.9', 1, 100, '%')} | >= {GOALS['recognised_0.9_min']:.0%} "
         f"({'met' if goal['recognised'] else 'not met'}) |",
-        f"| rarest digit | {s['digit_fraction_min']:.1%} | >= {GOALS['digit_fraction_min']:.0%} "
+        f"| rarest digit | {cell('digit_fraction_min', 1, 100, '%')} | >= {GOALS['digit_fraction_min']:.0%} "
         f"({'met' if goal['digits'] else 'not met'}) |",
-        f"| FID (MNIST-classifier features) | {s['fid_mnist']:.2f} | |",
-        f"| precision / recall (k = 3) | {s['precision']:.3f} / {s['recall']:.3f} | |",
+        f"| FID (MNIST-classifier features) | {cell('fid_mnist', 2)} | |",
+        f"| precision (k = 3) | {cell('precision', 3)} | |",
+        f"| recall (k = 3) | {cell('recall', 3)} | |",
         "",
-        "Predicted digits of the samples (shipped MNIST classifier):",
+        f"The timing rows are one run (n = 1 run; no spread measured). The quality rows are the run's generator on "
+        f"n = {n:,} samples (latent seed {result.get('seed', 123)}), each with its 95% interval over the samples "
+        f"(`± h` when symmetric, else `[low, high]`): {s['intervals']['fid_mnist']['method']} for FID and "
+        f"precision (the reference held fixed); for recall, {s['intervals']['recall']['method']} (value ± t s: a "
+        "bootstrap duplicates samples, which shrinks the k-NN radii recall uses); Wilson for the recognised "
+        f"fraction; {s['intervals']['digit_fraction_min']['method']} for the rarest digit's share. One training "
+        "run: the spread over training seeds is not in these intervals.",
+        "",
+        f"Predicted digits of the samples (shipped MNIST classifier; each share with its Wilson 95% interval over "
+        f"the n = {n:,} samples):",
         "",
         "| " + " | ".join(str(d) for d in range(10)) + " |",
         "|" + "---|" * 10,
-        "| " + " | ".join(f"{c / n:.1%}" for c in hist) + " |",
+        "| "
+        + " | ".join(
+            interval_cell(c / n, Interval(**record), 1, 100, "%")
+            for c, record in zip(hist, s["intervals"]["digit_shares"], strict=True)
+        )
+        + " |",
         "",
         f"Reference: {s['reference']}; features: {s['extractor']}.",
         "",
@@ -306,6 +347,7 @@ def main(argv=None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads in this process)",
         "run": run,
+        "seed": args.seed,
         "images_per_s": round(seen / train_s, 1) if train_s else None,
         "scores": scores,
         "config": cfg,

@@ -4,6 +4,11 @@ The helpers are checked against independent references (scipy's Wilson and t int
 bootstrap resample); the shipped reports are checked to print an interval in every metric cell and to hold its
 bounds and n in the JSON, so a report table without intervals fails here."""
 
+import importlib.util
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +79,118 @@ def test_interval_cell_and_record():
         "method": "bootstrap over 2000 samples, B=200",
         "n": 2000,
     }
+
+
+# ------------------------------------------------------------------------------ the shipped reports
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+CELL = re.compile(r"^-?[\d.,]+%? (± [\d.,]+%?|\[-?[\d.,]+%?, -?[\d.,]+%?\])$")  # `v ± h` or `v [lo, hi]`
+
+# report -> (markdown file, JSON file, [(the JSON's rows, the metric keys each of them holds with an interval)], the
+# table headers of those metrics' columns)
+PIX2PIX_KEYS = ("l1", "psnr", "ssim", "sharpness", "fid_mnist", "accuracy")
+CYCLEGAN_KEYS = ("cycle_l1_a", "cycle_l1_b", "accuracy_a_to_b", "accuracy_b_to_a")
+INTERVAL_REPORTS = {
+    "mnist_truncation": (
+        "report.md",
+        "report.json",
+        [(lambda report: report["rows"], ("fid_mnist", "precision", "recall", "recognised_0.9"))],
+        ("FID", "precision", "recall", "recognised (p >= 0.9)"),
+    ),
+    "mnist_dcgan": (
+        "tau_sweep.md",
+        "tau_sweep.json",
+        [(lambda report: report["rows"], ("mean_norm", "mean_pixel", "recognised_0.9", "rarest_digit"))],
+        ("mean ‖z‖", "mean pixel", "recognised p >= 0.9", "rarest digit"),
+    ),
+    "image_translation": (
+        "report.md",
+        "results.json",
+        [
+            (lambda report: list(report["pix2pix"].values()), PIX2PIX_KEYS),
+            (lambda report: [report["pix2pix_reference"]["input (upsampled 7x7)"]], PIX2PIX_KEYS),
+            (lambda report: list(report["cyclegan"].values()), CYCLEGAN_KEYS),
+        ],
+        ("L1 (lower)", "PSNR dB", "SSIM", "sharpness", "MNIST-feature FID (lower)", "classifier accuracy")
+        + ("cycle L1, A->B->A", "cycle L1, B->A->B", "accuracy of G(a)", "accuracy of F(b)"),
+    ),
+}
+
+
+def tables(markdown: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Every markdown table: (header cells, body rows' cells), and the paragraph just above it."""
+    found, lines = [], markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+            header = [c.strip() for c in lines[i].strip("|").split("|")]
+            body = []
+            j = i + 2
+            while j < len(lines) and lines[j].startswith("|"):
+                body.append([c.strip() for c in lines[j].strip("|").split("|")])
+                j += 1
+            found.append((header, body))
+            i = j
+        else:
+            i += 1
+    return found
+
+
+def interval_problems(markdown: str, columns) -> list[str]:
+    """Cells of the named metric columns that print no interval; tables with such columns but no n and level
+    stated above them."""
+    problems = []
+    for header, body in tables(markdown):
+        wanted = [header.index(c) for c in columns if c in header]
+        if not wanted:
+            continue
+        for row in body:
+            problems += [
+                f"{header[i]} = {row[i]!r} (row {row[0]})" for i in wanted if row[i] and not CELL.match(row[i])
+            ]
+    if not re.search(r"95% interval", markdown) or not re.search(r"\bn = [\d,]+", markdown):
+        problems.append("no '95% interval' and 'n = ...' stated above the tables")
+    return problems
+
+
+@pytest.mark.parametrize("folder", sorted(INTERVAL_REPORTS))
+def test_every_metric_cell_of_the_report_prints_its_interval(folder):
+    md_name, _, _, columns = INTERVAL_REPORTS[folder]
+    problems = interval_problems((RESULTS / folder / md_name).read_text(encoding="utf-8"), columns)
+    assert not problems, f"docs/results/{folder}/{md_name}: " + "; ".join(problems[:8])
+
+
+@pytest.mark.parametrize("folder", sorted(INTERVAL_REPORTS))
+def test_every_metric_value_of_the_json_holds_its_interval_and_n(folder):
+    _, json_name, parts, _ = INTERVAL_REPORTS[folder]
+    report = json.loads((RESULTS / folder / json_name).read_text(encoding="utf-8"))
+    for rows_of, keys in parts:
+        rows = rows_of(report)
+        assert rows
+        for row, key in ((row, key) for row in rows for key in keys):
+            record = row["intervals"][key]
+            assert set(record) >= {"low", "high", "level", "method", "n"} and record["level"] == 0.95
+            assert record["n"] >= 2 and record["low"] <= record["high"], (folder, key, record)
+            if "bootstrap" not in record["method"]:  # t, Wilson and spread intervals contain their estimate
+                assert record["low"] - 1e-9 <= row[key] <= record["high"] + 1e-9, (folder, key, row[key], record)
+
+
+def test_a_table_without_intervals_fails_the_check():
+    bare = (
+        "Made from n = 2,000 samples, 95% intervals.\n\n| tau | FID | recall |\n|---|---|---|\n| 1 | 15.35 | 0.685 |\n"
+    )
+    assert len(interval_problems(bare, ("FID", "recall"))) == 2
+    good = bare.replace("15.35 |", "15.35 [14.92, 16.09] |").replace("0.685 |", "0.685 ± 0.041 |")
+    assert interval_problems(good, ("FID", "recall")) == []
+    assert interval_problems(good.replace("n = 2,000", "many"), ("FID",)) != []
+
+
+def test_the_tau_sweep_markdown_is_its_json_rendered():
+    spec = importlib.util.spec_from_file_location(
+        "train_pretrained", ROOT / "scripts" / "train_pretrained_mnist_dcgan.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = RESULTS / "mnist_dcgan"
+    report = json.loads((folder / "tau_sweep.json").read_text(encoding="utf-8"))
+    assert module.render_tau_markdown(report) == (folder / "tau_sweep.md").read_text(encoding="utf-8")

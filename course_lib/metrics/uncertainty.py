@@ -298,9 +298,26 @@ def interval_cell(value: float, interval: Interval, digits: int = 3, scale: floa
     half-width), else `value [low, high]` (a bootstrap or Wilson interval near a bound is not symmetric)."""
     low, high, half = interval.low * scale, interval.high * scale, interval.half_width * scale
     shown = value * scale
-    if abs((low + high) / 2 - shown) <= 0.1 * half:
+    if abs((low + high) / 2 - shown) <= max(0.1 * half, 0.5 * 10**-digits):  # symmetric, or as printed
         return f"{shown:.{digits}f}{unit} ± {half:.{digits}f}{unit}"
     return f"{shown:.{digits}f}{unit} [{low:.{digits}f}{unit}, {high:.{digits}f}{unit}]"
+
+
+def spread_interval(
+    value: float, replicates: Sequence[float], level: float = DEFAULT_LEVEL, what: str = ""
+) -> Interval:
+    """value ± t_{k-1,(1+level)/2} s: the interval of one estimate from the spread s of k independent replicates of
+    it (e.g. recall on k fresh draws of n samples), for metrics a bootstrap over samples gets wrong: resampling with
+    replacement duplicates samples, which shrinks the k-NN radii recall is measured with, so its bootstrap
+    replicates sit well below the estimate. (value - mean) / s follows t_{k-1} when value is independent of s."""
+    from scipy import stats  # imported here, as in seeds_interval
+
+    x = np.asarray(list(replicates), dtype=np.float64)
+    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+        raise MetricInputError(f"an interval from replicates needs at least 2 finite values, got {x.ravel()[:5]}")
+    half = float(stats.t.ppf((1 + _check_level(level)) / 2, len(x) - 1)) * float(x.std(ddof=1))
+    method = f"t from the spread over {len(x)} independent draws" + (f" of {what}" if what else "")
+    return Interval(value - half, value + half, level, method, len(x))
 
 
 def interval_record(interval: Interval) -> dict:
