@@ -141,6 +141,25 @@ def shown_settings(cfg: dict) -> dict:
     return {**shown, "callbacks": cfg["callbacks"]}
 
 
+def earlier_runs(previous: dict, keep: int = 3) -> list[dict]:
+    """The timing and headline quality of the report a new one replaces (and the ones it kept), newest first: a
+    timing is one run on a machine whose load decides the wall time, so the report keeps the last few beside it."""
+    run, scores = previous.get("run", {}), previous.get("scores", {})
+    if run.get("wall_seconds") is None:  # a scoring of an existing run: no timing to keep
+        return previous.get("earlier_runs", [])[:keep]
+    entry = {key: run.get(key) for key in ("wall_seconds", "cpu_seconds", "load1_before", "load1_after")}
+    entry |= {"machine": previous.get("machine"), "recognised_0.9": scores.get("recognised_0.9")}
+    entry["n_samples"] = scores.get("n_samples")
+    return [entry, *previous.get("earlier_runs", [])][:keep]
+
+
+def earlier_recognised(entry: dict) -> str:
+    from course_lib.metrics.uncertainty import interval_cell, wilson_interval
+
+    n = entry["n_samples"]
+    return interval_cell(entry["recognised_0.9"], wilson_interval(round(entry["recognised_0.9"] * n), n), 1, 100, "%")
+
+
 def report_markdown(result: dict) -> str:
     from course_lib.metrics.uncertainty import Interval, interval_cell
 
@@ -173,6 +192,13 @@ def report_markdown(result: dict) -> str:
         f"| precision (k = 3) | {cell('precision', 3)} | |",
         f"| recall (k = 3) | {cell('recall', 3)} | |",
         "",
+        *(
+            f"An earlier run of the same command (n = 1 run): {e['wall_seconds']} s wall, {e['cpu_seconds']} CPU "
+            f"seconds, 1-minute load average {e['load1_before']} before and {e['load1_after']} after; "
+            f"{earlier_recognised(e)} recognised (Wilson 95% interval, n = {e['n_samples']:,} samples)."
+            for e in result.get("earlier_runs", [])
+        ),
+        *([""] if result.get("earlier_runs") else []),
         f"The timing rows are one run (n = 1 run; no spread measured). The quality rows are the run's generator on "
         f"n = {n:,} samples (latent seed {result.get('seed', 123)}), each with its 95% interval over the samples "
         f"(`± h` when symmetric, else `[low, high]`): {s['intervals']['fid_mnist']['method']} for FID and "
@@ -363,6 +389,9 @@ def main(argv=None) -> int:
     if args.report:
         from course_lib.core.reports import write_report
 
+        previous = Path(args.report) / "report.json"
+        if previous.is_file():
+            result["earlier_runs"] = earlier_runs(json.loads(previous.read_text(encoding="utf-8")))
         write_report(Path(args.report), result, report_markdown)
     print(json.dumps(result))
     return 0

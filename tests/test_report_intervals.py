@@ -258,3 +258,18 @@ def test_the_stylegan_models_fid_and_recall_say_why_they_have_no_interval():
             cell = row[header.index(column)]
             assert CELL.match(cell) or (missing and cell.endswith("(no interval)")), cell
     assert not missing or "**No interval**" in markdown
+
+
+def test_the_main_job_quality_rows_carry_intervals_and_its_timing_says_one_run():
+    report = json.loads((RESULTS / "main_job" / "report.json").read_text(encoding="utf-8"))
+    markdown = (RESULTS / "main_job" / "report.md").read_text(encoding="utf-8")
+    scores = report["scores"]
+    for key in ("fid_mnist", "precision", "recall", "recognised_0.9", "digit_fraction_min"):
+        record = scores["intervals"][key]
+        assert record["low"] <= record["high"] and record["n"] >= 2 and record["level"] == 0.95, key
+    assert len(scores["intervals"]["digit_shares"]) == 10
+    (_, measures), (_, shares) = tables(markdown)[:2]
+    quality = [row for row in measures if row[0].split()[0] in ("recognised", "rarest", "FID", "precision", "recall")]
+    assert len(quality) == 5 and all(CELL.match(row[1]) for row in quality), quality
+    assert all(CELL.match(cell) for cell in shares[0]), shares
+    assert "n = 1 run" in markdown and f"n = {scores['n_samples']:,} samples" in markdown
