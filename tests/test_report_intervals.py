@@ -273,3 +273,18 @@ def test_the_main_job_quality_rows_carry_intervals_and_its_timing_says_one_run()
     assert len(quality) == 5 and all(CELL.match(row[1]) for row in quality), quality
     assert all(CELL.match(cell) for cell in shares[0]), shares
     assert "n = 1 run" in markdown and f"n = {scores['n_samples']:,} samples" in markdown
+
+
+def test_the_recipe_sweep_cells_carry_wilson_intervals():
+    folder = RESULTS / "main_job" / "recipe_sweep"
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    for row in report["rows"]:
+        record = row["ema0.995"]["intervals"]["recognised_0.9"]
+        assert record["n"] == row["samples"] and record["low"] <= row["ema0.995"]["recognised_0.9"] <= record["high"]
+    header, body = tables((folder / "report.md").read_text(encoding="utf-8"))[0]
+    pair = re.compile(r"^(?P<recognised>.+) \((?P<rarest>.+)\)$")
+    cells = [cell for row in body for name, cell in zip(header, row, strict=True) if name.startswith("step") and cell]
+    assert cells
+    for cell in cells:
+        match = pair.match(cell)
+        assert match and CELL.match(match["recognised"]) and CELL.match(match["rarest"]), cell
