@@ -208,7 +208,6 @@ def add_intervals(results: dict, n_samples: int, seed: int) -> dict:
     precision and recognised shares and the ablations' recognised shares, t for the PPL means, and the real
     digits' row measured again with all four intervals (it needs no generator). The models' FID and recall
     intervals need their samples: they stay missing (None, with the reason) until a re-run trains them again."""
-    from course_lib.metrics.uncertainty import interval_record, wilson_interval
 
     for model in results["models"].values():
         quality = model["quality"]
@@ -219,11 +218,20 @@ def add_intervals(results: dict, n_samples: int, seed: int) -> dict:
                 "(re-run the script to measure them, about 15 CPU minutes)"
             )
     results["real"] = real_row(n_samples, seed)
-    for row in results["ppl"]:
-        row["interval"] = ppl_interval(row)
+    return derived_intervals(results)
+
+
+def derived_intervals(results: dict) -> dict:
+    """The intervals that follow from the stored values and counts (t for the PPL means, Wilson for the
+    ablations' recognised shares), added where missing: every report written gets them."""
+    from course_lib.metrics.uncertainty import interval_record, wilson_interval
+
+    for row in results.get("ppl", []):
+        row.setdefault("interval", ppl_interval(row))
     for row in results.get("ablations", {}).get("rows", []):
         n = sum(row["ema"]["digit_histogram"])
-        row["ema"]["recognised_interval"] = interval_record(wilson_interval(round(row["ema"]["recognised"] * n), n))
+        recognised = wilson_interval(round(row["ema"]["recognised"] * n), n)
+        row["ema"].setdefault("recognised_interval", interval_record(recognised))
     return results
 
 
@@ -417,7 +425,7 @@ def machine() -> dict:
 def write_report(out: Path, results: dict) -> None:
     from course_lib.core import reports
 
-    reports.write_report(out, results, render_markdown, json_name="results.json")
+    reports.write_report(out, derived_intervals(results), render_markdown, json_name="results.json")
 
 
 def _cell(value: float, record: dict | None, digits: int) -> str:

@@ -288,3 +288,39 @@ def test_the_recipe_sweep_cells_carry_wilson_intervals():
     for cell in cells:
         match = pair.match(cell)
         assert match and CELL.match(match["recognised"]) and CELL.match(match["rarest"]), cell
+
+
+def test_evaluate_generator_intervals_contain_their_values_where_they_should():
+    from course_lib import metrics
+    from course_lib.latent.pretrained import evaluate_generator, load_pretrained
+
+    generator = load_pretrained("mnist-dcgan")
+    real = metrics.extract_features("mnist:test", "mnist", limit=120, progress=False, device="cpu")
+    plain = evaluate_generator(generator, 100, seed=3, reference_features=real)
+    scored = evaluate_generator(generator, 100, seed=3, reference_features=real, ci=0.95, resamples=10, recall_draws=3)
+    assert {k: scored[k] for k in plain} == plain and "intervals" not in plain  # ci only adds
+    intervals = scored["intervals"]
+    assert set(intervals) == {"fid_mnist", "precision", "recall", "recognised_0.5", "recognised_0.9"}
+    wilson = wilson_interval(round(scored["recognised_0.9"] * 100), 100)
+    assert (intervals["recognised_0.9"]["low"], intervals["recognised_0.9"]["high"]) == (wilson.low, wilson.high)
+    assert len(scored["recall_draws"]) == 3 and intervals["recall"]["method"].startswith("t from the spread over 3")
+    assert intervals["recall"]["low"] < scored["recall"] < intervals["recall"]["high"]
+    assert intervals["fid_mnist"]["n"] == 100 and "bootstrap" in intervals["fid_mnist"]["method"]
+
+
+def test_paired_score_intervals_are_over_the_per_image_values_whose_mean_is_the_score():
+    from course_lib.metrics.translation import paired_scores
+
+    rng = torch.Generator().manual_seed(0)
+    targets = torch.rand(24, 1, 28, 28, generator=rng) * 2 - 1
+    outputs = (targets + 0.3 * torch.randn(24, 1, 28, 28, generator=rng)).clamp(-1, 1)
+    labels = torch.randint(0, 10, (24,), generator=rng)
+    scores = paired_scores(outputs, targets, labels, ci=0.95, resamples=10)
+    for key in ("l1", "psnr", "ssim", "sharpness", "sharpness_targets"):
+        record = scores["intervals"][key]  # a t interval is centred on the mean of the per-image values
+        assert (record["low"] + record["high"]) / 2 == pytest.approx(scores[key], rel=1e-9), key
+        assert record["n"] == 24 and record["method"] == "t over 24 samples"
+    per_image_l1 = ((outputs.double() - targets.double()).abs().flatten(1).mean(1) / 2).numpy()
+    low, high = stats.t.interval(0.95, 23, loc=per_image_l1.mean(), scale=stats.sem(per_image_l1))
+    assert (scores["intervals"]["l1"]["low"], scores["intervals"]["l1"]["high"]) == pytest.approx((low, high))
+    assert scores["intervals"]["accuracy"]["method"] == "Wilson over 24 samples"
