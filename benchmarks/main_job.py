@@ -80,19 +80,39 @@ def run_command(argv: list[str], cwd: Path) -> dict:
     }
 
 
+LEVEL, RESAMPLES, RECALL_DRAWS = 0.95, 200, 8  # the quality rows' intervals (see score_run)
+
+
 def score_run(run_dir: Path, n_samples: int, seed: int) -> dict:
-    """Classifier scores of the run's generator (its EMA copy when the run kept one)."""
-    from course_lib.latent import sample_latents
-    from course_lib.latent.pretrained import evaluate_latents
+    """Classifier scores of the run's generator (its EMA copy when the run kept one), each with its 95% interval
+    over the samples (`scores["intervals"]`): bootstrap for FID and precision, recall's spread over fresh latent
+    draws, Wilson for the recognised fraction and each digit's share, bootstrap for the rarest digit's share."""
+    import numpy as np
+
+    from course_lib.latent.pretrained import evaluate_generator
+    from course_lib.metrics.uncertainty import binomial_interval, bootstrap_interval, interval_record
     from course_lib.training.checkpoint import load_checkpoint, load_generator
 
     checkpoint = run_dir / "checkpoints" / "last.pt"
     config = load_checkpoint(checkpoint)["config"]
     generator = load_generator(checkpoint)
-    z = sample_latents(n_samples, generator.latent_dim, seed=seed)
-    scores = evaluate_latents(generator, z, reference="mnist:test")
+    scores = evaluate_generator(
+        generator,
+        n_samples,
+        seed=seed,
+        reference="mnist:test",
+        ci=LEVEL,
+        resamples=RESAMPLES,
+        recall_draws=RECALL_DRAWS,
+    )
     histogram = scores["digit_histogram"]
     scores["digit_fraction_min"] = min(histogram) / n_samples
+    predicted = np.repeat(np.arange(10), histogram)  # the shares depend on the labels' counts alone
+    rarest = bootstrap_interval(
+        lambda index: np.bincount(predicted[index], minlength=10).min() / len(index), n_samples, resamples=RESAMPLES
+    )
+    scores["intervals"]["digit_fraction_min"] = interval_record(rarest)
+    scores["intervals"]["digit_shares"] = [interval_record(binomial_interval(c, n_samples, LEVEL)) for c in histogram]
     return {"config": config, "scores": scores}
 
 
@@ -121,8 +141,33 @@ def shown_settings(cfg: dict) -> dict:
     return {**shown, "callbacks": cfg["callbacks"]}
 
 
+def earlier_runs(previous: dict, keep: int = 3) -> list[dict]:
+    """The timing and headline quality of the report a new one replaces (and the ones it kept), newest first: a
+    timing is one run on a machine whose load decides the wall time, so the report keeps the last few beside it."""
+    run, scores = previous.get("run", {}), previous.get("scores", {})
+    if run.get("wall_seconds") is None:  # a scoring of an existing run: no timing to keep
+        return previous.get("earlier_runs", [])[:keep]
+    entry = {key: run.get(key) for key in ("wall_seconds", "cpu_seconds", "load1_before", "load1_after")}
+    entry |= {"machine": previous.get("machine"), "recognised_0.9": scores.get("recognised_0.9")}
+    entry["n_samples"] = scores.get("n_samples")
+    return [entry, *previous.get("earlier_runs", [])][:keep]
+
+
+def earlier_recognised(entry: dict) -> str:
+    from course_lib.metrics.uncertainty import binomial_interval, interval_cell
+
+    n = entry["n_samples"]
+    return interval_cell(entry["recognised_0.9"], binomial_interval(round(entry["recognised_0.9"] * n), n), 1, 100, "%")
+
+
 def report_markdown(result: dict) -> str:
+    from course_lib.metrics.uncertainty import Interval, interval_cell
+
     s, run, cfg = result["scores"], result["run"], result["config"]
+
+    def cell(key: str, digits: int, scale: float = 1.0, unit: str = "") -> str:
+        return interval_cell(s[key], Interval(**s["intervals"][key]), digits, scale, unit)
+
     hist = s["digit_histogram"]
     n = s["n_samples"]
     goal = result["goals_met"]
@@ -139,18 +184,40 @@ def report_markdown(result: dict) -> str:
         f"| CPU seconds (user + system, all threads) | {run['cpu_seconds']} | |",
         f"| training seconds (the trainer's own clock) | {run['train_seconds']} | |",
         f"| images/s (real images seen by D per training second) | {result['images_per_s']} | |",
-        f"| recognised with p >= 0.9 ({n} samples) | {s['recognised_0.9']:.1%} | >= {GOALS['recognised_0.9_min']:.0%} "
+        f"| recognised with p >= 0.9 | {cell('recognised_0.9', 1, 100, '%')} | >= {GOALS['recognised_0.9_min']:.0%} "
         f"({'met' if goal['recognised'] else 'not met'}) |",
-        f"| rarest digit | {s['digit_fraction_min']:.1%} | >= {GOALS['digit_fraction_min']:.0%} "
+        f"| rarest digit | {cell('digit_fraction_min', 1, 100, '%')} | >= {GOALS['digit_fraction_min']:.0%} "
         f"({'met' if goal['digits'] else 'not met'}) |",
-        f"| FID (MNIST-classifier features) | {s['fid_mnist']:.2f} | |",
-        f"| precision / recall (k = 3) | {s['precision']:.3f} / {s['recall']:.3f} | |",
+        f"| FID (MNIST-classifier features) | {cell('fid_mnist', 2)} | |",
+        f"| precision (k = 3) | {cell('precision', 3)} | |",
+        f"| recall (k = 3) | {cell('recall', 3)} | |",
         "",
-        "Predicted digits of the samples (shipped MNIST classifier):",
+        *(
+            f"An earlier run of the same command (n = 1 run): {e['wall_seconds']} s wall, {e['cpu_seconds']} CPU "
+            f"seconds, 1-minute load average {e['load1_before']} before and {e['load1_after']} after; "
+            f"{earlier_recognised(e)} recognised (Wilson 95% interval, n = {e['n_samples']:,} samples)."
+            for e in result.get("earlier_runs", [])
+        ),
+        *([""] if result.get("earlier_runs") else []),
+        f"The timing rows are one run (n = 1 run; no spread measured). The quality rows are the run's generator on "
+        f"n = {n:,} samples (latent seed {result.get('seed', 123)}), each with its 95% interval over the samples "
+        f"(`± h` when symmetric, else `[low, high]`): {s['intervals']['fid_mnist']['method']} for FID and "
+        f"precision (the reference held fixed); for recall, {s['intervals']['recall']['method']} (value ± t s: a "
+        "bootstrap duplicates samples, which shrinks the k-NN radii recall uses); Wilson for the recognised "
+        f"fraction; {s['intervals']['digit_fraction_min']['method']} for the rarest digit's share. One training "
+        "run: the spread over training seeds is not in these intervals.",
+        "",
+        f"Predicted digits of the samples (shipped MNIST classifier; each share with its Wilson 95% interval over "
+        f"the n = {n:,} samples):",
         "",
         "| " + " | ".join(str(d) for d in range(10)) + " |",
         "|" + "---|" * 10,
-        "| " + " | ".join(f"{c / n:.1%}" for c in hist) + " |",
+        "| "
+        + " | ".join(
+            interval_cell(c / n, Interval(**record), 1, 100, "%")
+            for c, record in zip(hist, s["intervals"]["digit_shares"], strict=True)
+        )
+        + " |",
         "",
         f"Reference: {s['reference']}; features: {s['extractor']}.",
         "",
@@ -306,6 +373,7 @@ def main(argv=None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads in this process)",
         "run": run,
+        "seed": args.seed,
         "images_per_s": round(seen / train_s, 1) if train_s else None,
         "scores": scores,
         "config": cfg,
@@ -321,6 +389,9 @@ def main(argv=None) -> int:
     if args.report:
         from course_lib.core.reports import write_report
 
+        previous = Path(args.report) / "report.json"
+        if previous.is_file():
+            result["earlier_runs"] = earlier_runs(json.loads(previous.read_text(encoding="utf-8")))
         write_report(Path(args.report), result, report_markdown)
     print(json.dumps(result))
     return 0

@@ -95,6 +95,30 @@ def read_rows(out: Path) -> list[dict]:
     return rows
 
 
+SCORED = ("raw", "ema0.995", "ema0.999")  # the generators each row scores
+
+
+def with_intervals(row: dict) -> dict:
+    """The row with Wilson 95% intervals of its shares over its samples: the recognised share, and the rarest
+    digit's share (that digit's own share; which digit is rarest is itself chosen from the same samples)."""
+    from course_lib.metrics.uncertainty import binomial_interval, interval_record
+
+    n = row["samples"]
+    for key in SCORED:
+        if key in row:
+            row[key]["intervals"] = {
+                name: interval_record(binomial_interval(round(row[key][name] * n), n))
+                for name in ("recognised_0.9", "rarest_digit")
+            }
+    return row
+
+
+def _share(scores: dict, name: str) -> str:
+    from course_lib.metrics.uncertainty import Interval, interval_cell
+
+    return interval_cell(scores[name], Interval(**scores["intervals"][name]), 1, 100, "%")
+
+
 def report_markdown(rows: list[dict], machine: str) -> str:
     names = list(dict.fromkeys(r["name"] for r in rows))
     steps = sorted({r["step"] for r in rows})
@@ -103,8 +127,10 @@ def report_markdown(rows: list[dict], machine: str) -> str:
         "",
         "Each variant = the `mnist-main-job` preset plus the overrides shown; embedded MNIST, one torch thread, "
         f"seed 0. Cell: % of {rows[0]['samples']:,} samples the shipped MNIST classifier recognises with "
-        "p >= 0.9 (EMA 0.995 generator), and (rarest digit's share). CPU seconds of the training steps at the "
-        "last row. Machine: " + machine + ".",
+        "p >= 0.9 (EMA 0.995 generator), and (rarest digit's share), each with its Wilson 95% interval over the "
+        f"n = {rows[0]['samples']:,} samples (`± h`, or `[low, high]` when lopsided); one training run per variant "
+        "(n = 1 run: the spread over training seeds is not in these intervals). CPU seconds of the training steps "
+        "at the last row (one run). Machine: " + machine + ".",
         "",
         "| variant | overrides | " + " | ".join(f"step {s}" for s in steps) + " | CPU s / 250 steps |",
         "|---|---|" + "---|" * (len(steps) + 1),
@@ -112,7 +138,7 @@ def report_markdown(rows: list[dict], machine: str) -> str:
     for name in names:
         mine = {r["step"]: r for r in rows if r["name"] == name}
         cells = [
-            f"{mine[s]['ema0.995']['recognised_0.9']:.1%} ({mine[s]['ema0.995']['rarest_digit']:.1%})"
+            f"{_share(mine[s]['ema0.995'], 'recognised_0.9')} ({_share(mine[s]['ema0.995'], 'rarest_digit')})"
             if s in mine
             else ""
             for s in steps
@@ -149,7 +175,7 @@ def main(argv=None) -> int:
         return 0
     from course_lib.core.io import write_json_atomic, write_text_atomic
 
-    rows = read_rows(args.out)
+    rows = [with_intervals(row) for row in read_rows(args.out)]
     write_json_atomic(args.out / "report.json", {"machine": args.machine, "rows": rows})
     write_text_atomic(args.out / "report.md", report_markdown(rows, args.machine))
     print((args.out / "report.md").read_text())

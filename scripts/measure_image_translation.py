@@ -30,6 +30,7 @@ from course_lib.core.reports import write_report
 from course_lib.core.runtime import fast_mode
 from course_lib.data.translation import load_translation
 from course_lib.metrics.translation import classifier_accuracy, cycle_scores, paired_scores, translate
+from course_lib.metrics.uncertainty import binomial_interval, interval_record
 from course_lib.training import Trainer
 from course_lib.training.config import TrainConfig, read_settings
 
@@ -41,6 +42,7 @@ PIX2PIX = [
     ("GAN only", {"loss.terms.l1.enabled": False}),
 ]
 CYCLEGAN = [("with cycle loss", {}), ("without cycle loss", {"loss.terms.cycle.enabled": False})]
+LEVEL, RESAMPLES = 0.95, 200  # every score's interval: its level, and the bootstrap resamples of the FID's
 # The settings each run records in results.json beside its scores.
 RECORDED = ("loss.name", "loss.adversarial_weight", "loss.terms", "optim.steps", "optim.batch_size", "model.width")
 
@@ -84,16 +86,18 @@ def measure_pix2pix(args, work: Path, results: dict) -> None:
     for name, variant in PIX2PIX:
         trainer, timing = train_run("pix2pix", name, variant, args, work)
         outputs[name] = translate(trainer.generator_for_eval(), test.sources.images)
-        if name not in results["pix2pix"]:
+        if "intervals" not in results["pix2pix"].get(name, {}):  # not yet scored, or scored without intervals
             results["pix2pix"][name] = {
-                **paired_scores(outputs[name], test.targets.images, test.labels),
+                **paired_scores(outputs[name], test.targets.images, test.labels, ci=LEVEL, resamples=RESAMPLES),
                 **timing,
                 "settings": {path: trainer.config.get(path) for path in RECORDED},
             }
             save(args, results)
         print(name, json.dumps(results["pix2pix"][name]), flush=True)
     results["pix2pix_reference"] = {
-        "input (upsampled 7x7)": paired_scores(to_float(test.sources.images), test.targets.images, test.labels),
+        "input (upsampled 7x7)": paired_scores(
+            to_float(test.sources.images), test.targets.images, test.labels, ci=LEVEL, resamples=RESAMPLES
+        ),
         "n_test": len(test),
     }
     n = 8
@@ -113,9 +117,9 @@ def measure_cyclegan(args, work: Path, results: dict) -> None:
     for name, variant in CYCLEGAN:
         trainer, timing = train_run("cyclegan", name, variant, args, work)
         generator = trainer.generator_for_eval()
-        if name not in results["cyclegan"]:
+        if "intervals" not in results["cyclegan"].get(name, {}):
             results["cyclegan"][name] = {
-                **cycle_scores(generator, test.a.images, test.b.images, test.a.labels, test.b.labels),
+                **cycle_scores(generator, test.a.images, test.b.images, test.a.labels, test.b.labels, ci=LEVEL),
                 **timing,
                 "settings": {path: trainer.config.get(path) for path in RECORDED},
             }
@@ -125,10 +129,17 @@ def measure_cyclegan(args, work: Path, results: dict) -> None:
         to_b = translate(generator, torch.cat([a, a]))[8:]  # second half: G(a)
         back = translate(generator, torch.cat([to_b, to_b]))[:8]  # first half: F(G(a))
         examples += [a, to_b, back]
-    results["cyclegan_reference"] = {
+    reference = {
         "accuracy on real A (thickened)": classifier_accuracy(test.a.images, test.a.labels),
         "accuracy on real B (digits)": classifier_accuracy(test.b.images, test.b.labels),
+    }
+    results["cyclegan_reference"] = {
+        **reference,
         "n_test_per_domain": len(test.a),
+        "intervals": {
+            key: interval_record(binomial_interval(round(value * len(test.a)), len(test.a), LEVEL))
+            for key, value in reference.items()
+        },
     }
     save_image_grid(torch.cat(examples), Path(args.out) / "cyclegan_examples.png", nrow=8)
     save(args, results)
@@ -161,6 +172,38 @@ def _fmt(value) -> str:
     return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+# Decimals each score's cell prints with its interval.
+DIGITS = {"l1": 4, "psnr": 2, "ssim": 3, "sharpness": 4, "fid_mnist": 2, "accuracy": 3}
+DIGITS |= {"cycle_l1_a": 4, "cycle_l1_b": 4, "accuracy_a_to_b": 3, "accuracy_b_to_a": 3, "sharpness_targets": 4}
+DIGITS |= {"accuracy on real A (thickened)": 4, "accuracy on real B (digits)": 4}
+
+
+def _cell(row: dict, key: str) -> str:
+    """A score with its interval (`value ± h`, or `value [low, high]` when lopsided)."""
+    from course_lib.metrics.uncertainty import Interval, interval_cell
+
+    if row.get(key) is None:
+        return ""
+    if key not in row.get("intervals", {}):  # a run scored before intervals (tests/test_report_intervals.py fails)
+        return _fmt(row[key])
+    return interval_cell(row[key], Interval(**row["intervals"][key]), DIGITS[key])
+
+
+def _interval_note(n: int, what: str, fid: bool) -> str:
+    return (
+        f"Each score: value and its 95% interval over the n = {n:,} {what} (`± h` when symmetric, else "
+        "`[low, high]`): t interval of the per-image mean for the "
+        + (
+            "L1, PSNR, SSIM and sharpness, percentile bootstrap over the translations (200 resamples, the "
+            "targets held fixed) for the FID, "
+            if fid
+            else "cycle errors, "
+        )
+        + "Wilson for the accuracies. One training seed: these are the test-sample noise, not the spread over "
+        "training runs; the train CPU seconds are one run (n = 1)."
+    )
+
+
 def report(results: dict) -> str:
     s, m = results["settings"], results["machine"]
     lines = [
@@ -188,6 +231,8 @@ def report(results: dict) -> str:
         lines += [
             "## pix2pix: 7x7 -> 28x28 super-resolution",
             "",
+            _interval_note(results.get("pix2pix_reference", {}).get("n_test", s["eval_n"]), "test pairs", True),
+            "",
             "| variant | " + " | ".join(label for _, label in keys) + " | train CPU s |",
             "|---|" + "---|" * (len(keys) + 1),
         ]
@@ -197,13 +242,13 @@ def report(results: dict) -> str:
         ):
             lines.append(
                 f"| {name} | "
-                + " | ".join(_fmt(row.get(k)) for k, _ in keys)
+                + " | ".join(_cell(row, k) for k, _ in keys)
                 + f" | {_fmt(row.get('train_cpu_seconds_this_session'))} |"
             )
         first = next(iter(rows.values()))
         lines += [
             "",
-            f"Sharpness of the real targets: {first['sharpness_targets']:.4g}. L1 is on the [0, 1] pixel "
+            f"Sharpness of the real targets: {_cell(first, 'sharpness_targets')}. L1 is on the [0, 1] pixel "
             "scale; the FID uses the shipped MNIST classifier's features (not comparable with Inception FIDs); "
             "accuracy is the shipped classifier's on the translations. Examples: pix2pix_examples.png (rows: "
             "input, " + ", ".join(results["pix2pix"]) + ", target).",
@@ -216,8 +261,11 @@ def report(results: dict) -> str:
             ("accuracy_a_to_b", "accuracy of G(a)"),
             ("accuracy_b_to_a", "accuracy of F(b)"),
         ]
+        per_domain = results.get("cyclegan_reference", {}).get("n_test_per_domain", s["eval_n"] // 2)
         lines += [
             "## CycleGAN: thickened digits (A) <-> digits (B), unpaired",
+            "",
+            _interval_note(per_domain, "test images per domain", False),
             "",
             "| variant | " + " | ".join(label for _, label in keys) + " | train CPU s |",
             "|---|" + "---|" * (len(keys) + 1),
@@ -225,16 +273,17 @@ def report(results: dict) -> str:
         for name, row in results["cyclegan"].items():
             lines.append(
                 f"| {name} | "
-                + " | ".join(_fmt(row.get(k)) for k, _ in keys)
+                + " | ".join(_cell(row, k) for k, _ in keys)
                 + f" | {_fmt(row.get('train_cpu_seconds_this_session'))} |"
             )
         ref = results.get("cyclegan_reference")
         if ref:
             lines += [
                 "",
-                f"The classifier on the real test images: {ref['accuracy on real A (thickened)']:.4f} on A "
-                f"(thickened), {ref['accuracy on real B (digits)']:.4f} on B, {ref['n_test_per_domain']} images "
-                "per domain. Examples: cyclegan_examples.png (for each variant: a, G(a), F(G(a))).",
+                f"The classifier on the real test images: {_cell(ref, 'accuracy on real A (thickened)')} on A "
+                f"(thickened), {_cell(ref, 'accuracy on real B (digits)')} on B (Wilson 95% intervals), "
+                f"{ref['n_test_per_domain']} images per domain. Examples: cyclegan_examples.png (for each variant: "
+                "a, G(a), F(G(a))).",
             ]
         lines.append("")
     return "\n".join(lines)
@@ -261,6 +310,9 @@ def main() -> None:
     results = json.loads(previous.read_text()) if previous.is_file() else {}
     if results.get("settings", {}).get("steps") not in (None, args.steps):
         results = {}  # other settings: start the tables again
+    scored = [row for task in ("pix2pix", "cyclegan") for row in results.get(task, {}).values()]
+    if any("intervals" not in row for row in scored):
+        results = {}  # scored before the tables had intervals: score every run again (the checkpoints stay)
     if args.only != "cyclegan":
         measure_pix2pix(args, work, results)
     if args.only != "pix2pix":

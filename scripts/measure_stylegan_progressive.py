@@ -136,24 +136,103 @@ def generator_flops(generator) -> int:
     return int(counter.get_total_flops())
 
 
-def evaluate(generator, n_samples: int, seed: int) -> dict:
+LEVEL, RESAMPLES, RECALL_DRAWS = 0.95, 200, 8  # the quality table's intervals (see quality_intervals)
+
+
+def _evaluator(n_samples: int, seed: int, metric_names=("fid", "precision", "recall"), ci=None):
     from course_lib import metrics
 
-    evaluator = metrics.GeneratorEvaluator(
-        ["fid", "precision", "recall"],
+    return metrics.GeneratorEvaluator(
+        list(metric_names),
         "mnist:test",
         extractor="mnist",
         n_samples=n_samples,
         seed=seed,
         reference_limit=n_samples,
+        ci=ci,
+        bootstrap=RESAMPLES,
     )
+
+
+def evaluate(generator, n_samples: int, seed: int) -> dict:
+    """FID, precision, recall and the recognised share of n_samples samples, with their 95% intervals: FID by a
+    bootstrap over the samples (the reference held fixed), recall from its spread over RECALL_DRAWS fresh draws
+    (a bootstrap's duplicated samples shrink its k-NN radii), Wilson for precision and the recognised share."""
+    from course_lib.metrics.uncertainty import Interval, interval_record, spread_interval
+
+    evaluator = _evaluator(n_samples, seed)
     scores = evaluator(generator)
     z = evaluator.noise(generator.latent_dim)
     with torch.no_grad():
         generator.eval()
         images = torch.cat([generator(b) for b in z.split(500)])
     scores["recognised"] = recognised_fraction(images)
+    fid_evaluator = _evaluator(n_samples, seed, ("fid",), ci=LEVEL)  # the same samples (same seed), FID's bootstrap
+    fid_evaluator(generator)
+    fid = fid_evaluator.results()["fid"]
+    draws = [_evaluator(n_samples, seed + 1 + d, ("recall",))(generator)["recall"] for d in range(RECALL_DRAWS)]
+    scores = {key: scores[key] for key in ("fid", "precision", "recall", "recognised")}
+    scores["intervals"] = quality_intervals(scores, n_samples) | {
+        "fid": interval_record(Interval(fid.ci_low, fid.ci_high, LEVEL, fid.ci_method, fid.ci_n)),
+        "recall": interval_record(spread_interval(scores["recall"], draws, LEVEL, f"{n_samples:,} samples")),
+    }
+    scores["recall_draws"] = draws
     return scores
+
+
+def quality_intervals(quality: dict, n_samples: int) -> dict:
+    """Wilson intervals of the two fractions of the n samples (precision: the share inside the fixed real
+    manifold; recognised): they follow from the values and n alone."""
+    from course_lib.metrics.uncertainty import binomial_interval, interval_record
+
+    return {
+        key: interval_record(binomial_interval(round(quality[key] * n_samples), n_samples, LEVEL))
+        for key in ("precision", "recognised")
+    }
+
+
+def ppl_interval(row: dict) -> dict:
+    """t interval of a PPL mean over its kept pairs, from its std and count."""
+    from scipy import stats
+
+    from course_lib.metrics.uncertainty import Interval, interval_record
+
+    half = float(stats.t.ppf((1 + LEVEL) / 2, row["n_kept"] - 1)) * row["std"] / row["n_kept"] ** 0.5
+    return interval_record(
+        Interval(row["mean"] - half, row["mean"] + half, LEVEL, f"t over {row['n_kept']} pairs", row["n_kept"])
+    )
+
+
+def add_intervals(results: dict, n_samples: int, seed: int) -> dict:
+    """The intervals a results.json written without them can get without its generators: Wilson for the models'
+    precision and recognised shares and the ablations' recognised shares, t for the PPL means, and the real
+    digits' row measured again with all four intervals (it needs no generator). The models' FID and recall
+    intervals need their samples: they stay missing (None, with the reason) until a re-run trains them again."""
+
+    for model in results["models"].values():
+        quality = model["quality"]
+        if "intervals" not in quality:
+            quality["intervals"] = quality_intervals(quality, n_samples) | {"fid": None, "recall": None}
+            quality["intervals_missing"] = (
+                "FID and recall intervals need the generators' samples; the generators of this run were not kept "
+                "(re-run the script to measure them, about 15 CPU minutes)"
+            )
+    results["real"] = real_row(n_samples, seed)
+    return derived_intervals(results)
+
+
+def derived_intervals(results: dict) -> dict:
+    """The intervals that follow from the stored values and counts (t for the PPL means, Wilson for the
+    ablations' recognised shares), added where missing: every report written gets them."""
+    from course_lib.metrics.uncertainty import binomial_interval, interval_record
+
+    for row in results.get("ppl", []):
+        row.setdefault("interval", ppl_interval(row))
+    for row in results.get("ablations", {}).get("rows", []):
+        n = sum(row["ema"]["digit_histogram"])
+        recognised = binomial_interval(round(row["ema"]["recognised"] * n), n)
+        row["ema"].setdefault("recognised_interval", interval_record(recognised))
+    return results
 
 
 def recognised_fraction(images: torch.Tensor) -> float:
@@ -168,20 +247,28 @@ def recognised_fraction(images: torch.Tensor) -> float:
 
 
 def real_row(n_samples: int, seed: int) -> dict:
-    from course_lib import metrics
     from course_lib.data import load_dataset
+    from course_lib.metrics.uncertainty import Interval, interval_record, spread_interval
 
-    real = load_dataset("mnist", split="train").images[:n_samples]
-    evaluator = metrics.GeneratorEvaluator(
-        ["fid", "precision", "recall"],
-        "mnist:test",
-        extractor="mnist",
-        n_samples=n_samples,
-        seed=seed,
-        reference_limit=n_samples,
-    )
-    scores = evaluator.score_images(real)
+    train = load_dataset("mnist", split="train").images
+    real = train[:n_samples]
+    scores = _evaluator(n_samples, seed).score_images(real)
     scores["recognised"] = recognised_fraction(real.float() / 127.5 - 1)
+    fid_evaluator = _evaluator(n_samples, seed, ("fid",), ci=LEVEL)
+    fid_evaluator.score_images(real)
+    fid = fid_evaluator.results()["fid"]
+    # recall's spread: the next slices of n training digits (up to RECALL_DRAWS, as many as the embedded set holds)
+    starts = range(n_samples, len(train) - n_samples + 1, n_samples)
+    slices = [train[i : i + n_samples] for i in starts][:RECALL_DRAWS]
+    draws = [_evaluator(n_samples, seed, ("recall",)).score_images(part)["recall"] for part in slices]
+    scores = {key: scores[key] for key in ("fid", "precision", "recall", "recognised")}
+    scores["intervals"] = quality_intervals(scores, n_samples) | {
+        "fid": interval_record(Interval(fid.ci_low, fid.ci_high, LEVEL, fid.ci_method, fid.ci_n)),
+        "recall": interval_record(
+            spread_interval(scores["recall"], draws, LEVEL, f"{n_samples:,} other training digits")
+        ),
+    }
+    scores["recall_draws"] = draws
     return scores
 
 
@@ -338,7 +425,28 @@ def machine() -> dict:
 def write_report(out: Path, results: dict) -> None:
     from course_lib.core import reports
 
-    reports.write_report(out, results, render_markdown, json_name="results.json")
+    reports.write_report(out, derived_intervals(results), render_markdown, json_name="results.json")
+
+
+def _cell(value: float, record: dict | None, digits: int) -> str:
+    from course_lib.metrics.uncertainty import Interval, interval_cell
+
+    if record is None:
+        return f"{value:.{digits}f} (no interval)"
+    return interval_cell(value, Interval(**record), digits)
+
+
+def _lacks(quality: dict) -> bool:
+    return any(record is None for record in quality.get("intervals", {}).values())
+
+
+def _quality_cells(q: dict) -> list[str]:
+    """The FID, precision, recall and recognised cells of a quality row."""
+    intervals = q.get("intervals", {})
+    return [_cell(q[key], intervals.get(key), digits) for key, digits in QUALITY_DIGITS]
+
+
+QUALITY_DIGITS = (("fid", 2), ("precision", 3), ("recall", 3), ("recognised", 3))
 
 
 def render_markdown(results: dict) -> str:
@@ -371,13 +479,21 @@ def render_markdown(results: dict) -> str:
         q = r["quality"]
         lines.append(
             f"| {name} | {r['steps']} | {r['cpu_seconds']:.0f} | {r['seconds_per_step']:.3f} | "
-            f"{r['generator_flops'] / 1e6:.1f} | {q['fid']:.2f} | {q['precision']:.3f} | {q['recall']:.3f} | "
-            f"{q['recognised']:.3f} |"
+            f"{r['generator_flops'] / 1e6:.1f} | " + " | ".join(_quality_cells(q)) + " |"
         )
     q = results["real"]
+    missing = sorted({r["quality"]["intervals_missing"] for r in results["models"].values() if _lacks(r["quality"])})
     lines += [
-        f"| *real training digits* | | | | | {q['fid']:.2f} | {q['precision']:.3f} | {q['recall']:.3f} | "
-        f"{q['recognised']:.3f} |",
+        "| *real training digits* | | | | | " + " | ".join(_quality_cells(q)) + " |",
+        "",
+        f"Each score: value and its 95% interval over the n = {s['eval_samples']:,} samples (`± h` when symmetric, "
+        "else `[low, high]`): percentile bootstrap for FID (200 resamples, the test digits held fixed); for "
+        f"recall, value ± t s from its spread s over {RECALL_DRAWS} fresh draws of samples (for the real row: "
+        f"over the {len(q['recall_draws'])} next slices of {s['eval_samples']:,} training digits), since a "
+        "bootstrap's duplicated samples shrink the k-NN radii recall uses; Wilson for precision (the share of "
+        "samples inside the fixed real manifold) and for the recognised share. The steps, CPU seconds and FLOPs "
+        "are one run each (n = 1 run)."
+        + (f" **No interval** (FID, recall of the models): {'; '.join(missing)}." if missing else ""),
         "",
         "One seed and one budget: differences of a few FID points are within what another seed moves.",
         "",
@@ -389,13 +505,17 @@ def render_markdown(results: dict) -> str:
         "Z: slerp; W: lerp of mapped latents; noise inputs held fixed. Not comparable with StyleGAN's "
         "LPIPS-based FFHQ numbers.",
         "",
+        "PPL mean: value and its 95% t interval over the n kept pairs (n = "
+        f"{', '.join(sorted({str(row['n_kept']) for row in results['ppl']}))} per row); std: the spread of the "
+        "pairs' values.",
+        "",
         "| model | space | PPL mean | std | pairs kept / drawn |",
         "|---|---|---|---|---|",
     ]
     for row in results["ppl"]:
         lines.append(
-            f"| {row['model']} | {row['space'].upper()} | {row['mean']:.4g} | {row['std']:.4g} | "
-            f"{row['n_kept']} / {row['n_samples']} |"
+            f"| {row['model']} | {row['space'].upper()} | {_cell(row['mean'], row['interval'], 1)} | "
+            f"{row['std']:.4g} | {row['n_kept']} / {row['n_samples']} |"
         )
     style_ppl = {row["space"]: row["mean"] for row in results["ppl"] if row["model"] == "style"}
     verdict = (
@@ -486,7 +606,10 @@ def render_markdown(results: dict) -> str:
             f"{a['seed']}, {a['rows'][0]['steps']} steps each: the generator as it was (no activation gain "
             "after its LeakyReLUs), each with one change, and the generator as it is. 'between-z std': pixel "
             "std between 64 latents with the noise inputs fixed (0 = one image for every z); digits: the "
-            "MNIST classifier's histogram of 500 samples (digits 0-9) of the EMA generator.",
+            "MNIST classifier's histogram of 500 samples (digits 0-9) of the EMA generator; recognised (EMA): "
+            "share of those n = 500 samples read with p >= 0.9, with its Wilson 95% interval. The between-z "
+            "std is one measurement over 64 latents per run (n = 64, no interval: it tells a collapsed generator "
+            "(near 0) from a varied one, a contrast far larger than its noise).",
             "",
             "| run | change | between-z std (raw / EMA) | recognised (EMA) | EMA digit histogram 0-9 |",
             "|---|---|---|---|---|",
@@ -494,7 +617,8 @@ def render_markdown(results: dict) -> str:
         for row in a["rows"]:
             lines.append(
                 f"| {row['name']} | {row['change']} | {row['raw']['between_z_pixel_std']:.3f} / "
-                f"{row['ema']['between_z_pixel_std']:.3f} | {row['ema']['recognised']:.2f} | "
+                f"{row['ema']['between_z_pixel_std']:.3f} | "
+                f"{_cell(row['ema']['recognised'], row['ema']['recognised_interval'], 2)} | "
                 f"{' '.join(str(n) for n in row['ema']['digit_histogram'])} |"
             )
         collapsed = [row["name"] for row in a["rows"] if row["ema"]["between_z_pixel_std"] < a["collapsed_below"]]
@@ -507,7 +631,8 @@ def render_markdown(results: dict) -> str:
             "Activation scale of a fresh generator (seed "
             f"{a['seed']}, 64 latents, noise fixed): RMS of each synthesis layer's activations "
             f"({', '.join(f'{r}x{r}' for r in a['initial_scale'][0]['layer_resolutions'])}) and the "
-            "between-z std of the pre-tanh output.",
+            "between-z std of the pre-tanh output (one fresh generator, n = 64 latents; a deterministic "
+            "diagnostic of the initialisation, no interval).",
             "",
             "| activation gain | activation RMS per layer | pre-tanh between-z std |",
             "|---|---|---|",
@@ -570,7 +695,19 @@ def main(argv=None) -> None:
         help="run issue 19's collapse ablations and add them to an existing results.json",
     )
     parser.add_argument("--ablation-steps", type=int, default=10 if fast else 100)
+    parser.add_argument(
+        "--add-intervals",
+        action="store_true",
+        help="add the intervals that need no generator to an existing results.json (see add_intervals)",
+    )
     args = parser.parse_args(argv)
+    if args.add_intervals:
+        torch.set_num_threads(1)
+        results_file = Path(args.out) / "results.json"
+        results = add_intervals(json.loads(results_file.read_text()), args.eval_samples, args.seed)
+        write_report(Path(args.out), results)
+        log(f"wrote {Path(args.out) / 'report.md'}")
+        return
     if args.report_only:
         write_report(Path(args.out), json.loads((Path(args.out) / "results.json").read_text()))
         return

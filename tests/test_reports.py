@@ -185,7 +185,7 @@ def test_toy_coverage_intervals_are_the_t_intervals_of_its_seeds():
         assert row["high_quality_ci95"] == pytest.approx(_t_half_width(row["high_quality_per_seed"]), abs=1e-12)
 
 
-def test_attribute_report_proportion_intervals_are_wilson_intervals_of_its_counts():
+def test_attribute_report_proportion_intervals_are_binomial_intervals_of_its_counts():
     from scipy.stats import binomtest
 
     report = json.loads((RESULTS / "celeba_attribute_directions" / "report.json").read_text(encoding="utf-8"))

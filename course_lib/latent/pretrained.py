@@ -362,6 +362,8 @@ def evaluate_latents(
     data_root=None,
     reference_features=None,
     progress: bool = False,
+    ci: float | None = None,
+    resamples: int = 200,
 ) -> dict:
     """How good a digit generator's images G(z) are, measured with the shipped MNIST classifier (offline).
 
@@ -369,7 +371,9 @@ def evaluate_latents(
     digit_histogram: predicted digits; fid_mnist, precision, recall (k=3): classifier-feature FID and
     improved precision/recall against `reference` (default MNIST's test digits: the embedded 2,000, or
     the full 10,000 when `data_root` holds MNIST/raw). Pass `reference_features` (a FeatureSet of the
-    reference) to reuse one extraction across calls.
+    reference) to reuse one extraction across calls. `ci` (e.g. 0.95): add "intervals", each metric's interval
+    record (bounds, level, method, n): a percentile bootstrap over the samples (`resamples` of them, the
+    reference held fixed) for FID, precision and recall, a Wilson interval for the recognised fractions.
     """
     from course_lib import metrics
 
@@ -382,7 +386,7 @@ def evaluate_latents(
     )
     fake = metrics.extract_features(images, "mnist", progress=progress, device="cpu")
     pr = metrics.precision_recall(fake, real, extractor="mnist")
-    return {
+    out = {
         "n_samples": len(z),
         "recognised_0.5": float((confidence >= 0.5).double().mean()),
         "recognised_0.9": float((confidence >= 0.9).double().mean()),
@@ -393,14 +397,74 @@ def evaluate_latents(
         "reference": f"{real.description} ({len(real)} images)",
         "extractor": "mnist (shipped MNIST classifier features; not comparable with Inception FIDs)",
     }
+    if ci is not None:
+        out["intervals"] = _evaluation_intervals(fake, real, confidence, ci, resamples)
+    return out
+
+
+def _evaluation_intervals(fake, real, confidence: torch.Tensor, ci: float, resamples: int) -> dict:
+    """evaluate_latents' intervals: bootstrap over the samples for FID and precision/recall, Wilson for fractions."""
+    from course_lib import metrics
+    from course_lib.metrics.precision_recall import precision_recall_intervals
+    from course_lib.metrics.uncertainty import Interval, binomial_interval, interval_record
+
+    fid = metrics.fid(fake, real, extractor="mnist", ci=ci, bootstrap=resamples)
+    fid_interval = Interval(fid.ci_low, fid.ci_high, ci, fid.ci_method, fid.ci_n)
+    precision, recall = precision_recall_intervals(fake, real, resamples=resamples, level=ci)
+    n = len(confidence)
+    out = {"fid_mnist": interval_record(fid_interval), "precision": interval_record(precision)}
+    out["recall"] = interval_record(recall)
+    for threshold in (0.5, 0.9):
+        recognised = int((confidence >= threshold).sum())
+        out[f"recognised_{threshold}"] = interval_record(binomial_interval(recognised, n, ci))
+    return out
 
 
 def evaluate_generator(
-    generator: nn.Module, n_samples: int = 10_000, seed: int = 0, tau: float | None = None, **kwargs
+    generator: nn.Module,
+    n_samples: int = 10_000,
+    seed: int = 0,
+    tau: float | None = None,
+    recall_draws: int = 0,
+    **kwargs,
 ) -> dict:
     """`evaluate_latents` for n_samples z ~ N(0, I), or its truncation to |z_i| <= tau (BigGAN's
-    resampling), drawn from a private seeded stream. kwargs: reference, data_root, reference_features."""
+    resampling), drawn from a private seeded stream. kwargs: reference, data_root, reference_features, ci,
+    resamples. With `ci` and `recall_draws` >= 2, recall's interval comes from its spread over that many fresh
+    draws of n_samples latents (seeds seed + 1, seed + 2, ...; `recall_over_draws`) instead of the bootstrap,
+    whose duplicated samples shrink the k-NN radii and put the interval below the estimate."""
     from course_lib.latent import sample_latents
 
     z = sample_latents(n_samples, generator.latent_dim, tau=tau, seed=seed)
-    return {"tau": tau, **evaluate_latents(generator, z, **kwargs)}
+    out = {"tau": tau, **evaluate_latents(generator, z, **kwargs)}
+    if kwargs.get("ci") is not None and recall_draws >= 2:
+        from course_lib.metrics.uncertainty import interval_record, spread_interval
+
+        real = kwargs.get("reference_features")
+        if real is None:
+            real = _reference_features(kwargs.get("reference", "mnist:test"), kwargs.get("data_root"))
+        draws = recall_over_draws(generator, n_samples, real, tau, [seed + 1 + d for d in range(recall_draws)])
+        interval = spread_interval(out["recall"], draws, kwargs["ci"], what=f"{n_samples:,} samples")
+        out["intervals"]["recall"] = interval_record(interval)
+        out["recall_draws"] = draws
+    return out
+
+
+def _reference_features(reference, data_root):
+    from course_lib import metrics
+
+    return metrics.extract_features(reference, "mnist", data_root=data_root, progress=False, device="cpu")
+
+
+def recall_over_draws(generator: nn.Module, n_samples: int, reference_features, tau, seeds) -> list[float]:
+    """Recall (k = 3, MNIST-classifier features) of n_samples fresh samples for each latent seed in `seeds`."""
+    from course_lib import metrics
+    from course_lib.latent import sample_latents
+    from course_lib.metrics.precision_recall import precision_recall_from_features
+
+    recalls = []
+    for seed in seeds:
+        images = generate_uint8(generator, sample_latents(n_samples, generator.latent_dim, tau=tau, seed=seed))
+        fake = metrics.extract_features(images, "mnist", progress=False, device="cpu")
+        recalls.append(precision_recall_from_features(fake.features, reference_features.features)[1])
+    return recalls

@@ -21,6 +21,7 @@ import torch
 from .errors import MetricInputError
 from .features import FeatureSet, features_of_pair
 from .options import FeatureOptions
+from .uncertainty import Interval, bootstrap_interval
 
 
 def _as_features(x) -> torch.Tensor:
@@ -89,3 +90,38 @@ def precision_recall(
     fg, fr = features_of_pair(generated, real, FeatureOptions.of(options, **settings))
     p, r = precision_recall_from_features(fg.features, fr.features, k)
     return PrecisionRecall(p, r, k, fg.extractor_label, (len(fg), len(fr)))
+
+
+def precision_recall_intervals(
+    generated, real, k: int = 3, *, resamples: int = 200, level: float = 0.95, seed: int = 0
+) -> tuple[Interval, Interval]:
+    """Percentile bootstrap intervals of (precision, recall) over the generated samples, the real ones held fixed.
+
+    The same replicates as `uncertainty.bootstrap_ci(precision_recall, ...)` (resample b draws seeded (seed, b)),
+    computed from the distance matrices once instead of B k-NN passes: precision is a mean over generated samples
+    of "inside the real manifold" (whose radii do not change), and recall re-finds the k-th neighbour radii among
+    each resample (duplicates count as neighbours at distance 0, as a k-NN pass over the resample would).
+    """
+    g, r = _as_features(generated), _as_features(real)
+    if g.shape[1] != r.shape[1]:
+        raise MetricInputError(f"feature dimensions differ: {g.shape[1]} vs {r.shape[1]}")
+    if not 1 <= k < len(g):
+        raise MetricInputError(f"k = {k} nearest neighbours need at least {k + 1} samples, got {len(g)}")
+    generated_to_real = torch.cdist(g, r)
+    inside_real = (generated_to_real <= kth_neighbour_radii(r, k)[None, :]).any(1).double()
+    generated_to_generated = torch.cdist(g, g)
+
+    def recall_of(index) -> float:
+        index = torch.as_tensor(index)
+        radii = generated_to_generated[index][:, index].kthvalue(k + 1, dim=1).values
+        return float((generated_to_real[index].T <= radii[None, :]).any(1).double().mean())
+
+    precision = bootstrap_interval(
+        lambda index: float(inside_real[torch.as_tensor(index)].mean()),
+        len(g),
+        resamples=resamples,
+        level=level,
+        seed=seed,
+    )
+    recall = bootstrap_interval(recall_of, len(g), resamples=resamples, level=level, seed=seed)
+    return precision, recall

@@ -23,6 +23,7 @@ from course_lib.core.images import to_float
 from .errors import MetricInputError
 from .fid import fid
 from .image_quality import psnr, sharpness, ssim
+from .uncertainty import Interval, binomial_interval, interval_record, mean_interval
 
 
 def _as_float(images: torch.Tensor, what: str) -> torch.Tensor:
@@ -73,10 +74,28 @@ def mean_l1(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((x.double() - y.double()).abs().mean() / 2)
 
 
+def _per_image(metric, x: torch.Tensor, y: torch.Tensor | None = None) -> list[float]:
+    """metric of each image (pair) alone: the set's score is their mean, so these give its interval."""
+    return [metric(x[i : i + 1]) if y is None else metric(x[i : i + 1], y[i : i + 1]) for i in range(len(x))]
+
+
+def _accuracy_interval(accuracy: float, n: int, level: float) -> dict:
+    return interval_record(binomial_interval(round(accuracy * n), n, level))
+
+
 def paired_scores(
-    outputs: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor | None = None, classifier=None
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    classifier=None,
+    ci: float | None = None,
+    resamples: int = 200,
 ) -> dict[str, float]:
-    """L1, PSNR, SSIM, sharpness (and the targets'), MNIST-feature FID and classifier accuracy (see module doc)."""
+    """L1, PSNR, SSIM, sharpness (and the targets'), MNIST-feature FID and classifier accuracy (see module doc).
+
+    `ci` (e.g. 0.95): add "intervals", each score's interval record (bounds, level, method, n) over the n pairs:
+    t intervals of the per-image means (L1, PSNR, SSIM, sharpness), a percentile bootstrap over the translations
+    for FID (`resamples`, the targets held fixed), Wilson for the accuracy."""
     outputs, targets = _as_float(outputs, "translations"), _as_float(targets, "targets")
     scores = {
         "l1": mean_l1(outputs, targets),
@@ -92,7 +111,40 @@ def paired_scores(
     }
     if labels is not None:
         scores["accuracy"] = classifier_accuracy(outputs, labels, classifier)
+    if ci is not None:
+        scores["intervals"] = _paired_intervals(outputs, targets, scores, ci, resamples)
     return scores
+
+
+def _paired_intervals(outputs: torch.Tensor, targets: torch.Tensor, scores: dict, ci: float, resamples: int) -> dict:
+    def range_11(metric):
+        return lambda *images: metric(*images, value_range=(-1, 1))
+
+    per_image = {
+        "l1": _per_image(mean_l1, outputs, targets),
+        "psnr": _per_image(range_11(psnr), outputs, targets),
+        "ssim": _per_image(range_11(ssim), outputs, targets),
+        "sharpness": _per_image(range_11(sharpness), outputs),
+        "sharpness_targets": _per_image(range_11(sharpness), targets),
+    }
+    out = {name: interval_record(mean_interval(values, ci)) for name, values in per_image.items()}
+    bootstrapped = fid(
+        outputs,
+        targets,
+        extractor="mnist",
+        value_range=(-1, 1),
+        progress=False,
+        use_cache=False,
+        device="cpu",
+        ci=ci,
+        bootstrap=resamples,
+    )
+    out["fid_mnist"] = interval_record(
+        Interval(bootstrapped.ci_low, bootstrapped.ci_high, ci, bootstrapped.ci_method, bootstrapped.ci_n)
+    )
+    if "accuracy" in scores:
+        out["accuracy"] = _accuracy_interval(scores["accuracy"], len(outputs), ci)
+    return out
 
 
 def cycle_scores(
@@ -102,8 +154,12 @@ def cycle_scores(
     labels_a: torch.Tensor | None = None,
     labels_b: torch.Tensor | None = None,
     classifier=None,
+    ci: float | None = None,
 ) -> dict[str, float]:
-    """Cycle reconstruction errors and identity preservation of a CycleGAN generator (see the module docstring)."""
+    """Cycle reconstruction errors and identity preservation of a CycleGAN generator (see the module docstring).
+
+    `ci` (e.g. 0.95): add "intervals" over the n images per domain: t intervals of the per-image cycle errors,
+    Wilson for the accuracies."""
     a, b = _as_float(a, "domain A images"), _as_float(b, "domain B images")
     if len(a) != len(b):
         raise MetricInputError(f"give as many images of each domain, got {len(a)} and {len(b)}")
@@ -115,4 +171,12 @@ def cycle_scores(
     if labels_a is not None and labels_b is not None:
         scores["accuracy_a_to_b"] = classifier_accuracy(to_b, labels_a, classifier)
         scores["accuracy_b_to_a"] = classifier_accuracy(to_a, labels_b, classifier)
+    if ci is not None:
+        scores["intervals"] = {
+            "cycle_l1_a": interval_record(mean_interval(_per_image(mean_l1, back_a, a), ci)),
+            "cycle_l1_b": interval_record(mean_interval(_per_image(mean_l1, back_b, b), ci)),
+        }
+        for key in ("accuracy_a_to_b", "accuracy_b_to_a"):
+            if key in scores:
+                scores["intervals"][key] = _accuracy_interval(scores[key], len(a), ci)
     return scores

@@ -286,4 +286,49 @@ def binomial_interval(successes: int, n: int, level: float = DEFAULT_LEVEL) -> I
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), level, f"Wilson score over n={n}", int(n))
+    return Interval(max(0.0, centre - half), min(1.0, centre + half), level, f"Wilson over {n} samples", int(n))
+
+
+# ------------------------------------------------------------------------------ intervals for report tables
+def mean_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval:
+    """t-interval of the mean of n per-sample values (e.g. a path length per latent pair, a pixel mean per image)."""
+    interval = seeds_interval(values, level)  # the same formula: mean ± t_{n-1} s / sqrt(n)
+    return dataclasses.replace(interval, method=f"t over {interval.n} samples")
+
+
+def interval_cell(value: float, interval: Interval, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
+    """A table cell: `value ± half-width` when the interval is symmetric about the value (within a tenth of its
+    half-width), else `value [low, high]` (a bootstrap or Wilson interval near a bound is not symmetric)."""
+    low, high, half = interval.low * scale, interval.high * scale, interval.half_width * scale
+    shown = value * scale
+    if abs((low + high) / 2 - shown) <= max(0.1 * half, 0.5 * 10**-digits):  # symmetric, or as printed
+        return f"{shown:.{digits}f}{unit} ± {half:.{digits}f}{unit}"
+    return f"{shown:.{digits}f}{unit} [{low:.{digits}f}{unit}, {high:.{digits}f}{unit}]"
+
+
+def spread_interval(
+    value: float, replicates: Sequence[float], level: float = DEFAULT_LEVEL, what: str = ""
+) -> Interval:
+    """value ± t_{k-1,(1+level)/2} s: the interval of one estimate from the spread s of k independent replicates of
+    it (e.g. recall on k fresh draws of n samples), for metrics a bootstrap over samples gets wrong: resampling with
+    replacement duplicates samples, which shrinks the k-NN radii recall is measured with, so its bootstrap
+    replicates sit well below the estimate. (value - mean) / s follows t_{k-1} when value is independent of s."""
+    from scipy import stats  # imported here, as in seeds_interval
+
+    x = np.asarray(list(replicates), dtype=np.float64)
+    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+        raise MetricInputError(f"an interval from replicates needs at least 2 finite values, got {x.ravel()[:5]}")
+    half = float(stats.t.ppf((1 + _check_level(level)) / 2, len(x) - 1)) * float(x.std(ddof=1))
+    method = f"t from the spread over {len(x)} independent draws" + (f" of {what}" if what else "")
+    return Interval(value - half, value + half, level, method, len(x))
+
+
+def interval_record(interval: Interval) -> dict:
+    """An interval as a report's JSON holds it next to its value: bounds, level, method and n."""
+    return {
+        "low": interval.low,
+        "high": interval.high,
+        "level": interval.level,
+        "method": interval.method,
+        "n": interval.n,
+    }
