@@ -177,6 +177,8 @@ def report_markdown(result: dict) -> str:
         f"Command: `{result['command']}`, run in a fresh folder by `benchmarks/main_job.py`.",
         f"Machine: {result['machine']}; 1-minute load average {run['load1_before']} before and "
         f"{run['load1_after']} after the run (a shared machine: wall time depends on the load, CPU time much less).",
+        f"Timing rows: n = 1 run of the command; quality rows: its generator on n = {n:,} samples, each with its 95% "
+        "interval (below the table: how each is computed).",
         "",
         "| measure | value | goal |",
         "|---|---|---|",

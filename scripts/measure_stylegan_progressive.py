@@ -466,7 +466,7 @@ def render_markdown(results: dict) -> str:
         "",
         f"Each generator trained for about {s['train_cpu_seconds']:.0f} CPU seconds (process time, 1 thread) on the "
         f"embedded MNIST training digits, seed {s['seed']}; steps set by a calibration of CPU seconds per step. "
-        f"Scores of the EMA generator on {s['eval_samples']} samples against {s['eval_samples']} held-out test digits "
+        f"Scores of the EMA generator on n = {s['eval_samples']:,} samples against n = {s['eval_samples']:,} held-out test digits "
         "in the shipped MNIST classifier's feature space (**not comparable with Inception numbers**); "
         f"'recognised' = share of samples whose most likely digit has probability >= {RECOGNISED}. "
         "Generator FLOPs: one forward pass, one sample.",

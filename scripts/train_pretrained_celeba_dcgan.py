@@ -971,6 +971,11 @@ def report_markdown(r: dict) -> str:
         "",
         *protocol_lines(r),
         "",
+        (
+            f"Each row: n = {m['n_generated']:,} generated against n = {m['n_real']:,} real images (real vs real: "
+            f"n = {m['real_vs_real_n']:,} each)."
+        ),
+        "",
         "| | samples | real | FID | FID_inf | KID x 1000 | precision | recall |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         (
@@ -996,6 +1001,12 @@ def report_markdown(r: dict) -> str:
         "",
         "### Published DCGAN results on CelebA 64x64",
         "",
+        (
+            "Cited, not measured here, each with its paper's own sample count (the 'samples' column: n = "
+            + " and ".join(sorted({p["samples"].split()[0] for p in r["published"] if p["samples"][0].isdigit()}))
+            + " generated images per FID); the papers report no interval for these values (not recorded)."
+        ),
+        "",
         "| source | model | FID | samples |",
         "|---|---|---:|---|",
     ]
@@ -1009,7 +1020,7 @@ def report_markdown(r: dict) -> str:
             "## Truncation",
             "",
             (
-                f"{r['sweep_samples_per_setting']:,} samples per setting (the same seeded uniforms / normals for every "
+                f"n = {r['sweep_samples_per_setting']:,} samples per setting (the same seeded uniforms / normals for every "
                 f"setting) against the {m['n_real']:,} real images; 'none' is the untruncated generator at the same "
                 "sample count. tau: BigGAN's resampling (each |z_i| <= tau); psi: StyleGAN's scaling z -> psi z."
             ),
@@ -1031,7 +1042,7 @@ def report_markdown(r: dict) -> str:
         "## Truncation in a cheap feature space" if r["truncation_sweep"] else "## Truncation",
         "",
         (
-            f"{base_px['n_generated']:,} samples per setting, the same seeded latents for every setting, against all "
+            f"n = {base_px['n_generated']:,} samples per setting, the same seeded latents for every setting, against all "
             f"{base_px['n_real']:,} real images (precision/recall, k = 3, against a seeded {base_px['n_real_precision_recall']:,} "
             f"of them), in the feature space of `{px['extractor']}`: images average-pooled to 8x8 RGB. These numbers "
             "need no network, which is why every setting could be measured on this machine; they are NOT comparable "
@@ -1069,7 +1080,7 @@ def report_markdown(r: dict) -> str:
         + ".",
         "",
         (
-            f"Fractions of {dirs['fresh_samples']:,} fresh samples the classifier calls positive, before and after "
+            f"Fractions of n = {dirs['fresh_samples']:,} fresh samples the classifier calls positive, before and after "
             "moving each along the direction (alpha in units of the direction's length), each with its 95% Wilson "
             "interval:"
         ),

@@ -94,16 +94,20 @@ def test_the_markdown_is_rendered_from_the_json_as_written(tmp_path):
 # heading above it and the table: a sample size is an `n = ...` / `(n=...)` / `n (seeds)` statement, the list of
 # seeds (`seeds [0, 1, 2]`) or a column of seeds (a per-seed table's rows are its sample); an uncertainty is a ±,
 # an interval ("95%", "[low, high]"), a min-max range, every repeat listed, or the plain statement that there is
-# none (`n = 1`, "not recorded").
+# none (`n = 1`, "not recorded", "no interval").
 SAMPLE_SIZE = re.compile(
     r"\bn ?= ?[\d,]+|\(n ?= ?\d|\bn \((?:runs|seeds|steps|rounds|builds|positives)|\| seeds? \||\bseeds \[[\d, ]+\]"
 )
 UNCERTAINTY = re.compile(
-    r"±|\b95 ?%|\[\s*-?[\d.]+%?,\s*-?[\d.]+%?\s*\]|min-max|\(min|every round|\| seed \||\bn ?= ?1\b|not recorded"
+    r"±|\b95 ?%|\[\s*-?[\d.]+%?,\s*-?[\d.]+%?\s*\]|min-max|\(min|every round|\| seed \||\bn ?= ?1\b|not recorded|\bno interval\b"
 )
-# Folders whose reports other tasks of this round are giving intervals (task u1; the lead's CelebA report): checked
-# as soon as they are removed from here.
-NOT_YET_CHECKED = {"celeba_dcgan", "mnist_truncation", "mnist_dcgan", "main_job", "image_translation", "stylegan_mnist"}
+# Every Markdown file under docs/results is checked (report.md, and e.g. mnist_dcgan/tau_sweep.md), except these,
+# each with the reason it cannot comply yet.
+NOT_YET_CHECKED = {
+    # a partial CPU run whose table predates the interval code: re-running it (~630 CPU s) gives it intervals
+    "image_translation/longer_run_partial/report.md",
+}
+SHIPPED_MARKDOWN = sorted(p.relative_to(RESULTS).as_posix() for p in RESULTS.rglob("*.md"))
 
 
 def tables_with_context(markdown: str) -> list[tuple[str, str]]:
@@ -132,10 +136,14 @@ def missing_sample_size_or_uncertainty(markdown: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("folder", sorted(set(RENDERERS) - NOT_YET_CHECKED))
-def test_every_table_of_a_shipped_report_states_its_sample_size_and_uncertainty(folder):
-    problems = missing_sample_size_or_uncertainty((RESULTS / folder / "report.md").read_text(encoding="utf-8"))
-    assert not problems, f"docs/results/{folder}/report.md: " + "; ".join(problems)
+@pytest.mark.parametrize("markdown", [m for m in SHIPPED_MARKDOWN if m not in NOT_YET_CHECKED])
+def test_every_table_of_a_shipped_report_states_its_sample_size_and_uncertainty(markdown):
+    problems = missing_sample_size_or_uncertainty((RESULTS / markdown).read_text(encoding="utf-8"))
+    assert not problems, f"docs/results/{markdown}: " + "; ".join(problems)
+
+
+def test_the_reports_not_yet_checked_still_exist():
+    assert NOT_YET_CHECKED <= set(SHIPPED_MARKDOWN), "drop the entries of NOT_YET_CHECKED whose report is gone"
 
 
 def test_the_table_check_fails_a_table_without_n_or_interval():
