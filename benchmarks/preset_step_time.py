@@ -147,6 +147,22 @@ def _median_range(median: float, low_high: list[float]) -> str:
     return f"{median:.2f} ({low_high[0]:.2f}-{low_high[1]:.2f})"
 
 
+def readme_table(report: dict) -> str:
+    """README's short table of the same report (tests/test_reports.py checks that README holds exactly this)."""
+    lines = [
+        "| preset | width / batch | D steps | CPU s a step: median (min-max), n = "
+        f"{report['n_timed']} steps | minutes for 1,000 steps |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["presets"]:
+        minutes = r["cpu_seconds_per_step"] * 1000 / 60
+        lines.append(
+            f"| `{r['preset']}` | {r['width']} / {r['batch_size']} | {r['d_steps']} | "
+            f"{_median_range(r['cpu_seconds_per_step'], r['cpu_seconds_per_step_min_max'])} | {minutes:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_markdown(report: dict) -> str:
     rows = report["presets"]
     lines = [

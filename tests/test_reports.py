@@ -140,6 +140,38 @@ def test_every_table_of_a_shipped_report_states_its_sample_size_and_uncertainty(
     assert not problems, f"docs/results/{markdown}: " + "; ".join(problems)
 
 
+def _numeric_tables_only(markdown: str) -> str:
+    """The markdown without its tables that hold no figure (lists of names, settings, links)."""
+    kept, table = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        cells = [cell.strip() for row in table[2:] for cell in row.strip("|").split("|")]
+        if any(re.match(r"[-+]?\d", cell) for cell in cells):  # a cell that is a figure, not a name with digits
+            kept += table
+        table = []
+        kept.append(line)
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize(
+    "markdown", ["README.md", "course_lib/assets/README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))]
+)
+def test_every_table_of_numbers_in_the_readme_and_docs_states_its_sample_size_and_uncertainty(markdown):
+    path = ROOT / markdown if "/" in markdown or markdown == "README.md" else ROOT / "docs" / markdown
+    problems = missing_sample_size_or_uncertainty(_numeric_tables_only(path.read_text(encoding="utf-8")))
+    assert not problems, f"{markdown}: " + "; ".join(problems)
+
+
+def test_readme_preset_table_is_the_shipped_step_time_report():
+    spec = importlib.util.spec_from_file_location("preset_step_time", ROOT / "benchmarks" / "preset_step_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = json.loads((RESULTS / "preset_step_times" / "report.json").read_text(encoding="utf-8"))
+    assert module.readme_table(report) in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
 def test_the_reports_not_yet_checked_still_exist():
     assert NOT_YET_CHECKED <= set(SHIPPED_MARKDOWN), "drop the entries of NOT_YET_CHECKED whose report is gone"
 
