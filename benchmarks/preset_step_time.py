@@ -148,7 +148,7 @@ def _median_range(median: float, low_high: list[float]) -> str:
 
 
 def readme_table(report: dict) -> str:
-    """README's short table of the same report (tests/test_reports.py checks that README holds exactly this)."""
+    """README's short table of the same report (tests/test_cli_papercuts.py checks README's cells against the report)."""
     lines = [
         "| preset | width / batch | D steps | CPU s a step: median (min-max), n = "
         f"{report['n_timed']} steps | minutes for 1,000 steps |",

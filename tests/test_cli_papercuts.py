@@ -290,5 +290,6 @@ def test_readme_preset_times_are_the_shipped_reports():
     for preset in report["presets"]:
         width_batch, d_steps, cpu, minutes = rows[preset["preset"]]
         assert width_batch == f"{preset['width']} / {preset['batch_size']}" and d_steps == str(preset["d_steps"])
-        assert cpu == f"{preset['cpu_seconds_per_step']:.2f}"
+        low, high = preset["cpu_seconds_per_step_min_max"]
+        assert cpu == f"{preset['cpu_seconds_per_step']:.2f} ({low:.2f}-{high:.2f})"  # median (min-max)
         assert minutes == f"{preset['minutes_for_its_steps_at_cpu_rate']:.0f}" and preset["steps"] == 1000

@@ -164,14 +164,6 @@ def test_every_table_of_numbers_in_the_readme_and_docs_states_its_sample_size_an
     assert not problems, f"{markdown}: " + "; ".join(problems)
 
 
-def test_readme_preset_table_is_the_shipped_step_time_report():
-    spec = importlib.util.spec_from_file_location("preset_step_time", ROOT / "benchmarks" / "preset_step_time.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    report = json.loads((RESULTS / "preset_step_times" / "report.json").read_text(encoding="utf-8"))
-    assert module.readme_table(report) in (ROOT / "README.md").read_text(encoding="utf-8")
-
-
 def test_the_reports_not_yet_checked_still_exist():
     assert NOT_YET_CHECKED <= set(SHIPPED_MARKDOWN), "drop the entries of NOT_YET_CHECKED whose report is gone"
 
