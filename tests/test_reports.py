@@ -156,11 +156,11 @@ def _numeric_tables_only(markdown: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "markdown", ["README.md", "course_lib/assets/README.md", *sorted(p.name for p in (ROOT / "docs").glob("*.md"))]
+    "markdown",
+    ["README.md", "course_lib/assets/README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))],
 )
 def test_every_table_of_numbers_in_the_readme_and_docs_states_its_sample_size_and_uncertainty(markdown):
-    path = ROOT / markdown if "/" in markdown or markdown == "README.md" else ROOT / "docs" / markdown
-    problems = missing_sample_size_or_uncertainty(_numeric_tables_only(path.read_text(encoding="utf-8")))
+    problems = missing_sample_size_or_uncertainty(_numeric_tables_only((ROOT / markdown).read_text(encoding="utf-8")))
     assert not problems, f"{markdown}: " + "; ".join(problems)
 
 

@@ -293,12 +293,10 @@ def budget_summary_table(report: dict) -> str:
         cells = [name]
         for budget in budgets:
             row = next((r for r in budget["rows"] if r["variant"] == name), {})
-            verdict = row.get("verdicts", {}).get("fid") if "verdicts" in row else "(baseline)"
-            cells += [
-                _mean_ci_cell(row, "fid", 2),
-                _mean_ci_cell(row, "recall", 3),
-                SHORT_VERDICTS.get(verdict, "n/a") if verdict != "(baseline)" else verdict,
-            ]
+            verdict = (
+                SHORT_VERDICTS.get((row["verdicts"] or {}).get("fid"), "n/a") if "verdicts" in row else "(baseline)"
+            )
+            cells += [_mean_ci_cell(row, "fid", 2), _mean_ci_cell(row, "recall", 3), verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -68,6 +68,7 @@ REAL_ROW_LEVEL, REAL_ROW_RESAMPLES = 0.95, 200
 def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base: dict) -> dict:
     """The same numbers for real training images against the reference: what a perfect generator scores."""
     from course_lib.data import load_dataset
+    from course_lib.metrics.uncertainty import interval_record
 
     data_settings = base_data(base)
     data = load_dataset(
@@ -87,9 +88,7 @@ def real_data_scores(evaluator: GeneratorEvaluator, settings: EvalSettings, base
     finally:
         evaluator.ci, evaluator.bootstrap = previous
     scores["n_images"] = len(data.images)
-    scores["intervals"] = {
-        name: {"low": i.low, "high": i.high, "level": i.level, "method": i.method} for name, i in intervals.items()
-    }
+    scores["intervals"] = {name: interval_record(i) for name, i in intervals.items()}
     return scores
 
 
